@@ -1,0 +1,39 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConflict is returned by Commit when a compare does not hold; nothing was written.
+	ErrConflict = errors.New("store: conflict: a compared key has changed")
+
+	// ErrCompacted is returned when a read or watch needs a revision that was compacted away.
+	ErrCompacted = errors.New("store: revision has been compacted")
+
+	// ErrFutureRevision is returned when a read asks for a revision after the current one.
+	ErrFutureRevision = errors.New("store: revision is in the future")
+
+	// ErrTooLarge is returned by Commit when a commit exceeds the backend's Limits.
+	ErrTooLarge = errors.New("store: commit too large")
+
+	// ErrUnavailable is returned when the backend cannot be reached (an etcd cluster without
+	// quorum, ...). The operation may or may not have been applied only where documented.
+	ErrUnavailable = errors.New("store: unavailable")
+
+	// ErrClosed is returned by operations on a closed store.
+	ErrClosed = errors.New("store: closed")
+)
+
+// ConflictError tells which compare of a commit failed.
+type ConflictError struct {
+	Key string
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("store: conflict on key %q: it changed since it was read", e.Key)
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
