@@ -1,0 +1,83 @@
+// Package api defines the JSON messages of Starbase's HTTP API under /-/api/, shared by the
+// server and its clients (the CLI, the editor, tests).
+package api
+
+import (
+	"fmt"
+	"time"
+)
+
+// PushRequest asks to make a ref's tree equal to Files.
+type PushRequest struct {
+	Ref string `json:"ref,omitempty"` // default "main"
+	// Expected is the commit the pushed files were based on ("" = none: the ref must not
+	// exist yet, unless Force).
+	Expected string            `json:"expected"`
+	Force    bool              `json:"force,omitempty"`
+	Message  string            `json:"message,omitempty"`
+	NoTests  bool              `json:"no_tests,omitempty"`
+	Files    map[string][]byte `json:"files"` // path -> content (base64 in JSON)
+}
+
+// CommitResult reports a push or revert.
+type CommitResult struct {
+	Commit   string `json:"commit"`
+	Parent   string `json:"parent,omitempty"`
+	Revision int64  `json:"revision"` // the store revision of the commit
+	Changed  bool   `json:"changed"`  // false when the tree was unchanged and no commit was made
+}
+
+// Files is the content of one commit, for pull.
+type Files struct {
+	Commit string            `json:"commit"`
+	Files  map[string][]byte `json:"files"`
+}
+
+// Commit is one entry of the log.
+type Commit struct {
+	ID      string    `json:"id"`
+	Tree    string    `json:"tree"`
+	Parents []string  `json:"parents,omitempty"`
+	Author  string    `json:"author"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+	Notes   []string  `json:"notes,omitempty"`
+}
+
+// RevertRequest asks for a new commit on Ref whose tree is Commit's.
+type RevertRequest struct {
+	Ref    string `json:"ref,omitempty"`
+	Commit string `json:"commit"`
+}
+
+// Status describes a node.
+type Status struct {
+	Node     string    `json:"node"`
+	Ref      string    `json:"ref"`
+	Commit   string    `json:"commit"`   // "" when nothing is deployed
+	Revision int64     `json:"revision"` // the highest store revision this node has applied
+	Error    string    `json:"error,omitempty"`
+	Started  time.Time `json:"started"`
+}
+
+// Problem is one finding of the validation gate, located in the stored source.
+type Problem struct {
+	Path    string `json:"path"`
+	Line    int    `json:"line,omitempty"`
+	Col     int    `json:"col,omitempty"`
+	Message string `json:"message"`
+}
+
+// Error is the body of every API error response.
+type Error struct {
+	Error    string    `json:"error"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// String renders p as path:line:col: message, the form editors and terminals link.
+func (p Problem) String() string {
+	if p.Line == 0 {
+		return fmt.Sprintf("%s: %s", p.Path, p.Message)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", p.Path, p.Line, p.Col, p.Message)
+}
