@@ -1,0 +1,422 @@
+package code
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/starbase/starbase/store"
+)
+
+// Limits on the text of a commit.
+const (
+	MaxAuthorLen  = 256
+	MaxMessageLen = 64 << 10
+	MaxNoteLen    = 256
+)
+
+// PushRequest asks Push to publish a complete set of files as a new commit on a ref.
+type PushRequest struct {
+	// Ref is the ref to move, such as DefaultBranch.
+	Ref string
+	// Files is the whole new content of the tree, by path. Files not listed are removed.
+	Files map[string][]byte
+	// Expected is the commit the caller based its work on; "" means the ref must not exist
+	// yet. The push fails with ErrStale if the ref is elsewhere.
+	Expected ID
+	// Force skips the Expected check. The ref is still moved by compare-and-set against the
+	// state read during the push, so a concurrent update is never overwritten silently.
+	Force bool
+	// Author, Message and Notes are recorded in the commit.
+	Author  string
+	Message string
+	Notes   []string
+	// Time is the commit time; zero means now.
+	Time time.Time
+	// Extra operations are written in the same store commit that moves the ref (audit
+	// records, for example). They must not touch keys under Prefix. They are not written
+	// when the push changes nothing.
+	Extra []store.Op
+}
+
+// PushResult describes the outcome of a push.
+type PushResult struct {
+	// Commit is the new commit, or the ref's current commit when nothing changed.
+	Commit ID
+	// Revision is the store revision that published Commit; when nothing changed, the
+	// revision of the ref's last change.
+	Revision int64
+	// Changed reports whether a commit was made.
+	Changed bool
+	// Parent is Commit's first parent ("" for the first commit of a ref).
+	Parent ID
+}
+
+// update is a prepared move of a ref to a new commit: everything the final store commit
+// writes, computed before anything is written.
+type update struct {
+	ref   string
+	refKV *store.KeyValue // the ref as read, nil when it did not exist
+	// blobs are the blobs the new tree needs that may not be stored yet.
+	blobs      map[ID][]byte
+	treeID     ID
+	treeData   []byte // nil when the tree is already stored
+	commit     Commit
+	commitData []byte
+	extra      []store.Op
+}
+
+// Push publishes req.Files as a new commit on req.Ref.
+//
+// Every path is validated first; all bad paths are reported together in a *PathsError and
+// nothing is written. If the files equal the tree of the ref's current commit, no commit is
+// made and the result has Changed false. Otherwise missing blobs are written first, in store
+// commits within the store's limits (blobs are content addressed, so a crash after this step
+// leaves only unreferenced blobs), and then one store commit writes the tree, the commit, the
+// ref and req.Extra together, on condition that the ref has not changed since it was read.
+//
+// Push fails with ErrStale (a *StaleError) if the ref is not at req.Expected and req.Force is
+// not set, or if a concurrent update moved it first; with ErrConflict if a forced push lost
+// such a race; with ErrTooLarge, before writing anything, if a file or the final commit
+// cannot fit one store commit; and with ErrInvalidRef or ErrInvalidRequest for a bad ref
+// name, author, message, note or Extra operation.
+func (r *Repo) Push(ctx context.Context, req PushRequest) (PushResult, error) {
+	u, unchanged, err := r.preparePush(ctx, req)
+	if err != nil || unchanged != nil {
+		return deref(unchanged), err
+	}
+	if err := r.writeBlobs(ctx, u.blobs); err != nil {
+		return PushResult{}, err
+	}
+	return r.publish(ctx, u, req.Expected, req.Force)
+}
+
+func deref(res *PushResult) PushResult {
+	if res == nil {
+		return PushResult{}
+	}
+	return *res
+}
+
+// preparePush validates req and computes its update without writing anything. When the files
+// equal the current tree it returns the result of a push that changes nothing instead.
+func (r *Repo) preparePush(ctx context.Context, req PushRequest) (*update, *PushResult, error) {
+	if err := ValidateRefName(req.Ref); err != nil {
+		return nil, nil, err
+	}
+	if err := validatePaths(req.Files); err != nil {
+		return nil, nil, err
+	}
+	if err := validateCommitText(req.Author, req.Message, req.Notes); err != nil {
+		return nil, nil, err
+	}
+	if err := validateExtra(req.Extra); err != nil {
+		return nil, nil, err
+	}
+	tree := make(Tree, len(req.Files))
+	blobs := make(map[ID][]byte, len(req.Files))
+	for p, content := range req.Files {
+		id := HashBlob(content)
+		tree[p] = id
+		blobs[id] = content
+	}
+	treeData, treeID, err := EncodeTree(tree)
+	if err != nil {
+		return nil, nil, err
+	}
+	refKV, err := r.readRef(ctx, req.Ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkExpected(req.Ref, refKV, req.Expected, req.Force); err != nil {
+		return nil, nil, err
+	}
+	if refKV != nil {
+		current, err := r.Commit(ctx, ID(refKV.Value))
+		if err != nil {
+			return nil, nil, fmt.Errorf("code: reading the current commit of ref %q: %w", req.Ref, err)
+		}
+		if current.Tree == treeID {
+			return nil, &PushResult{
+				Commit:   current.ID,
+				Revision: refKV.ModRevision,
+				Parent:   firstParent(current),
+			}, nil
+		}
+		// The current tree's blobs are stored: only new content needs writing.
+		currentTree, err := r.Tree(ctx, current.Tree)
+		if err != nil {
+			return nil, nil, fmt.Errorf("code: reading the current tree of ref %q: %w", req.Ref, err)
+		}
+		for _, id := range currentTree {
+			delete(blobs, id)
+		}
+	}
+	u := &update{ref: req.Ref, refKV: refKV, blobs: blobs, treeID: treeID, treeData: treeData}
+	if err := r.prepareCommit(u, req.Author, req.Message, req.Notes, req.Time, req.Extra); err != nil {
+		return nil, nil, err
+	}
+	return u, nil, nil
+}
+
+// prepareCommit fills in u's commit on top of the ref as read and checks that the update
+// fits the store's limits.
+func (r *Repo) prepareCommit(u *update, author, message string, notes []string, t time.Time, extra []store.Op) error {
+	if t.IsZero() {
+		t = time.Now()
+	}
+	u.commit = Commit{Tree: u.treeID, Author: author, Message: message, Time: t.UTC(), Notes: notes}
+	if u.refKV != nil {
+		u.commit.Parents = []ID{ID(u.refKV.Value)}
+	}
+	data, id, err := EncodeCommit(u.commit)
+	if err != nil {
+		return err
+	}
+	u.commit.ID, u.commitData = id, data
+	u.extra = extra
+	return r.checkLimits(u)
+}
+
+// checkLimits fails with ErrTooLarge if a blob or the final commit of u cannot fit one store
+// commit.
+func (r *Repo) checkLimits(u *update) error {
+	limits := r.store.Limits()
+	for id, content := range u.blobs {
+		if !fits(limits, 1, len(blobKey(id))+len(content)) {
+			return fmt.Errorf("%w: a file of %d bytes is larger than one store commit allows (%d bytes)",
+				ErrTooLarge, len(content), limits.MaxBytes)
+		}
+	}
+	compares, ops := u.final()
+	if n, size := commitSize(compares, ops); !fits(limits, n, size) {
+		return fmt.Errorf("%w: publishing needs one store commit of %d operations and %d bytes "+
+			"(tree, commit, ref and %d extra operations), the store allows %d operations and %d bytes; "+
+			"split the code into fewer, smaller files or push less at once",
+			ErrTooLarge, n, size, len(u.extra), limits.MaxOps, limits.MaxBytes)
+	}
+	return nil
+}
+
+// fits reports whether a store commit of n compares and operations totalling size bytes is
+// within limits; a zero limit is no limit.
+func fits(limits store.Limits, n, size int) bool {
+	return (limits.MaxOps <= 0 || n <= limits.MaxOps) && (limits.MaxBytes <= 0 || size <= limits.MaxBytes)
+}
+
+// commitSize measures a store commit the way store.Limits does.
+func commitSize(compares []store.Compare, ops []store.Op) (n, size int) {
+	for _, c := range compares {
+		size += len(c.Key)
+	}
+	for _, op := range ops {
+		size += len(op.Key) + len(op.Value)
+	}
+	return len(compares) + len(ops), size
+}
+
+// final returns the compares and operations of the store commit that publishes u.
+func (u *update) final() ([]store.Compare, []store.Op) {
+	compares := []store.Compare{store.Unchanged(refKey(u.ref), u.refKV)}
+	var ops []store.Op
+	if u.treeData != nil {
+		ops = append(ops, store.Put(treeKey(u.treeID), u.treeData))
+	}
+	ops = append(ops,
+		store.Put(commitKey(u.commit.ID), u.commitData),
+		store.Put(refKey(u.ref), []byte(u.commit.ID)))
+	ops = append(ops, u.extra...)
+	return compares, ops
+}
+
+// writeBlobs stores the blobs that are not stored yet, in as few store commits as the
+// store's limits allow.
+func (r *Repo) writeBlobs(ctx context.Context, blobs map[ID][]byte) error {
+	ids := make([]ID, 0, len(blobs))
+	for id := range blobs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	limits := r.store.Limits()
+	var batch []store.Op
+	batchSize := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		if _, err := r.store.Commit(ctx, nil, batch); err != nil {
+			return fmt.Errorf("code: writing %d blobs: %w", len(batch), err)
+		}
+		batch, batchSize = nil, 0
+		return nil
+	}
+	for _, id := range ids {
+		kv, _, err := r.store.Get(ctx, blobKey(id), 0)
+		if err != nil {
+			return fmt.Errorf("code: checking blob %s: %w", id.Short(), err)
+		}
+		if kv != nil {
+			continue
+		}
+		op := store.Put(blobKey(id), blobs[id])
+		size := len(op.Key) + len(op.Value)
+		if !fits(limits, len(batch)+1, batchSize+size) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		batch = append(batch, op)
+		batchSize += size
+	}
+	return flush()
+}
+
+// publish makes the final store commit of u. If the ref changed since it was read it fails
+// with a *StaleError, or with ErrConflict when force is set (or the ref was rewritten to the
+// commit the caller expected).
+func (r *Repo) publish(ctx context.Context, u *update, expected ID, force bool) (PushResult, error) {
+	if u.treeData != nil {
+		kv, _, err := r.store.Get(ctx, treeKey(u.treeID), 0)
+		if err != nil {
+			return PushResult{}, fmt.Errorf("code: checking tree %s: %w", u.treeID.Short(), err)
+		}
+		if kv != nil {
+			u.treeData = nil
+		}
+	}
+	compares, ops := u.final()
+	rev, err := r.store.Commit(ctx, compares, ops)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return PushResult{}, r.lostRace(ctx, u.ref, expected, force)
+	case errors.Is(err, store.ErrTooLarge):
+		return PushResult{}, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case err != nil:
+		return PushResult{}, fmt.Errorf("code: publishing commit %s on ref %q: %w", u.commit.ID.Short(), u.ref, err)
+	}
+	return PushResult{Commit: u.commit.ID, Revision: rev, Changed: true, Parent: firstParent(u.commit)}, nil
+}
+
+// lostRace explains a failed compare-and-set of ref.
+func (r *Repo) lostRace(ctx context.Context, ref string, expected ID, force bool) error {
+	kv, err := r.readRef(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("%w: ref %q changed during the update, and reading it again failed: %w",
+			ErrConflict, ref, err)
+	}
+	current := ID("")
+	if kv != nil {
+		current = ID(kv.Value)
+	}
+	if force || current == expected {
+		return fmt.Errorf("%w: ref %q changed during the update (it is now at %s); nothing was "+
+			"published, try again", ErrConflict, ref, describe(current))
+	}
+	return &StaleError{Ref: ref, Expected: expected, Current: current}
+}
+
+func describe(id ID) string {
+	if id == "" {
+		return "no commit"
+	}
+	return "commit " + id.Short()
+}
+
+// checkExpected fails with a *StaleError unless force is set or the ref as read (kv, nil
+// when absent) is at expected.
+func checkExpected(ref string, kv *store.KeyValue, expected ID, force bool) error {
+	if force {
+		return nil
+	}
+	current := ID("")
+	if kv != nil {
+		current = ID(kv.Value)
+	}
+	if current != expected {
+		return &StaleError{Ref: ref, Expected: expected, Current: current}
+	}
+	return nil
+}
+
+func firstParent(c Commit) ID {
+	if len(c.Parents) == 0 {
+		return ""
+	}
+	return c.Parents[0]
+}
+
+// validatePaths checks every path and reports all bad ones at once.
+func validatePaths(files map[string][]byte) error {
+	var bad []*PathError
+	for p := range files {
+		if err := ValidatePath(p); err != nil {
+			var pe *PathError
+			if !errors.As(err, &pe) {
+				pe = &PathError{Path: p, Reason: err.Error()}
+			}
+			bad = append(bad, pe)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.SortFunc(bad, func(a, b *PathError) int { return strings.Compare(a.Path, b.Path) })
+	return &PathsError{Paths: bad}
+}
+
+// validateCommitText checks the author, message and notes of a new commit.
+func validateCommitText(author, message string, notes []string) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidRequest, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case strings.TrimSpace(author) == "":
+		return bad("the author is empty; every commit must name who made it")
+	case len(author) > MaxAuthorLen:
+		return bad("the author is %d bytes long, the limit is %d", len(author), MaxAuthorLen)
+	case !isSingleLine(author):
+		return bad("the author %q is not valid UTF-8 or contains control characters", author)
+	case len(message) > MaxMessageLen:
+		return bad("the message is %d bytes long, the limit is %d", len(message), MaxMessageLen)
+	case !isText(message):
+		return bad("the message is not valid UTF-8 or contains control characters other than newline, carriage return and tab")
+	}
+	for _, n := range notes {
+		switch {
+		case n == "":
+			return bad("a note is empty")
+		case len(n) > MaxNoteLen:
+			return bad("a note is %d bytes long, the limit is %d", len(n), MaxNoteLen)
+		case !isSingleLine(n):
+			return bad("the note %q is not valid UTF-8 or contains control characters", n)
+		}
+	}
+	return nil
+}
+
+func isSingleLine(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+func isText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && r != '\n' && r != '\r' && r != '\t'
+	})
+}
+
+// validateExtra rejects Extra operations that would write code objects or refs without the
+// checks Push and SetRef make.
+func validateExtra(extra []store.Op) error {
+	for _, op := range extra {
+		if op.Key == "" || strings.HasPrefix(op.Key, Prefix) {
+			return fmt.Errorf("%w: an extra operation writes key %q; extra operations may not "+
+				"write under %q or have an empty key", ErrInvalidRequest, op.Key, Prefix)
+		}
+	}
+	return nil
+}

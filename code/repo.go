@@ -1,0 +1,162 @@
+package code
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/starbase/starbase/store"
+)
+
+// Cache bounds of a Repo. Objects are immutable, so cached entries never go stale; the bounds
+// only cap memory.
+const (
+	blobCacheEntries   = 4096
+	blobCacheBytes     = 32 << 20
+	treeCacheEntries   = 256
+	treeCacheBytes     = 16 << 20
+	commitCacheEntries = 4096
+	commitCacheBytes   = 4 << 20
+)
+
+// MinPrefixLen is the shortest commit id prefix Resolve accepts.
+const MinPrefixLen = 7
+
+// Repo reads and writes code objects and refs in a store. It is safe for concurrent use.
+//
+// Reads of objects go through small in-memory caches. Blob and Tree return values shared
+// with the cache and with other callers: they must not be modified.
+type Repo struct {
+	store   store.Store
+	blobs   *lru[[]byte]
+	trees   *lru[Tree]
+	commits *lru[Commit]
+}
+
+// NewRepo returns a repository over s. It does not write anything.
+func NewRepo(s store.Store) *Repo {
+	return &Repo{
+		store: s,
+		blobs: newLRU(blobCacheEntries, blobCacheBytes, func(b []byte) int { return len(b) }),
+		trees: newLRU(treeCacheEntries, treeCacheBytes, func(t Tree) int {
+			// Per entry: the path, the id and roughly the map's own overhead.
+			n := 0
+			for p := range t {
+				n += len(p) + IDLen + 48
+			}
+			return n
+		}),
+		commits: newLRU(commitCacheEntries, commitCacheBytes, func(c Commit) int {
+			n := len(c.Author) + len(c.Message) + (len(c.Parents)+2)*IDLen + 128
+			for _, note := range c.Notes {
+				n += len(note)
+			}
+			return n
+		}),
+	}
+}
+
+// Store returns the store the repository reads and writes.
+func (r *Repo) Store() store.Store { return r.store }
+
+func blobKey(id ID) string      { return BlobPrefix + string(id) }
+func treeKey(id ID) string      { return TreePrefix + string(id) }
+func commitKey(id ID) string    { return CommitPrefix + string(id) }
+func refKey(name string) string { return RefPrefix + name }
+
+// Blob returns the content of blob id. The returned slice is shared and must not be modified.
+// It fails with ErrInvalidID, ErrNotFound or ErrCorrupt (the content does not hash to id).
+func (r *Repo) Blob(ctx context.Context, id ID) ([]byte, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	if b, ok := r.blobs.get(id); ok {
+		return b, nil
+	}
+	data, err := r.object(ctx, "blob", blobKey(id), id)
+	if err != nil {
+		return nil, err
+	}
+	if got := HashBlob(data); got != id {
+		return nil, corruptf("blob", id, "its content hashes to %s", got.Short())
+	}
+	r.blobs.add(id, data)
+	return data, nil
+}
+
+// Tree returns tree id. The returned map is shared and must not be modified.
+// It fails with ErrInvalidID, ErrNotFound or ErrCorrupt.
+func (r *Repo) Tree(ctx context.Context, id ID) (Tree, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	if t, ok := r.trees.get(id); ok {
+		return t, nil
+	}
+	data, err := r.object(ctx, "tree", treeKey(id), id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := DecodeTree(id, data)
+	if err != nil {
+		return nil, err
+	}
+	r.trees.add(id, t)
+	return t, nil
+}
+
+// Commit returns commit id. It fails with ErrInvalidID, ErrNotFound or ErrCorrupt.
+func (r *Repo) Commit(ctx context.Context, id ID) (Commit, error) {
+	if err := ValidateID(id); err != nil {
+		return Commit{}, err
+	}
+	c, ok := r.commits.get(id)
+	if !ok {
+		data, err := r.object(ctx, "commit", commitKey(id), id)
+		if err != nil {
+			return Commit{}, err
+		}
+		if c, err = DecodeCommit(id, data); err != nil {
+			return Commit{}, err
+		}
+		r.commits.add(id, c)
+	}
+	c.Parents = slices.Clone(c.Parents)
+	c.Notes = slices.Clone(c.Notes)
+	return c, nil
+}
+
+// object reads the stored encoding of an object.
+func (r *Repo) object(ctx context.Context, kind, key string, id ID) ([]byte, error) {
+	kv, _, err := r.store.Get(ctx, key, 0)
+	if err != nil {
+		return nil, fmt.Errorf("code: reading %s %s: %w", kind, id.Short(), err)
+	}
+	if kv == nil {
+		return nil, fmt.Errorf("%w: %s %s", ErrNotFound, kind, id)
+	}
+	return kv.Value, nil
+}
+
+// Files returns the content of every file of commit id, by path, for a pull. The slices are
+// the caller's own.
+func (r *Repo) Files(ctx context.Context, id ID) (map[string][]byte, error) {
+	c, err := r.Commit(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.Tree(ctx, c.Tree)
+	if err != nil {
+		return nil, err
+	}
+	files := make(map[string][]byte, len(t))
+	for p, blob := range t {
+		data, err := r.Blob(ctx, blob)
+		if err != nil {
+			return nil, fmt.Errorf("file %q: %w", p, err)
+		}
+		files[p] = bytes.Clone(data)
+	}
+	return files, nil
+}
