@@ -1,0 +1,209 @@
+package runtime
+
+import (
+	"fmt"
+	"strings"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/lib/math"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// Builtins returns the names predeclared for every stored module, in addition to the
+// Starlark universe (len, str, dict, fail, print, ...; print goes to the Loader's logger):
+//
+//	struct(**kwargs)   an immutable record (go.starlark.net/starlarkstruct)
+//	json               encode, decode, indent (go.starlark.net/lib/json)
+//	math               floor, sqrt, pi, ... (go.starlark.net/lib/math)
+//	response(body, status=200, headers={}, content_type=None)
+//	                   an HTTP response for a handler to return: see Response
+//
+// Nothing here reads the clock, the filesystem, the environment or the network: stored
+// code has no ambient authority. Options.Predeclared adds names to this list.
+func Builtins() starlark.StringDict {
+	return starlark.StringDict{
+		"struct":   starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":     json.Module,
+		"math":     math.Module,
+		"response": starlark.NewBuiltin("response", makeResponse),
+	}
+}
+
+// Response is an HTTP response built by the Starlark builtin
+//
+//	response(body, status=200, headers={}, content_type=None)
+//
+// body is a string or bytes; status an int in 100..599; headers a dict of header name to
+// value, or a list of (name, value) pairs when a name repeats; content_type, if given,
+// sets Content-Type (and then headers must not). Names must be HTTP tokens and values must
+// not contain control characters other than tab (no CR or LF: no header injection).
+//
+// In Starlark a response is immutable and has the attributes body, status, headers (a
+// list of (name, value) tuples) and content_type.
+type Response struct {
+	Body        string      // the bytes of the Starlark string or bytes body
+	Status      int         // 100..599
+	Headers     [][2]string // in the order given, Content-Type excluded
+	ContentType string      // "" if not set
+}
+
+var (
+	_ starlark.Value    = (*Response)(nil)
+	_ starlark.HasAttrs = (*Response)(nil)
+)
+
+func makeResponse(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		body        starlark.Value
+		status      = 200
+		headers     starlark.Value = starlark.NewDict(0)
+		contentType starlark.Value = starlark.None
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
+		"body", &body, "status?", &status, "headers?", &headers, "content_type?", &contentType); err != nil {
+		return nil, err
+	}
+	r := &Response{Status: status}
+	switch body := body.(type) {
+	case starlark.String:
+		r.Body = string(body)
+	case starlark.Bytes:
+		r.Body = string(body)
+	default:
+		return nil, fmt.Errorf("%s: body must be a string or bytes, not %s", b.Name(), body.Type())
+	}
+	if status < 100 || status > 599 {
+		return nil, fmt.Errorf("%s: status %d is not an HTTP status code (100-599)", b.Name(), status)
+	}
+	pairs, err := headerPairs(headers)
+	if err != nil {
+		return nil, fmt.Errorf("%s: headers: %w", b.Name(), err)
+	}
+	for _, h := range pairs {
+		if err := checkHeader(h[0], h[1]); err != nil {
+			return nil, fmt.Errorf("%s: headers: %w", b.Name(), err)
+		}
+		if strings.EqualFold(h[0], "Content-Type") {
+			if contentType != starlark.None {
+				return nil, fmt.Errorf("%s: Content-Type is set by both headers and content_type; use one", b.Name())
+			}
+			r.ContentType = h[1]
+			continue
+		}
+		r.Headers = append(r.Headers, h)
+	}
+	if contentType != starlark.None {
+		ct, ok := starlark.AsString(contentType)
+		if !ok {
+			return nil, fmt.Errorf("%s: content_type must be a string or None, not %s", b.Name(), contentType.Type())
+		}
+		if err := checkHeader("Content-Type", ct); err != nil {
+			return nil, fmt.Errorf("%s: content_type: %w", b.Name(), err)
+		}
+		r.ContentType = ct
+	}
+	return r, nil
+}
+
+// headerPairs returns the (name, value) pairs of a dict or of a list or tuple of pairs.
+func headerPairs(v starlark.Value) ([][2]string, error) {
+	var items []starlark.Tuple
+	switch v := v.(type) {
+	case *starlark.Dict:
+		items = v.Items()
+	case starlark.Indexable: // list or tuple of pairs
+		if _, isString := v.(starlark.String); isString {
+			return nil, fmt.Errorf("got string, want a dict or a list of (name, value) pairs")
+		}
+		for i := range v.Len() {
+			pair, ok := v.Index(i).(starlark.Indexable)
+			if !ok || pair.Len() != 2 {
+				return nil, fmt.Errorf("item %d is %s, want a (name, value) pair", i, v.Index(i).Type())
+			}
+			items = append(items, starlark.Tuple{pair.Index(0), pair.Index(1)})
+		}
+	default:
+		return nil, fmt.Errorf("got %s, want a dict or a list of (name, value) pairs", v.Type())
+	}
+	pairs := make([][2]string, 0, len(items))
+	for _, item := range items {
+		name, ok := starlark.AsString(item[0])
+		if !ok {
+			return nil, fmt.Errorf("header name %s is %s, want string", item[0], item[0].Type())
+		}
+		value, ok := starlark.AsString(item[1])
+		if !ok {
+			return nil, fmt.Errorf("value of header %q is %s, want string", name, item[1].Type())
+		}
+		pairs = append(pairs, [2]string{name, value})
+	}
+	return pairs, nil
+}
+
+// checkHeader reports whether name is an HTTP token (RFC 9110, 5.6.2) and value holds no
+// control character other than horizontal tab.
+func checkHeader(name, value string) error {
+	if name == "" {
+		return fmt.Errorf("empty header name")
+	}
+	for i := range len(name) {
+		if !isTokenChar(name[i]) {
+			return fmt.Errorf("header name %q contains %q, which is not allowed in a header name", name, name[i])
+		}
+	}
+	for i := range len(value) {
+		if c := value[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return fmt.Errorf("value of header %q contains the control character %q (CR and LF would split the header)", name, c)
+		}
+	}
+	return nil
+}
+
+func isTokenChar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func (r *Response) String() string {
+	return fmt.Sprintf("response(status=%d, %d header(s), %d byte body)", r.Status, len(r.Headers), len(r.Body))
+}
+
+// Type returns "response".
+func (r *Response) Type() string { return "response" }
+
+// Freeze does nothing: a Response is immutable.
+func (r *Response) Freeze() {}
+
+// Truth returns true.
+func (r *Response) Truth() starlark.Bool { return starlark.True }
+
+// Hash fails: responses are not hashable.
+func (r *Response) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable type: response") }
+
+// Attr returns the attributes listed on Response.
+func (r *Response) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "body":
+		return starlark.String(r.Body), nil
+	case "status":
+		return starlark.MakeInt(r.Status), nil
+	case "headers":
+		items := make([]starlark.Value, len(r.Headers))
+		for i, h := range r.Headers {
+			items[i] = starlark.Tuple{starlark.String(h[0]), starlark.String(h[1])}
+		}
+		return starlark.NewList(items), nil
+	case "content_type":
+		return starlark.String(r.ContentType), nil
+	}
+	return nil, nil
+}
+
+// AttrNames returns the attribute names, sorted.
+func (r *Response) AttrNames() []string {
+	return []string{"body", "content_type", "headers", "status"}
+}

@@ -1,0 +1,121 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+
+	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/code"
+)
+
+// snapshotLocal is the thread-local key under which Call stores the request's snapshot.
+const snapshotLocal = "starbase.snapshot"
+
+// ThreadSnapshot returns the snapshot of the Call running on thread, for builtins that
+// read assets of the request's commit. It returns nil on a module's top level, which has
+// no request.
+func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
+	snap, _ := thread.Local(snapshotLocal).(*Snapshot)
+	return snap
+}
+
+// Call runs fn(*args, **kwargs) on a new thread bounded by the limits: MaxSteps, the
+// Timeout, and ctx (its cancellation and deadline). locals become thread locals, for
+// builtins to read (a "request_id" local also tags print output); snap is available to
+// builtins through ThreadSnapshot.
+//
+// If the thread is stopped, the error wraps ErrStepLimit, ErrTimeout or ErrCanceled
+// together with the *starlark.EvalError holding the backtrace. Other failures of fn are
+// returned as they are (usually a *starlark.EvalError). Call returns ErrClosed after Close.
+func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable, args starlark.Tuple, kwargs []starlark.Tuple, locals map[string]any) (starlark.Value, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	var commit code.ID
+	if snap != nil {
+		commit = snap.Commit
+	}
+	thread := &starlark.Thread{Name: "call " + fn.Name(), Print: l.printer(commit)}
+	for k, v := range locals {
+		thread.SetLocal(k, v)
+	}
+	thread.SetLocal(snapshotLocal, snap)
+
+	ctx, cancel := context.WithTimeoutCause(ctx, l.limits.Timeout,
+		fmt.Errorf("%w: call ran longer than %v", ErrTimeout, l.limits.Timeout))
+	defer cancel()
+	var result starlark.Value
+	err := l.limit(ctx, thread, func() (err error) {
+		result, err = starlark.Call(thread, fn, args, kwargs)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+// limit runs f, which executes Starlark on thread, stopping the thread when it exceeds
+// MaxSteps or when ctx ends. An error of a stopped thread is wrapped with the reason:
+// ErrStepLimit, ErrTimeout (ctx's deadline, or a cause wrapping ErrTimeout) or ErrCanceled.
+func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() error) error {
+	var reason atomic.Pointer[error] // why the thread was stopped, first reason wins
+	stop := func(why error) {
+		reason.CompareAndSwap(nil, &why)
+		thread.Cancel(why.Error())
+	}
+	thread.SetMaxExecutionSteps(l.limits.MaxSteps)
+	thread.OnMaxSteps = func(*starlark.Thread) {
+		stop(fmt.Errorf("%w: more than %d steps", ErrStepLimit, l.limits.MaxSteps))
+	}
+	stopOnDone := context.AfterFunc(ctx, func() { stop(stopReason(ctx)) })
+	defer stopOnDone()
+	if ctx.Err() != nil {
+		return stopReason(ctx)
+	}
+
+	err := f()
+	if err == nil {
+		return nil
+	}
+	if why := reason.Load(); why != nil {
+		return fmt.Errorf("%w: %w", *why, err)
+	}
+	return err
+}
+
+// stopReason returns why ctx ended, as an error wrapping ErrTimeout or ErrCanceled.
+func stopReason(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, ErrTimeout):
+		return cause
+	case errors.Is(cause, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", ErrTimeout, cause)
+	default:
+		return fmt.Errorf("%w: %w", ErrCanceled, cause)
+	}
+}
+
+// printer returns a thread's print function: each line is logged with the position of
+// the print call, the commit and the thread's "request_id" local, if any.
+func (l *Loader) printer(commit code.ID) func(*starlark.Thread, string) {
+	return func(thread *starlark.Thread, msg string) {
+		attrs := []slog.Attr{slog.String("source", "print")}
+		if thread.CallStackDepth() > 1 {
+			pos := thread.CallFrame(1).Pos
+			attrs = append(attrs, slog.String("module", pos.Filename()), slog.String("pos", pos.String()))
+		}
+		if commit != "" {
+			attrs = append(attrs, slog.String("commit", string(commit)))
+		}
+		if id := thread.Local("request_id"); id != nil {
+			attrs = append(attrs, slog.Any("request_id", id))
+		}
+		l.logger.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+	}
+}

@@ -1,0 +1,221 @@
+package runtime
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/starbase/starbase/code"
+)
+
+// node is a module of a resolved load graph: its program and the modules it loads, all
+// known before anything runs. Nodes are immutable once resolved and may be shared by
+// requests of different commits that reach them through the module cache.
+type node struct {
+	path string
+	prog *starlark.Program
+	deps []dep // in load-statement order
+	key  string
+}
+
+// dep is one load statement of a node.
+type dep struct {
+	pos  syntax.Position
+	node *node
+}
+
+// Load returns the frozen globals of module path as of snap, loading the modules it
+// loads first. Modules whose content and dependencies did not change since an earlier
+// Load, from any commit, are not run again.
+//
+// Errors are *LoadError chains (see LoadError), except ErrClosed after Close. If ctx
+// ends while Load waits for a module run, Load returns an error wrapping ErrCanceled or
+// ErrTimeout; the run itself continues for other waiters and the cache.
+func (l *Loader) Load(ctx context.Context, snap *Snapshot, path string) (starlark.StringDict, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	resolvedKey := ""
+	if snap.Commit != "" {
+		resolvedKey = string(snap.Commit) + "\x00" + path
+		if root, ok := l.resolved.get(resolvedKey); ok {
+			return l.instantiate(ctx, snap.Commit, root)
+		}
+	}
+	r := resolver{l: l, snap: snap, done: make(map[string]*node), onStack: make(map[string]int)}
+	root, err := r.resolve(ctx, path)
+	if err != nil {
+		var le *LoadError
+		if !errors.As(err, &le) {
+			err = &LoadError{Path: path, Commit: snap.Commit, Err: err}
+		}
+		return nil, err
+	}
+	if resolvedKey != "" {
+		l.resolved.add(resolvedKey, root)
+	}
+	return l.instantiate(ctx, snap.Commit, root)
+}
+
+// instantiate returns the globals of root, running it (and its dependencies) if needed.
+func (l *Loader) instantiate(ctx context.Context, commit code.ID, root *node) (starlark.StringDict, error) {
+	globals, err := l.instance(ctx, commit, root)
+	if err != nil {
+		var f *runFailure
+		if errors.As(err, &f) {
+			return nil, f.loadError(commit)
+		}
+		return nil, &LoadError{Path: root.path, Commit: commit, Err: waitError(err)}
+	}
+	return globals, nil
+}
+
+// resolver walks the load graph of one Load, depth first, reading and compiling each
+// module once, detecting cycles, and computing module keys bottom-up.
+type resolver struct {
+	l       *Loader
+	snap    *Snapshot
+	done    map[string]*node // resolved modules by path
+	onStack map[string]int   // modules being resolved: index of their entry in stack
+	stack   []edge           // load statements from the root to the module being resolved
+}
+
+// resolve returns the node of path. Errors are *LoadError chains along the load
+// statements, except a cycle, which is reported once by Load with the whole cycle.
+func (r *resolver) resolve(ctx context.Context, path string) (*node, error) {
+	if n, ok := r.done[path]; ok {
+		return n, nil
+	}
+	fail := func(err error) (*node, error) {
+		return nil, &LoadError{Path: path, Commit: r.snap.Commit, Err: err}
+	}
+	if err := checkModulePath(path); err != nil {
+		return fail(err)
+	}
+	blob, ok := r.snap.Tree[path]
+	if !ok {
+		return fail(fmt.Errorf("%w in the tree of commit %s", ErrNotFound, commitName(r.snap.Commit)))
+	}
+	prog, err := r.l.program(ctx, r.snap.Blobs, path, blob)
+	if err != nil {
+		return fail(err)
+	}
+
+	n := &node{path: path, prog: prog, deps: make([]dep, prog.NumLoads())}
+	r.onStack[path] = len(r.stack)
+	for i := range prog.NumLoads() {
+		name, pos := prog.Load(i)
+		if start, ok := r.onStack[name]; ok {
+			cycle := append(append([]edge(nil), r.stack[start:]...), edge{from: path, to: name, pos: pos})
+			return nil, cycleError(cycle)
+		}
+		r.stack = append(r.stack, edge{from: path, to: name, pos: pos})
+		d, err := r.resolve(ctx, name)
+		r.stack = r.stack[:len(r.stack)-1]
+		if err != nil {
+			if errors.Is(err, ErrCycle) {
+				return nil, err
+			}
+			return nil, &LoadError{Path: path, Commit: r.snap.Commit, Pos: pos, Err: err}
+		}
+		n.deps[i] = dep{pos: pos, node: d}
+	}
+	delete(r.onStack, path)
+
+	h := sha256.New()
+	fmt.Fprintf(h, "module\x00%s\x00%s\x00%s\x00", r.l.config, path, blob)
+	for _, d := range n.deps {
+		fmt.Fprintf(h, "%s\x00", d.node.key)
+	}
+	n.key = hex.EncodeToString(h.Sum(nil))
+	r.done[path] = n
+	return n, nil
+}
+
+// checkModulePath reports whether path can name a module.
+func checkModulePath(path string) error {
+	if err := code.ValidatePath(path); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(path, ".star") {
+		return fmt.Errorf("%w: %q does not end in .star", ErrNotModule, path)
+	}
+	return nil
+}
+
+func commitName(id code.ID) string {
+	if id == "" {
+		return "(uncommitted)"
+	}
+	return id.Short()
+}
+
+// instance returns the frozen globals of n: from the module cache, or from a run of n
+// shared with every concurrent caller. A failed run returns a *runFailure and is not
+// cached. The run is not bound to ctx; only the wait is.
+func (l *Loader) instance(ctx context.Context, commit code.ID, n *node) (starlark.StringDict, error) {
+	if globals, ok := l.modules.get(n.key); ok {
+		l.stats.moduleHits.Add(1)
+		return globals, nil
+	}
+	l.stats.moduleMisses.Add(1)
+	cached := func() (starlark.StringDict, bool) { return l.modules.get(n.key) }
+	return l.runs.do(ctx, n.key, cached, func() (starlark.StringDict, error) {
+		globals, err := l.run(commit, n)
+		if err != nil {
+			return nil, err
+		}
+		l.modules.add(n.key, globals)
+		return globals, nil
+	})
+}
+
+// run loads the dependencies of n, then runs its top level on a fresh thread without
+// locals, bounded by LoadTimeout and MaxSteps, and freezes its globals.
+func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
+	loaded := make(map[string]starlark.StringDict, len(n.deps))
+	for _, d := range n.deps {
+		globals, err := l.instance(l.ctx, commit, d.node)
+		if err != nil {
+			if _, ok := err.(*runFailure); !ok {
+				err = &runFailure{path: d.node.path, err: waitError(err)}
+			}
+			return nil, &runFailure{path: n.path, pos: d.pos, err: err}
+		}
+		loaded[d.node.path] = globals
+	}
+
+	thread := &starlark.Thread{
+		Name:  "load " + n.path,
+		Print: l.printer(commit),
+		Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
+			if globals, ok := loaded[module]; ok {
+				return globals, nil
+			}
+			return nil, fmt.Errorf("module %s was not resolved before running %s", module, n.path)
+		},
+	}
+	ctx, cancel := context.WithTimeoutCause(l.ctx, l.limits.LoadTimeout,
+		fmt.Errorf("%w: module top level ran longer than %v", ErrTimeout, l.limits.LoadTimeout))
+	defer cancel()
+	var globals starlark.StringDict
+	err := l.limit(ctx, thread, func() (err error) {
+		globals, err = n.prog.Init(thread, l.predeclared)
+		return err
+	})
+	l.stats.moduleRuns.Add(1)
+	if l.onModuleRun != nil {
+		l.onModuleRun(n.path, commit)
+	}
+	if err != nil {
+		return nil, &runFailure{path: n.path, err: err}
+	}
+	globals.Freeze()
+	return globals, nil
+}

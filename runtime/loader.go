@@ -1,0 +1,189 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/code"
+)
+
+// Limits bound every Starlark execution. A zero field takes its default.
+type Limits struct {
+	MaxSteps    uint64        // Starlark execution steps per Call and per module load
+	Timeout     time.Duration // wall time per Call
+	LoadTimeout time.Duration // wall time per module load (its top level, or its compilation)
+}
+
+// Default limits, used for zero fields of Limits.
+const (
+	DefaultMaxSteps    = 10_000_000 // a few hundred milliseconds of typical Starlark
+	DefaultTimeout     = 10 * time.Second
+	DefaultLoadTimeout = 5 * time.Second
+	DefaultMaxModules  = 4096
+)
+
+// DefaultLimits returns 10M steps, a 10s Timeout and a 5s LoadTimeout.
+func DefaultLimits() Limits {
+	return Limits{MaxSteps: DefaultMaxSteps, Timeout: DefaultTimeout, LoadTimeout: DefaultLoadTimeout}
+}
+
+func (lim Limits) withDefaults() Limits {
+	def := DefaultLimits()
+	if lim.MaxSteps == 0 {
+		lim.MaxSteps = def.MaxSteps
+	}
+	if lim.Timeout <= 0 {
+		lim.Timeout = def.Timeout
+	}
+	if lim.LoadTimeout <= 0 {
+		lim.LoadTimeout = def.LoadTimeout
+	}
+	return lim
+}
+
+// Options configure a Loader. The zero value is valid.
+type Options struct {
+	Limits Limits
+
+	// CacheDir holds compiled bytecode across restarts, shared by any number of loaders
+	// and processes. "" keeps compiled programs in memory only. It is created if missing.
+	CacheDir string
+
+	// Predeclared names are added to Builtins for every module, for example the data
+	// API. They must not redefine a builtin. Their values are frozen by New and shared by
+	// all threads; a builtin that needs the current request reads it from thread locals
+	// (see Call), which module top levels do not have.
+	Predeclared starlark.StringDict
+
+	// MaxModules bounds each of the caches of module instances, compiled programs and
+	// resolved commits (LRU). Zero means DefaultMaxModules.
+	MaxModules int
+
+	// Logger receives print() output and cache warnings. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// OnModuleRun, if set, is called after each run of a module's top level, successful
+	// or not, with the module path and the commit of the request that started the run.
+	// It is called from the goroutine of the run and must not block.
+	OnModuleRun func(path string, commit code.ID)
+}
+
+// Stats are cumulative counters of a Loader.
+type Stats struct {
+	ModuleRuns   uint64 // module top levels run
+	ModuleHits   uint64 // module lookups served from the instance cache
+	ModuleMisses uint64 // module lookups that waited for a run
+	Compiles     uint64 // modules compiled from source
+	CompileHits  uint64 // compiled programs served from the memory or disk cache
+	DiskHits     uint64 // compiled programs read from CacheDir (included in CompileHits)
+}
+
+// Loader loads modules from snapshots and runs Starlark within limits. It is safe for
+// concurrent use; one Loader serves every commit of a process.
+type Loader struct {
+	limits      Limits
+	cacheDir    string
+	predeclared starlark.StringDict // Builtins and Options.Predeclared, frozen
+	config      string              // configID of predeclared, part of every cache key
+	logger      *slog.Logger
+	onModuleRun func(path string, commit code.ID)
+
+	ctx    context.Context // canceled by Close; bounds module runs and compilations
+	cancel context.CancelFunc
+	closed atomic.Bool
+
+	programs *lru[*starlark.Program]   // by programKey
+	modules  *lru[starlark.StringDict] // frozen globals by module key
+	resolved *lru[*node]               // resolved module graphs by commit and path
+	compiles flights[*starlark.Program]
+	runs     flights[starlark.StringDict]
+
+	stats struct {
+		moduleRuns, moduleHits, moduleMisses atomic.Uint64
+		compiles, compileHits, diskHits      atomic.Uint64
+	}
+}
+
+// New returns a Loader. It fails if CacheDir cannot be created or Predeclared redefines
+// a builtin.
+func New(opts Options) (*Loader, error) {
+	predeclared := Builtins()
+	for name, value := range opts.Predeclared {
+		if predeclared.Has(name) {
+			return nil, fmt.Errorf("runtime: Options.Predeclared redefines the builtin %q", name)
+		}
+		predeclared[name] = value
+	}
+	predeclared.Freeze()
+	if opts.CacheDir != "" {
+		if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
+			return nil, fmt.Errorf("runtime: bytecode cache: %w", err)
+		}
+	}
+	limit := opts.MaxModules
+	if limit <= 0 {
+		limit = DefaultMaxModules
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Loader{
+		limits:      opts.Limits.withDefaults(),
+		cacheDir:    opts.CacheDir,
+		predeclared: predeclared,
+		config:      configID(predeclared),
+		logger:      logger,
+		onModuleRun: opts.OnModuleRun,
+		ctx:         ctx,
+		cancel:      cancel,
+		programs:    newLRU[*starlark.Program](limit),
+		modules:     newLRU[starlark.StringDict](limit),
+		resolved:    newLRU[*node](limit),
+	}, nil
+}
+
+// Stats returns the counters.
+func (l *Loader) Stats() Stats {
+	return Stats{
+		ModuleRuns:   l.stats.moduleRuns.Load(),
+		ModuleHits:   l.stats.moduleHits.Load(),
+		ModuleMisses: l.stats.moduleMisses.Load(),
+		Compiles:     l.stats.compiles.Load(),
+		CompileHits:  l.stats.compileHits.Load(),
+		DiskHits:     l.stats.diskHits.Load(),
+	}
+}
+
+// Close stops running module loads and compilations, waits for them, and makes later
+// Load and Call fail with ErrClosed. Threads already started by Call are not stopped:
+// their callers' contexts bound them.
+func (l *Loader) Close() error {
+	l.closed.Store(true)
+	l.cancel()
+	l.runs.close()
+	l.compiles.close()
+	return nil
+}
+
+// waitError maps a context error met while waiting or running to ErrTimeout or
+// ErrCanceled, keeping the context error in the chain.
+func waitError(err error) error {
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(err, ErrCanceled):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %w", ErrCanceled, err)
+	}
+	return err
+}
