@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/examples"
+	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/store"
+	"github.com/starbase/starbase/store/bolt"
+)
+
+// serveFlags are the flags of `starbase serve`.
+type serveFlags struct {
+	addr   string
+	data   string
+	dev    bool
+	demo   bool
+	limits runtime.Limits
+	node   string
+}
+
+func newServeCmd() *cobra.Command {
+	f := serveFlags{limits: runtime.DefaultLimits()}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the app stored in the embedded store",
+		Long: `Serve runs a Starbase node: it serves the app of main from the store, follows every
+change of main without restart, and answers the API the CLI uses under /-/api/.
+
+On first start with no token, STARBASE_ADMIN_TOKEN (if set) becomes the admin token;
+otherwise one is generated and written to DATA/admin.token (mode 0600).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fl.StringVar(&f.data, "data", "./starbase-data", "this node's data directory (store file, caches)")
+	fl.BoolVar(&f.dev, "dev", false, "development mode: show tracebacks to clients")
+	fl.BoolVar(&f.demo, "demo", false, "seed a demo app when the store has none")
+	fl.StringVar(&f.node, "node", "", "node name shown in status (default: host name)")
+	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
+	fl.DurationVar(&f.limits.Timeout, "timeout", f.limits.Timeout, "wall time per request")
+	fl.DurationVar(&f.limits.LoadTimeout, "load-timeout", f.limits.LoadTimeout, "wall time per module load")
+	return cmd
+}
+
+func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
+	if err := os.MkdirAll(f.data, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	st, err := bolt.Open(filepath.Join(f.data, "starbase.db"), bolt.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	srv, err := server.New(server.Config{
+		Store:    st,
+		Dev:      f.dev,
+		Limits:   f.limits,
+		CacheDir: filepath.Join(f.data, "cache"),
+		Node:     f.node,
+		Logger:   logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	if err := bootstrapAdmin(ctx, srv, f.data, stdout); err != nil {
+		return err
+	}
+	if f.demo {
+		if err := seedDemo(ctx, srv.Repo(), stdout); err != nil {
+			return err
+		}
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "starbase serving on http://%s (data in %s)\n", ln.Addr(), f.data)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapAdmin creates the first admin token when the store has none.
+func bootstrapAdmin(ctx context.Context, srv *server.Server, dataDir string, stdout io.Writer) error {
+	fromEnv := os.Getenv("STARBASE_ADMIN_TOKEN")
+	token, created, err := srv.Tokens().Bootstrap(ctx, fromEnv)
+	if err != nil || !created {
+		return err
+	}
+	if fromEnv != "" {
+		fmt.Fprintln(stdout, "admin token taken from STARBASE_ADMIN_TOKEN")
+		return nil
+	}
+	path := filepath.Join(dataDir, "admin.token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing the admin token: %w", err)
+	}
+	fmt.Fprintf(stdout, "admin token written to %s\n", path)
+	return nil
+}
+
+// seedDemo pushes the demo app when main does not exist yet.
+func seedDemo(ctx context.Context, repo *code.Repo, stdout io.Writer) error {
+	_, _, err := repo.Ref(ctx, code.DefaultBranch)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, code.ErrNotFound) {
+		return err
+	}
+	res, err := repo.Push(ctx, code.PushRequest{
+		Ref: code.DefaultBranch, Files: examples.Demo(), Author: "starbase", Message: "Demo app",
+	})
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, code.ErrStale) {
+		return nil // another node seeded it first
+	}
+	if err != nil {
+		return fmt.Errorf("seeding the demo app: %w", err)
+	}
+	fmt.Fprintf(stdout, "demo app seeded as commit %s\n", res.Commit)
+	return nil
+}

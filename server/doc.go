@@ -1,0 +1,22 @@
+// Package server serves the application stored in a Starbase store over HTTP, together with
+// the platform endpoints under /-/ (health, status, and the API the CLI uses).
+//
+// # Releases
+//
+// A node serves one release at a time: a commit of the ref main, its tree, and the routes of
+// its app.star, already loaded. The current release is held in an atomic pointer. A request
+// reads that pointer once, at its start, and runs entirely against that release, so every
+// load() it makes, directly or not, resolves against one commit: no request ever sees a mix
+// of two versions. A goroutine watches the ref in the store; when it moves, the node builds
+// the new release (loading, and so warming, the app's module closure: unchanged modules come
+// from the loader's cache) and then swaps the pointer. Requests already running finish on
+// their own release.
+//
+// # The app contract
+//
+// app.star at the root of the tree defines routes, a dict from net/http ServeMux patterns
+// ("GET /items/{id}") to handler functions, and/or handle(req), called for every request no
+// route matches. A handler receives a request (req.method, req.path, req.params, req.query,
+// req.headers, req.body, req.id) and returns a string (200, text/html), a dict or list (JSON),
+// bytes, None (204) or response(...). Every app response carries the header Starbase-Commit.
+package server

@@ -1,0 +1,66 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/auth"
+	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/store"
+)
+
+var (
+	errBadRequest = errors.New("bad request")
+	errTooLarge   = errors.New("request too large")
+	errNoEndpoint = errors.New("no such API endpoint")
+)
+
+// statusOf maps an error to its HTTP status. It is the only place that does.
+func statusOf(err error) int {
+	var gerr *gate.Error
+	switch {
+	case errors.As(err, &gerr):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return http.StatusUnauthorized
+	case errors.Is(err, auth.ErrForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, errBadRequest), errors.Is(err, code.ErrInvalidPath), errors.Is(err, code.ErrInvalidID),
+		errors.Is(err, code.ErrInvalidRef), errors.Is(err, code.ErrInvalidRequest),
+		errors.Is(err, code.ErrPrefixTooShort), errors.Is(err, code.ErrAmbiguous):
+		return http.StatusBadRequest
+	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, code.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, code.ErrNotFound), errors.Is(err, errNoEndpoint):
+		return http.StatusNotFound
+	case errors.Is(err, code.ErrStale), errors.Is(err, code.ErrConflict), errors.Is(err, store.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers err as an api.Error with its status.
+func writeError(w http.ResponseWriter, err error) {
+	body := api.Error{Error: err.Error()}
+	var gerr *gate.Error
+	if errors.As(err, &gerr) {
+		body.Problems = gerr.Problems
+	}
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="starbase"`)
+	}
+	writeJSON(w, statusOf(err), body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/starbase/starbase/runtime"
+)
+
+// newRequestValue builds the req value handlers receive. body is read by the caller, within
+// the size limit.
+func newRequestValue(r *http.Request, rt route, id string, body []byte) starlark.Value {
+	params := starlark.NewDict(len(rt.params))
+	for _, name := range rt.params {
+		_ = params.SetKey(starlark.String(name), starlark.String(r.PathValue(name)))
+	}
+	q := r.URL.Query()
+	query := starlark.NewDict(len(q))
+	for k, vs := range q {
+		_ = query.SetKey(starlark.String(k), starlark.String(vs[0]))
+	}
+	headers := starlark.NewDict(len(r.Header))
+	for k, vs := range r.Header {
+		_ = headers.SetKey(starlark.String(strings.ToLower(k)), starlark.String(strings.Join(vs, ", ")))
+	}
+	return starlarkstruct.FromStringDict(starlark.String("request"), starlark.StringDict{
+		"id":      starlark.String(id),
+		"method":  starlark.String(r.Method),
+		"path":    starlark.String(r.URL.Path),
+		"params":  params,
+		"query":   query,
+		"headers": headers,
+		"body":    starlark.String(body),
+	})
+}
+
+// readBody reads at most limit bytes of the request body.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading request body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("request body is larger than the limit of %d bytes", limit)
+	}
+	return b, nil
+}
+
+// reply is an HTTP answer computed from a handler's return value.
+type reply struct {
+	status      int
+	contentType string
+	headers     [][2]string
+	body        []byte
+}
+
+var jsonEncode = json.Module.Members["encode"].(*starlark.Builtin)
+
+// toReply converts what a handler returned into an HTTP answer.
+func toReply(v starlark.Value) (reply, error) {
+	switch v := v.(type) {
+	case starlark.String:
+		return reply{status: http.StatusOK, contentType: "text/html; charset=utf-8", body: []byte(v)}, nil
+	case starlark.Bytes:
+		return reply{status: http.StatusOK, contentType: "application/octet-stream", body: []byte(v)}, nil
+	case starlark.NoneType:
+		return reply{status: http.StatusNoContent}, nil
+	case *starlark.Dict, *starlark.List, starlark.Tuple:
+		b, err := encodeJSON(v)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusOK, contentType: "application/json", body: b}, nil
+	case *runtime.Response:
+		rep := reply{status: v.Status, contentType: v.ContentType, headers: v.Headers, body: []byte(v.Body)}
+		if rep.contentType == "" {
+			rep.contentType = "text/html; charset=utf-8"
+		}
+		return rep, nil
+	}
+	return reply{}, fmt.Errorf("handler returned a %s: return a string, bytes, a dict or list (JSON), None or response(...)", v.Type())
+}
+
+func encodeJSON(v starlark.Value) ([]byte, error) {
+	s, err := starlark.Call(&starlark.Thread{Name: "json"}, jsonEncode, starlark.Tuple{v}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("handler result is not JSON-encodable: %w", err)
+	}
+	return []byte(s.(starlark.String)), nil
+}

@@ -1,0 +1,357 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/auth"
+	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/store"
+)
+
+// Config configures a Server. Store is required; other zero values take the defaults below.
+type Config struct {
+	Store store.Store
+	// Ref is the ref this node serves; default code.DefaultBranch ("main").
+	Ref string
+	// Dev shows tracebacks to clients.
+	Dev bool
+	// Limits bound every request and module load; default runtime.DefaultLimits().
+	Limits runtime.Limits
+	// CacheDir holds this node's local caches (compiled bytecode); "" keeps them in memory.
+	CacheDir string
+	// MaxBodyBytes bounds request bodies of app requests; default 10 MiB.
+	MaxBodyBytes int64
+	// MaxPushBytes bounds API request bodies (pushes); default 256 MiB.
+	MaxPushBytes int64
+	// Node names this node in status; default the host name.
+	Node   string
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Ref == "" {
+		c.Ref = code.DefaultBranch
+	}
+	if c.Limits == (runtime.Limits{}) {
+		c.Limits = runtime.DefaultLimits()
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 10 << 20
+	}
+	if c.MaxPushBytes == 0 {
+		c.MaxPushBytes = 256 << 20
+	}
+	if c.Node == "" {
+		c.Node, _ = os.Hostname()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+}
+
+// Server serves one store's app and platform API. It is safe for concurrent use.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	repo   *code.Repo
+	loader *runtime.Loader
+	tokens *auth.Tokens
+	api    http.Handler
+	start  time.Time
+
+	// current is the release being served; nil until the first one is built.
+	current atomic.Pointer[release]
+	// applied is the highest store revision whose ref state this node has applied.
+	applied atomic.Int64
+
+	// mu guards notify.
+	mu sync.Mutex
+	// notify is closed and replaced whenever applied advances.
+	notify chan struct{}
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New builds a server over cfg.Store. Start launches it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: a store is required")
+	}
+	cfg.setDefaults()
+	loader, err := runtime.New(runtime.Options{
+		Limits:   cfg.Limits,
+		CacheDir: cfg.CacheDir,
+		Logger:   cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		repo:   code.NewRepo(cfg.Store),
+		loader: loader,
+		tokens: auth.NewTokens(cfg.Store),
+		start:  time.Now(),
+		notify: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	s.api = s.apiHandler()
+	return s, nil
+}
+
+// Loader returns the server's module loader (for statistics).
+func (s *Server) Loader() *runtime.Loader { return s.loader }
+
+// Repo returns the code repository the server serves from.
+func (s *Server) Repo() *code.Repo { return s.repo }
+
+// Tokens returns the server's token records.
+func (s *Server) Tokens() *auth.Tokens { return s.tokens }
+
+// Start loads the release of the current ref and watches the ref for changes until Close.
+func (s *Server) Start(ctx context.Context) error {
+	rev, err := s.refresh(ctx)
+	if err != nil {
+		return err
+	}
+	ctx, s.cancel = context.WithCancel(context.Background())
+	go s.watch(ctx, rev)
+	return nil
+}
+
+// Close stops watching and releases the loader. It does not close the store.
+func (s *Server) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+	return s.loader.Close()
+}
+
+// refresh reads the ref at the latest revision and serves it. It returns that revision.
+func (s *Server) refresh(ctx context.Context) (int64, error) {
+	kv, rev, err := s.cfg.Store.Get(ctx, code.RefPrefix+s.cfg.Ref, 0)
+	if err != nil {
+		return 0, fmt.Errorf("reading ref %s: %w", s.cfg.Ref, err)
+	}
+	if kv != nil {
+		s.switchTo(ctx, code.ID(kv.Value), rev)
+	}
+	s.advance(rev)
+	return rev, nil
+}
+
+// watch follows the ref from rev. When the watch ends (compaction, a lost connection), it
+// re-reads the ref and watches again from there, so no change is missed for long.
+func (s *Server) watch(ctx context.Context, rev int64) {
+	defer close(s.done)
+	key := code.RefPrefix + s.cfg.Ref
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		for ev := range s.cfg.Store.Watch(ctx, key, rev) {
+			if ev.Err != nil {
+				s.log.Warn("ref watch ended", "ref", s.cfg.Ref, "revision", rev, "err", ev.Err)
+				break
+			}
+			backoff = 50 * time.Millisecond
+			for _, ch := range ev.Changes {
+				if ch.Key == key && !ch.Deleted {
+					s.switchTo(ctx, code.ID(ch.Value), ev.Revision)
+				}
+			}
+			rev = ev.Revision
+			s.advance(rev)
+		}
+		for ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			next, err := s.refresh(ctx)
+			if err == nil {
+				rev = next
+				break
+			}
+			s.log.Warn("re-reading ref failed; serving the last release", "ref", s.cfg.Ref, "err", err)
+		}
+	}
+}
+
+// switchTo builds the release of commit and makes it current, unless a newer one is served.
+func (s *Server) switchTo(ctx context.Context, commit code.ID, rev int64) {
+	if cur := s.current.Load(); cur != nil && (cur.revision >= rev || cur.commit == commit) {
+		if cur.commit == commit && cur.revision < rev {
+			next := *cur
+			next.revision = rev
+			s.current.Store(&next)
+		}
+		return
+	}
+	start := time.Now()
+	rel := s.buildRelease(ctx, commit, rev)
+	s.current.Store(rel)
+	s.log.Info("serving commit", "commit", commit, "revision", rev,
+		"build_ms", time.Since(start).Milliseconds(), "load_error", errString(rel.loadErr))
+}
+
+// buildRelease loads commit's tree and app. A release whose app fails to load is still a
+// release: it answers every request with that error, so what is served is always what the
+// ref names.
+func (s *Server) buildRelease(ctx context.Context, commit code.ID, rev int64) *release {
+	rel := &release{commit: commit, revision: rev}
+	c, err := s.repo.Commit(ctx, commit)
+	if err != nil {
+		rel.loadErr = err
+		return rel
+	}
+	tree, err := s.repo.Tree(ctx, c.Tree)
+	if err != nil {
+		rel.loadErr = err
+		return rel
+	}
+	rel.snap = &runtime.Snapshot{Commit: commit, Tree: tree, Blobs: s.repo}
+	rel.app, rel.loadErr = s.loadApp(ctx, rel.snap)
+	return rel
+}
+
+func (s *Server) loadApp(ctx context.Context, snap *runtime.Snapshot) (*app, error) {
+	if _, ok := snap.Tree[EntryPoint]; !ok {
+		return nil, errNoApp
+	}
+	globals, err := s.loader.Load(ctx, snap, EntryPoint)
+	if err != nil {
+		return nil, err
+	}
+	return buildApp(globals)
+}
+
+// advance records that the node has applied every ref change up to rev.
+func (s *Server) advance(rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev > s.applied.Load() {
+		s.applied.Store(rev)
+		close(s.notify)
+		s.notify = make(chan struct{})
+	}
+}
+
+// ServeHTTP routes /-/ to the platform and everything else to the app.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/-/health":
+		s.serveHealth(w, r)
+	case r.URL.Path == "/-/status":
+		s.serveStatus(w, r)
+	case len(r.URL.Path) >= 7 && r.URL.Path[:7] == "/-/api/":
+		s.api.ServeHTTP(w, r)
+	case r.URL.Path == "/-" || len(r.URL.Path) >= 3 && r.URL.Path[:3] == "/-/":
+		http.NotFound(w, r)
+	default:
+		s.serveApp(w, r)
+	}
+}
+
+// serveApp runs one app request against the release current at its start.
+func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) {
+	rel := s.current.Load()
+	if rel == nil {
+		http.Error(w, "No app is deployed yet. Push one with: starbase push DIR", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Starbase-Commit", string(rel.commit))
+	reqID := newRequestID()
+	if rel.loadErr != nil {
+		s.fail(w, r, rel, reqID, rel.loadErr)
+		return
+	}
+	rt, rec, ok := rel.app.match(r)
+	if !ok {
+		if rel.app.handle == nil || (rec.status != http.StatusNotFound && rec.status != http.StatusMethodNotAllowed) {
+			for k, v := range rec.header {
+				w.Header()[k] = v
+			}
+			http.Error(w, http.StatusText(rec.status), rec.status)
+			return
+		}
+		rt = route{pattern: "", fn: rel.app.handle}
+	}
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		return
+	}
+	req := newRequestValue(r, rt, reqID, body)
+	result, err := s.loader.Call(r.Context(), rel.snap, rt.fn, starlark.Tuple{req}, nil,
+		map[string]any{"request_id": reqID})
+	if err != nil {
+		s.fail(w, r, rel, reqID, err)
+		return
+	}
+	rep, err := toReply(result)
+	if err != nil {
+		s.fail(w, r, rel, reqID, err)
+		return
+	}
+	for _, h := range rep.headers {
+		w.Header().Add(h[0], h[1])
+	}
+	if rep.contentType != "" {
+		w.Header().Set("Content-Type", rep.contentType)
+	}
+	w.WriteHeader(rep.status)
+	w.Write(rep.body)
+}
+
+// fail answers a request whose stored code failed: the traceback in dev mode, otherwise only
+// an error id that the log records with the full error.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqID string, err error) {
+	s.log.Error("app error", "error_id", reqID, "request_id", reqID, "commit", rel.commit,
+		"method", r.Method, "path", r.URL.Path, "err", err.Error(), "traceback", traceback(err))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	if s.cfg.Dev {
+		fmt.Fprintf(w, "Internal error in stored code (commit %s, error id %s)\n\n%s\n", rel.commit.Short(), reqID, traceback(err))
+		return
+	}
+	fmt.Fprintf(w, "Internal error (error id %s)\n", reqID)
+}
+
+// traceback renders err with the Starlark call stack when it has one.
+func traceback(err error) string {
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		return ee.Backtrace()
+	}
+	return err.Error()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func newRequestID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
