@@ -1,0 +1,43 @@
+// Package bolt is the embedded [store.Store] backend: one process, one file, no setup,
+// built on go.etcd.io/bbolt.
+//
+// # Model
+//
+// The file holds a multi-version copy of every key. A commit runs in one bbolt write
+// transaction (bbolt admits a single writer at a time, which is what serialises commits):
+// it checks the compares against the latest versions, then writes the new versions, the
+// revision record and the new current revision together, so a commit is either wholly in the
+// file or not at all. Reads run in bbolt read transactions, which see one committed state;
+// reads at an older revision pick, for each key, the newest version at or before it.
+//
+// # Layout
+//
+// All buckets are at the top level of the file:
+//
+//	meta       "revision"  -> current revision (uint64 big endian)
+//	           "compacted" -> compaction point; 0 when never compacted
+//	latest     key -> createRev(8) modRev(8) value        each live key at the current revision
+//	versions   key -> bucket of rev(8) -> kind(1) createRev(8) value
+//	                                                      every retained version, tombstones included
+//	revisions  rev(8) -> keys changed by rev, in key order (uvarint length + bytes each)
+//
+// Latest reads touch only the latest bucket. A version is addressed by its key's own bucket,
+// so keys may hold any byte. A revision record names keys only; a watch replaying it reads
+// the values from the versions at that revision, so values are stored once per version.
+// A fresh file starts at revision 1, as etcd does, so that revision 0 can mean "latest"
+// (reads) and "from now" (watches) without ambiguity.
+//
+// # Watches
+//
+// Every watch has its own goroutine that re-reads the revisions bucket from the last
+// revision it delivered, then sleeps until the next commit is announced. Commits announce
+// themselves by closing a channel that watchers picked up before reading, so no revision can
+// fall between a watcher's read and its sleep. A slow reader only delays its own goroutine:
+// commits never wait for watchers, and nothing is buffered beyond one batch per watcher.
+//
+// # Compaction
+//
+// Compact(rev) deletes the revision records below rev and, for each key those records name,
+// every version older than the newest one at or before rev (and that one too when it is a
+// tombstone older than rev), so that reads at rev and later are unchanged.
+package bolt

@@ -1,0 +1,178 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/starbase/starbase/store"
+)
+
+// Get reads key at rev (0 for the latest); see store.Store.
+func (s *Store) Get(ctx context.Context, key string, rev int64) (*store.KeyValue, int64, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, 0, err
+	}
+	var kv *store.KeyValue
+	var at int64
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		at, err = readRevision(tx, rev)
+		if err != nil {
+			return err
+		}
+		kv, err = get(tx, []byte(key), rev, at)
+		return err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("store/bolt: get %q at revision %d: %w", key, rev, err)
+	}
+	return kv, at, nil
+}
+
+// Range reads the keys under prefix at one revision; see store.Store.
+func (s *Store) Range(ctx context.Context, prefix string, opts store.RangeOptions) (store.RangeResult, error) {
+	if err := s.check(ctx); err != nil {
+		return store.RangeResult{}, err
+	}
+	if opts.Limit < 0 {
+		return store.RangeResult{}, fmt.Errorf("store/bolt: range %q: negative limit %d", prefix, opts.Limit)
+	}
+	var res store.RangeResult
+	err := s.view(func(tx *bbolt.Tx) error {
+		at, err := readRevision(tx, opts.Revision)
+		if err != nil {
+			return err
+		}
+		res, err = rangeKeys(tx, prefix, opts, at)
+		return err
+	})
+	if err != nil {
+		return store.RangeResult{}, fmt.Errorf("store/bolt: range %q at revision %d: %w", prefix, opts.Revision, err)
+	}
+	return res, nil
+}
+
+// readRevision resolves the revision a read asks for (0 for the latest) and checks that it
+// is retained.
+func readRevision(tx *bbolt.Tx, rev int64) (int64, error) {
+	current, compacted := readMeta(tx)
+	switch {
+	case rev < 0:
+		return 0, fmt.Errorf("invalid revision %d: revisions are positive, 0 means the latest", rev)
+	case rev == 0:
+		return current, nil
+	case rev > current:
+		return 0, fmt.Errorf("%w: the current revision is %d", store.ErrFutureRevision, current)
+	case rev < compacted:
+		return 0, fmt.Errorf("%w: history before revision %d is gone", store.ErrCompacted, compacted)
+	}
+	return rev, nil
+}
+
+// get reads key at revision at; asked is the revision the caller asked for (0 for the latest).
+func get(tx *bbolt.Tx, key []byte, asked, at int64) (*store.KeyValue, error) {
+	if len(key) == 0 {
+		return nil, nil
+	}
+	current, _ := readMeta(tx)
+	if asked == 0 || at == current {
+		v := tx.Bucket(latestBucket).Get(key)
+		if v == nil {
+			return nil, nil
+		}
+		return latestKeyValue(key, v)
+	}
+	versions := tx.Bucket(versionsBucket).Bucket(key)
+	if versions == nil {
+		return nil, nil
+	}
+	return versionKeyValue(key, versions, at)
+}
+
+func latestKeyValue(key, v []byte) (*store.KeyValue, error) {
+	createRev, modRev, value, err := decodeLatest(v)
+	if err != nil {
+		return nil, fmt.Errorf("key %q: %w", key, err)
+	}
+	return &store.KeyValue{
+		Key:            string(key),
+		Value:          bytes.Clone(value),
+		CreateRevision: createRev,
+		ModRevision:    modRev,
+	}, nil
+}
+
+// versionKeyValue returns key as it stood at revision at, or nil when it did not exist.
+func versionKeyValue(key []byte, versions *bbolt.Bucket, at int64) (*store.KeyValue, error) {
+	modRev, record := versionAt(versions, at)
+	if record == nil {
+		return nil, nil
+	}
+	kind, createRev, value, err := decodeVersion(record)
+	if err != nil {
+		return nil, fmt.Errorf("key %q revision %d: %w", key, modRev, err)
+	}
+	if kind == kindTombstone {
+		return nil, nil
+	}
+	return &store.KeyValue{
+		Key:            string(key),
+		Value:          bytes.Clone(value),
+		CreateRevision: createRev,
+		ModRevision:    modRev,
+	}, nil
+}
+
+// rangeKeys reads the keys under prefix at revision at. The latest revision is read from the
+// latest bucket; older ones walk the versions buckets, which also hold deleted keys.
+func rangeKeys(tx *bbolt.Tx, prefix string, opts store.RangeOptions, at int64) (store.RangeResult, error) {
+	res := store.RangeResult{Revision: at}
+	current, _ := readMeta(tx)
+	latest := opts.Revision == 0 || at == current
+
+	var c *bbolt.Cursor
+	var versions *bbolt.Bucket
+	if latest {
+		c = tx.Bucket(latestBucket).Cursor()
+	} else {
+		versions = tx.Bucket(versionsBucket)
+		c = versions.Cursor()
+	}
+	start := prefix
+	if opts.After != "" && opts.After >= prefix {
+		start = opts.After
+	}
+	p := []byte(prefix)
+	for k, v := c.Seek([]byte(start)); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+		if opts.After != "" && string(k) <= opts.After {
+			continue
+		}
+		var kv *store.KeyValue
+		var err error
+		if latest {
+			kv, err = latestKeyValue(k, v)
+		} else if b := versions.Bucket(k); b != nil {
+			kv, err = versionKeyValue(k, b, at)
+		}
+		if err != nil {
+			return store.RangeResult{}, err
+		}
+		if kv == nil {
+			continue
+		}
+		if opts.Limit > 0 && len(res.KVs) == opts.Limit {
+			res.More = true
+			break
+		}
+		res.KVs = append(res.KVs, *kv)
+	}
+	return res, nil
+}
+
+// hasPrefix reports whether key starts with prefix.
+func hasPrefix(key []byte, prefix string) bool {
+	return len(key) >= len(prefix) && string(key[:len(prefix)]) == prefix
+}
