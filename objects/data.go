@@ -1,0 +1,317 @@
+package objects
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.starlark.net/starlark"
+)
+
+// MaxListLimit is the largest page db.list returns.
+const MaxListLimit = 1000
+
+// class returns the model named by a qualified class name in the transaction's code, resolving
+// each name once per transaction. A class the code does not declare gives an ErrNoClass error.
+func (tx *Tx) class(qualified string) (*Model, error) {
+	if c, ok := tx.classes[qualified]; ok {
+		return c.model, c.err
+	}
+	i := strings.LastIndexByte(qualified, ':')
+	m, err := tx.resolve(tx.ctx, qualified[:i], qualified[i+1:])
+	if err == nil && (m == nil || m.QualifiedName() != qualified) {
+		err = fmt.Errorf("%w: %s resolved to %v", ErrNoClass, qualified, m)
+	}
+	if err != nil && !errors.Is(err, ErrNoClass) {
+		return nil, fmt.Errorf("loading class %s: %w", qualified, err) // not cached: may be transient
+	}
+	tx.classes[qualified] = classLookup{m, err}
+	return m, err
+}
+
+// load reads object id, bound to its class in this transaction's code. It returns nil when
+// the object does not exist.
+func (tx *Tx) load(thread *starlark.Thread, id string) (*Object, error) {
+	data, ok, err := tx.get(objKey(id))
+	if err != nil || !ok {
+		return nil, err
+	}
+	rec, err := decodeRecord(data)
+	if err != nil {
+		return nil, fmt.Errorf("object %s: %w", id, err)
+	}
+	m, err := tx.class(rec.class)
+	if err != nil && !errors.Is(err, ErrNoClass) {
+		return nil, fmt.Errorf("object %s: %w", id, err)
+	}
+	obj := &Object{model: m, class: rec.class, id: id, version: rec.version, fields: make(map[string]starlark.Value)}
+	names, fields := rec.names, rec.fields
+	if m != nil && rec.version < m.version && m.migrate != nil {
+		if names, fields, err = m.upgrade(thread, id, rec); err != nil {
+			return nil, err
+		}
+	}
+	if m != nil {
+		// Declared fields first, in declaration order, missing ones at their defaults; then
+		// the fields the model does not declare, kept so that writing the object loses nothing.
+		for _, f := range m.fields {
+			if v, ok := fields[f]; ok {
+				obj.setRaw(f, v)
+			} else {
+				obj.setRaw(f, m.defaultValue(f))
+			}
+		}
+		obj.version = max(rec.version, m.version)
+	}
+	for _, f := range names {
+		if _, ok := obj.fields[f]; !ok {
+			obj.setRaw(f, fields[f])
+		}
+	}
+	return obj, nil
+}
+
+// upgrade runs the model's migrate function on a record of an older version.
+func (m *Model) upgrade(thread *starlark.Thread, id string, rec *record) ([]string, map[string]starlark.Value, error) {
+	fail := func(err error) error {
+		return fmt.Errorf("object %s: migrating %s from version %d to %d: %w", id, rec.class, rec.version, m.version, err)
+	}
+	in := starlark.NewDict(len(rec.names))
+	for _, n := range rec.names {
+		in.SetKey(starlark.String(n), rec.fields[n])
+	}
+	out, err := starlark.Call(thread, m.migrate, starlark.Tuple{in, starlark.MakeInt(rec.version)}, nil)
+	if err != nil {
+		return nil, nil, fail(err)
+	}
+	if out == starlark.None {
+		out = in // migrate changed fields in place
+	}
+	dict, ok := out.(*starlark.Dict)
+	if !ok {
+		return nil, nil, fail(fmt.Errorf("migrate returned a %s, want the fields as a dict", out.Type()))
+	}
+	var names []string
+	fields := make(map[string]starlark.Value, dict.Len())
+	for _, kv := range dict.Items() {
+		f, ok := kv[0].(starlark.String)
+		if !ok || !isIdentifier(string(f)) || f == "id" {
+			return nil, nil, fail(fmt.Errorf("migrate returned the field name %s, want identifiers other than id", kv[0]))
+		}
+		if m.hasField(string(f)) {
+			if err := m.checkField(string(f), kv[1]); err != nil {
+				return nil, nil, fail(err)
+			}
+		} else if _, err := EncodeValue(kv[1]); err != nil {
+			return nil, nil, fail(fmt.Errorf("field %s: %w", f, err))
+		}
+		names = append(names, string(f))
+		fields[string(f)] = kv[1]
+	}
+	return names, fields, nil
+}
+
+// save writes obj and its index entries, giving it an id if it has none, and returns the id.
+func (tx *Tx) save(obj *Object) (string, error) {
+	m := obj.model
+	switch {
+	case obj.frozen:
+		return "", fmt.Errorf("cannot save %s: it is frozen (a module-level constant); make a new instance in the handler", obj.shortName())
+	case m == nil:
+		return "", obj.missingClass("it cannot be written")
+	case obj.version > m.version:
+		return "", fmt.Errorf("cannot save object %s: %w: it is version %d of %s but the current code declares version %d "+
+			"(was the code rolled back?); writing it would drop what version %d added. Deploy code declaring version %d or later to change it",
+			obj.id, ErrNewerObject, obj.version, obj.class, m.version, obj.version, obj.version)
+	}
+	rec := &record{class: obj.class, version: m.version, indexed: m.indexes, names: obj.names, fields: obj.fields}
+	for _, f := range obj.names {
+		if _, err := EncodeValue(obj.fields[f]); err != nil {
+			return "", fmt.Errorf("cannot save %s: field %s: %w", obj.shortName(), f, err)
+		}
+	}
+	data, err := rec.encode()
+	if err != nil {
+		return "", fmt.Errorf("cannot save %s: %w", obj.shortName(), err)
+	}
+
+	id, old := obj.id, (*record)(nil)
+	if id == "" {
+		id = newID()
+		tx.assumeAbsent(objKey(id))
+	} else {
+		stored, ok, err := tx.get(objKey(id))
+		if err != nil {
+			return "", err
+		}
+		if ok && bytes.Equal(stored, data) {
+			return id, nil // unchanged: writing would only make concurrent readers conflict
+		}
+		if ok {
+			if old, err = decodeRecord(stored); err != nil {
+				return "", fmt.Errorf("object %s: %w", id, err)
+			}
+			if old.class != obj.class {
+				return "", fmt.Errorf("cannot save object %s as a %s: it is stored as a %s", id, obj.class, old.class)
+			}
+		}
+	}
+	tx.put(objKey(id), data)
+	if old == nil {
+		tx.put(memberKey(obj.class, id), nil)
+		tx.bump(classVersionKey(obj.class))
+	}
+	if err := tx.reindex(obj.class, id, old, rec); err != nil {
+		return "", err
+	}
+	obj.id, obj.version = id, m.version
+	return id, nil
+}
+
+// reindex writes the index entries that change from record old (nil: none) to record new
+// (nil: none), and bumps the version keys of their buckets.
+func (tx *Tx) reindex(class, id string, old, new *record) error {
+	entries := func(r *record) (map[string]string, error) {
+		if r == nil {
+			return nil, nil
+		}
+		return r.indexEntries()
+	}
+	before, err := entries(old)
+	if err != nil {
+		return err
+	}
+	after, err := entries(new)
+	if err != nil {
+		return err
+	}
+	for f, vh := range before {
+		if after[f] != vh {
+			tx.del(indexValuePrefix(class, f, vh) + id)
+			tx.bump(indexVersionKey(class, f, vh))
+		}
+	}
+	for f, vh := range after {
+		if before[f] != vh {
+			tx.put(indexValuePrefix(class, f, vh)+id, nil)
+			tx.bump(indexVersionKey(class, f, vh))
+		}
+	}
+	return nil
+}
+
+// remove deletes object id and its index entries; it reports whether the object existed.
+func (tx *Tx) remove(id string) (bool, error) {
+	stored, ok, err := tx.get(objKey(id))
+	if err != nil || !ok {
+		return false, err
+	}
+	tx.del(objKey(id))
+	old, err := decodeRecord(stored)
+	if err != nil {
+		return true, nil // a record that does not decode has no entries we could find
+	}
+	tx.del(memberKey(old.class, id))
+	tx.bump(classVersionKey(old.class))
+	return true, tx.reindex(old.class, id, old, nil)
+}
+
+// A filter is one field = value condition of db.find.
+type filter struct {
+	field string
+	enc   []byte // the value's encoding
+}
+
+// find returns the instances of m whose fields have the given values, in id order. At least
+// one of the fields must be indexed; the first indexed one selects the candidates.
+func (tx *Tx) find(thread *starlark.Thread, m *Model, filters []filter) ([]*Object, error) {
+	var by *filter
+	for i := range filters {
+		if slices.Contains(m.indexes, filters[i].field) {
+			by = &filters[i]
+			break
+		}
+	}
+	if by == nil {
+		return nil, fmt.Errorf("find(%s, ...): no indexed field among the conditions; %s indexes %s (declare indexes = [...] in its model)",
+			m.name, m.name, describeIndexes(m))
+	}
+	vh := valueHash(by.enc)
+	if _, err := tx.snapshotGet(indexVersionKey(m.QualifiedName(), by.field, vh)); err != nil {
+		return nil, err
+	}
+	prefix := indexValuePrefix(m.QualifiedName(), by.field, vh)
+	keys, err := tx.keys(prefix, "", 0)
+	if err != nil {
+		return nil, err
+	}
+	var found []*Object
+	for _, k := range keys {
+		id := strings.TrimPrefix(k, prefix)
+		obj, err := tx.load(thread, id)
+		if err != nil {
+			return nil, err
+		}
+		if obj == nil {
+			return nil, fmt.Errorf("%w: the index of %s.%s names object %s, which does not exist", ErrCorrupt, m.name, by.field, id)
+		}
+		if obj.matches(filters) {
+			found = append(found, obj)
+		}
+	}
+	return found, nil
+}
+
+func describeIndexes(m *Model) string {
+	if len(m.indexes) == 0 {
+		return "no field"
+	}
+	return strings.Join(m.indexes, ", ")
+}
+
+// matches reports whether every filter holds for obj, comparing encodings (so 1 matches 1, not
+// 1.0, and the hash collisions of index keys are ruled out).
+func (o *Object) matches(filters []filter) bool {
+	for _, f := range filters {
+		v, ok := o.fields[f.field]
+		if !ok {
+			return false
+		}
+		enc, err := EncodeValue(v)
+		if err != nil || !bytes.Equal(enc, f.enc) {
+			return false
+		}
+	}
+	return true
+}
+
+// list returns up to limit instances of m with ids after after ("" from the start), in id order.
+func (tx *Tx) list(thread *starlark.Thread, m *Model, limit int, after string) ([]*Object, error) {
+	class := m.QualifiedName()
+	if _, err := tx.snapshotGet(classVersionKey(class)); err != nil {
+		return nil, err
+	}
+	prefix := membersPrefix(class)
+	from := ""
+	if after != "" {
+		from = prefix + after
+	}
+	keys, err := tx.keys(prefix, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]*Object, 0, len(keys))
+	for _, k := range keys {
+		obj, err := tx.load(thread, strings.TrimPrefix(k, prefix))
+		if err != nil {
+			return nil, err
+		}
+		if obj == nil {
+			return nil, fmt.Errorf("%w: %s lists object %s, which does not exist", ErrCorrupt, class, strings.TrimPrefix(k, prefix))
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}

@@ -1,0 +1,197 @@
+package objects
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// localKey is the thread-local key under which Bind stores the request's transaction.
+const localKey = "starbase.objects.tx"
+
+// LocalKey returns the thread-local key under which Bind stores the transaction, for callers
+// that set a thread's locals themselves: thread.SetLocal(objects.LocalKey(), tx).
+func LocalKey() string { return localKey }
+
+// Bind makes tx the transaction of the db builtin for code running in thread.
+// Like thread.SetLocal, it must be called before the thread starts executing.
+func Bind(thread *starlark.Thread, tx *Tx) { thread.SetLocal(localKey, tx) }
+
+// Builtins returns the predeclared names this package adds to every module:
+//
+//	model(name, fields = {}, methods = {}, indexes = [], version = 1, migrate = None)
+//	db.put(obj) -> id            save obj (new or changed), give it an id if it has none
+//	db.get(id) -> obj or None    read an object, bound to its class in the current code
+//	db.delete(obj_or_id) -> bool remove an object; False if it did not exist
+//	db.find(Model, field = value, ...) -> [obj]   instances with those values, by index, in id order
+//	db.list(Model, limit = 100, after = None) -> [obj]  a page of instances in id order, after the id after
+//
+// The values are immutable and hold no state: the db builtin finds the request's transaction
+// in the calling thread (see Bind), so one dict can serve every module and goroutine.
+func Builtins() starlark.StringDict {
+	return starlark.StringDict{
+		"model": newModelBuiltin(),
+		"db": &starlarkstruct.Module{Name: "db", Members: starlark.StringDict{
+			"put":    starlark.NewBuiltin("db.put", dbPut),
+			"get":    starlark.NewBuiltin("db.get", dbGet),
+			"delete": starlark.NewBuiltin("db.delete", dbDelete),
+			"find":   starlark.NewBuiltin("db.find", dbFind),
+			"list":   starlark.NewBuiltin("db.list", dbList),
+		}},
+	}
+}
+
+// boundTx returns the transaction bound to thread, or an ErrNoTransaction error for builtin b.
+func boundTx(thread *starlark.Thread, b *starlark.Builtin) (*Tx, error) {
+	if tx, ok := thread.Local(localKey).(*Tx); ok && tx != nil {
+		return tx, nil
+	}
+	return nil, fmt.Errorf("%s: %w, not at module top level or outside one; call it from a handler function", b.Name(), ErrNoTransaction)
+}
+
+func dbPut(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
+		return nil, err
+	}
+	obj, ok := v.(*Object)
+	if !ok {
+		return nil, fmt.Errorf("%s: got a %s, want an object (an instance of a model)", b.Name(), v.Type())
+	}
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	id, err := tx.save(obj)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return starlark.String(id), nil
+}
+
+func dbGet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var id string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &id); err != nil {
+		return nil, err
+	}
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := tx.load(thread, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	if obj == nil {
+		return starlark.None, nil
+	}
+	return obj, nil
+}
+
+func dbDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var v starlark.Value
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
+		return nil, err
+	}
+	var id string
+	switch v := v.(type) {
+	case *Object:
+		if v.id == "" {
+			return nil, fmt.Errorf("%s: the %s was never saved", b.Name(), v.shortName())
+		}
+		id = v.id
+	case starlark.String:
+		if err := checkID(string(v)); err != nil {
+			return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		}
+		id = string(v)
+	default:
+		return nil, fmt.Errorf("%s: got a %s, want an object or an id", b.Name(), v.Type())
+	}
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	existed, err := tx.remove(id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return starlark.Bool(existed), nil
+}
+
+func dbFind(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var m *Model
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &m); err != nil {
+		return nil, err
+	}
+	if len(kwargs) == 0 {
+		return nil, fmt.Errorf("%s: give conditions as field = value, on at least one indexed field of %s (%s)", b.Name(), m.name, describeIndexes(m))
+	}
+	filters := make([]filter, len(kwargs))
+	for i, kv := range kwargs {
+		f, v := string(kv[0].(starlark.String)), kv[1]
+		if !m.hasField(f) {
+			return nil, fmt.Errorf("%s: %s has no field %s", b.Name(), m.name, f)
+		}
+		if err := m.checkField(f, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		}
+		enc, _ := EncodeValue(v) // checkField encoded it already
+		filters[i] = filter{field: f, enc: enc}
+	}
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := tx.find(thread, m, filters)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return objectList(objs), nil
+}
+
+func dbList(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var (
+		m     *Model
+		limit                = 100
+		after starlark.Value = starlark.None
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "model", &m, "limit?", &limit, "after?", &after); err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > MaxListLimit {
+		return nil, fmt.Errorf("%s: limit is %d, want 1 to %d", b.Name(), limit, MaxListLimit)
+	}
+	cursor := ""
+	if after != starlark.None {
+		s, ok := after.(starlark.String)
+		if !ok {
+			return nil, fmt.Errorf("%s: after is a %s, want the id of the last object of the previous page", b.Name(), after.Type())
+		}
+		if err := checkID(string(s)); err != nil {
+			return nil, fmt.Errorf("%s: after: %w", b.Name(), err)
+		}
+		cursor = string(s)
+	}
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	objs, err := tx.list(thread, m, limit, cursor)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return objectList(objs), nil
+}
+
+func objectList(objs []*Object) *starlark.List {
+	elems := make([]starlark.Value, len(objs))
+	for i, o := range objs {
+		elems[i] = o
+	}
+	return starlark.NewList(elems)
+}
