@@ -54,12 +54,10 @@ var (
 )
 
 func makeResponse(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	var (
-		body        starlark.Value
-		status      = 200
-		headers     starlark.Value = starlark.NewDict(0)
-		contentType starlark.Value = starlark.None
-	)
+	var body starlark.Value
+	status := 200
+	var headers starlark.Value = starlark.NewDict(0)
+	var contentType starlark.Value = starlark.None
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
 		"body", &body, "status?", &status, "headers?", &headers, "content_type?", &contentType); err != nil {
 		return nil, err
