@@ -18,12 +18,13 @@ func (s *Store) Get(ctx context.Context, key string, rev int64) (*store.KeyValue
 	var kv *store.KeyValue
 	var at int64
 	err := s.view(func(tx *bbolt.Tx) error {
+		var current int64
 		var err error
-		at, err = readRevision(tx, rev)
+		at, current, err = readRevision(tx, rev)
 		if err != nil {
 			return err
 		}
-		kv, err = get(tx, []byte(key), rev, at)
+		kv, err = get(tx, []byte(key), at, current)
 		return err
 	})
 	if err != nil {
@@ -42,11 +43,11 @@ func (s *Store) Range(ctx context.Context, prefix string, opts store.RangeOption
 	}
 	var res store.RangeResult
 	err := s.view(func(tx *bbolt.Tx) error {
-		at, err := readRevision(tx, opts.Revision)
+		at, current, err := readRevision(tx, opts.Revision)
 		if err != nil {
 			return err
 		}
-		res, err = rangeKeys(tx, prefix, opts, at)
+		res, err = rangeKeys(tx, prefix, opts, at, current)
 		return err
 	})
 	if err != nil {
@@ -55,30 +56,29 @@ func (s *Store) Range(ctx context.Context, prefix string, opts store.RangeOption
 	return res, nil
 }
 
-// readRevision resolves the revision a read asks for (0 for the latest) and checks that it
-// is retained.
-func readRevision(tx *bbolt.Tx, rev int64) (int64, error) {
+// readRevision resolves the revision a read asks for (0 for the latest), checks that it is
+// retained, and returns it with the current revision.
+func readRevision(tx *bbolt.Tx, rev int64) (at, current int64, err error) {
 	current, compacted := readMeta(tx)
 	switch {
 	case rev < 0:
-		return 0, fmt.Errorf("invalid revision %d: revisions are positive, 0 means the latest", rev)
+		return 0, 0, fmt.Errorf("invalid revision %d: revisions are positive, 0 means the latest", rev)
 	case rev == 0:
-		return current, nil
+		return current, current, nil
 	case rev > current:
-		return 0, fmt.Errorf("%w: the current revision is %d", store.ErrFutureRevision, current)
+		return 0, 0, fmt.Errorf("%w: the current revision is %d", store.ErrFutureRevision, current)
 	case rev < compacted:
-		return 0, fmt.Errorf("%w: history before revision %d is gone", store.ErrCompacted, compacted)
+		return 0, 0, fmt.Errorf("%w: history before revision %d is gone", store.ErrCompacted, compacted)
 	}
-	return rev, nil
+	return rev, current, nil
 }
 
-// get reads key at revision at; asked is the revision the caller asked for (0 for the latest).
-func get(tx *bbolt.Tx, key []byte, asked, at int64) (*store.KeyValue, error) {
+// get reads key at revision at.
+func get(tx *bbolt.Tx, key []byte, at, current int64) (*store.KeyValue, error) {
 	if len(key) == 0 {
 		return nil, nil
 	}
-	current, _ := readMeta(tx)
-	if asked == 0 || at == current {
+	if at == current {
 		v := tx.Bucket(latestBucket).Get(key)
 		if v == nil {
 			return nil, nil
@@ -128,10 +128,9 @@ func versionKeyValue(key []byte, versions *bbolt.Bucket, at int64) (*store.KeyVa
 
 // rangeKeys reads the keys under prefix at revision at. The latest revision is read from the
 // latest bucket; older ones walk the versions buckets, which also hold deleted keys.
-func rangeKeys(tx *bbolt.Tx, prefix string, opts store.RangeOptions, at int64) (store.RangeResult, error) {
+func rangeKeys(tx *bbolt.Tx, prefix string, opts store.RangeOptions, at, current int64) (store.RangeResult, error) {
 	res := store.RangeResult{Revision: at}
-	current, _ := readMeta(tx)
-	latest := opts.Revision == 0 || at == current
+	latest := at == current
 
 	var c *bbolt.Cursor
 	var versions *bbolt.Bucket
