@@ -73,7 +73,7 @@ func (r *Repo) Revert(ctx context.Context, ref string, target ID, author string,
 	if current.Tree == t.Tree {
 		return PushResult{Commit: current.ID, Revision: refKV.ModRevision, Parent: firstParent(current)}, nil
 	}
-	u := &update{ref: ref, refKV: refKV, treeID: t.Tree}
+	u := &update{ref: ref, refKV: refKV, parent: current.ID, treeID: t.Tree}
 	if err := r.prepareCommit(u, author, message, nil, time.Time{}, extra); err != nil {
 		return PushResult{}, err
 	}

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/starbase/starbase/store"
 )
 
@@ -62,6 +64,8 @@ type PushResult struct {
 type update struct {
 	ref   string
 	refKV *store.KeyValue // the ref as read, nil when it did not exist
+	// parent is the commit the ref was at ("" when it did not exist or held garbage).
+	parent ID
 	// blobs are the blobs the new tree needs that may not be stored yet.
 	blobs      map[ID][]byte
 	treeID     ID
@@ -129,39 +133,53 @@ func (r *Repo) preparePush(ctx context.Context, req PushRequest) (*update, *Push
 	if err != nil {
 		return nil, nil, err
 	}
-	refKV, err := r.readRef(ctx, req.Ref)
+	refKV, err := r.rawRef(ctx, req.Ref)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkExpected(req.Ref, refKV, req.Expected, req.Force); err != nil {
+	u := &update{ref: req.Ref, refKV: refKV, blobs: blobs, treeID: treeID, treeData: treeData}
+	// A forced push may replace a ref whose value or current commit is damaged: it is the
+	// way out of that state. Without the current tree, every blob is checked for existence.
+	u.parent, err = refTarget(req.Ref, refKV)
+	if err != nil && !req.Force {
+		return nil, nil, fmt.Errorf("%w; a forced push can replace it", err)
+	}
+	if err := checkExpected(req.Ref, u.parent, req.Expected, req.Force); err != nil {
 		return nil, nil, err
 	}
-	if refKV != nil {
-		current, err := r.Commit(ctx, ID(refKV.Value))
-		if err != nil {
-			return nil, nil, fmt.Errorf("code: reading the current commit of ref %q: %w", req.Ref, err)
+	if u.parent != "" {
+		unchanged, err := r.pruneStoredBlobs(ctx, u)
+		if err != nil && !(req.Force && errors.Is(err, ErrCorrupt)) {
+			return nil, nil, fmt.Errorf("code: reading the current code of ref %q: %w", req.Ref, err)
 		}
-		if current.Tree == treeID {
-			return nil, &PushResult{
-				Commit:   current.ID,
-				Revision: refKV.ModRevision,
-				Parent:   firstParent(current),
-			}, nil
-		}
-		// The current tree's blobs are stored: only new content needs writing.
-		currentTree, err := r.Tree(ctx, current.Tree)
-		if err != nil {
-			return nil, nil, fmt.Errorf("code: reading the current tree of ref %q: %w", req.Ref, err)
-		}
-		for _, id := range currentTree {
-			delete(blobs, id)
+		if unchanged != nil {
+			return nil, unchanged, nil
 		}
 	}
-	u := &update{ref: req.Ref, refKV: refKV, blobs: blobs, treeID: treeID, treeData: treeData}
 	if err := r.prepareCommit(u, req.Author, req.Message, req.Notes, req.Time, req.Extra); err != nil {
 		return nil, nil, err
 	}
 	return u, nil, nil
+}
+
+// pruneStoredBlobs drops from u.blobs the blobs of the ref's current tree, which are stored
+// already. If that tree is u's tree, it returns the result of a push that changes nothing.
+func (r *Repo) pruneStoredBlobs(ctx context.Context, u *update) (*PushResult, error) {
+	current, err := r.Commit(ctx, u.parent)
+	if err != nil {
+		return nil, err
+	}
+	if current.Tree == u.treeID {
+		return &PushResult{Commit: current.ID, Revision: u.refKV.ModRevision, Parent: firstParent(current)}, nil
+	}
+	currentTree, err := r.Tree(ctx, current.Tree)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range currentTree {
+		delete(u.blobs, id)
+	}
+	return nil, nil
 }
 
 // prepareCommit fills in u's commit on top of the ref as read and checks that the update
@@ -171,8 +189,8 @@ func (r *Repo) prepareCommit(u *update, author, message string, notes []string, 
 		t = time.Now()
 	}
 	u.commit = Commit{Tree: u.treeID, Author: author, Message: message, Time: t.UTC(), Notes: notes}
-	if u.refKV != nil {
-		u.commit.Parents = []ID{ID(u.refKV.Value)}
+	if u.parent != "" {
+		u.commit.Parents = []ID{u.parent}
 	}
 	data, id, err := EncodeCommit(u.commit)
 	if err != nil {
@@ -234,6 +252,10 @@ func (u *update) final() ([]store.Compare, []store.Op) {
 	return compares, ops
 }
 
+// blobChecks is how many blob existence checks run at once: enough to hide a networked
+// store's round trips, few enough not to flood it.
+const blobChecks = 8
+
 // writeBlobs stores the blobs that are not stored yet, in as few store commits as the
 // store's limits allow.
 func (r *Repo) writeBlobs(ctx context.Context, blobs map[ID][]byte) error {
@@ -242,6 +264,23 @@ func (r *Repo) writeBlobs(ctx context.Context, blobs map[ID][]byte) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	stored := make([]bool, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(blobChecks)
+	for i, id := range ids {
+		g.Go(func() error {
+			kv, _, err := r.store.Get(gctx, blobKey(id), 0)
+			if err != nil {
+				return fmt.Errorf("code: checking blob %s: %w", id.Short(), err)
+			}
+			stored[i] = kv != nil
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
 	limits := r.store.Limits()
 	var batch []store.Op
 	batchSize := 0
@@ -255,12 +294,8 @@ func (r *Repo) writeBlobs(ctx context.Context, blobs map[ID][]byte) error {
 		batch, batchSize = nil, 0
 		return nil
 	}
-	for _, id := range ids {
-		kv, _, err := r.store.Get(ctx, blobKey(id), 0)
-		if err != nil {
-			return fmt.Errorf("code: checking blob %s: %w", id.Short(), err)
-		}
-		if kv != nil {
+	for i, id := range ids {
+		if stored[i] {
 			continue
 		}
 		op := store.Put(blobKey(id), blobs[id])
@@ -327,17 +362,10 @@ func describe(id ID) string {
 	return "commit " + id.Short()
 }
 
-// checkExpected fails with a *StaleError unless force is set or the ref as read (kv, nil
-// when absent) is at expected.
-func checkExpected(ref string, kv *store.KeyValue, expected ID, force bool) error {
-	if force {
-		return nil
-	}
-	current := ID("")
-	if kv != nil {
-		current = ID(kv.Value)
-	}
-	if current != expected {
+// checkExpected fails with a *StaleError unless force is set or the ref's current commit
+// ("" when absent) is expected.
+func checkExpected(ref string, current, expected ID, force bool) error {
+	if !force && current != expected {
 		return &StaleError{Ref: ref, Expected: expected, Current: current}
 	}
 	return nil

@@ -395,3 +395,43 @@ func TestPush_EmptyFileSetIsAnEmptyTree(t *testing.T) {
 
 	wantFiles(t, r, res.Commit, map[string]string{})
 }
+
+func TestPush_ForceReplacesADamagedRef(t *testing.T) {
+	ctx := context.Background()
+	for name, damage := range map[string]func(head ID) store.Op{
+		"ref holds garbage": func(head ID) store.Op {
+			return store.Put(refKey(DefaultBranch), []byte("garbage"))
+		},
+		"current commit is corrupt": func(head ID) store.Op {
+			return store.Put(commitKey(head), []byte("{}"))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := openStore(t)
+			head := mustPush(t, NewRepo(s), "", map[string]string{"a": "1"}, "first")
+			if _, err := s.Commit(ctx, nil, []store.Op{damage(head.Commit)}); err != nil {
+				t.Fatal(err)
+			}
+			r := NewRepo(s)
+			req := PushRequest{
+				Ref: DefaultBranch, Files: byteFiles(map[string]string{"a": "2"}), Expected: head.Commit,
+				Author: "ana@example.com", Message: "repair",
+			}
+
+			_, err := r.Push(ctx, req)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("unforced push: err = %v, want ErrCorrupt", err)
+			}
+
+			req.Force = true
+			res, err := r.Push(ctx, req)
+			if err != nil {
+				t.Fatalf("forced push: %v", err)
+			}
+			if got := refAt(t, r, DefaultBranch); got != res.Commit {
+				t.Errorf("ref = %s, want the repair %s", got.Short(), res.Commit.Short())
+			}
+			wantFiles(t, r, res.Commit, map[string]string{"a": "2"})
+		})
+	}
+}

@@ -34,6 +34,18 @@ func (r *Repo) Ref(ctx context.Context, name string) (id ID, modRev int64, err e
 // readRef reads ref name, returning nil when it does not exist. A present ref is checked to
 // hold a commit id.
 func (r *Repo) readRef(ctx context.Context, name string) (*store.KeyValue, error) {
+	kv, err := r.rawRef(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := refTarget(name, kv); err != nil {
+		return nil, err
+	}
+	return kv, nil
+}
+
+// rawRef reads ref name, returning nil when it does not exist, without checking its value.
+func (r *Repo) rawRef(ctx context.Context, name string) (*store.KeyValue, error) {
 	if err := ValidateRefName(name); err != nil {
 		return nil, err
 	}
@@ -41,12 +53,19 @@ func (r *Repo) readRef(ctx context.Context, name string) (*store.KeyValue, error
 	if err != nil {
 		return nil, fmt.Errorf("code: reading ref %q: %w", name, err)
 	}
-	if kv != nil {
-		if err := ValidateID(ID(kv.Value)); err != nil {
-			return nil, fmt.Errorf("%w: ref %q: %v", ErrCorrupt, name, err)
-		}
-	}
 	return kv, nil
+}
+
+// refTarget returns the commit id held by ref name as read (kv, nil when absent, giving "").
+// It fails with ErrCorrupt when the value is not an id.
+func refTarget(name string, kv *store.KeyValue) (ID, error) {
+	if kv == nil {
+		return "", nil
+	}
+	if err := ValidateID(ID(kv.Value)); err != nil {
+		return "", fmt.Errorf("%w: ref %q: %v", ErrCorrupt, name, err)
+	}
+	return ID(kv.Value), nil
 }
 
 // refsPage is how many refs Refs reads per store read.
@@ -157,10 +176,11 @@ func (r *Repo) SetRef(ctx context.Context, name string, to ID, expected ID, extr
 	if err != nil {
 		return 0, err
 	}
-	if err := checkExpected(name, kv, expected, false); err != nil {
+	current, _ := refTarget(name, kv) // checked by readRef
+	if err := checkExpected(name, current, expected, false); err != nil {
 		return 0, err
 	}
-	if kv != nil && ID(kv.Value) == to {
+	if current == to {
 		return kv.ModRevision, nil
 	}
 	compares := []store.Compare{store.Unchanged(refKey(name), kv)}
