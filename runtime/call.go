@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync/atomic"
 
 	"go.starlark.net/starlark"
@@ -62,7 +63,8 @@ func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable,
 // limit runs f, which executes Starlark on thread, stopping the thread when it exceeds
 // MaxSteps or when ctx ends. An error of a stopped thread is wrapped with the reason:
 // ErrStepLimit, ErrTimeout (ctx's deadline, or a cause wrapping ErrTimeout) or ErrCanceled.
-func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() error) error {
+// A panic in f (a Go builtin's bug) is returned as an error.
+func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() error) (err error) {
 	var reason atomic.Pointer[error] // why the thread was stopped, first reason wins
 	stop := func(why error) {
 		reason.CompareAndSwap(nil, &why)
@@ -77,16 +79,31 @@ func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() er
 	if ctx.Err() != nil {
 		return stopReason(ctx)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			l.logger.Error("panic in Starlark thread", "thread", thread.Name, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error in %s: panic: %v", thread.Name, p)
+		}
+	}()
 
-	err := f()
-	if err == nil {
-		return nil
+	if err := f(); err != nil {
+		if why := reason.Load(); why != nil {
+			return &stoppedError{reason: *why, err: err}
+		}
+		return err
 	}
-	if why := reason.Load(); why != nil {
-		return fmt.Errorf("%w: %w", *why, err)
-	}
-	return err
+	return nil
 }
+
+// stoppedError is the error of a thread stopped by limit: its message is the thread's
+// (which already says why), and it wraps both the reason and the thread's error.
+type stoppedError struct {
+	reason error // wraps ErrStepLimit, ErrTimeout or ErrCanceled
+	err    error // usually a *starlark.EvalError
+}
+
+func (e *stoppedError) Error() string   { return e.err.Error() }
+func (e *stoppedError) Unwrap() []error { return []error{e.reason, e.err} }
 
 // stopReason returns why ctx ended, as an error wrapping ErrTimeout or ErrCanceled.
 func stopReason(ctx context.Context) error {

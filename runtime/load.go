@@ -41,6 +41,9 @@ func (l *Loader) Load(ctx context.Context, snap *Snapshot, path string) (starlar
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
+	if snap == nil || snap.Blobs == nil {
+		return nil, &LoadError{Path: path, Err: errors.New("no snapshot (or no BlobSource) to load from")}
+	}
 	resolvedKey := ""
 	if snap.Commit != "" {
 		resolvedKey = string(snap.Commit) + "\x00" + path

@@ -213,6 +213,23 @@ func TestLoader_SharesUnchangedModulesAcrossCommits(t *testing.T) {
 	}
 }
 
+func TestLoader_RunsSharedDependencyOnce(t *testing.T) {
+	var runs runLog
+	l := newLoader(t, runtime.Options{OnModuleRun: runs.record})
+	snap := snapshotOf(t, map[string]string{
+		"app.star": "load('b.star', 'b')\nload('c.star', 'c')\nsame = b == c\n",
+		"b.star":   "load('d.star', 'd')\nb = d\n",
+		"c.star":   "load('d.star', 'd')\nc = d\n",
+		"d.star":   "d = struct(n = 1)\n",
+	})
+	if got := mustLoad(t, l, snap, "app.star")["same"]; got != starlark.True {
+		t.Errorf("b.star and c.star see different instances of d.star")
+	}
+	if got, want := runs.take(), []string{"app.star", "b.star", "c.star", "d.star"}; !slices.Equal(got, want) {
+		t.Errorf("runs = %q, want %q (a diamond is not a cycle; d.star runs once)", got, want)
+	}
+}
+
 func TestLoader_ReportsCycles(t *testing.T) {
 	snap := snapshotOf(t, map[string]string{
 		"app.star":  "load('a.star', 'a')\n",
@@ -481,6 +498,8 @@ func TestLoader_StopsModuleTopLevelAtLimits(t *testing.T) {
 		if !errors.Is(err, runtime.ErrStepLimit) {
 			t.Errorf("error %q does not wrap ErrStepLimit", err)
 		}
+		wantContains(t, err, "cannot load app.star: app.star:1:6: cannot load spin.star: spin.star:",
+			": Starlark computation cancelled: step limit exceeded: more than 10000 steps")
 		var eval *starlark.EvalError
 		if !errors.As(err, &eval) {
 			t.Errorf("error %q does not wrap the *starlark.EvalError", err)
@@ -686,6 +705,26 @@ func TestLoader_EvictsLeastRecentlyUsedModules(t *testing.T) {
 	// b.star was the least recently used when c.star came in.
 	if got, want := runs.take(), []string{"a.star", "b.star", "b.star", "c.star"}; !slices.Equal(got, want) {
 		t.Errorf("runs = %q, want %q", got, want)
+	}
+}
+
+func TestCall_ReturnsPanicOfBuiltinAsError(t *testing.T) {
+	buggy := starlark.StringDict{"buggy": starlark.NewBuiltin("buggy", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		panic("bug in a Go builtin")
+	})}
+	l := newLoader(t, runtime.Options{Predeclared: buggy, Logger: slog.New(slog.DiscardHandler)})
+	snap := snapshotOf(t, map[string]string{"app.star": "def f():\n    buggy()\n", "init.star": "buggy()\n"})
+	_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "f", nil)
+	wantContains(t, err, "internal error in call f: panic: bug in a Go builtin")
+	wantContains(t, loadErr(t, l, snap, "init.star"), "panic: bug in a Go builtin")
+}
+
+func TestLoader_RejectsMissingSnapshot(t *testing.T) {
+	l := newLoader(t, runtime.Options{})
+	for _, snap := range []*runtime.Snapshot{nil, {Tree: code.Tree{}}} {
+		if _, err := l.Load(context.Background(), snap, "app.star"); err == nil {
+			t.Errorf("Load(%v) succeeded, want an error", snap)
+		}
 	}
 }
 
