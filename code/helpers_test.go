@@ -16,7 +16,7 @@ import (
 )
 
 // openStore opens a real bolt store in a temporary directory, closed when the test ends.
-func openStore(t *testing.T) store.Store {
+func openStore(t testing.TB) store.Store {
 	t.Helper()
 	s, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
 	if err != nil {

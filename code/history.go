@@ -56,7 +56,8 @@ func (r *Repo) Revert(ctx context.Context, ref string, target ID, author string,
 		return PushResult{}, err
 	}
 	// The tree must be readable: a revert to a damaged tree would publish the damage.
-	if _, err := r.Tree(ctx, t.Tree); err != nil {
+	tree, err := r.Tree(ctx, t.Tree)
+	if err != nil {
 		return PushResult{}, fmt.Errorf("revert target's tree: %w", err)
 	}
 	refKV, err := r.readRef(ctx, ref)
@@ -73,7 +74,7 @@ func (r *Repo) Revert(ctx context.Context, ref string, target ID, author string,
 	if current.Tree == t.Tree {
 		return PushResult{Commit: current.ID, Revision: refKV.ModRevision, Parent: firstParent(current)}, nil
 	}
-	u := &update{ref: ref, refKV: refKV, parent: current.ID, treeID: t.Tree}
+	u := &update{ref: ref, refKV: refKV, parent: current.ID, tree: tree, treeID: t.Tree}
 	if err := r.prepareCommit(u, author, message, nil, time.Time{}, extra); err != nil {
 		return PushResult{}, err
 	}

@@ -68,6 +68,7 @@ type update struct {
 	parent ID
 	// blobs are the blobs the new tree needs that may not be stored yet.
 	blobs      map[ID][]byte
+	tree       Tree
 	treeID     ID
 	treeData   []byte // nil when the tree is already stored
 	commit     Commit
@@ -137,7 +138,7 @@ func (r *Repo) preparePush(ctx context.Context, req PushRequest) (*update, *Push
 	if err != nil {
 		return nil, nil, err
 	}
-	u := &update{ref: req.Ref, refKV: refKV, blobs: blobs, treeID: treeID, treeData: treeData}
+	u := &update{ref: req.Ref, refKV: refKV, blobs: blobs, tree: tree, treeID: treeID, treeData: treeData}
 	// A forced push may replace a ref whose value or current commit is damaged: it is the
 	// way out of that state. Without the current tree, every blob is checked for existence.
 	u.parent, err = refTarget(req.Ref, refKV)
@@ -188,7 +189,7 @@ func (r *Repo) prepareCommit(u *update, author, message string, notes []string, 
 	if t.IsZero() {
 		t = time.Now()
 	}
-	u.commit = Commit{Tree: u.treeID, Author: author, Message: message, Time: t.UTC(), Notes: notes}
+	u.commit = Commit{Tree: u.treeID, Author: author, Message: message, Time: t.UTC(), Notes: slices.Clone(notes)}
 	if u.parent != "" {
 		u.commit.Parents = []ID{u.parent}
 	}
@@ -334,6 +335,9 @@ func (r *Repo) publish(ctx context.Context, u *update, expected ID, force bool) 
 	case err != nil:
 		return PushResult{}, fmt.Errorf("code: publishing commit %s on ref %q: %w", u.commit.ID.Short(), u.ref, err)
 	}
+	// The objects are stored now: prime the caches, as the loader reads the new tree next.
+	r.trees.add(u.treeID, u.tree)
+	r.commits.add(u.commit.ID, u.commit)
 	return PushResult{Commit: u.commit.ID, Revision: rev, Changed: true, Parent: firstParent(u.commit)}, nil
 }
 
