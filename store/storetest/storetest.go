@@ -29,6 +29,21 @@ const waitTimeout = 10 * time.Second
 // Run runs the whole contract against fresh stores from open, one per subtest. open
 // registers the cleanup of what it opens (t.Cleanup); the cleanup must tolerate a store that
 // the suite has closed already.
+//
+// Where the comments of package store leave a case open, the suite settles it:
+//   - a commit that changes nothing (no ops, or only deletions of missing keys) makes no
+//     revision and returns the current one, but its compares are still checked;
+//   - a commit naming one key in two ops fails and writes nothing (etcd refuses it too);
+//   - Get and Range at a revision report that revision, not the current one;
+//   - Watch from fromRev needs revision fromRev itself retained: fromRev below the
+//     compaction point ends with ErrCompacted, fromRev at it works;
+//   - Watch with fromRev 0 covers every commit that starts after Watch returns;
+//   - the changes of a watch event are in key order, and a deletion has ModRevision set to
+//     the deleting revision;
+//   - Compact at or below the compaction point does nothing and returns nil, above the
+//     current revision it fails with ErrFutureRevision;
+//   - after Close, operations fail with ErrClosed, watches close (an Err event, if any,
+//     wraps ErrClosed) and a second Close returns nil.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
