@@ -32,7 +32,9 @@ type dep struct {
 
 // Load returns the frozen globals of module path as of snap, loading the modules it
 // loads first. Modules whose content and dependencies did not change since an earlier
-// Load, from any commit, are not run again.
+// Load, from any commit, are not run again. The returned dict is shared by every caller
+// that loads the same module instance: its values are frozen, and callers must not modify
+// the dict itself.
 //
 // Errors are *LoadError chains (see LoadError), except ErrClosed after Close. If ctx
 // ends while Load waits for a module run, Load returns an error wrapping ErrCanceled or

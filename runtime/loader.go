@@ -23,7 +23,7 @@ type Limits struct {
 
 // Default limits, used for zero fields of Limits.
 const (
-	DefaultMaxSteps    = 10_000_000 // a few hundred milliseconds of typical Starlark
+	DefaultMaxSteps    = 10_000_000 // about 0.1s of a tight Starlark loop on one core
 	DefaultTimeout     = 10 * time.Second
 	DefaultLoadTimeout = 5 * time.Second
 	DefaultMaxModules  = 4096
