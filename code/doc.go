@@ -18,6 +18,16 @@
 //	code/commits/<id>  commit encoding
 //	code/refs/<name>   commit id
 //
+// Trees and commits are stored as canonical JSON (see EncodeTree and EncodeCommit). Every read
+// checks that an object hashes to its id and decodes strictly, so a damaged or hand-edited
+// object fails with ErrCorrupt instead of being served.
+//
 // Because objects never change, anything derived from an object id (compiled bytecode,
-// loaded modules) can be cached forever without invalidation.
+// loaded modules) can be cached forever without invalidation; [Repo] itself keeps small
+// bounded caches of blobs, trees and commits.
+//
+// [Repo.Push] is the one way code changes: it publishes a complete set of files on a ref,
+// refusing (with ErrStale) if the ref moved since the commit the author started from.
+// [Repo.Revert] publishes an old tree as a new commit; [Repo.Diff], [Repo.UnifiedDiff] and
+// [Repo.Log] read history.
 package code

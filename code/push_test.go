@@ -435,3 +435,56 @@ func TestPush_ForceReplacesADamagedRef(t *testing.T) {
 		})
 	}
 }
+
+func TestPush_ConcurrentForcedPushesNeverOverwriteEachOther(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRepo(t)
+	base := mustPush(t, r, "", map[string]string{"a": "base"}, "base")
+	const pushers = 8
+
+	results := make([]PushResult, pushers)
+	errs := make([]error, pushers)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range pushers {
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = r.Push(ctx, PushRequest{
+				Ref: DefaultBranch, Files: byteFiles(map[string]string{"a": fmt.Sprint("pusher ", i)}),
+				Expected: base.Commit, Force: true, Author: "ana@example.com",
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	// Each forced push either lost the race cleanly or landed on top of what the ref held,
+	// so every one that succeeded is in the ref's history.
+	log, err := r.Log(ctx, refAt(t, r, DefaultBranch), 0)
+	if err != nil {
+		t.Fatalf("Log: %v", err)
+	}
+	inHistory := map[ID]bool{}
+	for _, c := range log {
+		inHistory[c.ID] = true
+	}
+	succeeded := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			succeeded++
+			if !inHistory[results[i].Commit] {
+				t.Errorf("pusher %d's commit %s is not in the ref's history: it was overwritten", i, results[i].Commit.Short())
+			}
+		case !errors.Is(err, ErrConflict):
+			t.Errorf("pusher %d: err = %v, want nil or ErrConflict", i, err)
+		}
+	}
+	t.Logf("%d of %d forced pushes succeeded", succeeded, pushers)
+	if succeeded == 0 {
+		t.Error("no forced push succeeded")
+	}
+	if len(log) != succeeded+1 {
+		t.Errorf("history has %d commits, want the base and the %d successful pushes", len(log), succeeded)
+	}
+}
