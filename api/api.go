@@ -50,14 +50,22 @@ type RevertRequest struct {
 	Commit string `json:"commit"`
 }
 
-// Status describes a node.
+// Status describes the node answering and every live node of its store.
 type Status struct {
+	Node
+	// Nodes lists every live node sharing the store, this one included, by name.
+	Nodes []Node `json:"nodes"`
+}
+
+// Node is what one node serves.
+type Node struct {
 	Node     string    `json:"node"`
 	Ref      string    `json:"ref"`
 	Commit   string    `json:"commit"`   // "" when nothing is deployed
-	Revision int64     `json:"revision"` // the highest store revision this node has applied
+	Revision int64     `json:"revision"` // the store revision up to which this node has applied ref changes
 	Error    string    `json:"error,omitempty"`
 	Started  time.Time `json:"started"`
+	Updated  time.Time `json:"updated"`
 }
 
 // Problem is one finding of the validation gate, located in the stored source.

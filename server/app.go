@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -24,8 +25,8 @@ type app struct {
 	handle starlark.Callable // nil when app.star defines no handle
 }
 
-// route is one entry of app.star's routes dict.
-type route struct {
+// appRoute is one entry of app.star's routes dict.
+type appRoute struct {
 	pattern string
 	params  []string // the wildcard names of the pattern, for req.params
 	fn      starlark.Callable
@@ -33,11 +34,12 @@ type route struct {
 
 // release is what a node serves: one commit with its app loaded. It is immutable.
 type release struct {
-	commit   code.ID
-	revision int64 // store revision at which the ref was read
-	snap     *runtime.Snapshot
-	app      *app  // nil when loadErr is set
-	loadErr  error // why app.star could not be loaded
+	commit    code.ID
+	committed time.Time // the commit's time, for propagation metrics
+	revision  int64     // store revision at which the ref was read
+	snap      *runtime.Snapshot
+	app       *app  // nil when loadErr is set
+	loadErr   error // why app.star could not be loaded
 }
 
 // routeKey is the request-context key of the matched route.
@@ -79,8 +81,8 @@ func buildApp(globals starlark.StringDict) (*app, error) {
 	return a, nil
 }
 
-func parseRoutes(dict *starlark.Dict) ([]route, error) {
-	var routes []route
+func parseRoutes(dict *starlark.Dict) ([]appRoute, error) {
+	var routes []appRoute
 	for _, item := range dict.Items() {
 		pattern, ok := starlark.AsString(item[0])
 		if !ok {
@@ -100,7 +102,7 @@ func parseRoutes(dict *starlark.Dict) ([]route, error) {
 		if path == "/-" || strings.HasPrefix(path, "/-/") {
 			return nil, fmt.Errorf("%s: route %q: paths under /-/ are reserved for the platform", EntryPoint, pattern)
 		}
-		r := route{pattern: pattern, fn: fn}
+		r := appRoute{pattern: pattern, fn: fn}
 		for _, m := range wildcardRE.FindAllStringSubmatch(path, -1) {
 			r.params = append(r.params, m[1])
 		}
@@ -111,7 +113,7 @@ func parseRoutes(dict *starlark.Dict) ([]route, error) {
 }
 
 // register adds r to mux, turning ServeMux's panics on bad or conflicting patterns into errors.
-func register(mux *http.ServeMux, r route) (err error) {
+func register(mux *http.ServeMux, r appRoute) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%s: route %q: %v", EntryPoint, r.pattern, p)
@@ -122,9 +124,9 @@ func register(mux *http.ServeMux, r route) (err error) {
 }
 
 // routeHandler only records which route matched; the server runs it with the request's release.
-func routeHandler(r route) http.Handler {
+func routeHandler(r appRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if slot, ok := req.Context().Value(routeKey{}).(*route); ok {
+		if slot, ok := req.Context().Value(routeKey{}).(*appRoute); ok {
 			*slot = r
 		}
 	})
@@ -132,14 +134,14 @@ func routeHandler(r route) http.Handler {
 
 // match finds the route of req in a. When no route matches, ok is false and rec holds what
 // ServeMux answers instead: 404, 405 with Allow, or a redirect to the canonical path.
-func (a *app) match(req *http.Request) (r route, rec *recorder, ok bool) {
-	var slot route
+func (a *app) match(req *http.Request) (r appRoute, rec *recorder, ok bool) {
+	var slot appRoute
 	ctxReq := req.WithContext(context.WithValue(req.Context(), routeKey{}, &slot))
 	rec = &recorder{header: http.Header{}, status: http.StatusOK}
 	// ServeMux records the match (pattern and path values) on the request it serves.
 	a.mux.ServeHTTP(rec, ctxReq)
 	if slot.fn == nil {
-		return route{}, rec, false
+		return appRoute{}, rec, false
 	}
 	for _, name := range slot.params {
 		req.SetPathValue(name, ctxReq.PathValue(name))

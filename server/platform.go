@@ -1,7 +1,11 @@
 package server
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/starbase/starbase/api"
 )
@@ -12,16 +16,50 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte("ok\n"))
 }
 
-// Status returns what this node serves.
-func (s *Server) Status() api.Status {
-	st := api.Status{Node: s.cfg.Node, Ref: s.cfg.Ref, Revision: s.applied.Load(), Started: s.start.UTC()}
+// self returns what this node serves.
+func (s *Server) self() api.Node {
+	n := api.Node{Node: s.cfg.Node, Ref: s.cfg.Ref, Revision: s.applied.Load(), Started: s.start.UTC(), Updated: time.Now().UTC()}
 	if rel := s.current.Load(); rel != nil {
-		st.Commit = string(rel.commit)
-		st.Error = errString(rel.loadErr)
+		n.Commit = string(rel.commit)
+		n.Error = errString(rel.loadErr)
 	}
+	return n
+}
+
+// Status returns what this node serves and, as far as the store can tell, what every live
+// node serves.
+func (s *Server) Status() api.Status {
+	st := api.Status{Node: s.self()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	nodes, err := s.nodes.list(ctx)
+	if err != nil {
+		s.log.Warn("listing nodes failed", "err", err)
+		nodes = []api.Node{st.Node}
+	}
+	st.Nodes = nodes
 	return st
 }
 
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Status())
+}
+
+// holdForRevision holds a request carrying Starbase-Min-Revision until this node has applied
+// that revision. It answers the request itself and returns false when it must not proceed.
+func (s *Server) holdForRevision(w http.ResponseWriter, r *http.Request, header string) bool {
+	rev, err := strconv.ParseInt(header, 10, 64)
+	if err != nil || rev < 0 {
+		http.Error(w, fmt.Sprintf("Starbase-Min-Revision must be a store revision (a non-negative integer), got %q", header), http.StatusBadRequest)
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MinRevisionWait)
+	defer cancel()
+	if err := s.waitApplied(ctx, rev); err != nil {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("This node has applied store revision %d and did not reach revision %d within %v; retry, or ask another node.",
+			s.applied.Load(), rev, s.cfg.MinRevisionWait), http.StatusServiceUnavailable)
+		return false
+	}
+	return true
 }

@@ -15,7 +15,7 @@ import (
 
 // newRequestValue builds the req value handlers receive. body is read by the caller, within
 // the size limit.
-func newRequestValue(r *http.Request, rt route, id string, body []byte) starlark.Value {
+func newRequestValue(r *http.Request, rt appRoute, id string, body []byte) starlark.Value {
 	params := starlark.NewDict(len(rt.params))
 	for _, name := range rt.params {
 		_ = params.SetKey(starlark.String(name), starlark.String(r.PathValue(name)))

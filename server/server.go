@@ -36,9 +36,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxPushBytes bounds API request bodies (pushes); default 256 MiB.
 	MaxPushBytes int64
-	// Node names this node in status; default the host name.
-	Node   string
-	Logger *slog.Logger
+	// Node names this node in status; default the host name. Nodes sharing a store need
+	// distinct names.
+	Node string
+	// MinRevisionWait bounds how long a request with Starbase-Min-Revision is held until
+	// the node has applied that revision; default 5s.
+	MinRevisionWait time.Duration
+	Logger          *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -57,6 +61,9 @@ func (c *Config) setDefaults() {
 	if c.Node == "" {
 		c.Node, _ = os.Hostname()
 	}
+	if c.MinRevisionWait == 0 {
+		c.MinRevisionWait = 5 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -64,13 +71,17 @@ func (c *Config) setDefaults() {
 
 // Server serves one store's app and platform API. It is safe for concurrent use.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	repo   *code.Repo
-	loader *runtime.Loader
-	tokens *auth.Tokens
-	api    http.Handler
-	start  time.Time
+	cfg     Config
+	log     *slog.Logger
+	repo    *code.Repo
+	loader  *runtime.Loader
+	tokens  *auth.Tokens
+	api     http.Handler
+	start   time.Time
+	metrics *metrics
+	nodes   *registry
+	// published is signalled when this node's state changed and should be republished.
+	published chan struct{}
 
 	// current is the release being served; nil until the first one is built.
 	current atomic.Pointer[release]
@@ -101,16 +112,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		repo:   code.NewRepo(cfg.Store),
-		loader: loader,
-		tokens: auth.NewTokens(cfg.Store),
-		start:  time.Now(),
-		notify: make(chan struct{}),
-		done:   make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		repo:      code.NewRepo(cfg.Store),
+		loader:    loader,
+		tokens:    auth.NewTokens(cfg.Store),
+		start:     time.Now(),
+		notify:    make(chan struct{}),
+		done:      make(chan struct{}),
+		nodes:     newRegistry(cfg.Store, cfg.Node),
+		published: make(chan struct{}, 1),
 	}
 	s.api = s.apiHandler()
+	s.metrics = newMetrics(s)
 	return s, nil
 }
 
@@ -131,7 +145,36 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	ctx, s.cancel = context.WithCancel(context.Background())
 	go s.watch(ctx, rev)
+	go s.publish(ctx)
 	return nil
+}
+
+// publish keeps this node's record in the registry current until ctx ends: after every
+// change of what it serves, and periodically, so that a record lost while the store was
+// unreachable comes back.
+func (s *Server) publish(ctx context.Context) {
+	defer s.nodes.close()
+	tick := time.NewTicker(nodeTTL / 2)
+	defer tick.Stop()
+	for {
+		if err := s.nodes.publish(ctx, s.self()); err != nil && ctx.Err() == nil {
+			s.log.Warn("publishing node state failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.published:
+		case <-tick.C:
+		}
+	}
+}
+
+// changed tells the publisher that this node's state changed.
+func (s *Server) changed() {
+	select {
+	case s.published <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops watching and releases the loader. It does not close the store.
@@ -145,7 +188,7 @@ func (s *Server) Close() error {
 
 // refresh reads the ref at the latest revision and serves it. It returns that revision.
 func (s *Server) refresh(ctx context.Context) (int64, error) {
-	kv, rev, err := s.cfg.Store.Get(ctx, code.RefPrefix+s.cfg.Ref, 0)
+	kv, rev, err := s.cfg.Store.Get(ctx, s.refKey(), 0)
 	if err != nil {
 		return 0, fmt.Errorf("reading ref %s: %w", s.cfg.Ref, err)
 	}
@@ -160,7 +203,7 @@ func (s *Server) refresh(ctx context.Context) (int64, error) {
 // re-reads the ref and watches again from there, so no change is missed for long.
 func (s *Server) watch(ctx context.Context, rev int64) {
 	defer close(s.done)
-	key := code.RefPrefix + s.cfg.Ref
+	key := s.refKey()
 	backoff := 50 * time.Millisecond
 	for ctx.Err() == nil {
 		for ev := range s.cfg.Store.Watch(ctx, key, rev) {
@@ -207,9 +250,13 @@ func (s *Server) switchTo(ctx context.Context, commit code.ID, rev int64) {
 	start := time.Now()
 	rel := s.buildRelease(ctx, commit, rev)
 	s.current.Store(rel)
+	s.metrics.switched(string(commit), rel.committed)
+	s.changed()
 	s.log.Info("serving commit", "commit", commit, "revision", rev,
 		"build_ms", time.Since(start).Milliseconds(), "load_error", errString(rel.loadErr))
 }
+
+func (s *Server) refKey() string { return code.RefPrefix + s.cfg.Ref }
 
 // buildRelease loads commit's tree and app. A release whose app fails to load is still a
 // release: it answers every request with that error, so what is served is always what the
@@ -221,6 +268,7 @@ func (s *Server) buildRelease(ctx context.Context, commit code.ID, rev int64) *r
 		rel.loadErr = err
 		return rel
 	}
+	rel.committed = c.Time
 	tree, err := s.repo.Tree(ctx, c.Tree)
 	if err != nil {
 		rel.loadErr = err
@@ -250,6 +298,32 @@ func (s *Server) advance(rev int64) {
 		s.applied.Store(rev)
 		close(s.notify)
 		s.notify = make(chan struct{})
+		s.changed()
+	}
+}
+
+// waitApplied holds until the node has applied store revision rev, or ctx ends. A revision
+// that changed no ref counts as applied as soon as the node is current with the ref.
+func (s *Server) waitApplied(ctx context.Context, rev int64) error {
+	if rev <= s.applied.Load() {
+		return nil
+	}
+	if kv, cur, err := s.cfg.Store.Get(ctx, s.refKey(), 0); err == nil && cur >= rev &&
+		(kv == nil || kv.ModRevision <= s.applied.Load()) {
+		return nil
+	}
+	for {
+		s.mu.Lock()
+		ch := s.notify
+		s.mu.Unlock()
+		if rev <= s.applied.Load() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
 	}
 }
 
@@ -260,27 +334,53 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveHealth(w, r)
 	case r.URL.Path == "/-/status":
 		s.serveStatus(w, r)
+	case r.URL.Path == "/-/metrics":
+		s.metrics.handler().ServeHTTP(w, r)
 	case len(r.URL.Path) >= 7 && r.URL.Path[:7] == "/-/api/":
 		s.api.ServeHTTP(w, r)
 	case r.URL.Path == "/-" || len(r.URL.Path) >= 3 && r.URL.Path[:3] == "/-/":
 		http.NotFound(w, r)
 	default:
-		s.serveApp(w, r)
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		route := s.serveApp(sw, r)
+		s.metrics.observe(route, sw.status, time.Since(start))
 	}
 }
 
-// serveApp runs one app request against the release current at its start.
-func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) {
+// statusWriter remembers the status of a response, for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// serveApp runs one app request against the release current at its start. It returns the
+// route pattern that served it, for metrics.
+func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string) {
+	route = "-"
+	if h := r.Header.Get("Starbase-Min-Revision"); h != "" {
+		if !s.holdForRevision(w, r, h) {
+			return route
+		}
+	}
 	rel := s.current.Load()
 	if rel == nil {
 		http.Error(w, "No app is deployed yet. Push one with: starbase push DIR", http.StatusServiceUnavailable)
-		return
+		return route
 	}
 	w.Header().Set("Starbase-Commit", string(rel.commit))
 	reqID := newRequestID()
 	if rel.loadErr != nil {
 		s.fail(w, r, rel, reqID, rel.loadErr)
-		return
+		return route
 	}
 	rt, rec, ok := rel.app.match(r)
 	if !ok {
@@ -289,26 +389,30 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) {
 				w.Header()[k] = v
 			}
 			http.Error(w, http.StatusText(rec.status), rec.status)
-			return
+			return route
 		}
-		rt = route{pattern: "", fn: rel.app.handle}
+		rt = appRoute{pattern: "", fn: rel.app.handle}
+	}
+	route = rt.pattern
+	if route == "" {
+		route = "handle"
 	}
 	body, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
-		return
+		return route
 	}
 	req := newRequestValue(r, rt, reqID, body)
 	result, err := s.loader.Call(r.Context(), rel.snap, rt.fn, starlark.Tuple{req}, nil,
 		map[string]any{"request_id": reqID})
 	if err != nil {
 		s.fail(w, r, rel, reqID, err)
-		return
+		return route
 	}
 	rep, err := toReply(result)
 	if err != nil {
 		s.fail(w, r, rel, reqID, err)
-		return
+		return route
 	}
 	for _, h := range rep.headers {
 		w.Header().Add(h[0], h[1])
@@ -318,6 +422,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(rep.status)
 	w.Write(rep.body)
+	return route
 }
 
 // fail answers a request whose stored code failed: the traceback in dev mode, otherwise only
