@@ -13,7 +13,7 @@ import (
 )
 
 func appReturning(s string) map[string]string {
-	return map[string]string{"app.star": fmt.Sprintf("def index(req):\n    return %q\nroutes = {\"GET /\": index}\n", s)}
+	return map[string]string{"app.star": fmt.Sprintf("def index(req):\n    return %q\nroutes = {\"GET /{$}\": index}\n", s)}
 }
 
 func TestServer_MinRevisionHoldsUntilApplied(t *testing.T) {
@@ -127,9 +127,9 @@ func TestServer_MetricsCountRequestsByRoute(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`starbase_http_requests_total{code="200",route="GET /"} 3`,
+		`starbase_http_requests_total{code="200",route="GET /{$}"} 3`,
 		`starbase_http_requests_total{code="404",route="-"} 1`,
-		`starbase_http_request_duration_seconds_count{route="GET /"} 3`,
+		`starbase_http_request_duration_seconds_count{route="GET /{$}"} 3`,
 		fmt.Sprintf(`starbase_serving_commit{commit=%q} 1`, res.Commit),
 		"starbase_module_runs_total 1",
 		"starbase_revision_lag 0",
