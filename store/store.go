@@ -96,7 +96,7 @@ type Limits struct {
 // concurrent use by multiple goroutines.
 type Store interface {
 	// Get reads one key at rev (0 for the latest). It returns (nil, r, nil) when the key does
-	// not exist at that revision, where r is the revision read. It returns ErrCompacted when rev
+	// not exist at that revision, where r is the revision read (rev itself when rev > 0). It returns ErrCompacted when rev
 	// is below the compaction point and ErrFutureRevision when rev is above the current one.
 	Get(ctx context.Context, key string, rev int64) (*KeyValue, int64, error)
 
@@ -106,14 +106,19 @@ type Store interface {
 
 	// Commit applies ops atomically if every compare holds, and returns the new revision.
 	// If any compare fails, nothing is written and the error wraps ErrConflict (a *ConflictError
-	// names the first failing key). A commit with no ops returns the current revision without
-	// creating a new one. Commits larger than Limits fail with ErrTooLarge and write nothing.
+	// names the first failing key). A commit that changes nothing (no ops, or only deletes of
+	// missing keys) still checks its compares but creates no revision: it returns the current
+	// one. A commit naming one key in two ops, or an empty key, fails and writes nothing.
+	// Commits larger than Limits fail with ErrTooLarge and write nothing.
 	Commit(ctx context.Context, compares []Compare, ops []Op) (int64, error)
 
 	// Watch delivers every revision after fromRev (exclusive) that changes a key under prefix,
 	// in order, each revision whole, first the ones already committed and then new ones as they
-	// happen. fromRev 0 means "from now". The channel is closed when ctx is done or after an
-	// Event with Err (ErrCompacted when fromRev is below the compaction point).
+	// happen. fromRev 0 means "from now": every commit that starts after Watch returns is
+	// delivered. The channel is closed when ctx is done, when the store is closed (possibly
+	// after an Event with ErrClosed), or after an Event with Err (ErrCompacted when fromRev is
+	// below the compaction point). Within an Event, changes are in key order; a deletion has
+	// ModRevision set to the deleting revision and CreateRevision 0.
 	// A slow reader delays its own watch only.
 	Watch(ctx context.Context, prefix string, fromRev int64) <-chan Event
 
@@ -121,12 +126,15 @@ type Store interface {
 	Revision(ctx context.Context) (int64, error)
 
 	// Compact discards the history of revisions below rev: reads at rev or later still work,
-	// reads and watches from earlier revisions fail with ErrCompacted.
+	// reads and watches from earlier revisions fail with ErrCompacted. Compacting at or below
+	// the compaction point does nothing; above the current revision it fails with
+	// ErrFutureRevision. Nothing compacts automatically.
 	Compact(ctx context.Context, rev int64) error
 
 	// Limits reports the sizes a single commit may reach.
 	Limits() Limits
 
-	// Close releases the store. Open watches end.
+	// Close releases the store. Open watches end. Later operations fail with ErrClosed; a
+	// second Close returns nil.
 	Close() error
 }
