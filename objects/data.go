@@ -91,7 +91,7 @@ func (m *Model) upgrade(thread *starlark.Thread, id string, rec *record) ([]stri
 	}
 	dict, ok := out.(*starlark.Dict)
 	if !ok {
-		return nil, nil, fail(fmt.Errorf("migrate returned a %s, want the fields as a dict", out.Type()))
+		return nil, nil, fail(fmt.Errorf("migrate returned %s, want the fields as a dict", out.Type()))
 	}
 	var names []string
 	fields := make(map[string]starlark.Value, dict.Len())

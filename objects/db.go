@@ -47,21 +47,21 @@ func boundTx(thread *starlark.Thread, b *starlark.Builtin) (*Tx, error) {
 	if tx, ok := thread.Local(localKey).(*Tx); ok && tx != nil {
 		return tx, nil
 	}
-	return nil, fmt.Errorf("%s: %w, not at module top level or outside one; call it from a handler function", b.Name(), ErrNoTransaction)
+	return nil, fmt.Errorf("%s: %w, not at module top level; call it from a handler function", b.Name(), ErrNoTransaction)
 }
 
 func dbPut(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
 	var v starlark.Value
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
 		return nil, err
 	}
 	obj, ok := v.(*Object)
 	if !ok {
-		return nil, fmt.Errorf("%s: got a %s, want an object (an instance of a model)", b.Name(), v.Type())
-	}
-	tx, err := boundTx(thread, b)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: got %s, want an object (an instance of a model)", b.Name(), v.Type())
 	}
 	id, err := tx.save(obj)
 	if err != nil {
@@ -71,16 +71,16 @@ func dbPut(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 }
 
 func dbGet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
 	var id string
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &id); err != nil {
 		return nil, err
 	}
 	if err := checkID(id); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
-	}
-	tx, err := boundTx(thread, b)
-	if err != nil {
-		return nil, err
 	}
 	obj, err := tx.load(thread, id)
 	if err != nil {
@@ -93,6 +93,10 @@ func dbGet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 }
 
 func dbDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
 	var v starlark.Value
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
 		return nil, err
@@ -110,11 +114,7 @@ func dbDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		}
 		id = string(v)
 	default:
-		return nil, fmt.Errorf("%s: got a %s, want an object or an id", b.Name(), v.Type())
-	}
-	tx, err := boundTx(thread, b)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: got %s, want an object or an id", b.Name(), v.Type())
 	}
 	existed, err := tx.remove(id)
 	if err != nil {
@@ -124,6 +124,10 @@ func dbDelete(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 }
 
 func dbFind(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
 	var m *Model
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &m); err != nil {
 		return nil, err
@@ -143,10 +147,6 @@ func dbFind(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		enc, _ := EncodeValue(v) // checkField encoded it already
 		filters[i] = filter{field: f, enc: enc}
 	}
-	tx, err := boundTx(thread, b)
-	if err != nil {
-		return nil, err
-	}
 	objs, err := tx.find(thread, m, filters)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
@@ -155,6 +155,10 @@ func dbFind(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 }
 
 func dbList(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
 	var (
 		m     *Model
 		limit                = 100
@@ -170,16 +174,12 @@ func dbList(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if after != starlark.None {
 		s, ok := after.(starlark.String)
 		if !ok {
-			return nil, fmt.Errorf("%s: after is a %s, want the id of the last object of the previous page", b.Name(), after.Type())
+			return nil, fmt.Errorf("%s: after is %s, want the id of the last object of the previous page", b.Name(), after.Type())
 		}
 		if err := checkID(string(s)); err != nil {
 			return nil, fmt.Errorf("%s: after: %w", b.Name(), err)
 		}
 		cursor = string(s)
-	}
-	tx, err := boundTx(thread, b)
-	if err != nil {
-		return nil, err
 	}
 	objs, err := tx.list(thread, m, limit, cursor)
 	if err != nil {

@@ -132,7 +132,7 @@ func (m *Model) defaultValue(f string) starlark.Value {
 // the field's default (any type when the default is None) and be storable.
 func (m *Model) checkField(f string, v starlark.Value) error {
 	if want := m.types[f]; want != "" && v.Type() != want {
-		return fmt.Errorf("%s.%s: want a %s (the type of its default), got a %s", m.name, f, want, v.Type())
+		return fmt.Errorf("%s.%s: want %s (the type of its default), got %s", m.name, f, want, v.Type())
 	}
 	if _, err := EncodeValue(v); err != nil {
 		return fmt.Errorf("%s.%s: %w", m.name, f, err)
@@ -219,7 +219,7 @@ func newModel(module, name string, fields, methods *starlark.Dict, indexes starl
 		}
 		fn, ok := kv[1].(starlark.Callable)
 		if !ok {
-			return nil, bad("method %s is a %s, want a function whose first parameter is self", meth, kv[1].Type())
+			return nil, bad("method %s is %s, want a function whose first parameter is self", meth, kv[1].Type())
 		}
 		if f, ok := fn.(*starlark.Function); ok && f.NumParams() == 0 && !f.HasVarargs() {
 			return nil, bad("method %s: function %s takes no parameters; its first parameter receives the object (self)", meth, f.Name())
@@ -236,7 +236,7 @@ func newModel(module, name string, fields, methods *starlark.Dict, indexes starl
 	if migrate != starlark.None {
 		fn, ok := migrate.(starlark.Callable)
 		if !ok {
-			return nil, bad("migrate is a %s, want a function migrate(fields, from_version) returning the fields", migrate.Type())
+			return nil, bad("migrate is %s, want a function migrate(fields, from_version) returning the fields", migrate.Type())
 		}
 		m.migrate = fn
 	}

@@ -1,0 +1,171 @@
+package objects_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarktest"
+	"go.starlark.net/syntax"
+
+	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/store"
+	"github.com/starbase/starbase/store/bolt"
+)
+
+// A backend opens a fresh, empty store for one test; the data tests run on each of backends.
+// A new backend (etcd) joins the list with one line.
+type backend struct {
+	name string
+	open func(t *testing.T) store.Store
+}
+
+var backends = []backend{{"bolt", openBolt}}
+
+func openBolt(t *testing.T) store.Store {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{})
+	if err != nil {
+		t.Fatalf("bolt.Open: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// onEachBackend runs test as a subtest per backend, each with its own empty store.
+func onEachBackend(t *testing.T, test func(t *testing.T, st store.Store)) {
+	t.Helper()
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b.open(t)) })
+	}
+}
+
+// dialect is the Starlark dialect of the tests, as the loader compiles stored modules.
+var dialect = &syntax.FileOptions{While: true, Recursion: true, Set: true, TopLevelControl: true}
+
+// code stands in for the code of one commit: module sources by path, each executed once (with
+// the package's builtins predeclared and the module's path as filename, as the loader does)
+// and frozen. Its resolve method is the ClassResolver of requests running on this code.
+type code struct {
+	sources map[string]string
+
+	mu      sync.Mutex // guards modules
+	modules map[string]starlark.StringDict
+}
+
+func newCode(sources map[string]string) *code {
+	return &code{sources: sources, modules: make(map[string]starlark.StringDict)}
+}
+
+// errNoModule is returned by code.load for a path that holds no module.
+var errNoModule = errors.New("no such module")
+
+func (c *code) load(path string) (starlark.StringDict, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.loadLocked(path)
+}
+
+func (c *code) loadLocked(path string) (starlark.StringDict, error) {
+	if globals, ok := c.modules[path]; ok {
+		return globals, nil
+	}
+	if path == "assert.star" {
+		return starlarktest.LoadAssertModule()
+	}
+	src, ok := c.sources[path]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", errNoModule, path)
+	}
+	thread := &starlark.Thread{
+		Name: "load " + path,
+		Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) { return c.loadLocked(module) },
+	}
+	globals, err := starlark.ExecFileOptions(dialect, thread, path, src, objects.Builtins())
+	if err != nil {
+		return nil, err
+	}
+	globals.Freeze()
+	c.modules[path] = globals
+	return globals, nil
+}
+
+func (c *code) resolve(_ context.Context, module, name string) (*objects.Model, error) {
+	globals, err := c.load(module)
+	if errors.Is(err, errNoModule) {
+		return nil, fmt.Errorf("%w: %v", objects.ErrNoClass, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return objects.ClassIn(globals, module, name)
+}
+
+// attempts is how many times the tests let a request run before it gets ErrConflict.
+const attempts = 100
+
+// call runs function fn of module as one request: in a transaction, retried on conflict.
+func (c *code) call(ctx context.Context, st store.Store, module, fn string, args ...starlark.Value) (starlark.Value, error) {
+	return c.callAttempts(ctx, st, attempts, module, fn, args...)
+}
+
+func (c *code) callAttempts(ctx context.Context, st store.Store, n int, module, fn string, args ...starlark.Value) (starlark.Value, error) {
+	globals, err := c.load(module)
+	if err != nil {
+		return nil, err
+	}
+	var result starlark.Value
+	err = objects.Run(ctx, st, c.resolve, n, func(tx *objects.Tx) error {
+		thread := &starlark.Thread{Name: module + " " + fn}
+		objects.Bind(thread, tx)
+		v, err := starlark.Call(thread, globals[fn], args, nil)
+		result = v
+		return err
+	})
+	return result, err
+}
+
+// mustCall is call for requests that must succeed.
+func (c *code) mustCall(t *testing.T, st store.Store, module, fn string, args ...starlark.Value) starlark.Value {
+	t.Helper()
+	v, err := c.call(t.Context(), st, module, fn, args...)
+	if err != nil {
+		t.Fatalf("%s %s(%v): %v", module, fn, args, err)
+	}
+	return v
+}
+
+// revision returns the store's current revision.
+func revision(t *testing.T, st store.Store) int64 {
+	t.Helper()
+	rev, err := st.Revision(t.Context())
+	if err != nil {
+		t.Fatalf("Revision: %v", err)
+	}
+	return rev
+}
+
+// dataKeys returns the number of keys under data/.
+func dataKeys(t *testing.T, st store.Store) int {
+	t.Helper()
+	res, err := st.Range(t.Context(), "data/", store.RangeOptions{})
+	if err != nil {
+		t.Fatalf("Range data/: %v", err)
+	}
+	return len(res.KVs)
+}
+
+func str(s string) starlark.Value { return starlark.String(s) }
+
+func toInt(t *testing.T, v starlark.Value) int {
+	t.Helper()
+	var n int
+	if err := starlark.AsInt(v, &n); err != nil {
+		t.Fatalf("want an int, got %s %v", v.Type(), v)
+	}
+	return n
+}
