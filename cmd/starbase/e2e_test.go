@@ -244,6 +244,9 @@ func TestE2E_PushChangeRevertPullRestart(t *testing.T) {
 	if body, commit := restarted.get(t, "/"); body != "hello v1" || commit != reverted {
 		t.Fatalf("after restart GET / = %q from %s, want \"hello v1\" from %s", body, commit, reverted)
 	}
+	if st := restarted.cli(t, "status"); !strings.Contains(st, reverted) || strings.Count(st, "\n") != 2 {
+		t.Fatalf("status = %q, want one node serving %s", st, reverted)
+	}
 }
 
 func TestE2E_PushRefusesToDiscardOthersWork(t *testing.T) {
