@@ -45,7 +45,7 @@ const (
 	readyTimeout = 30 * time.Second
 
 	// logTail is how many lines of each member's log a failed test shows.
-	logTail = 40
+	logTail = 15
 )
 
 // Cluster is a running etcd cluster started by [Start]. Its methods are safe for concurrent
