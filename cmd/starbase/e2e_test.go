@@ -194,7 +194,7 @@ func TestE2E_PushChangeRevertPullRestart(t *testing.T) {
 		".hidden":         "not pushed\n",
 	})
 
-	first := lastLine(n.cli(t, "push", src, "-m", "first"))
+	first := lastLine(n.cli(t, "push", src, "-m", "first", "--wait"))
 	if c := n.waitBody(t, "/", "hello v1"); c != first {
 		t.Fatalf("Starbase-Commit = %s, want the pushed commit %s", c, first)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -12,8 +13,10 @@ import (
 func newPushCmd() *cobra.Command {
 	var (
 		cf      clientFlags
-		message string
-		force   bool
+		message     string
+		force       bool
+		wait        bool
+		waitTimeout time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "push DIR",
@@ -52,16 +55,22 @@ empty, or with --force. No push silently discards someone else's change.`,
 			if err := workdir.SaveState(dir, res.Commit, files); err != nil {
 				return fmt.Errorf("pushed %s, but recording it in %s failed: %w", res.Commit, dir, err)
 			}
-			out := cmd.OutOrStdout()
 			if !res.Changed {
 				fmt.Fprintln(cmd.ErrOrStderr(), "nothing changed")
 			}
-			fmt.Fprintln(out, res.Commit)
+			if wait {
+				if err := waitForNodes(cmd.Context(), c, res, waitTimeout); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.Commit)
 			return nil
 		},
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message")
 	cmd.Flags().BoolVar(&force, "force", false, "push even if main moved since DIR's base commit")
+	cmd.Flags().BoolVar(&wait, "wait", false, "return only when every live node serves the new commit")
+	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")
 	return cmd
 }
