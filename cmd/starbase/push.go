@@ -12,7 +12,7 @@ import (
 
 func newPushCmd() *cobra.Command {
 	var (
-		cf      clientFlags
+		cf          clientFlags
 		message     string
 		force       bool
 		wait        bool
