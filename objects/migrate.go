@@ -19,11 +19,12 @@ const migrateAttempts = 10
 // also how existing objects get a newly declared index). Objects already current are not
 // written.
 //
-// It works in transactions of batch objects (100 when batch < 1), in id order, and records
-// its position in the store with each batch, so that a Migrate that stopped (error, cancelled
-// ctx, crash) resumes after the last completed batch when run again; the position is removed
-// when the class is done. After each batch, progress (if not nil) gets the number of objects
-// this call has visited and the id of the last one.
+// It works in transactions of batch objects (100 when batch < 1), in id order. Each batch
+// that rewrites objects also stores the position reached, so that a Migrate that stopped
+// (error, cancelled ctx, crash) resumes there when run again; the position is removed when the
+// class is done, and a run with nothing to do writes nothing. After each batch, progress (if
+// not nil) gets the number of objects this call has visited and the id of the last one ("" at
+// the end).
 //
 // An object newer than the class (after a code rollback) stops the migration with an error
 // wrapping ErrNewerObject, and is left as it is.
@@ -43,23 +44,27 @@ func Migrate(ctx context.Context, st store.Store, resolve ClassResolver, class s
 	defer context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })()
 
 	cursorKey, prefix := migrateCursorKey(m.QualifiedName()), membersPrefix(m.QualifiedName())
+	var cursor string // the id after which the next batch starts
+	err = Run(ctx, st, resolve, migrateAttempts, func(tx *Tx) error {
+		stored, _, err := tx.get(cursorKey)
+		cursor = string(stored)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate %s: reading where a previous run stopped: %w", class, err)
+	}
 	done := 0
 	for {
-		var visited int
-		var last string
+		var keys []string
 		err := Run(ctx, st, resolve, migrateAttempts, func(tx *Tx) error {
-			after, _, err := tx.get(cursorKey)
-			if err != nil {
-				return err
-			}
 			from := ""
-			if len(after) > 0 {
-				from = prefix + string(after)
+			if cursor != "" {
+				from = prefix + cursor
 			}
 			// No class version key is read: objects created meanwhile are written by
 			// current code, and need no migration.
-			keys, err := tx.keys(prefix, from, batch)
-			if err != nil {
+			var err error
+			if keys, err = tx.keys(prefix, from, batch); err != nil {
 				return err
 			}
 			for _, k := range keys {
@@ -74,24 +79,33 @@ func Migrate(ctx context.Context, st store.Store, resolve ClassResolver, class s
 					return err
 				}
 			}
-			visited, last = len(keys), ""
+			// The position is stored with the batches that write, and removed at the end;
+			// a run that finds nothing to do writes nothing.
 			if len(keys) < batch {
-				tx.del(cursorKey)
-				return nil
+				_, ok, err := tx.get(cursorKey)
+				if ok {
+					tx.del(cursorKey)
+				}
+				return err
 			}
-			last = strings.TrimPrefix(keys[len(keys)-1], prefix)
-			tx.put(cursorKey, []byte(last))
+			if len(tx.writes) > 0 {
+				tx.put(cursorKey, []byte(strings.TrimPrefix(keys[len(keys)-1], prefix)))
+			}
 			return nil
 		})
 		if err != nil {
 			return fmt.Errorf("migrate %s: after %d objects: %w", class, done, err)
 		}
-		done += visited
-		if progress != nil {
-			progress(done, last)
-		}
-		if last == "" {
+		done += len(keys)
+		if len(keys) < batch {
+			if progress != nil {
+				progress(done, "")
+			}
 			return nil
+		}
+		cursor = strings.TrimPrefix(keys[len(keys)-1], prefix)
+		if progress != nil {
+			progress(done, cursor)
 		}
 	}
 }
