@@ -1,0 +1,157 @@
+package objects_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/store"
+)
+
+const boxes = `
+Box = model("Box", fields = {"value": None})
+
+def save(v):
+    return db.put(Box(value = v))
+
+def read(id):
+    return db.get(id).value
+`
+
+func TestDB_StoredValuesRoundTripExactly(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, st store.Store) {
+		c := newCode(map[string]string{"boxes.star": boxes})
+		for _, expr := range storable {
+			want := eval(t, expr)
+			id := c.mustCall(t, st, "boxes.star", "save", want)
+			if got := c.mustCall(t, st, "boxes.star", "read", id); !sameValue(got, want) {
+				t.Errorf("stored %s %v, read back %s %v", want.Type(), want, got.Type(), got)
+			}
+		}
+	})
+}
+
+const people = `
+Person = model("Person", fields = {"name": "", "city": "", "age": 0}, indexes = ["city", "name"])
+
+def add(name, city, age):
+    return db.put(Person(name = name, city = city, age = age))
+
+def names_in(city):
+    return [p.name for p in db.find(Person, city = city)]
+
+def named_in(city, name):
+    return [p.age for p in db.find(Person, age = 0, name = name, city = city) + db.find(Person, name = name, city = city)]
+
+def move(id, city):
+    p = db.get(id)
+    p.city = city
+    db.put(p)
+
+def remove(id):
+    db.delete(id)
+
+def page(after, limit):
+    return [p.id for p in db.list(Person, after = after, limit = limit)]
+`
+
+func names(t *testing.T, v starlark.Value) []string {
+	t.Helper()
+	var out []string
+	for i := range v.(*starlark.List).Len() {
+		out = append(out, string(v.(*starlark.List).Index(i).(starlark.String)))
+	}
+	return out
+}
+
+func TestDB_FindUsesTheIndexes(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, st store.Store) {
+		c := newCode(map[string]string{"people.star": people})
+		add := func(name, city string, age int) starlark.Value {
+			return c.mustCall(t, st, "people.star", "add", str(name), str(city), starlark.MakeInt(age))
+		}
+		ann, bob := add("ann", "Paris", 30), add("bob", "Paris", 40)
+		add("cid", "Lyon", 50)
+		add("ann", "Lyon", 0)
+		namesIn := func(city string) []string {
+			got := names(t, c.mustCall(t, st, "people.star", "names_in", str(city)))
+			slices.Sort(got)
+			return got
+		}
+
+		if got := namesIn("Paris"); !slices.Equal(got, []string{"ann", "bob"}) {
+			t.Errorf("in Paris: %v, want [ann bob]", got)
+		}
+		if got := c.mustCall(t, st, "people.star", "named_in", str("Lyon"), str("ann")).String(); got != "[0, 0]" {
+			t.Errorf("ages of ann in Lyon (with and without age = 0): %v, want [0, 0]", got)
+		}
+		c.mustCall(t, st, "people.star", "move", bob, str("Lyon"))
+		if got := namesIn("Paris"); !slices.Equal(got, []string{"ann"}) {
+			t.Errorf("in Paris after bob moved: %v, want [ann]", got)
+		}
+		if got := namesIn("Lyon"); !slices.Equal(got, []string{"ann", "bob", "cid"}) {
+			t.Errorf("in Lyon after bob moved: %v, want [ann bob cid]", got)
+		}
+		c.mustCall(t, st, "people.star", "remove", ann)
+		if got := namesIn("Paris"); len(got) != 0 {
+			t.Errorf("in Paris after ann left: %v, want none", got)
+		}
+		if got := namesIn("Rome"); len(got) != 0 {
+			t.Errorf("in Rome: %v, want none", got)
+		}
+	})
+}
+
+func TestDB_ListPagesThroughAClassInIdOrder(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, st store.Store) {
+		c := newCode(map[string]string{"people.star": people})
+		var want []string
+		for range 25 {
+			want = append(want, string(c.mustCall(t, st, "people.star", "add", str("p"), str("x"), starlark.MakeInt(1)).(starlark.String)))
+		}
+		slices.Sort(want)
+
+		var got []string
+		var sizes []int
+		var after starlark.Value = starlark.None
+		for {
+			page := names(t, c.mustCall(t, st, "people.star", "page", after, starlark.MakeInt(10)))
+			sizes = append(sizes, len(page))
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, page...)
+			after = str(page[len(page)-1])
+		}
+		if !slices.Equal(sizes, []int{10, 10, 5, 0}) {
+			t.Errorf("page sizes %v, want [10 10 5 0]", sizes)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("paged ids:\n got %v\nwant %v (every id once, in order)", got, want)
+		}
+	})
+}
+
+func TestDB_DeletingEveryObjectLeavesOnlyVersionKeys(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, st store.Store) {
+		c := newCode(map[string]string{"people.star": people})
+		var ids []starlark.Value
+		for _, city := range []string{"Paris", "Lyon", "Paris"} {
+			ids = append(ids, c.mustCall(t, st, "people.star", "add", str("p"), str(city), starlark.MakeInt(1)))
+		}
+		for _, id := range ids {
+			c.mustCall(t, st, "people.star", "remove", id)
+		}
+		res, err := st.Range(t.Context(), "data/", store.RangeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kv := range res.KVs {
+			if !strings.HasPrefix(kv.Key, "data/ver/") && !strings.HasPrefix(kv.Key, "data/idxver/") {
+				t.Errorf("key %s is left after deleting every object", kv.Key)
+			}
+		}
+	})
+}
