@@ -236,6 +236,32 @@ func TestWatch_ContinuesAcrossRestartOfTheOnlyMember(t *testing.T) {
 	wantRevisions(t, events, revs, []string{"w/before", "w/after"})
 }
 
+func TestWatch_ResumesAfterItsMemberLostAndRegainedQuorum(t *testing.T) {
+	c := etcdtest.Start(t, 3)
+	// Only member 0 is known to the store, so the watch runs there. With members 1 and 2
+	// stopped it has no leader: etcd ends the watch (WithRequireLeader) and the store must
+	// establish it again once a quorum is back.
+	s := open(t, []string{c.Endpoint(0)}, func(cfg *etcd.Config) { cfg.RequestTimeout = time.Second })
+	events := s.Watch(t.Context(), "q/", revision(t, s))
+	revs := []int64{commitOnce(t, s, "q/before")}
+
+	c.Stop(1)
+	c.Stop(2)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, err := s.Get(t.Context(), "q/before", 0)
+		if errors.Is(err, store.ErrUnavailable) {
+			break // member 0 knows it has no leader (or no quorum to confirm it)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Get with 2 of 3 members stopped: got %v for 10s, want ErrUnavailable", err)
+		}
+	}
+	c.RestartAll()
+	revs = append(revs, commitOnce(t, s, "q/after"))
+	wantRevisions(t, events, revs, []string{"q/before", "q/after"})
+}
+
 func TestStore_FailsFastWhileAllMembersAreStoppedAndRecovers(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	const timeout = time.Second
