@@ -13,6 +13,10 @@ import (
 // MaxListLimit is the largest page db.list returns.
 const MaxListLimit = 1000
 
+// MaxFindResults is the most objects db.find returns; a find that selects more fails, rather
+// than reading without bound.
+const MaxFindResults = 1000
+
 // class returns the model named by a qualified class name in the transaction's code, resolving
 // each name once per transaction. A class the code does not declare gives an ErrNoClass error.
 func (tx *Tx) class(qualified string) (*Model, error) {
@@ -243,9 +247,13 @@ func (tx *Tx) find(thread *starlark.Thread, m *Model, filters []filter) ([]*Obje
 		return nil, err
 	}
 	prefix := indexValuePrefix(m.QualifiedName(), by.field, vh)
-	keys, err := tx.keys(prefix, "", 0)
+	keys, err := tx.keys(prefix, "", MaxFindResults+1)
 	if err != nil {
 		return nil, err
+	}
+	if len(keys) > MaxFindResults {
+		return nil, fmt.Errorf("find(%s, %s = ...) selects more than %d objects; select on a more selective indexed field, or page with db.list",
+			m.name, by.field, MaxFindResults)
 	}
 	var found []*Object
 	for _, k := range keys {

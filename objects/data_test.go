@@ -55,6 +55,19 @@ def remove(id):
 
 def page(after, limit):
     return [p.id for p in db.list(Person, after = after, limit = limit)]
+
+def churn_and_page(drop, n):
+    for id in drop:
+        db.delete(id)
+    added = [db.put(Person(name = "new")) for i in range(n)]
+    ids, after = [], None
+    for _ in range(100):
+        page = db.list(Person, after = after, limit = 2)
+        if not page:
+            break
+        ids += [p.id for p in page]
+        after = page[-1].id
+    return ids, added
 `
 
 func names(t *testing.T, v starlark.Value) []string {
@@ -130,6 +143,26 @@ func TestDB_ListPagesThroughAClassInIdOrder(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("paged ids:\n got %v\nwant %v (every id once, in order)", got, want)
+		}
+	})
+}
+
+func TestDB_ListSeesTheRequestsOwnWritesOnEveryPage(t *testing.T) {
+	onEachBackend(t, func(t *testing.T, st store.Store) {
+		c := newCode(map[string]string{"people.star": people})
+		var stored []string
+		for range 7 {
+			stored = append(stored, string(c.mustCall(t, st, "people.star", "add", str("p"), str("x"), starlark.MakeInt(1)).(starlark.String)))
+		}
+		slices.Sort(stored)
+		drop := starlark.NewList([]starlark.Value{str(stored[0]), str(stored[2]), str(stored[3])})
+
+		res := c.mustCall(t, st, "people.star", "churn_and_page", drop, starlark.MakeInt(3)).(starlark.Tuple)
+		got, added := names(t, res[0]), names(t, res[1])
+		want := append([]string{stored[1], stored[4], stored[5], stored[6]}, added...)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("pages of 2 after deleting 3 of 7 and adding 3:\n got %v\nwant %v", got, want)
 		}
 	})
 }

@@ -165,7 +165,7 @@ func (tx *Tx) del(key string)               { tx.writes[key] = store.Delete(key)
 // conflicts with this one and none that only bump it does.
 func (tx *Tx) bump(key string) { tx.put(key, tx.stamp) }
 
-// keys returns up to limit keys (0: all) under prefix, strictly after after, in order, as the
+// keys returns up to limit keys (at least 1) under prefix, strictly after after, in order, as the
 // transaction sees them: the snapshot's, less the ones it deleted, plus the ones it put.
 // The read is not recorded key by key: callers first read the version key that every change
 // under prefix bumps, which turns phantoms into conflicts.
@@ -181,7 +181,7 @@ func (tx *Tx) keys(prefix, after string, limit int) ([]string, error) {
 	var out []string
 	snapshot, more := []string(nil), true
 	cursor := after
-	for limit == 0 || len(out) < limit {
+	for len(out) < limit {
 		if len(snapshot) == 0 && more {
 			page, err := tx.st.Range(tx.ctx, prefix, store.RangeOptions{Revision: tx.rev, After: cursor, Limit: limit})
 			if err != nil {
