@@ -85,6 +85,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints: give the client URL of at least one etcd member, like http://127.0.0.1:2379")
 	}
+	if cfg.DialTimeout < 0 || cfg.RequestTimeout < 0 || cfg.MaxTxnOps < 0 || cfg.MaxRequestBytes < 0 {
+		return nil, fmt.Errorf("etcd: negative setting in Config (DialTimeout %v, RequestTimeout %v, MaxTxnOps %d, MaxRequestBytes %d): use 0 for the default",
+			cfg.DialTimeout, cfg.RequestTimeout, cfg.MaxTxnOps, cfg.MaxRequestBytes)
+	}
 	dialTimeout := orDefault(cfg.DialTimeout, DefaultDialTimeout)
 	maxOps := orDefault(cfg.MaxTxnOps, DefaultMaxTxnOps)
 	maxRequestBytes := orDefault(cfg.MaxRequestBytes, DefaultMaxRequestBytes)
@@ -97,6 +101,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Username:             cfg.Username,
 		Password:             cfg.Password,
 		Logger:               zap.NewNop(),
+		// gRPC's own default (2 MiB) would refuse commits that a server with a larger
+		// --max-request-bytes accepts; the margin is etcd's allowance for gRPC framing.
+		MaxCallSendMsgSize: maxRequestBytes + 512*1024,
 		// Without this, gRPC waits up to two minutes between attempts to reach a member that
 		// was down, so a recovered cluster would stay unused for that long.
 		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{

@@ -318,8 +318,16 @@ func TestOpen_FailsWithUnavailableWhenNoMemberAnswers(t *testing.T) {
 	}
 }
 
-func TestOpen_RequiresEndpoints(t *testing.T) {
-	if _, err := etcd.Open(t.Context(), etcd.Config{}); err == nil {
-		t.Errorf("Open without endpoints: got no error, want one")
+func TestOpen_RefusesABadConfig(t *testing.T) {
+	for name, cfg := range map[string]etcd.Config{
+		"no endpoints":      {},
+		"negative timeout":  {Endpoints: []string{"http://127.0.0.1:2379"}, RequestTimeout: -time.Second},
+		"negative txn ops":  {Endpoints: []string{"http://127.0.0.1:2379"}, MaxTxnOps: -1},
+		"negative req size": {Endpoints: []string{"http://127.0.0.1:2379"}, MaxRequestBytes: -1},
+	} {
+		if s, err := etcd.Open(t.Context(), cfg); err == nil {
+			s.Close()
+			t.Errorf("Open with %s: got no error, want one", name)
+		}
 	}
 }
