@@ -84,92 +84,89 @@ func storedRecord(t *testing.T, st store.Store, id starlark.Value) (*store.KeyVa
 	return kv, version
 }
 
-func TestObjects_UseTheMethodsOfTheReadingRequestsCode(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		changed := newCode(map[string]string{"counters.star": countersV1Methods, "app.star": counterHandlers})
-		id := v1.mustCall(t, st, "app.star", "create", str("c"))
-		v1.mustCall(t, st, "app.star", "incr", id)
-		before, _ := storedRecord(t, st, id)
-		rev := revision(t, st)
+func testObjects_UseTheMethodsOfTheReadingRequestsCode(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	changed := newCode(map[string]string{"counters.star": countersV1Methods, "app.star": counterHandlers})
+	id := v1.mustCall(t, st, "app.star", "create", str("c"))
+	v1.mustCall(t, st, "app.star", "incr", id)
+	before, _ := storedRecord(t, st, id)
+	rev := revision(t, st)
 
-		if got := changed.mustCall(t, st, "app.star", "label", id); got != str("value=1") {
-			t.Errorf("after the push, label() = %v, want the new method's %q", got, "value=1")
-		}
-		if got := v1.mustCall(t, st, "app.star", "label", id); got != str("count: 1") {
-			t.Errorf("after the revert, label() = %v, want the old method's %q", got, "count: 1")
-		}
-		if got := revision(t, st); got != rev {
-			t.Errorf("store revision %d after reads under both codes, want %d: reading rewrote data", got, rev)
-		}
-		if after, _ := storedRecord(t, st, id); after.ModRevision != before.ModRevision {
-			t.Errorf("the record was rewritten (mod revision %d -> %d)", before.ModRevision, after.ModRevision)
-		}
+	if got := changed.mustCall(t, st, "app.star", "label", id); got != str("value=1") {
+		t.Errorf("after the push, label() = %v, want the new method's %q", got, "value=1")
+	}
+	if got := v1.mustCall(t, st, "app.star", "label", id); got != str("count: 1") {
+		t.Errorf("after the revert, label() = %v, want the old method's %q", got, "count: 1")
+	}
+	if got := revision(t, st); got != rev {
+		t.Errorf("store revision %d after reads under both codes, want %d: reading rewrote data", got, rev)
+	}
+	if after, _ := storedRecord(t, st, id); after.ModRevision != before.ModRevision {
+		t.Errorf("the record was rewritten (mod revision %d -> %d)", before.ModRevision, after.ModRevision)
+	}
 
-		if got := toInt(t, changed.mustCall(t, st, "app.star", "incr", id)); got != 11 {
-			t.Errorf("incr() under the new code gives %d, want 11 (+10)", got)
-		}
-		if got := toInt(t, v1.mustCall(t, st, "app.star", "incr", id)); got != 12 {
-			t.Errorf("incr() under the old code again gives %d, want 12 (+1)", got)
-		}
-	})
+	if got := toInt(t, changed.mustCall(t, st, "app.star", "incr", id)); got != 11 {
+		t.Errorf("incr() under the new code gives %d, want 11 (+10)", got)
+	}
+	if got := toInt(t, v1.mustCall(t, st, "app.star", "incr", id)); got != 12 {
+		t.Errorf("incr() under the old code again gives %d, want 12 (+1)", got)
+	}
 }
 
-func TestObjects_OlderVersionsAreMigratedOnRead(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
-		id := v1.mustCall(t, st, "app.star", "create", str("c"))
-		v1.mustCall(t, st, "app.star", "incr", id)
-		rev := revision(t, st)
+func testObjects_OlderVersionsAreMigratedOnRead(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
+	id := v1.mustCall(t, st, "app.star", "create", str("c"))
+	v1.mustCall(t, st, "app.star", "incr", id)
+	rev := revision(t, st)
 
-		if got := v2.mustCall(t, st, "app.star", "label", id); got != str("1 items") {
-			t.Errorf("a version 1 object read by version 2 code: label() = %v, want %q", got, "1 items")
-		}
-		if _, version := storedRecord(t, st, id); version != 1 || revision(t, st) != rev {
-			t.Errorf("reading stored the upgrade (version %d, revision %d -> %d); want it stored when next written",
-				version, rev, revision(t, st))
-		}
-		if got := toInt(t, v2.mustCall(t, st, "app.star", "incr", id)); got != 2 {
-			t.Errorf("incr() under version 2 gives %d, want 2", got)
-		}
-		if _, version := storedRecord(t, st, id); version != 2 {
-			t.Errorf("after a write under version 2 code the record is version %d, want 2", version)
-		}
-	})
+	if got := v2.mustCall(t, st, "app.star", "label", id); got != str("1 items") {
+		t.Errorf("a version 1 object read by version 2 code: label() = %v, want %q", got, "1 items")
+	}
+	if _, version := storedRecord(t, st, id); version != 1 || revision(t, st) != rev {
+		t.Errorf("reading stored the upgrade (version %d, revision %d -> %d); want it stored when next written",
+			version, rev, revision(t, st))
+	}
+	if got := toInt(t, v2.mustCall(t, st, "app.star", "incr", id)); got != 2 {
+		t.Errorf("incr() under version 2 gives %d, want 2", got)
+	}
+	if _, version := storedRecord(t, st, id); version != 2 {
+		t.Errorf("after a write under version 2 code the record is version %d, want 2", version)
+	}
 }
 
-func TestObjects_RollbackRefusesToWriteNewerObjects(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
-		old := v1.mustCall(t, st, "app.star", "create", str("old"))
-		id := v1.mustCall(t, st, "app.star", "create", str("upgraded"))
-		v2.mustCall(t, st, "app.star", "incr", id) // now stored as version 2
-		before, _ := storedRecord(t, st, id)
+func testObjects_RollbackRefusesToWriteNewerObjects(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
+	old := v1.mustCall(t, st, "app.star", "create", str("old"))
+	id := v1.mustCall(t, st, "app.star", "create", str("upgraded"))
+	v2.mustCall(t, st, "app.star", "incr", id) // now stored as version 2
+	before, _ := storedRecord(t, st, id)
 
-		// The rolled-back code still reads the newer object...
-		if got := v1.mustCall(t, st, "app.star", "label", id); got != str("count: 0") {
-			t.Errorf("label() under the old code = %v, want %q (value is not a version 2 field)", got, "count: 0")
+	// The rolled-back code still reads the newer object...
+	if got := v1.mustCall(t, st, "app.star", "label", id); got != str("count: 0") {
+		t.Errorf("label() under the old code = %v, want %q (value is not a version 2 field)", got, "count: 0")
+	}
+	// ...but refuses to write it back without its version 2 fields.
+	_, err := v1.call(t.Context(), st, "app.star", "incr", id)
+	if !errors.Is(err, objects.ErrNewerObject) {
+		t.Fatalf("incr() of a version 2 object under version 1 code: got %v, want ErrNewerObject", err)
+	}
+	for _, want := range []string{"version 2 of counters.star:Counter", "declares version 1", "rolled back"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
 		}
-		// ...but refuses to write it back without its version 2 fields.
-		_, err := v1.call(t.Context(), st, "app.star", "incr", id)
-		if !errors.Is(err, objects.ErrNewerObject) {
-			t.Fatalf("incr() of a version 2 object under version 1 code: got %v, want ErrNewerObject", err)
-		}
-		for _, want := range []string{"version 2 of counters.star:Counter", "declares version 1", "rolled back"} {
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("error %q does not contain %q", err, want)
-			}
-		}
-		if after, version := storedRecord(t, st, id); after.ModRevision != before.ModRevision || version != 2 {
-			t.Errorf("the newer record changed: mod revision %d -> %d, version %d", before.ModRevision, after.ModRevision, version)
-		}
-		// Objects the old code wrote stay writable.
-		if got := toInt(t, v1.mustCall(t, st, "app.star", "incr", old)); got != 1 {
-			t.Errorf("incr() of a version 1 object under version 1 code = %d, want 1", got)
-		}
-	})
+	}
+	if after, version := storedRecord(t, st, id); after.ModRevision != before.ModRevision || version != 2 {
+		t.Errorf("the newer record changed: mod revision %d -> %d, version %d", before.ModRevision, after.ModRevision, version)
+	}
+	// Objects the old code wrote stay writable.
+	if got := toInt(t, v1.mustCall(t, st, "app.star", "incr", old)); got != 1 {
+		t.Errorf("incr() of a version 1 object under version 1 code = %d, want 1", got)
+	}
 }
 
 const admin = `
@@ -186,109 +183,106 @@ def remove(id):
     return db.delete(id)
 `
 
-func TestObjects_WhoseClassIsGoneArePlainRecords(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		id := v1.mustCall(t, st, "app.star", "create", str("c"))
-		v1.mustCall(t, st, "app.star", "incr", id)
+func testObjects_WhoseClassIsGoneArePlainRecords(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	id := v1.mustCall(t, st, "app.star", "create", str("c"))
+	v1.mustCall(t, st, "app.star", "incr", id)
 
-		for name, sources := range map[string]map[string]string{
-			"module removed": {"admin.star": admin},
-			"model removed":  {"admin.star": admin, "counters.star": "Other = model('Other')"},
-		} {
-			t.Run(name, func(t *testing.T) {
-				gone := newCode(sources)
-				if got := toInt(t, gone.mustCall(t, st, "admin.star", "value", id)); got != 1 {
-					t.Errorf("field value = %d, want 1", got)
+	for name, sources := range map[string]map[string]string{
+		"module removed": {"admin.star": admin},
+		"model removed":  {"admin.star": admin, "counters.star": "Other = model('Other')"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			gone := newCode(sources)
+			if got := toInt(t, gone.mustCall(t, st, "admin.star", "value", id)); got != 1 {
+				t.Errorf("field value = %d, want 1", got)
+			}
+			for _, fn := range []string{"incr", "resave"} {
+				_, err := gone.call(t.Context(), st, "admin.star", fn, id)
+				if !errors.Is(err, objects.ErrNoClass) || !strings.Contains(err.Error(), "counters.star:Counter") {
+					t.Errorf("%s: got %v, want ErrNoClass naming counters.star:Counter", fn, err)
 				}
-				for _, fn := range []string{"incr", "resave"} {
-					_, err := gone.call(t.Context(), st, "admin.star", fn, id)
-					if !errors.Is(err, objects.ErrNoClass) || !strings.Contains(err.Error(), "counters.star:Counter") {
-						t.Errorf("%s: got %v, want ErrNoClass naming counters.star:Counter", fn, err)
-					}
-				}
-			})
-		}
-		gone := newCode(map[string]string{"admin.star": admin})
-		if got := gone.mustCall(t, st, "admin.star", "remove", id); got != starlark.True {
-			t.Errorf("remove() = %v, want True", got)
-		}
-		if n := dataKeys(t, st); n != 2 {
-			t.Errorf("%d data keys left after deleting the only object, want 2 (the version keys it bumped)", n)
-		}
-	})
+			}
+		})
+	}
+	gone := newCode(map[string]string{"admin.star": admin})
+	if got := gone.mustCall(t, st, "admin.star", "remove", id); got != starlark.True {
+		t.Errorf("remove() = %v, want True", got)
+	}
+	if n := dataKeys(t, st); n != 2 {
+		t.Errorf("%d data keys left after deleting the only object, want 2 (the version keys it bumped)", n)
+	}
 }
 
-func TestMigrate_UpgradesEveryObjectInResumableBatches(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
-		var ids []starlark.Value
-		for range 5 {
-			ids = append(ids, v1.mustCall(t, st, "app.star", "create", str("c")))
-		}
-		if got := toInt(t, v2.mustCall(t, st, "app.star", "by_unit", str("items"))); got != 0 {
-			t.Errorf("before migrating, find(unit = ...) found %d objects, want 0 (not indexed yet)", got)
-		}
+func testMigrate_UpgradesEveryObjectInResumableBatches(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
+	var ids []starlark.Value
+	for range 5 {
+		ids = append(ids, v1.mustCall(t, st, "app.star", "create", str("c")))
+	}
+	if got := toInt(t, v2.mustCall(t, st, "app.star", "by_unit", str("items"))); got != 0 {
+		t.Errorf("before migrating, find(unit = ...) found %d objects, want 0 (not indexed yet)", got)
+	}
 
-		// The first run stops after its first batch of two.
-		ctx, cancel := context.WithCancel(t.Context())
-		var first []int
-		err := objects.Migrate(ctx, st, v2.resolve, "counters.star:Counter", 2, func(done int, cursor string) {
-			first = append(first, done)
-			cancel()
-		})
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("interrupted Migrate: got %v, want context.Canceled", err)
-		}
-		// The second resumes after it.
-		var second []int
-		err = objects.Migrate(t.Context(), st, v2.resolve, "counters.star:Counter", 2, func(done int, cursor string) {
-			second = append(second, done)
-		})
-		if err != nil {
-			t.Fatalf("Migrate: %v", err)
-		}
-		if len(first) != 1 || first[0] != 2 || len(second) == 0 || second[len(second)-1] != 3 {
-			t.Errorf("progress: first run %v, second run %v; want [2] then ending at 3", first, second)
-		}
-		for _, id := range ids {
-			if _, version := storedRecord(t, st, id); version != 2 {
-				t.Errorf("object %v is stored as version %d after Migrate, want 2", id, version)
-			}
-		}
-		if got := toInt(t, v2.mustCall(t, st, "app.star", "by_unit", str("items"))); got != 5 {
-			t.Errorf("after migrating, find(unit = ...) found %d objects, want 5", got)
-		}
-		if kv, _, _ := st.Get(t.Context(), "data/migrate/counters.star:Counter", 0); kv != nil {
-			t.Errorf("the resume cursor is still stored after a complete migration")
-		}
-
-		// A migration that has nothing to do writes nothing.
-		rev := revision(t, st)
-		if err := objects.Migrate(t.Context(), st, v2.resolve, "counters.star:Counter", 2, nil); err != nil {
-			t.Fatalf("Migrate again: %v", err)
-		}
-		if got := revision(t, st); got != rev {
-			t.Errorf("a second Migrate moved the store from revision %d to %d", rev, got)
-		}
+	// The first run stops after its first batch of two.
+	ctx, cancel := context.WithCancel(t.Context())
+	var first []int
+	err := objects.Migrate(ctx, st, v2.resolve, "counters.star:Counter", 2, func(done int, cursor string) {
+		first = append(first, done)
+		cancel()
 	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted Migrate: got %v, want context.Canceled", err)
+	}
+	// The second resumes after it.
+	var second []int
+	err = objects.Migrate(t.Context(), st, v2.resolve, "counters.star:Counter", 2, func(done int, cursor string) {
+		second = append(second, done)
+	})
+	if err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if len(first) != 1 || first[0] != 2 || len(second) == 0 || second[len(second)-1] != 3 {
+		t.Errorf("progress: first run %v, second run %v; want [2] then ending at 3", first, second)
+	}
+	for _, id := range ids {
+		if _, version := storedRecord(t, st, id); version != 2 {
+			t.Errorf("object %v is stored as version %d after Migrate, want 2", id, version)
+		}
+	}
+	if got := toInt(t, v2.mustCall(t, st, "app.star", "by_unit", str("items"))); got != 5 {
+		t.Errorf("after migrating, find(unit = ...) found %d objects, want 5", got)
+	}
+	if kv, _, _ := st.Get(t.Context(), "data/migrate/counters.star:Counter", 0); kv != nil {
+		t.Errorf("the resume cursor is still stored after a complete migration")
+	}
+
+	// A migration that has nothing to do writes nothing.
+	rev := revision(t, st)
+	if err := objects.Migrate(t.Context(), st, v2.resolve, "counters.star:Counter", 2, nil); err != nil {
+		t.Fatalf("Migrate again: %v", err)
+	}
+	if got := revision(t, st); got != rev {
+		t.Errorf("a second Migrate moved the store from revision %d to %d", rev, got)
+	}
 }
 
-func TestMigrate_RefusesNewerObjectsAndBadNames(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
-		id := v1.mustCall(t, st, "app.star", "create", str("c"))
-		v2.mustCall(t, st, "app.star", "incr", id)
+func testMigrate_RefusesNewerObjectsAndBadNames(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
+	id := v1.mustCall(t, st, "app.star", "create", str("c"))
+	v2.mustCall(t, st, "app.star", "incr", id)
 
-		if err := objects.Migrate(t.Context(), st, v1.resolve, "counters.star:Counter", 10, nil); !errors.Is(err, objects.ErrNewerObject) {
-			t.Errorf("Migrate under older code: got %v, want ErrNewerObject", err)
+	if err := objects.Migrate(t.Context(), st, v1.resolve, "counters.star:Counter", 10, nil); !errors.Is(err, objects.ErrNewerObject) {
+		t.Errorf("Migrate under older code: got %v, want ErrNewerObject", err)
+	}
+	for _, class := range []string{"Counter", "counters.star:", "counters.star:Nope", "nope.star:Counter"} {
+		if err := objects.Migrate(t.Context(), st, v1.resolve, class, 10, nil); err == nil {
+			t.Errorf("Migrate(%q): no error", class)
 		}
-		for _, class := range []string{"Counter", "counters.star:", "counters.star:Nope", "nope.star:Counter"} {
-			if err := objects.Migrate(t.Context(), st, v1.resolve, class, 10, nil); err == nil {
-				t.Errorf("Migrate(%q): no error", class)
-			}
-		}
-	})
+	}
 }

@@ -15,33 +15,76 @@ import (
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/store"
 	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/store/etcd"
+	"github.com/starbase/starbase/store/etcd/etcdtest"
 )
 
-// A backend opens a fresh, empty store for one test; the data tests run on each of backends.
-// A new backend (etcd) joins the list with one line.
-type backend struct {
+// A storeOpener opens a fresh, empty store for one test, closed when the test ends.
+type storeOpener func(t *testing.T) store.Store
+
+// dataTests are the behaviours that need a store. They run on every backend, each test on a
+// store of its own: TestObjects_OnBolt, TestObjects_OnEtcd.
+var dataTests = []struct {
 	name string
-	open func(t *testing.T) store.Store
+	test func(t *testing.T, open storeOpener)
+}{
+	{"StarlarkSpec", testStarlarkSpec},
+	{"Run_ConcurrentIncrementsAreNotLost", testRun_ConcurrentIncrementsAreNotLost},
+	{"Run_BankTransfersKeepTheTotal", testRun_BankTransfersKeepTheTotal},
+	{"Run_PreventsWriteSkew", testRun_PreventsWriteSkew},
+	{"Run_PreventsPhantoms", testRun_PreventsPhantoms},
+	{"Run_HistoriesAreLinearizable", testRun_HistoriesAreLinearizable},
+	{"Run_FailedHandlerWritesNothing", testRun_FailedHandlerWritesNothing},
+	{"Run_RefusesTransactionsLargerThanOneCommit", testRun_RefusesTransactionsLargerThanOneCommit},
+	{"Run_ReturnsErrConflictWhenEveryAttemptLoses", testRun_ReturnsErrConflictWhenEveryAttemptLoses},
+	{"Run_ReadOnlyRequestsDoNotWrite", testRun_ReadOnlyRequestsDoNotWrite},
+	{"Objects_UseTheMethodsOfTheReadingRequestsCode", testObjects_UseTheMethodsOfTheReadingRequestsCode},
+	{"Objects_OlderVersionsAreMigratedOnRead", testObjects_OlderVersionsAreMigratedOnRead},
+	{"Objects_RollbackRefusesToWriteNewerObjects", testObjects_RollbackRefusesToWriteNewerObjects},
+	{"Objects_WhoseClassIsGoneArePlainRecords", testObjects_WhoseClassIsGoneArePlainRecords},
+	{"Migrate_UpgradesEveryObjectInResumableBatches", testMigrate_UpgradesEveryObjectInResumableBatches},
+	{"Migrate_RefusesNewerObjectsAndBadNames", testMigrate_RefusesNewerObjectsAndBadNames},
+	{"DB_StoredValuesRoundTripExactly", testDB_StoredValuesRoundTripExactly},
+	{"DB_FindUsesTheIndexes", testDB_FindUsesTheIndexes},
+	{"DB_ListPagesThroughAClassInIdOrder", testDB_ListPagesThroughAClassInIdOrder},
+	{"DB_ListSeesTheRequestsOwnWritesOnEveryPage", testDB_ListSeesTheRequestsOwnWritesOnEveryPage},
+	{"DB_DeletingEveryObjectLeavesOnlyVersionKeys", testDB_DeletingEveryObjectLeavesOnlyVersionKeys},
 }
 
-var backends = []backend{{"bolt", openBolt}}
-
-func openBolt(t *testing.T) store.Store {
-	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{})
-	if err != nil {
-		t.Fatalf("bolt.Open: %v", err)
+func runDataTests(t *testing.T, open storeOpener) {
+	for _, dt := range dataTests {
+		t.Run(dt.name, func(t *testing.T) { dt.test(t, open) })
 	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
-// onEachBackend runs test as a subtest per backend, each with its own empty store.
-func onEachBackend(t *testing.T, test func(t *testing.T, st store.Store)) {
-	t.Helper()
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { test(t, b.open(t)) })
-	}
+func TestObjects_OnBolt(t *testing.T) {
+	runDataTests(t, func(t *testing.T) store.Store {
+		t.Helper()
+		st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{})
+		if err != nil {
+			t.Fatalf("bolt.Open: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
+}
+
+// TestObjects_OnEtcd runs the data tests on a real three-member etcd cluster, each test's store
+// under a prefix of its own.
+func TestObjects_OnEtcd(t *testing.T) {
+	cluster := etcdtest.Start(t, 3)
+	stores := 0
+	runDataTests(t, func(t *testing.T) store.Store {
+		t.Helper()
+		stores++
+		cfg := etcd.Config{Endpoints: cluster.Endpoints(), Prefix: fmt.Sprintf("/objects-test/%d/", stores)}
+		st, err := etcd.Open(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("etcd.Open(%+v): %v", cfg, err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	})
 }
 
 // dialect is the Starlark dialect of the tests, as the loader compiles stored modules.

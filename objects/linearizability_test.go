@@ -13,7 +13,6 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/objects"
-	"github.com/starbase/starbase/store"
 )
 
 const cells = `
@@ -85,74 +84,74 @@ var cellModel = porcupine.Model{
 	},
 }
 
-// TestRun_HistoriesAreLinearizable runs random concurrent requests (get, put, incr over a few
+// testRun_HistoriesAreLinearizable runs random concurrent requests (get, put, incr over a few
 // cells, each retried on conflict a few times) and checks the history of their invocations and
 // responses against cellModel. Requests that gave up (ErrConflict) wrote nothing, and are left
 // out of the history.
-func TestRun_HistoriesAreLinearizable(t *testing.T) {
-	t.Run("the checker refuses a lost update", func(t *testing.T) {
-		lost := []porcupine.Operation{
-			{ClientId: 0, Input: cellInput{op: "incr"}, Call: 0, Output: 1, Return: 10},
-			{ClientId: 1, Input: cellInput{op: "incr"}, Call: 5, Output: 1, Return: 15},
-		}
-		if porcupine.CheckOperations(cellModel, lost) {
-			t.Errorf("two increments from 0 that both return 1 pass the check")
-		}
-	})
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"cells.star": cells})
-		const numCells, clients, opsPerClient, retries = 3, 8, 40, 5
-		var ids []starlark.Value
-		for range numCells {
-			ids = append(ids, c.mustCall(t, st, "cells.star", "create"))
-		}
+func testRun_HistoriesAreLinearizable(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"cells.star": cells})
+	const numCells, clients, opsPerClient, retries = 3, 8, 40, 5
+	var ids []starlark.Value
+	for range numCells {
+		ids = append(ids, c.mustCall(t, st, "cells.star", "create"))
+	}
 
-		start := time.Now()
-		var mu sync.Mutex // guards history and gaveUp
-		var history []porcupine.Operation
-		gaveUp := 0
-		var wg sync.WaitGroup
-		for client := range clients {
-			wg.Go(func() {
-				r := rand.New(rand.NewPCG(uint64(client), 2))
-				for range opsPerClient {
-					in := cellInput{op: []string{"get", "put", "incr"}[r.IntN(3)], cell: r.IntN(numCells), value: r.IntN(100)}
-					args := []starlark.Value{ids[in.cell]}
-					if in.op == "put" {
-						args = append(args, starlark.MakeInt(in.value))
-					}
-					call := time.Since(start).Nanoseconds()
-					out, err := c.callAttempts(t.Context(), st, retries, "cells.star", in.op, args...)
-					ret := time.Since(start).Nanoseconds()
-					mu.Lock()
-					switch {
-					case errors.Is(err, objects.ErrConflict):
-						gaveUp++
-					case err != nil:
-						t.Errorf("%s: %v", in.op, err)
-					default:
-						var v int
-						if err := starlark.AsInt(out, &v); err != nil {
-							t.Errorf("%s returned %v, want an int", in.op, out)
-						}
-						history = append(history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: v, Return: ret})
-					}
-					mu.Unlock()
+	start := time.Now()
+	var mu sync.Mutex // guards history and gaveUp
+	var history []porcupine.Operation
+	gaveUp := 0
+	var wg sync.WaitGroup
+	for client := range clients {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(client), 2))
+			for range opsPerClient {
+				in := cellInput{op: []string{"get", "put", "incr"}[r.IntN(3)], cell: r.IntN(numCells), value: r.IntN(100)}
+				args := []starlark.Value{ids[in.cell]}
+				if in.op == "put" {
+					args = append(args, starlark.MakeInt(in.value))
 				}
-			})
-		}
-		wg.Wait()
-		t.Logf("%d operations completed, %d gave up after %d attempts", len(history), gaveUp, retries)
-
-		result, info := porcupine.CheckOperationsVerbose(cellModel, history, 30*time.Second)
-		if result != porcupine.Ok {
-			where := "no visualization"
-			if f, err := os.CreateTemp("", "starbase-history-*.html"); err == nil { // kept, for reading
-				porcupine.Visualize(cellModel, info, f)
-				f.Close()
-				where = "see " + f.Name()
+				call := time.Since(start).Nanoseconds()
+				out, err := c.callAttempts(t.Context(), st, retries, "cells.star", in.op, args...)
+				ret := time.Since(start).Nanoseconds()
+				mu.Lock()
+				switch {
+				case errors.Is(err, objects.ErrConflict):
+					gaveUp++
+				case err != nil:
+					t.Errorf("%s: %v", in.op, err)
+				default:
+					var v int
+					if err := starlark.AsInt(out, &v); err != nil {
+						t.Errorf("%s returned %v, want an int", in.op, out)
+					}
+					history = append(history, porcupine.Operation{ClientId: client, Input: in, Call: call, Output: v, Return: ret})
+				}
+				mu.Unlock()
 			}
-			t.Fatalf("the history is not linearizable (%s); %s", result, where)
+		})
+	}
+	wg.Wait()
+	t.Logf("%d operations completed, %d gave up after %d attempts", len(history), gaveUp, retries)
+
+	result, info := porcupine.CheckOperationsVerbose(cellModel, history, 30*time.Second)
+	if result != porcupine.Ok {
+		where := "no visualization"
+		if f, err := os.CreateTemp("", "starbase-history-*.html"); err == nil { // kept, for reading
+			porcupine.Visualize(cellModel, info, f)
+			f.Close()
+			where = "see " + f.Name()
 		}
-	})
+		t.Fatalf("the history is not linearizable (%s); %s", result, where)
+	}
+}
+
+func TestCellModel_RefusesALostUpdate(t *testing.T) {
+	lost := []porcupine.Operation{
+		{ClientId: 0, Input: cellInput{op: "incr"}, Call: 0, Output: 1, Return: 10},
+		{ClientId: 1, Input: cellInput{op: "incr"}, Call: 5, Output: 1, Return: 15},
+	}
+	if porcupine.CheckOperations(cellModel, lost) {
+		t.Errorf("two increments from 0 that both return 1 pass the check")
+	}
 }

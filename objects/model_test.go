@@ -13,9 +13,9 @@ import (
 	"github.com/starbase/starbase/objects"
 )
 
-// TestStarlarkSpec runs each test_* function of testdata/objects.star as one request, on a
+// testStarlarkSpec runs each test_* function of testdata/objects.star as one request, on a
 // fresh store.
-func TestStarlarkSpec(t *testing.T) {
+func testStarlarkSpec(t *testing.T, open storeOpener) {
 	src, err := os.ReadFile("testdata/objects.star")
 	if err != nil {
 		t.Fatal(err)
@@ -32,22 +32,19 @@ func TestStarlarkSpec(t *testing.T) {
 		}
 	}
 	sort.Strings(tests)
-	for _, b := range backends {
-		for _, name := range tests {
-			t.Run(b.name+"/"+name, func(t *testing.T) {
-				st := b.open(t)
-				err := objects.Run(t.Context(), st, c.resolve, 1, func(tx *objects.Tx) error {
-					thread := &starlark.Thread{Name: name}
-					starlarktest.SetReporter(thread, t)
-					objects.Bind(thread, tx)
-					_, err := starlark.Call(thread, globals[name], nil, nil)
-					return err
-				})
-				if err != nil {
-					t.Error(err)
-				}
+	for _, name := range tests {
+		t.Run(name, func(t *testing.T) {
+			err := objects.Run(t.Context(), open(t), c.resolve, 1, func(tx *objects.Tx) error {
+				thread := &starlark.Thread{Name: name}
+				starlarktest.SetReporter(thread, t)
+				objects.Bind(thread, tx)
+				_, err := starlark.Call(thread, globals[name], nil, nil)
+				return err
 			})
-		}
+			if err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
 

@@ -64,30 +64,29 @@ def create_many(n):
         db.put(Counter(name = "c%d" % i))
 `
 
-func TestRun_ConcurrentIncrementsAreNotLost(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		id := c.mustCall(t, st, "app.star", "create", str("hits"))
+func testRun_ConcurrentIncrementsAreNotLost(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	id := c.mustCall(t, st, "app.star", "create", str("hits"))
 
-		const requests = 200
-		var wg sync.WaitGroup
-		errs := make(chan error, requests)
-		for range requests {
-			wg.Go(func() {
-				if _, err := c.call(t.Context(), st, "app.star", "incr", id); err != nil {
-					errs <- err
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Errorf("incr: %v", err)
-		}
-		if got := toInt(t, c.mustCall(t, st, "app.star", "value", id)); got != requests {
-			t.Errorf("after %d concurrent increments the counter is %d, want %d", requests, got, requests)
-		}
-	})
+	const requests = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, requests)
+	for range requests {
+		wg.Go(func() {
+			if _, err := c.call(t.Context(), st, "app.star", "incr", id); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("incr: %v", err)
+	}
+	if got := toInt(t, c.mustCall(t, st, "app.star", "value", id)); got != requests {
+		t.Errorf("after %d concurrent increments the counter is %d, want %d", requests, got, requests)
+	}
 }
 
 const bank = `
@@ -112,63 +111,62 @@ def total():
     return t
 `
 
-func TestRun_BankTransfersKeepTheTotal(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"bank.star": bank})
-		const accounts, balance = 10, 100
-		var ids []starlark.Value
-		for i := range accounts {
-			ids = append(ids, c.mustCall(t, st, "bank.star", "open", str(fmt.Sprint("owner", i)), starlark.MakeInt(balance)))
-		}
+func testRun_BankTransfersKeepTheTotal(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"bank.star": bank})
+	const accounts, balance = 10, 100
+	var ids []starlark.Value
+	for i := range accounts {
+		ids = append(ids, c.mustCall(t, st, "bank.star", "open", str(fmt.Sprint("owner", i)), starlark.MakeInt(balance)))
+	}
 
-		// A reader checks the total all along the transfers, and once after them.
-		done := make(chan struct{})
-		readerDone := make(chan int)
-		go func() {
-			reads := 0
-			for {
-				select {
-				case <-done:
-					readerDone <- reads
-					return
-				default:
-				}
-				total, err := c.call(t.Context(), st, "bank.star", "total")
-				if err != nil {
-					t.Errorf("total: %v", err)
-				} else if got := toInt(t, total); got != accounts*balance {
-					t.Errorf("a reader saw a total of %d, want %d (a torn state)", got, accounts*balance)
-				}
-				reads++
+	// A reader checks the total all along the transfers, and once after them.
+	done := make(chan struct{})
+	readerDone := make(chan int)
+	go func() {
+		reads := 0
+		for {
+			select {
+			case <-done:
+				readerDone <- reads
+				return
+			default:
 			}
-		}()
+			total, err := c.call(t.Context(), st, "bank.star", "total")
+			if err != nil {
+				t.Errorf("total: %v", err)
+			} else if got := toInt(t, total); got != accounts*balance {
+				t.Errorf("a reader saw a total of %d, want %d (a torn state)", got, accounts*balance)
+			}
+			reads++
+		}
+	}()
 
-		var wg sync.WaitGroup
-		for w := range 8 {
-			wg.Go(func() {
-				r := rand.New(rand.NewPCG(uint64(w), 1))
-				for range 15 {
-					src, dst := r.IntN(accounts), r.IntN(accounts-1)
-					if dst >= src {
-						dst++
-					}
-					amount := starlark.MakeInt(r.IntN(60))
-					_, err := c.call(t.Context(), st, "bank.star", "transfer", ids[src], ids[dst], amount)
-					if err != nil && !strings.Contains(err.Error(), "insufficient funds") {
-						t.Errorf("transfer: %v", err)
-					}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for range 15 {
+				src, dst := r.IntN(accounts), r.IntN(accounts-1)
+				if dst >= src {
+					dst++
 				}
-			})
-		}
-		wg.Wait()
-		close(done)
-		if reads := <-readerDone; reads == 0 {
-			t.Errorf("the reader made no read during the transfers")
-		}
-		if got := toInt(t, c.mustCall(t, st, "bank.star", "total")); got != accounts*balance {
-			t.Errorf("total after the transfers is %d, want %d", got, accounts*balance)
-		}
-	})
+				amount := starlark.MakeInt(r.IntN(60))
+				_, err := c.call(t.Context(), st, "bank.star", "transfer", ids[src], ids[dst], amount)
+				if err != nil && !strings.Contains(err.Error(), "insufficient funds") {
+					t.Errorf("transfer: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(done)
+	if reads := <-readerDone; reads == 0 {
+		t.Errorf("the reader made no read during the transfers")
+	}
+	if got := toInt(t, c.mustCall(t, st, "bank.star", "total")); got != accounts*balance {
+		t.Errorf("total after the transfers is %d, want %d", got, accounts*balance)
+	}
 }
 
 // interleaved runs check then act as one request, twice at the same time, and lets the acts
@@ -236,23 +234,22 @@ def on_call(ids):
     return len([id for id in ids if db.get(id).on_call])
 `
 
-func TestRun_PreventsWriteSkew(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"doctors.star": doctors})
-		alice := c.mustCall(t, st, "doctors.star", "add", str("alice"))
-		bob := c.mustCall(t, st, "doctors.star", "add", str("bob"))
+func testRun_PreventsWriteSkew(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"doctors.star": doctors})
+	alice := c.mustCall(t, st, "doctors.star", "add", str("alice"))
+	bob := c.mustCall(t, st, "doctors.star", "add", str("bob"))
 
-		// Each goes off call if both are on call: serially, only the first one can.
-		results := interleaved(t, st, c, "doctors.star", "both_on_call", "go_off",
-			[2][]starlark.Value{{alice, bob}, {bob, alice}})
-		if results[0] == results[1] {
-			t.Errorf("results %v: want exactly one doctor to go off call", results)
-		}
-		ids := starlark.NewList([]starlark.Value{alice, bob})
-		if got := toInt(t, c.mustCall(t, st, "doctors.star", "on_call", ids)); got != 1 {
-			t.Errorf("%d doctors on call, want 1 (write skew)", got)
-		}
-	})
+	// Each goes off call if both are on call: serially, only the first one can.
+	results := interleaved(t, st, c, "doctors.star", "both_on_call", "go_off",
+		[2][]starlark.Value{{alice, bob}, {bob, alice}})
+	if results[0] == results[1] {
+		t.Errorf("results %v: want exactly one doctor to go off call", results)
+	}
+	ids := starlark.NewList([]starlark.Value{alice, bob})
+	if got := toInt(t, c.mustCall(t, st, "doctors.star", "on_call", ids)); got != 1 {
+		t.Errorf("%d doctors on call, want 1 (write skew)", got)
+	}
 }
 
 const users = `
@@ -271,116 +268,111 @@ def count(email):
     return len(db.find(User, email = email))
 `
 
-func TestRun_PreventsPhantoms(t *testing.T) {
+func testRun_PreventsPhantoms(t *testing.T, open storeOpener) {
 	for _, check := range []string{"free_by_find", "free_by_list"} {
 		t.Run(check, func(t *testing.T) {
-			onEachBackend(t, func(t *testing.T, st store.Store) {
-				c := newCode(map[string]string{"users.star": users})
-				c.mustCall(t, st, "users.star", "register", str("other@example.com"))
-				email := []starlark.Value{str("ann@example.com")}
+			st := open(t)
+			c := newCode(map[string]string{"users.star": users})
+			c.mustCall(t, st, "users.star", "register", str("other@example.com"))
+			email := []starlark.Value{str("ann@example.com")}
 
-				// Each registers the address if it is free: serially, only the first can.
-				results := interleaved(t, st, c, "users.star", check, "register", [2][]starlark.Value{email, email})
-				if (results[0] == starlark.None) == (results[1] == starlark.None) {
-					t.Errorf("results %v: want exactly one registration", results)
-				}
-				if got := toInt(t, c.mustCall(t, st, "users.star", "count", email[0])); got != 1 {
-					t.Errorf("%d users with the address, want 1 (phantom)", got)
-				}
-			})
+			// Each registers the address if it is free: serially, only the first can.
+			results := interleaved(t, st, c, "users.star", check, "register", [2][]starlark.Value{email, email})
+			if (results[0] == starlark.None) == (results[1] == starlark.None) {
+				t.Errorf("results %v: want exactly one registration", results)
+			}
+			if got := toInt(t, c.mustCall(t, st, "users.star", "count", email[0])); got != 1 {
+				t.Errorf("%d users with the address, want 1 (phantom)", got)
+			}
 		})
 	}
 }
 
-func TestRun_FailedHandlerWritesNothing(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		keep := c.mustCall(t, st, "app.star", "create", str("keep"))
-		drop := c.mustCall(t, st, "app.star", "create", str("drop"))
-		rev, keys := revision(t, st), dataKeys(t, st)
+func testRun_FailedHandlerWritesNothing(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	keep := c.mustCall(t, st, "app.star", "create", str("keep"))
+	drop := c.mustCall(t, st, "app.star", "create", str("drop"))
+	rev, keys := revision(t, st), dataKeys(t, st)
 
-		for _, tc := range []struct {
-			fn   string
-			args []starlark.Value
-		}{
-			{"create_then_fail", []starlark.Value{str("x")}},
-			{"change_then_fail", []starlark.Value{keep, drop}},
-		} {
-			_, err := c.call(t.Context(), st, "app.star", tc.fn, tc.args...)
-			if err == nil || !strings.Contains(err.Error(), "handler failed after writing") {
-				t.Errorf("%s: got %v, want the handler's error", tc.fn, err)
-			}
+	for _, tc := range []struct {
+		fn   string
+		args []starlark.Value
+	}{
+		{"create_then_fail", []starlark.Value{str("x")}},
+		{"change_then_fail", []starlark.Value{keep, drop}},
+	} {
+		_, err := c.call(t.Context(), st, "app.star", tc.fn, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), "handler failed after writing") {
+			t.Errorf("%s: got %v, want the handler's error", tc.fn, err)
 		}
-		if got := revision(t, st); got != rev {
-			t.Errorf("store revision is %d after failed handlers, want %d (unchanged)", got, rev)
-		}
-		if got := dataKeys(t, st); got != keys {
-			t.Errorf("%d data keys after failed handlers, want %d", got, keys)
-		}
-		if got := toInt(t, c.mustCall(t, st, "app.star", "value", keep)); got != 0 {
-			t.Errorf("kept counter is %d, want 0", got)
-		}
-		if got := c.mustCall(t, st, "app.star", "label", drop); got != str("count: 0") {
-			t.Errorf("dropped counter reads %v, want it still there", got)
-		}
-	})
+	}
+	if got := revision(t, st); got != rev {
+		t.Errorf("store revision is %d after failed handlers, want %d (unchanged)", got, rev)
+	}
+	if got := dataKeys(t, st); got != keys {
+		t.Errorf("%d data keys after failed handlers, want %d", got, keys)
+	}
+	if got := toInt(t, c.mustCall(t, st, "app.star", "value", keep)); got != 0 {
+		t.Errorf("kept counter is %d, want 0", got)
+	}
+	if got := c.mustCall(t, st, "app.star", "label", drop); got != str("count: 0") {
+		t.Errorf("dropped counter reads %v, want it still there", got)
+	}
 }
 
-func TestRun_RefusesTransactionsLargerThanOneCommit(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		rev := revision(t, st)
-		n := st.Limits().MaxOps/2 + 1
-		_, err := c.call(t.Context(), st, "app.star", "create_many", starlark.MakeInt(n))
-		if !errors.Is(err, objects.ErrTooLarge) {
-			t.Fatalf("creating %d objects in one request: got %v, want ErrTooLarge", n, err)
-		}
-		if !strings.Contains(err.Error(), "read and write fewer or smaller objects per request") {
-			t.Errorf("error %q does not say how to fix it", err)
-		}
-		if got := revision(t, st); got != rev {
-			t.Errorf("store revision is %d, want %d (nothing written)", got, rev)
-		}
-	})
+func testRun_RefusesTransactionsLargerThanOneCommit(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	rev := revision(t, st)
+	n := st.Limits().MaxOps/2 + 1
+	_, err := c.call(t.Context(), st, "app.star", "create_many", starlark.MakeInt(n))
+	if !errors.Is(err, objects.ErrTooLarge) {
+		t.Fatalf("creating %d objects in one request: got %v, want ErrTooLarge", n, err)
+	}
+	if !strings.Contains(err.Error(), "read and write fewer or smaller objects per request") {
+		t.Errorf("error %q does not say how to fix it", err)
+	}
+	if got := revision(t, st); got != rev {
+		t.Errorf("store revision is %d, want %d (nothing written)", got, rev)
+	}
 }
 
-func TestRun_ReturnsErrConflictWhenEveryAttemptLoses(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		id := c.mustCall(t, st, "app.star", "create", str("c"))
-		globals, _ := c.load("app.star")
-		runs := 0
-		err := objects.Run(t.Context(), st, c.resolve, 3, func(tx *objects.Tx) error {
-			runs++
-			thread := &starlark.Thread{}
-			objects.Bind(thread, tx)
-			if _, err := starlark.Call(thread, globals["incr"], starlark.Tuple{id}, nil); err != nil {
-				return err
-			}
-			// Another request increments the counter before this one commits.
-			_, err := c.call(context.Background(), st, "app.star", "incr", id)
+func testRun_ReturnsErrConflictWhenEveryAttemptLoses(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	id := c.mustCall(t, st, "app.star", "create", str("c"))
+	globals, _ := c.load("app.star")
+	runs := 0
+	err := objects.Run(t.Context(), st, c.resolve, 3, func(tx *objects.Tx) error {
+		runs++
+		thread := &starlark.Thread{}
+		objects.Bind(thread, tx)
+		if _, err := starlark.Call(thread, globals["incr"], starlark.Tuple{id}, nil); err != nil {
 			return err
-		})
-		if !errors.Is(err, objects.ErrConflict) {
-			t.Fatalf("Run: got %v, want ErrConflict", err)
 		}
-		if runs != 3 {
-			t.Errorf("fn ran %d times, want 3", runs)
-		}
-		if got := toInt(t, c.mustCall(t, st, "app.star", "value", id)); got != 3 {
-			t.Errorf("counter is %d, want 3 (the other requests' increments only)", got)
-		}
+		// Another request increments the counter before this one commits.
+		_, err := c.call(context.Background(), st, "app.star", "incr", id)
+		return err
 	})
+	if !errors.Is(err, objects.ErrConflict) {
+		t.Fatalf("Run: got %v, want ErrConflict", err)
+	}
+	if runs != 3 {
+		t.Errorf("fn ran %d times, want 3", runs)
+	}
+	if got := toInt(t, c.mustCall(t, st, "app.star", "value", id)); got != 3 {
+		t.Errorf("counter is %d, want 3 (the other requests' increments only)", got)
+	}
 }
 
-func TestRun_ReadOnlyRequestsDoNotWrite(t *testing.T) {
-	onEachBackend(t, func(t *testing.T, st store.Store) {
-		c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
-		id := c.mustCall(t, st, "app.star", "create", str("c"))
-		rev := revision(t, st)
-		c.mustCall(t, st, "app.star", "label", id)
-		if got := revision(t, st); got != rev {
-			t.Errorf("store revision is %d after a read, want %d", got, rev)
-		}
-	})
+func testRun_ReadOnlyRequestsDoNotWrite(t *testing.T, open storeOpener) {
+	st := open(t)
+	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	id := c.mustCall(t, st, "app.star", "create", str("c"))
+	rev := revision(t, st)
+	c.mustCall(t, st, "app.star", "label", id)
+	if got := revision(t, st); got != rev {
+		t.Errorf("store revision is %d after a read, want %d", got, rev)
+	}
 }
