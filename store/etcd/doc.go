@@ -22,7 +22,9 @@
 //     delivered revision whenever etcd ends it (a member stopped, lost its leader or was
 //     cut off), so that no revision is lost or delivered twice. Events of one etcd watch
 //     response are split by revision, each revision delivered whole, its changes in key order.
-//   - Compact is an etcd compaction that waits until the old revisions are gone.
+//   - Compact is an etcd compaction that waits until the old revisions are gone. The store
+//     never compacts by itself; a cluster run with --auto-compaction-retention loses history
+//     on its own schedule, and reads and watches of it then fail with ErrCompacted.
 //
 // # Limits
 //

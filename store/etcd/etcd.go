@@ -74,9 +74,8 @@ type Store struct {
 	// watchers counts the running watch goroutines, which Close waits for.
 	watchers sync.WaitGroup
 
-	// closeOnce makes Close idempotent; closeErr is what the first Close returned.
+	// closeOnce makes Close idempotent.
 	closeOnce sync.Once
-	closeErr  error
 }
 
 // Open connects to the cluster and checks that it answers. It fails with an error wrapping
@@ -189,16 +188,17 @@ func (s *Store) Compact(ctx context.Context, rev int64) error {
 }
 
 // Close ends the watches, waits for their goroutines and closes the connection. Operations
-// after Close fail with store.ErrClosed.
+// after Close fail with store.ErrClosed; a second Close returns nil.
 func (s *Store) Close() error {
+	var err error
 	s.closeOnce.Do(func() {
 		s.cancel()
 		s.watchers.Wait()
-		if err := s.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
-			s.closeErr = fmt.Errorf("etcd: close: %w", err)
+		if cerr := s.cli.Close(); cerr != nil && !errors.Is(cerr, context.Canceled) {
+			err = fmt.Errorf("etcd: close: %w", cerr)
 		}
 	})
-	return s.closeErr
+	return err
 }
 
 func (s *Store) checkOpen() error {
