@@ -9,10 +9,9 @@
 //
 // The clusters are tuned for tests, not production: short raft ticks (fast elections), no
 // fsync, no gRPC gateway. Each member logs warnings and errors to a file in the test's
-// temporary directory,
-// whose last lines are shown when the test fails. A stopped member ends its in-flight
-// requests and streams at once with codes.Unavailable, as a crashed process would, instead of
-// waiting for them to drain.
+// temporary directory, whose last lines are shown when the test fails. A stopped member ends
+// its in-flight requests and streams at once with codes.Unavailable, as a crashed process
+// would, instead of waiting for them to drain.
 package etcdtest
 
 import (
