@@ -15,13 +15,15 @@
 // The text form reads, outermost call first:
 //
 //	Traceback (most recent call last):
-//	  app.star@1a2b3c4d5e6f:4:17 in index
+//	  app.star:4:17 in index (commit 1a2b3c4d5e6f)
 //	    return lib.total(items)
 //	                    ^
-//	  lib/total.star@1a2b3c4d5e6f:2:16 in total
+//	  lib/total.star:2:16 in total (commit 1a2b3c4d5e6f)
 //	    return sum / len(items)
 //	               ^
 //	Error: floating-point division by zero
+//
+// Each frame starts with path:line:col, the form terminals and editors link.
 package traceback
 
 import (
@@ -189,6 +191,11 @@ func (tb *Traceback) String() string {
 			b.WriteString(" in ")
 			b.WriteString(fr.Function)
 		}
+		if fr.Commit != "" {
+			b.WriteString(" (commit ")
+			b.WriteString(code.ID(fr.Commit).Short())
+			b.WriteString(")")
+		}
 		b.WriteByte('\n')
 		if src, caret := fr.SourceAndCaret(); src != "" {
 			b.WriteString("    ")
@@ -206,15 +213,11 @@ func (tb *Traceback) String() string {
 	return b.String()
 }
 
-// Location returns "path@commit:line:col" with the short commit id, leaving out what is
-// unknown: "path:line" without a column, "path:line:col" for an uncommitted tree.
+// Location returns "path:line:col", or "path:line" when the column is unknown, or
+// "path" when the line is.
 func (fr Frame) Location() string {
 	var b strings.Builder
 	b.WriteString(fr.Path)
-	if fr.Commit != "" {
-		b.WriteByte('@')
-		b.WriteString(code.ID(fr.Commit).Short())
-	}
 	if fr.Line > 0 {
 		fmt.Fprintf(&b, ":%d", fr.Line)
 		if fr.Col > 0 {

@@ -107,13 +107,13 @@ def sum(items):
 	err := callHandler(t, newLoader(t, runtime.Options{}), snap, "index")
 	tb := checkText(t, err, snap, `
 Traceback (most recent call last):
-  app.star@c0ffee012345:4:17 in index
+  app.star:4:17 in index (commit c0ffee012345)
     return total([])
                 ^
-  lib/a.star@c0ffee012345:4:13 in total
+  lib/a.star:4:13 in total (commit c0ffee012345)
     return mean(items) * len(items)
                ^
-  lib/b.star@c0ffee012345:2:23 in mean
+  lib/b.star:2:23 in mean (commit c0ffee012345)
     return sum(items) / len(items)
                       ^
 Error: floating-point division by zero`)
@@ -134,13 +134,13 @@ func TestNew_TopLevelErrorKeepsTheLoadFrames(t *testing.T) {
 	}
 	checkText(t, err, snap, `
 Traceback (most recent call last):
-  app.star@c0ffee012345:1:6 in <toplevel>
+  app.star:1:6 in <toplevel> (commit c0ffee012345)
     load("lib/a.star", "A")
          ^
-  lib/a.star@c0ffee012345:2:6 in <toplevel>
+  lib/a.star:2:6 in <toplevel> (commit c0ffee012345)
     load("lib/b.star", "B")
          ^
-  lib/b.star@c0ffee012345:2:11 in <toplevel>
+  lib/b.star:2:11 in <toplevel> (commit c0ffee012345)
     B = LIMITS["min"]
               ^
 Error: key "min" not in dict`)
@@ -157,10 +157,10 @@ func TestNew_TemplateErrorShowsTheTemplateLine(t *testing.T) {
 	err := callHandler(t, l, snap, "page")
 	checkText(t, err, snap, `
 Traceback (most recent call last):
-  app.star@c0ffee012345:2:18 in page
+  app.star:2:18 in page (commit c0ffee012345)
     return render("templates/page.html", title = "Items", items = ["a"])
                  ^
-  templates/page.html@c0ffee012345:2:13 in template "templates/page.html"
+  templates/page.html:2:13 in template "templates/page.html" (commit c0ffee012345)
     <p>Third: {{index .items 2}}</p>
                 ^
 Error: executing "templates/page.html" at <index .items 2>: error calling index: index out of range: 2`)
@@ -188,7 +188,7 @@ func TestNew_StepLimitShowsWhereItStopped(t *testing.T) {
 	caret := strings.Repeat(" ", tb.Frames[0].Col-1-strings.Index(snapLine(snap, line), src)) + "^"
 	checkText(t, err, snap, fmt.Sprintf(`
 Traceback (most recent call last):
-  app.star@c0ffee012345:%d:%d in spin
+  app.star:%d:%d in spin (commit c0ffee012345)
     %s
     %s
 Error: Starlark computation cancelled: step limit exceeded: more than 1000 steps`, line, tb.Frames[0].Col, src, caret))
