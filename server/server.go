@@ -18,6 +18,7 @@ import (
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/runtime/printlog"
 	"github.com/starbase/starbase/store"
 )
 
@@ -75,6 +76,7 @@ type Server struct {
 	log     *slog.Logger
 	repo    *code.Repo
 	loader  *runtime.Loader
+	prints  *printlog.Handler // bounds the print() output of each request in the log
 	tokens  *auth.Tokens
 	api     http.Handler
 	start   time.Time
@@ -103,10 +105,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: a store is required")
 	}
 	cfg.setDefaults()
+	prints := printlog.New(cfg.Logger.Handler(), printlog.Options{})
 	loader, err := runtime.New(runtime.Options{
 		Limits:   cfg.Limits,
 		CacheDir: cfg.CacheDir,
-		Logger:   cfg.Logger,
+		Logger:   slog.New(prints),
 	})
 	if err != nil {
 		return nil, err
@@ -116,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		repo:      code.NewRepo(cfg.Store),
 		loader:    loader,
+		prints:    prints,
 		tokens:    auth.NewTokens(cfg.Store),
 		start:     time.Now(),
 		notify:    make(chan struct{}),
@@ -378,6 +382,8 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	}
 	w.Header().Set("Starbase-Commit", string(rel.commit))
 	reqID := newRequestID()
+	s.prints.Begin(reqID)
+	defer s.prints.End(context.WithoutCancel(r.Context()), reqID)
 	if rel.loadErr != nil {
 		s.fail(w, r, rel, reqID, rel.loadErr)
 		return route
@@ -423,29 +429,6 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	w.WriteHeader(rep.status)
 	w.Write(rep.body)
 	return route
-}
-
-// fail answers a request whose stored code failed: the traceback in dev mode, otherwise only
-// an error id that the log records with the full error.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqID string, err error) {
-	s.log.Error("app error", "error_id", reqID, "request_id", reqID, "commit", rel.commit,
-		"method", r.Method, "path", r.URL.Path, "err", err.Error(), "traceback", traceback(err))
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.WriteHeader(http.StatusInternalServerError)
-	if s.cfg.Dev {
-		fmt.Fprintf(w, "Internal error in stored code (commit %s, error id %s)\n\n%s\n", rel.commit.Short(), reqID, traceback(err))
-		return
-	}
-	fmt.Fprintf(w, "Internal error (error id %s)\n", reqID)
-}
-
-// traceback renders err with the Starlark call stack when it has one.
-func traceback(err error) string {
-	var ee *starlark.EvalError
-	if errors.As(err, &ee) {
-		return ee.Backtrace()
-	}
-	return err.Error()
 }
 
 func errString(err error) string {
