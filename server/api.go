@@ -5,54 +5,204 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/store"
 )
 
-// apiHandler routes /-/api/. Every endpoint requires a bearer token with a sufficient role.
-func (s *Server) apiHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /-/api/push", s.authorized(auth.Developer, s.apiPush))
-	mux.HandleFunc("POST /-/api/revert", s.authorized(auth.Developer, s.apiRevert))
-	mux.HandleFunc("GET /-/api/files", s.authorized(auth.Reader, s.apiFiles))
-	mux.HandleFunc("GET /-/api/log", s.authorized(auth.Reader, s.apiLog))
-	mux.HandleFunc("GET /-/api/diff", s.authorized(auth.Reader, s.apiDiff))
-	mux.HandleFunc("/-/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
-	})
-	return mux
+// apiRoute is one endpoint of the API and the least role it needs. The login has no role:
+// it takes its token in its body.
+type apiRoute struct {
+	pattern string
+	role    auth.Role
+	handler http.HandlerFunc
 }
 
-type tokenKey struct{}
-
-// authorized wraps h so that it runs only for a valid token allowing role.
-func (s *Server) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok, err := s.tokens.Authenticate(r.Context(), strings.TrimSpace(secret))
-		if err != nil {
-			s.log.Warn("refused API request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
-			writeError(w, err)
-			return
-		}
-		if !tok.Role.Allows(role) {
-			s.log.Warn("refused API request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "token", tok.ID, "role", tok.Role)
-			writeError(w, fmt.Errorf("%w: %s needs the %s role, token %q has %s", auth.ErrForbidden, r.URL.Path, role, tok.Name, tok.Role))
-			return
-		}
-		h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
+// apiRoutes lists every endpoint of the API. The security tests walk this list, so an
+// endpoint added here is attacked by them too.
+func (s *Server) apiRoutes(g *guard) []apiRoute {
+	return []apiRoute{
+		{"POST /-/api/push", auth.Developer, s.apiPush},
+		{"POST /-/api/revert", auth.Developer, s.apiRevert},
+		{"PUT /-/api/refs/{name...}", auth.Developer, s.apiMoveRef},
+		{"GET /-/api/files", auth.Reader, s.apiFiles},
+		{"GET /-/api/log", auth.Reader, s.apiLog},
+		{"GET /-/api/diff", auth.Reader, s.apiDiff},
+		{"GET /-/api/tokens", auth.Admin, s.apiTokens},
+		{"POST /-/api/tokens", auth.Admin, s.apiCreateToken},
+		{"DELETE /-/api/tokens/{id}", auth.Admin, s.apiRevokeToken},
+		{"GET /-/api/audit", auth.Admin, s.apiAudit},
+		{"GET /-/api/protected-refs", auth.Reader, s.apiProtectedRefs},
+		{"PUT /-/api/protected-refs", auth.Admin, s.apiSetProtectedRefs},
+		{"POST /-/api/login", "", g.login},
+		{"POST /-/api/logout", auth.Reader, g.logout},
+		{"GET /-/api/session", auth.Reader, g.apiSession},
 	}
 }
 
-func actor(r *http.Request) string {
-	tok, _ := r.Context().Value(tokenKey{}).(auth.Token)
-	return tok.Name
+// apiHandler routes /-/api/. Every endpoint but the login requires a credential (a bearer
+// token, or a session cookie and, to change anything, its CSRF token) with a sufficient
+// role. No API answer may be cached.
+func (s *Server) apiHandler() http.Handler {
+	g := newGuard(s)
+	mux := http.NewServeMux()
+	for _, rt := range s.apiRoutes(g) {
+		h := rt.handler
+		if rt.role != "" {
+			h = g.authorized(rt.role, h)
+		}
+		mux.HandleFunc(rt.pattern, h)
+	}
+	mux.HandleFunc("/-/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// guard authenticates and authorizes API requests. It is safe for concurrent use.
+type guard struct {
+	s        *Server
+	sessions *auth.Sessions
+	limiter  *limiter
+	ttl      time.Duration
+}
+
+func newGuard(s *Server) *guard {
+	return &guard{
+		s:        s,
+		sessions: auth.NewSessions(s.cfg.Store),
+		limiter:  newLimiter(s.cfg.AuthBurst, s.cfg.AuthRefill),
+		ttl:      s.cfg.SessionTTL,
+	}
+}
+
+// principal is who a request acts as: a token, reached directly (bearer) or through a
+// session cookie.
+type principal struct {
+	tok auth.Token
+	// session is the session id when the request came with a session cookie.
+	session string
+	sess    auth.Session
+}
+
+type principalKey struct{}
+
+// principalOf returns who r acts as (zero outside authorized handlers).
+func principalOf(r *http.Request) principal {
+	who, _ := r.Context().Value(principalKey{}).(principal)
+	return who
+}
+
+// authorized wraps h so that it runs only for a credential allowing role:
+//
+//  1. A source that failed to authenticate too often is answered 429 before its credential
+//     is even looked at.
+//  2. The credential is a bearer token (Authorization header) or else a session cookie;
+//     none, a wrong one, a revoked one or an expired session is refused 401.
+//  3. A state-changing request authenticated by cookie must come from the node's own
+//     origin and carry the session's CSRF token, or it is refused 403.
+//  4. A role below role is refused 403.
+//
+// Every refusal is written to the audit log before it is answered. Records are read from
+// the store on every request, so a revocation applies at once on every node.
+func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		src := sourceOf(r)
+		ok, retry := g.limiter.take(src)
+		if !ok {
+			g.s.tooMany(w, r, retry)
+			return
+		}
+		who, err := g.authenticate(r)
+		if err != nil {
+			if isRefusal(err) {
+				g.s.refuse(w, r, who, err)
+				return
+			}
+			g.limiter.refund(src)
+			writeError(w, err)
+			return
+		}
+		g.limiter.refund(src)
+		if who.session != "" && !safeMethod(r.Method) {
+			if err := checkCSRF(r, who.session); err != nil {
+				g.s.refuse(w, r, who, err)
+				return
+			}
+		}
+		if !who.tok.Role.Allows(role) {
+			how := "token"
+			if who.session != "" {
+				how = fmt.Sprintf("session (capped at %s)", auth.SessionMaxRole)
+			}
+			g.s.refuse(w, r, who, fmt.Errorf("%w: %s %s needs the %s role, the %s of %q has %s",
+				auth.ErrForbidden, r.Method, r.URL.Path, role, how, who.tok.Name, who.tok.Role))
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, who)))
+	}
+}
+
+// authenticate returns who r's credential stands for. A request with an Authorization
+// header is judged by it alone; otherwise by its session cookie.
+func (g *guard) authenticate(r *http.Request) (principal, error) {
+	secret, present, err := auth.ParseBearer(r.Header.Get("Authorization"))
+	if present {
+		if err != nil {
+			return principal{}, err
+		}
+		tok, err := g.s.tokens.Authenticate(r.Context(), secret)
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			// The id of the hash names a revoked token in the audit log; for a guess it
+			// names nothing, and reveals nothing about any token.
+			err = fmt.Errorf("%w: token %s is unknown or revoked", err, auth.Hash(secret)[:auth.IDLen])
+		}
+		return principal{tok: tok}, err
+	}
+	c, err := r.Cookie(sessionCookieName(r))
+	if err != nil {
+		return principal{}, auth.ErrUnauthenticated
+	}
+	tok, sess, err := g.sessions.Authenticate(r.Context(), c.Value)
+	if err != nil {
+		return principal{}, err
+	}
+	return principal{tok: tok, session: c.Value, sess: sess}, nil
+}
+
+// answer answers err: as a refusal (audited) when it is one, otherwise as an error.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, who principal, err error) {
+	if isRefusal(err) {
+		s.refuse(w, r, who, err)
+		return
+	}
+	writeError(w, err)
+}
+
+// checkProtected refuses to let who move ref when ref is protected and who is not an admin.
+func (s *Server) checkProtected(ctx context.Context, who principal, ref string) error {
+	if who.tok.Role.Allows(auth.Admin) {
+		return nil
+	}
+	protected, err := auth.NewProtection(s.cfg.Store).Protected(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if protected {
+		return fmt.Errorf("%w: ref %q is protected: only an admin token may move it", auth.ErrForbidden, ref)
+	}
+	return nil
 }
 
 func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +212,11 @@ func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref := refOrDefault(req.Ref)
+	who := principalOf(r)
+	if err := s.checkProtected(r.Context(), who, ref); err != nil {
+		s.answer(w, r, who, err)
+		return
+	}
 	if err := gate.Check(r.Context(), req.Files, gate.Options{Loader: s.loader, NoTests: req.NoTests}); err != nil {
 		writeError(w, err)
 		return
@@ -70,51 +225,225 @@ func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
 	if req.NoTests {
 		notes = append(notes, "no-tests")
 	}
-	res, err := s.repo.Push(r.Context(), code.PushRequest{
-		Ref:      ref,
-		Files:    req.Files,
-		Expected: code.ID(req.Expected),
-		Force:    req.Force,
-		Author:   actor(r),
-		Message:  req.Message,
-		Notes:    notes,
+	res, err := s.commitAudited(r, who, publication{
+		action:   auth.ActionCommit,
+		ref:      ref,
+		files:    req.Files,
+		expected: code.ID(req.Expected),
+		force:    req.Force,
+		message:  req.Message,
+		notes:    notes,
 	})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.log.Info("push", "ref", ref, "commit", res.Commit, "changed", res.Changed, "author", actor(r), "remote", r.RemoteAddr)
+	s.log.Info("push", "ref", ref, "commit", res.Commit, "changed", res.Changed, "author", who.tok.Name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, commitResult(res))
 }
 
+// apiRevert makes a new commit on the ref whose tree is the target commit's, on top of
+// whatever the ref is at.
 func (s *Server) apiRevert(w http.ResponseWriter, r *http.Request) {
 	var req api.RevertRequest
 	if err := s.decode(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
+	ctx := r.Context()
 	ref := refOrDefault(req.Ref)
-	target, err := s.repo.Resolve(r.Context(), req.Commit)
+	who := principalOf(r)
+	if err := s.checkProtected(ctx, who, ref); err != nil {
+		s.answer(w, r, who, err)
+		return
+	}
+	if _, _, err := s.repo.Ref(ctx, ref); err != nil {
+		writeError(w, err)
+		return
+	}
+	target, err := s.repo.Resolve(ctx, req.Commit)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	files, err := s.repo.Files(r.Context(), target)
+	t, err := s.repo.Commit(ctx, target)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := gate.Check(r.Context(), files, gate.Options{Loader: s.loader}); err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := s.repo.Revert(r.Context(), ref, target, actor(r), nil)
+	files, err := s.repo.Files(ctx, target)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.log.Info("revert", "ref", ref, "to", target, "commit", res.Commit, "author", actor(r), "remote", r.RemoteAddr)
+	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader}); err != nil {
+		writeError(w, err)
+		return
+	}
+	subject, _, _ := strings.Cut(t.Message, "\n")
+	res, err := s.commitAudited(r, who, publication{
+		action:  auth.ActionRevert,
+		ref:     ref,
+		files:   files,
+		force:   true,
+		message: fmt.Sprintf("Revert to %s: %s", target.Short(), subject),
+		target:  target,
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("revert", "ref", ref, "to", target, "commit", res.Commit, "author", who.tok.Name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, commitResult(res))
+}
+
+// apiMoveRef moves the ref {name} to an existing commit by compare-and-set against the
+// commit the client expects it at. The move and its audit record are one store commit.
+func (s *Server) apiMoveRef(w http.ResponseWriter, r *http.Request) {
+	var req api.RefRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx := r.Context()
+	name := r.PathValue("name")
+	who := principalOf(r)
+	if err := code.ValidateRefName(name); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := s.checkProtected(ctx, who, name); err != nil {
+		s.answer(w, r, who, err)
+		return
+	}
+	to, err := s.repo.Resolve(ctx, req.Commit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	expected := code.ID(req.Expected)
+	if expected != "" {
+		if err := code.ValidateID(expected); err != nil {
+			writeError(w, fmt.Errorf("%w: expected: %v", errBadRequest, err))
+			return
+		}
+	}
+	files, err := s.repo.Files(ctx, to)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader}); err != nil {
+		writeError(w, err)
+		return
+	}
+	diffs, err := s.repo.Diff(ctx, expected, to)
+	if err != nil && !errors.Is(err, code.ErrNotFound) {
+		writeError(w, err)
+		return
+	}
+	rec := s.newAuditRecord(r, who, auth.ActionRefMove)
+	rec.Ref, rec.Commit, rec.Parent = name, string(to), string(expected)
+	for _, d := range diffs {
+		rec.Paths = append(rec.Paths, auth.PathChange{Path: d.Path, Status: string(d.Status)})
+	}
+	rev, err := s.repo.SetRef(ctx, name, to, expected, []store.Op{auth.AuditOp(rec)})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("ref moved", "ref", name, "from", expected, "to", to, "by", who.tok.Name, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, api.CommitResult{Commit: string(to), Parent: string(expected), Revision: rev, Changed: to != expected})
+}
+
+// publication is a commit to make on a ref, with what its audit record says about it.
+type publication struct {
+	action   auth.Action
+	ref      string
+	files    map[string][]byte
+	expected code.ID // the commit the client based its files on ("" = none)
+	force    bool    // publish on whatever commit the ref is at
+	message  string
+	notes    []string
+	target   code.ID // for a revert, the commit reverted to
+}
+
+// publishAttempts bounds how often a forced publication tries again after a concurrent
+// update of its ref.
+const publishAttempts = 3
+
+// commitAudited makes p's commit as who, writing its audit record in the same store commit as
+// the commit and the ref move. The record names the new commit, its parent and the changed
+// paths exactly: publish reads the ref, computes the record against that parent (and the
+// commit id from a commit time it chooses), and pushes on condition that the ref is still
+// at that parent. A forced publication that loses a race tries again on the new parent.
+func (s *Server) commitAudited(r *http.Request, who principal, p publication) (code.PushResult, error) {
+	ctx := r.Context()
+	req := code.PushRequest{Ref: p.ref, Files: p.files, Author: who.tok.Name, Message: p.message, Notes: p.notes}
+	tree := make(code.Tree, len(p.files))
+	for path, content := range p.files {
+		tree[path] = code.HashBlob(content)
+	}
+	_, treeID, err := code.EncodeTree(tree)
+	if err != nil {
+		// A bad path: Push reports every bad path at once, before writing anything.
+		req.Force = true
+		return s.repo.Push(ctx, req)
+	}
+	for attempt := 1; ; attempt++ {
+		parent, parentTree, err := s.refTree(ctx, p.ref)
+		if err != nil {
+			return code.PushResult{}, err
+		}
+		if !p.force && parent != p.expected {
+			return code.PushResult{}, &code.StaleError{Ref: p.ref, Expected: p.expected, Current: parent}
+		}
+		req.Expected, req.Time = parent, time.Now().UTC()
+		commit := code.Commit{Tree: treeID, Author: req.Author, Message: req.Message, Time: req.Time, Notes: req.Notes}
+		if parent != "" {
+			commit.Parents = []code.ID{parent}
+		}
+		_, commitID, err := code.EncodeCommit(commit)
+		if err != nil {
+			// Text Push refuses with a precise message, before writing anything.
+			return s.repo.Push(ctx, req)
+		}
+		rec := s.newAuditRecord(r, who, p.action)
+		rec.Time, rec.Ref, rec.Commit, rec.Parent = req.Time, p.ref, string(commitID), string(parent)
+		rec.Target = string(p.target)
+		rec.Paths = pathChanges(parentTree, tree)
+		req.Extra = []store.Op{auth.AuditOp(rec)}
+		res, err := s.repo.Push(ctx, req)
+		if errors.Is(err, code.ErrStale) && p.force && attempt < publishAttempts {
+			continue
+		}
+		if err == nil && res.Changed && res.Commit != commitID {
+			s.log.Error("the audit record names another commit than the push made",
+				"ref", p.ref, "recorded", commitID, "made", res.Commit, "revision", res.Revision)
+		}
+		return res, err
+	}
+}
+
+// refTree returns the commit ref is at and its tree; "" and an empty tree when the ref does
+// not exist.
+func (s *Server) refTree(ctx context.Context, ref string) (code.ID, code.Tree, error) {
+	id, _, err := s.repo.Ref(ctx, ref)
+	if errors.Is(err, code.ErrNotFound) {
+		return "", code.Tree{}, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := s.repo.Commit(ctx, id)
+	if err != nil {
+		return "", nil, err
+	}
+	tree, err := s.repo.Tree(ctx, c.Tree)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, tree, nil
 }
 
 func (s *Server) apiFiles(w http.ResponseWriter, r *http.Request) {
@@ -195,18 +524,28 @@ func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(b.String()))
 }
 
-// decode reads a JSON request body strictly, within the push size limit.
+// decode reads a JSON request body (a push or a revert) strictly, within the push size
+// limit.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxPushBytes))
+	return decodeJSON(w, r, s.cfg.MaxPushBytes, v)
+}
+
+// decodeJSON reads r's body as exactly one JSON value into v, refusing unknown fields and
+// bodies over limit bytes. It is the one decoder of API request bodies.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return fmt.Errorf("%w: the request body exceeds %d bytes", errTooLarge, tooBig.Limit)
 		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: the request body is empty; send a JSON object", errBadRequest)
+		}
 		return fmt.Errorf("%w: invalid JSON body: %v", errBadRequest, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%w: unexpected data after the JSON body", errBadRequest)
 	}
 	return nil

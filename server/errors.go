@@ -16,6 +16,11 @@ var (
 	errBadRequest = errors.New("bad request")
 	errTooLarge   = errors.New("request too large")
 	errNoEndpoint = errors.New("no such API endpoint")
+	// errCSRF is returned when a state-changing request made with a session cookie comes
+	// from another site or lacks the session's CSRF token.
+	errCSRF = errors.New("forbidden: cross-site request refused")
+	// errRateLimited is returned when a source failed to authenticate too often.
+	errRateLimited = errors.New("rate limited")
 )
 
 // statusOf maps an error to its HTTP status. It is the only place that does.
@@ -26,17 +31,20 @@ func statusOf(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return http.StatusUnauthorized
-	case errors.Is(err, auth.ErrForbidden):
+	case errors.Is(err, auth.ErrForbidden), errors.Is(err, errCSRF):
 		return http.StatusForbidden
-	case errors.Is(err, errBadRequest), errors.Is(err, code.ErrInvalidPath), errors.Is(err, code.ErrInvalidID),
+	case errors.Is(err, errRateLimited):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errBadRequest), errors.Is(err, auth.ErrInvalidRequest), errors.Is(err, code.ErrInvalidPath), errors.Is(err, code.ErrInvalidID),
 		errors.Is(err, code.ErrInvalidRef), errors.Is(err, code.ErrInvalidRequest),
 		errors.Is(err, code.ErrPrefixTooShort), errors.Is(err, code.ErrAmbiguous):
 		return http.StatusBadRequest
 	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, code.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, code.ErrNotFound), errors.Is(err, errNoEndpoint):
+	case errors.Is(err, code.ErrNotFound), errors.Is(err, errNoEndpoint), errors.Is(err, auth.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, code.ErrStale), errors.Is(err, code.ErrConflict), errors.Is(err, store.ErrConflict):
+	case errors.Is(err, code.ErrStale), errors.Is(err, code.ErrConflict), errors.Is(err, store.ErrConflict),
+		errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin), errors.Is(err, auth.ErrConflict):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable

@@ -43,7 +43,14 @@ type Config struct {
 	// MinRevisionWait bounds how long a request with Starbase-Min-Revision is held until
 	// the node has applied that revision; default 5s.
 	MinRevisionWait time.Duration
-	Logger          *slog.Logger
+	// SessionTTL is how long a web session lasts; default auth.DefaultSessionTTL (12h).
+	SessionTTL time.Duration
+	// AuthBurst and AuthRefill limit failed authentications per source address: up to
+	// AuthBurst failures, then one more every AuthRefill; meanwhile the source's requests
+	// are answered 429 with Retry-After. Defaults DefaultAuthBurst and DefaultAuthRefill.
+	AuthBurst  int
+	AuthRefill time.Duration
+	Logger     *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -331,8 +338,11 @@ func (s *Server) waitApplied(ctx context.Context, rev int64) error {
 	}
 }
 
-// ServeHTTP routes /-/ to the platform and everything else to the app.
+// ServeHTTP routes /-/ to the platform and everything else to the app. Every response
+// carries the security headers (see securityWriter), and the app never sees the session
+// cookie of the platform.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w = withSecurityHeaders(w, r)
 	switch {
 	case r.URL.Path == "/-/health":
 		s.serveHealth(w, r)
@@ -345,6 +355,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/-" || len(r.URL.Path) >= 3 && r.URL.Path[:3] == "/-/":
 		http.NotFound(w, r)
 	default:
+		r = withoutSessionCookie(r)
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		route := s.serveApp(sw, r)

@@ -17,6 +17,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newServeCmd(), newPushCmd(), newPullCmd(), newLogCmd(), newDiffCmd(), newRevertCmd(), newStatusCmd())
+	root.AddCommand(newTokenCmd(), newAuditCmd(), newProtectCmd(), newUnprotectCmd())
 	return root
 }
 

@@ -32,6 +32,9 @@ type serveFlags struct {
 	demo   bool
 	limits runtime.Limits
 	node   string
+	// tlsCert and tlsKey, when set, make the node serve HTTPS only.
+	tlsCert string
+	tlsKey  string
 }
 
 func newServeCmd() *cobra.Command {
@@ -43,7 +46,11 @@ func newServeCmd() *cobra.Command {
 change of main without restart, and answers the API the CLI uses under /-/api/.
 
 On first start with no token, STARBASE_ADMIN_TOKEN (if set) becomes the admin token;
-otherwise one is generated and written to DATA/admin.token (mode 0600).`,
+otherwise one is generated and written to DATA/admin.token (mode 0600).
+
+With --tls-cert and --tls-key the node serves HTTPS only (TLS 1.2 or later), and session
+cookies are Secure. Without them it serves plain HTTP, which is fine on loopback; anywhere
+else tokens and session cookies would cross the network in the clear.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -57,6 +64,8 @@ otherwise one is generated and written to DATA/admin.token (mode 0600).`,
 	fl.BoolVar(&f.dev, "dev", false, "development mode: show tracebacks to clients")
 	fl.BoolVar(&f.demo, "demo", false, "seed a demo app when the store has none")
 	fl.StringVar(&f.node, "node", "", "node name shown in status (default: host name)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS (with --tls-key)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
 	fl.DurationVar(&f.limits.Timeout, "timeout", f.limits.Timeout, "wall time per request")
 	fl.DurationVar(&f.limits.LoadTimeout, "load-timeout", f.limits.LoadTimeout, "wall time per module load")
@@ -64,6 +73,10 @@ otherwise one is generated and written to DATA/admin.token (mode 0600).`,
 }
 
 func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
+	tlsConfig, err := loadTLS(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
@@ -102,10 +115,22 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "starbase serving on http://%s (data in %s)\n", ln.Addr(), f.data)
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+	} else if !isLoopbackAddr(ln.Addr()) {
+		fmt.Fprintf(stderr, "warning: serving plain HTTP on %s: tokens and session cookies cross the network in the clear; use --tls-cert and --tls-key\n", ln.Addr())
+	}
+	fmt.Fprintf(stdout, "starbase serving on %s://%s (data in %s)\n", scheme, ln.Addr(), f.data)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() {
+		if tlsConfig != nil {
+			errc <- hs.ServeTLS(ln, "", "") // the certificate is in hs.TLSConfig
+			return
+		}
+		errc <- hs.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err

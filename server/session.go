@@ -1,0 +1,181 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/auth"
+	"github.com/starbase/starbase/store"
+)
+
+// Session cookies. Over TLS the cookie carries the __Host- prefix, which browsers accept only
+// with Secure, Path=/ and no Domain: no other host, not even a sibling subdomain, can set or
+// shadow it.
+const (
+	sessionCookie    = "starbase-session"
+	tlsSessionCookie = "__Host-starbase-session"
+	// csrfHeader carries the anti-forgery token of a session (auth.CSRFToken).
+	csrfHeader = "X-CSRF-Token"
+	// maxSmallBody bounds the bodies of API requests other than push and revert.
+	maxSmallBody = 64 << 10
+)
+
+// sessionCookieName returns the name of the session cookie on r's connection.
+func sessionCookieName(r *http.Request) string {
+	if r.TLS != nil {
+		return tlsSessionCookie
+	}
+	return sessionCookie
+}
+
+// withoutSessionCookie returns r without the session cookie, for the app: stored code must
+// never see a credential of the platform. r itself is not modified.
+func withoutSessionCookie(r *http.Request) *http.Request {
+	header := strings.Join(r.Header.Values("Cookie"), "; ")
+	if !strings.Contains(header, sessionCookie) {
+		return r
+	}
+	var kept []string
+	for _, c := range r.Cookies() {
+		if c.Name != sessionCookie && c.Name != tlsSessionCookie {
+			kept = append(kept, c.String())
+		}
+	}
+	r = r.Clone(r.Context())
+	r.Header.Del("Cookie")
+	if len(kept) > 0 {
+		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	}
+	return r
+}
+
+// checkSameOrigin refuses a request that a browser says comes from another site: a
+// Sec-Fetch-Site other than same-origin, or an Origin other than the node's own. Clients
+// that send neither header (the CLI, curl) pass; browsers send at least Origin with every
+// state-changing request.
+func checkSameOrigin(r *http.Request) error {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return fmt.Errorf("%w: the browser reports a %s request (Sec-Fetch-Site)", errCSRF, site)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		if want := scheme + "://" + r.Host; origin != want {
+			return fmt.Errorf("%w: the request comes from origin %q, not %q", errCSRF, origin, want)
+		}
+	}
+	return nil
+}
+
+// checkCSRF refuses a state-changing request authenticated by session id unless it comes
+// from the node's own origin and carries the session's anti-forgery token.
+func checkCSRF(r *http.Request, id string) error {
+	if err := checkSameOrigin(r); err != nil {
+		return err
+	}
+	token := r.Header.Get(csrfHeader)
+	if token == "" {
+		return fmt.Errorf("%w: a request made with a session cookie must send the session's CSRF token in %s", errCSRF, csrfHeader)
+	}
+	if !auth.CheckCSRF(id, token) {
+		return fmt.Errorf("%w: the %s header does not match the session", errCSRF, csrfHeader)
+	}
+	return nil
+}
+
+// safeMethod reports whether method changes nothing (RFC 9110 section 9.2.1); the API never
+// changes state on these.
+func safeMethod(method string) bool {
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+// login exchanges a token (in the JSON body) for a session cookie. It is rate-limited and
+// audited like every authentication, and checks the origin: another site cannot log a
+// browser into a session of the attacker's choosing.
+func (g *guard) login(w http.ResponseWriter, r *http.Request) {
+	src := sourceOf(r)
+	ok, retry := g.limiter.take(src)
+	if !ok {
+		g.s.tooMany(w, r, retry)
+		return
+	}
+	if err := checkSameOrigin(r); err != nil {
+		g.limiter.refund(src)
+		g.s.refuse(w, r, principal{}, err)
+		return
+	}
+	var req api.LoginRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		g.limiter.refund(src)
+		writeError(w, err)
+		return
+	}
+	tok, err := g.s.tokens.Authenticate(r.Context(), req.Token)
+	if err != nil {
+		if isRefusal(err) {
+			g.s.refuse(w, r, principal{}, err)
+			return
+		}
+		g.limiter.refund(src)
+		writeError(w, err)
+		return
+	}
+	g.limiter.refund(src)
+	who := principal{tok: tok}
+	who.tok.Role = tok.Role.Min(auth.SessionMaxRole)
+	rec := g.s.newAuditRecord(r, who, auth.ActionLogin)
+	rec.Session = true
+	rec.Detail = fmt.Sprintf("token role %s, session role %s", tok.Role, who.tok.Role)
+	id, sess, err := g.sessions.Start(r.Context(), tok, g.ttl, []store.Op{auth.AuditOp(rec)})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name:     sessionCookieName(r),
+		Value:    id,
+		Path:     "/",
+		Expires:  sess.Expires,
+		MaxAge:   int(time.Until(sess.Expires).Seconds()),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	})
+	g.s.log.Info("login", "token", tok.ID, "actor", tok.Name, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, api.Session{Name: tok.Name, TokenID: tok.ID, Role: string(who.tok.Role),
+		Expires: sess.Expires, CSRF: auth.CSRFToken(id)})
+}
+
+// logout ends the session of the request's cookie and clears the cookie.
+func (g *guard) logout(w http.ResponseWriter, r *http.Request) {
+	who := principalOf(r)
+	if who.session == "" {
+		writeError(w, fmt.Errorf("%w: logout ends a session, and this request was not made with a session cookie", errBadRequest))
+		return
+	}
+	rec := g.s.newAuditRecord(r, who, auth.ActionLogout)
+	if err := g.sessions.End(r.Context(), who.session, []store.Op{auth.AuditOp(rec)}); err != nil {
+		writeError(w, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiSession tells the editor who it acts as and, for a session cookie, its CSRF token (for
+// example after a page reload).
+func (g *guard) apiSession(w http.ResponseWriter, r *http.Request) {
+	who := principalOf(r)
+	out := api.Session{Name: who.tok.Name, TokenID: who.tok.ID, Role: string(who.tok.Role)}
+	if who.session != "" {
+		out.Expires = who.sess.Expires
+		out.CSRF = auth.CSRFToken(who.session)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
