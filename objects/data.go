@@ -130,6 +130,15 @@ func (tx *Tx) save(obj *Object) (string, error) {
 			"(was the code rolled back?); writing it would drop what version %d added. Deploy code declaring version %d or later to change it",
 			obj.id, ErrNewerObject, obj.version, obj.class, m.version, obj.version, obj.version)
 	}
+	// Objects are read back through the resolver: a model it cannot find (one not assigned
+	// to the global of its name) would make every object saved now unreadable as its class.
+	if _, err := tx.class(obj.class); err != nil {
+		if errors.Is(err, ErrNoClass) {
+			return "", fmt.Errorf("cannot save %s: %w: %s cannot be found by its name (is the model assigned to a global named %s at the top level of %s?)",
+				obj.shortName(), ErrNoClass, obj.class, m.name, m.module)
+		}
+		return "", err
+	}
 	rec := &record{class: obj.class, version: m.version, indexed: m.indexes, names: obj.names, fields: obj.fields}
 	for _, f := range obj.names {
 		if _, err := EncodeValue(obj.fields[f]); err != nil {

@@ -41,9 +41,12 @@
 //	db.list(Model, limit = 100, after = id) -> [obj]  one page, in id order
 //
 // db.put saves the object as it is at that moment; later assignments need another db.put. Each
-// read returns a new instance. find and list see the request's own puts and deletes. Ids are
-// made from a millisecond timestamp and 80 random bits (see newID), so they sort roughly by
-// creation time and creating objects never contends on a counter.
+// read returns a new instance. find and list see the request's own puts and deletes; find
+// returns at most MaxFindResults objects and list pages of at most MaxListLimit. Ids are made
+// from a millisecond timestamp and 80 random bits (record.go), so they sort roughly by
+// creation time and creating objects never contends on a counter. A model must be assigned to
+// the global of its own name: objects are bound to it by that name, and db.put refuses
+// instances of a model the resolver cannot find.
 //
 // Field values are stored with the value encoding of [EncodeValue]: str, bytes, int of any
 // size, float (including NaN, infinities and -0.0, bit for bit), bool, None, list, tuple, dict

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"go.starlark.net/starlark"
@@ -98,6 +99,8 @@ type code struct {
 
 	mu      sync.Mutex // guards modules
 	modules map[string]starlark.StringDict
+
+	runs atomic.Int64 // handler runs, counting the re-runs after conflicts
 }
 
 func newCode(sources map[string]string) *code {
@@ -163,6 +166,7 @@ func (c *code) callAttempts(ctx context.Context, st store.Store, n int, module, 
 	}
 	var result starlark.Value
 	err = objects.Run(ctx, st, c.resolve, n, func(tx *objects.Tx) error {
+		c.runs.Add(1)
 		thread := &starlark.Thread{Name: module + " " + fn}
 		objects.Bind(thread, tx)
 		v, err := starlark.Call(thread, globals[fn], args, nil)

@@ -84,6 +84,7 @@ func testRun_ConcurrentIncrementsAreNotLost(t *testing.T, open storeOpener) {
 	for err := range errs {
 		t.Errorf("incr: %v", err)
 	}
+	t.Logf("%d concurrent increments took %d handler runs", requests, c.runs.Load()-1)
 	if got := toInt(t, c.mustCall(t, st, "app.star", "value", id)); got != requests {
 		t.Errorf("after %d concurrent increments the counter is %d, want %d", requests, got, requests)
 	}
