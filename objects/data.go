@@ -31,6 +31,9 @@ func (tx *Tx) class(qualified string) (*Model, error) {
 	if err != nil && !errors.Is(err, ErrNoClass) {
 		return nil, fmt.Errorf("loading class %s: %w", qualified, err) // not cached: may be transient
 	}
+	if err != nil {
+		m = nil
+	}
 	tx.classes[qualified] = classLookup{m, err}
 	return m, err
 }
