@@ -21,7 +21,6 @@ import (
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/store"
-	"github.com/starbase/starbase/store/bolt"
 )
 
 // serveFlags are the flags of `starbase serve`.
@@ -32,6 +31,7 @@ type serveFlags struct {
 	demo   bool
 	limits runtime.Limits
 	node   string
+	store  storeFlags
 	// tlsCert and tlsKey, when set, make the node serve HTTPS only.
 	tlsCert string
 	tlsKey  string
@@ -64,6 +64,7 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.BoolVar(&f.dev, "dev", false, "development mode: show tracebacks to clients")
 	fl.BoolVar(&f.demo, "demo", false, "seed a demo app when the store has none")
 	fl.StringVar(&f.node, "node", "", "node name shown in status (default: host name)")
+	f.store.register(fl)
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
@@ -80,7 +81,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	st, err := bolt.Open(filepath.Join(f.data, "starbase.db"), bolt.Options{})
+	st, err := f.store.open(ctx, f.data)
 	if err != nil {
 		return err
 	}
