@@ -130,16 +130,16 @@ func newErrorPageData(tb *traceback.Traceback, rel *release, errID string) error
 // EditorLink returns the web editor's URL of line of the file at path as of commit:
 // /-/ui/#/edit/PATH?line=N&commit=C.
 func EditorLink(path string, line int, commit string) string {
-	q := url.Values{}
+	var query []string
 	if line > 0 {
-		q.Set("line", strconv.Itoa(line))
+		query = append(query, "line="+strconv.Itoa(line))
 	}
 	if commit != "" {
-		q.Set("commit", commit)
+		query = append(query, "commit="+url.QueryEscape(commit))
 	}
 	link := "/-/ui/#/edit/" + (&url.URL{Path: path}).EscapedPath()
-	if len(q) > 0 {
-		link += "?" + q.Encode()
+	if len(query) > 0 {
+		link += "?" + strings.Join(query, "&")
 	}
 	return link
 }
