@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"go.starlark.net/lib/json"
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
@@ -63,8 +62,6 @@ type reply struct {
 	body        []byte
 }
 
-var jsonEncode = json.Module.Members["encode"].(*starlark.Builtin)
-
 // toReply converts what a handler returned into an HTTP answer.
 func toReply(v starlark.Value) (reply, error) {
 	switch v := v.(type) {
@@ -88,12 +85,4 @@ func toReply(v starlark.Value) (reply, error) {
 		return rep, nil
 	}
 	return reply{}, fmt.Errorf("handler returned a %s: return a string, bytes, a dict or list (JSON), None or response(...)", v.Type())
-}
-
-func encodeJSON(v starlark.Value) ([]byte, error) {
-	s, err := starlark.Call(&starlark.Thread{Name: "json"}, jsonEncode, starlark.Tuple{v}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("handler result is not JSON-encodable: %w", err)
-	}
-	return []byte(s.(starlark.String)), nil
 }

@@ -150,7 +150,7 @@ routes = {
 
 	status, hdr, body := n.get(t, "/items/42?q=x")
 	if status != 200 || hdr.Get("Content-Type") != "application/json" ||
-		body != `{"id":"42","method":"GET","path":"/items/42","q":"x"}` {
+		body != `{"id":"42","q":"x","method":"GET","path":"/items/42"}` {
 		t.Errorf("GET /items/42 = %d %s %q", status, hdr.Get("Content-Type"), body)
 	}
 	if got := hdr.Get("Starbase-Commit"); got != res.Commit {
