@@ -223,7 +223,7 @@ func (b *limitedBuilder) Write(p []byte) (int, error) {
 
 // toGo converts a Starlark value to the Go value a template sees: None is nil, bools,
 // ints (int64, or *big.Int beyond), floats and strings are themselves, bytes are strings,
-// lists and tuples are []any, dicts with string keys and structs are map[string]any.
+// lists, tuples and ranges are []any, dicts with string keys and structs are map[string]any.
 func toGo(v starlark.Value, depth int) (any, error) {
 	if depth > maxDataDepth {
 		return nil, fmt.Errorf("nested more than %d levels deep (a list or dict that contains itself?)", maxDataDepth)
@@ -244,10 +244,6 @@ func toGo(v starlark.Value, depth int) (any, error) {
 		return string(v), nil
 	case starlark.Bytes:
 		return string(v), nil
-	case *starlark.List:
-		return listToGo(v, depth)
-	case starlark.Tuple:
-		return listToGo(v, depth)
 	case *starlark.Dict:
 		m := make(map[string]any, v.Len())
 		for _, item := range v.Items() {
@@ -276,6 +272,8 @@ func toGo(v starlark.Value, depth int) (any, error) {
 			m[name] = x
 		}
 		return m, nil
+	case starlark.Indexable: // list, tuple, range
+		return listToGo(v, depth)
 	}
 	return nil, fmt.Errorf("a %s cannot be passed to a template (pass strings, numbers, lists, dicts or structs)", v.Type())
 }
