@@ -9,6 +9,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 )
 
@@ -71,7 +72,7 @@ func toReply(v starlark.Value) (reply, error) {
 		return reply{status: http.StatusOK, contentType: "application/octet-stream", body: []byte(v)}, nil
 	case starlark.NoneType:
 		return reply{status: http.StatusNoContent}, nil
-	case *starlark.Dict, *starlark.List, starlark.Tuple:
+	case *starlark.Dict, *starlark.List, starlark.Tuple, *objects.Object:
 		b, err := encodeJSON(v)
 		if err != nil {
 			return reply{}, err
@@ -84,5 +85,5 @@ func toReply(v starlark.Value) (reply, error) {
 		}
 		return rep, nil
 	}
-	return reply{}, fmt.Errorf("handler returned a %s: return a string, bytes, a dict or list (JSON), None or response(...)", v.Type())
+	return reply{}, fmt.Errorf("handler returned a %s: return a string, bytes, a dict, list or stored object (JSON), None or response(...)", v.Type())
 }

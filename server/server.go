@@ -17,8 +17,10 @@ import (
 
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/printlog"
+	"github.com/starbase/starbase/sandbox"
 	"github.com/starbase/starbase/store"
 )
 
@@ -40,6 +42,9 @@ type Config struct {
 	// Node names this node in status; default the host name. Nodes sharing a store need
 	// distinct names.
 	Node string
+	// TxAttempts bounds how many times a request whose data transaction conflicts is run;
+	// default 10.
+	TxAttempts int
 	// MinRevisionWait bounds how long a request with Starbase-Min-Revision is held until
 	// the node has applied that revision; default 5s.
 	MinRevisionWait time.Duration
@@ -68,6 +73,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Node == "" {
 		c.Node, _ = os.Hostname()
+	}
+	if c.TxAttempts == 0 {
+		c.TxAttempts = 10
 	}
 	if c.MinRevisionWait == 0 {
 		c.MinRevisionWait = 5 * time.Second
@@ -114,9 +122,10 @@ func New(cfg Config) (*Server, error) {
 	cfg.setDefaults()
 	prints := printlog.New(cfg.Logger.Handler(), printlog.Options{})
 	loader, err := runtime.New(runtime.Options{
-		Limits:   cfg.Limits,
-		CacheDir: cfg.CacheDir,
-		Logger:   slog.New(prints),
+		Limits:      cfg.Limits,
+		CacheDir:    cfg.CacheDir,
+		Logger:      slog.New(prints),
+		Predeclared: sandbox.Predeclared(),
 	})
 	if err != nil {
 		return nil, err
@@ -420,8 +429,17 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		return route
 	}
 	req := newRequestValue(r, rt, reqID, body)
-	result, err := s.loader.Call(r.Context(), rel.snap, rt.fn, starlark.Tuple{req}, nil,
-		map[string]any{"request_id": reqID})
+	req.Freeze() // a handler re-run after a conflict must see the same request
+	var result starlark.Value
+	err = objects.Run(r.Context(), s.cfg.Store, s.classResolver(rel), s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
+		result, err = s.loader.Call(r.Context(), rel.snap, rt.fn, starlark.Tuple{req}, nil,
+			map[string]any{"request_id": reqID, objects.LocalKey(): tx})
+		return err
+	})
+	if errors.Is(err, objects.ErrConflict) {
+		http.Error(w, "The data this request read kept changing under it: "+err.Error(), http.StatusConflict)
+		return route
+	}
 	if err != nil {
 		s.fail(w, r, rel, reqID, err)
 		return route
@@ -440,6 +458,20 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	w.WriteHeader(rep.status)
 	w.Write(rep.body)
 	return route
+}
+
+// classResolver binds stored objects to their classes as defined in rel's commit.
+func (s *Server) classResolver(rel *release) objects.ClassResolver {
+	return func(ctx context.Context, module, name string) (*objects.Model, error) {
+		if _, ok := rel.snap.Tree[module]; !ok {
+			return nil, fmt.Errorf("%w: module %s is not in commit %s", objects.ErrNoClass, module, rel.commit.Short())
+		}
+		globals, err := s.loader.Load(ctx, rel.snap, module)
+		if err != nil {
+			return nil, err
+		}
+		return objects.ClassIn(globals, module, name)
+	}
 }
 
 func errString(err error) string {

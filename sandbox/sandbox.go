@@ -1,0 +1,27 @@
+// Package sandbox names everything stored code can reach: its predeclared names. They are the
+// only authority stored code has. There is no other way out of the interpreter: no
+// filesystem, network, process environment, clock or randomness beyond what these grant.
+//
+// The complete list, besides the Starlark language's own universe (len, range, str, dict,
+// sorted, fail, print, ...):
+//
+//	struct, json, math, response   runtime.Builtins: values, JSON, arithmetic, HTTP answers
+//	model, db                      objects.Builtins: persistent classes and the request's data
+//	                               (db works only while handling a request, inside its transaction)
+//
+// print() is captured per request into the structured log, bounded.
+//
+// The server (whose loader the validation gate uses) and `starbase check` both build their
+// loader with Predeclared, so that code is checked against exactly the names it runs with.
+package sandbox
+
+import (
+	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/objects"
+)
+
+// Predeclared returns the names added to runtime.Builtins for every stored module.
+func Predeclared() starlark.StringDict {
+	return objects.Builtins()
+}

@@ -1,0 +1,134 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/starbase/starbase/server"
+)
+
+func counterApp(step string) map[string]string {
+	return map[string]string{
+		"counters.star": fmt.Sprintf(`
+def _incr(self, n = 1):
+    self.value += n * %s
+
+Counter = model("Counter", fields = {"name": "", "value": 0}, methods = {"incr": _incr}, indexes = ["name"])
+`, step),
+		"app.star": `
+load("counters.star", "Counter")
+
+def create(req):
+    c = Counter(name = req.params["name"])
+    db.put(c)
+    return c
+
+def incr(req):
+    c = db.get(req.params["id"])
+    c.incr(1)
+    db.put(c)
+    return {"value": c.value}
+
+def show(req):
+    return db.get(req.params["id"])
+
+def fail_after_write(req):
+    c = db.get(req.params["id"])
+    c.value = -1
+    db.put(c)
+    fail("handler failed after writing")
+
+routes = {
+    "POST /counters/{name}": create,
+    "POST /counters/{id}/incr": incr,
+    "GET /counters/{id}": show,
+    "POST /counters/{id}/broken": fail_after_write,
+}
+`,
+	}
+}
+
+func postJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url, "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readAll(resp)
+	var v map[string]any
+	json.Unmarshal([]byte(body), &v)
+	if v == nil {
+		v = map[string]any{"raw": body}
+	}
+	return resp.StatusCode, v
+}
+
+func TestServer_ConcurrentIncrementsLoseNoUpdate(t *testing.T) {
+	n := startNode(t, server.Config{TxAttempts: 1000, Dev: true})
+	res := n.push(t, counterApp("1"))
+	n.waitCommit(t, res.Commit)
+	status, created := postJSON(t, n.url+"/counters/c")
+	id, _ := created["id"].(string)
+	if status != 200 || id == "" || created["value"] != 0.0 || created["name"] != "c" {
+		t.Fatalf("create = %d %v", status, created)
+	}
+
+	const clients, each = 20, 10
+	var wg sync.WaitGroup
+	failures := make(chan string, clients*each)
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if status, v := postJSON(t, n.url+"/counters/"+id+"/incr"); status != 200 {
+					failures <- fmt.Sprint(status, v)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(failures)
+	for f := range failures {
+		t.Errorf("increment failed: %s", f)
+	}
+	_, _, body := n.get(t, "/counters/"+id)
+	if want := fmt.Sprintf(`{"id":%q,"name":"c","value":%d}`, id, clients*each); body != want {
+		t.Fatalf("after %d increments the counter is %s, want %s", clients*each, body, want)
+	}
+}
+
+func TestServer_ObjectsUseTheMethodsOfTheServedCommit(t *testing.T) {
+	n := startNode(t, server.Config{})
+	v1 := n.push(t, counterApp("1"))
+	n.waitCommit(t, v1.Commit)
+	_, created := postJSON(t, n.url+"/counters/c")
+	id := created["id"].(string)
+	postJSON(t, n.url+"/counters/"+id+"/incr") // 1
+
+	v10 := n.push(t, counterApp("10"))
+	n.waitCommit(t, v10.Commit)
+	if _, v := postJSON(t, n.url+"/counters/"+id+"/incr"); v["value"] != 11.0 {
+		t.Fatalf("after changing incr to add 10, the old object went to %v, want 11", v["value"])
+	}
+	rev, err := n.client.Revert(t.Context(), v1.Commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.waitCommit(t, rev.Commit)
+	if _, v := postJSON(t, n.url+"/counters/"+id+"/incr"); v["value"] != 12.0 {
+		t.Fatalf("after reverting incr, the object went to %v, want 12", v["value"])
+	}
+
+	// A handler that fails after writing leaves no trace.
+	if status, v := postJSON(t, n.url+"/counters/"+id+"/broken"); status != 500 {
+		t.Fatalf("broken handler = %d %v, want 500", status, v)
+	}
+	if _, _, body := n.get(t, "/counters/"+id); !strings.Contains(body, `"value":12`) {
+		t.Fatalf("after a failed handler the counter is %s, want value 12", body)
+	}
+}
