@@ -1,0 +1,90 @@
+package main
+
+import (
+	"slices"
+	"time"
+)
+
+// config sizes every scenario. fullConfig is what BENCHMARKS.md reports; smokeConfig runs
+// the same code at toy sizes, to check that every scenario starts and produces numbers.
+type config struct {
+	smoke bool
+	only  []string // scenario names; nil runs all
+	load  string   // hot-path load generator: "wrk" or "go"
+
+	// Hot path.
+	rounds   int           // rounds of every (page, server) pair, in rotated order
+	duration time.Duration // per load run
+	warmup   time.Duration // per (page, server) before the first round
+	conns    int           // concurrent keep-alive connections of the load generator
+	profile  time.Duration // CPU profile of the store server under load
+
+	// Propagation.
+	pushes int
+
+	// Deploys under load.
+	deployFor   time.Duration // load with pushes; the same load without, half before, half after
+	deployEvery time.Duration
+
+	// Incremental reload.
+	reloadModules int
+	reloadReps    int // pushes of each kind of change
+
+	// Memory over time.
+	memCommits [2]int // RSS is read after this many commits, then after this many
+
+	// Cold start.
+	coldModules int
+	coldRuns    int // starts with and without the bytecode cache, each
+
+	// Go micro-benchmarks.
+	microCount     int
+	microBenchtime string
+}
+
+func fullConfig() config {
+	return config{
+		load:           "wrk",
+		rounds:         5,
+		duration:       5 * time.Second,
+		warmup:         time.Second,
+		conns:          16,
+		profile:        10 * time.Second,
+		pushes:         500,
+		deployFor:      30 * time.Second,
+		deployEvery:    50 * time.Millisecond,
+		reloadModules:  200,
+		reloadReps:     5,
+		memCommits:     [2]int{100, 10000},
+		coldModules:    1000,
+		coldRuns:       5,
+		microCount:     5,
+		microBenchtime: "0.3s",
+	}
+}
+
+func smokeConfig() config {
+	return config{
+		smoke:          true,
+		load:           "go",
+		rounds:         2,
+		duration:       150 * time.Millisecond,
+		warmup:         50 * time.Millisecond,
+		conns:          4,
+		profile:        300 * time.Millisecond,
+		pushes:         5,
+		deployFor:      600 * time.Millisecond,
+		deployEvery:    50 * time.Millisecond,
+		reloadModules:  24,
+		reloadReps:     1,
+		memCommits:     [2]int{3, 10},
+		coldModules:    40,
+		coldRuns:       1,
+		microCount:     1,
+		microBenchtime: "1x",
+	}
+}
+
+func (c config) wants(name string) bool {
+	return len(c.only) == 0 || slices.Contains(c.only, name)
+}

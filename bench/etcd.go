@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// runEtcd is the child mode "etcd": a three-member etcd cluster on loopback, with etcd's
+// default timing and fsync (as a deployment would run it), in directories under childDir.
+// It prints childReady and the members' client URLs, comma-separated, and runs until ctx
+// ends.
+func runEtcd(ctx context.Context) error {
+	dir := os.Getenv(childDir)
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "starbase-bench-etcd-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	const members = 3
+	addrs := make([]string, 2*members)
+	for i := range addrs {
+		a, err := freeAddr()
+		if err != nil {
+			return err
+		}
+		addrs[i] = a
+	}
+	var initial, clients []string
+	for i := range members {
+		initial = append(initial, fmt.Sprintf("m%d=http://%s", i, addrs[2*i+1]))
+		clients = append(clients, "http://"+addrs[2*i])
+	}
+	var servers []*embed.Etcd
+	defer func() {
+		for _, s := range servers {
+			s.Close()
+		}
+	}()
+	for i := range members {
+		cfg := embed.NewConfig()
+		cfg.Name = fmt.Sprintf("m%d", i)
+		cfg.Dir = filepath.Join(dir, cfg.Name)
+		client := url.URL{Scheme: "http", Host: addrs[2*i]}
+		peer := url.URL{Scheme: "http", Host: addrs[2*i+1]}
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = "starbase-bench"
+		cfg.ClusterState = embed.ClusterStateFlagNew
+		cfg.Logger = "zap"
+		cfg.LogLevel = "error"
+		cfg.LogOutputs = []string{filepath.Join(dir, cfg.Name+".log")}
+		s, err := embed.StartEtcd(cfg)
+		if err != nil {
+			return fmt.Errorf("etcd member %s: %w", cfg.Name, err)
+		}
+		servers = append(servers, s)
+	}
+	for _, s := range servers {
+		select {
+		case <-s.Server.ReadyNotify():
+		case err := <-s.Err():
+			return err
+		case <-time.After(time.Minute):
+			return fmt.Errorf("etcd member %s not ready within a minute", s.Config().Name)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	fmt.Printf("%s%s\n", childReady, strings.Join(clients, ","))
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,302 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/starbase/starbase/bench/apps"
+)
+
+// hotServer is one of the servers compared on the hot path.
+type hotServer struct {
+	name  string // store, files, go, flask
+	label string
+	p     *proc
+}
+
+// hotPage is one of the pages every server answers.
+type hotPage struct {
+	name, label, path string
+	json              bool
+}
+
+var hotPages = [...]hotPage{
+	{name: "json", label: "small JSON", path: "/hello/Ada", json: true},
+	{name: "table", label: "100-row table", path: "/table"},
+}
+
+// hotPath measures requests per second and latency of both pages on every server, in
+// interleaved rounds, then profiles the store-backed server under load.
+func hotPath(ctx context.Context, e *env) (*section, error) {
+	sec := newSection()
+	servers, stopAll, err := startHotServers(ctx, e, sec)
+	defer stopAll()
+	if err != nil {
+		return nil, err
+	}
+	if err := sameAnswers(ctx, servers); err != nil {
+		return nil, err
+	}
+	gen := e.loadGen(e.cfg.conns)
+	for _, pg := range hotPages {
+		for _, s := range servers {
+			if _, err := gen.run(ctx, s.p.url+pg.path, e.cfg.warmup); err != nil {
+				return nil, fmt.Errorf("warming up %s: %w", s.name, err)
+			}
+		}
+	}
+	runs := map[string][]loadResult{} // by page name + "/" + server name
+	for r := range e.cfg.rounds {
+		for _, pg := range hotPages {
+			for i := range servers {
+				s := servers[(i+r)%len(servers)]
+				res, err := gen.run(ctx, s.p.url+pg.path, e.cfg.duration)
+				if err != nil {
+					return nil, fmt.Errorf("%s %s: %w", s.name, pg.path, err)
+				}
+				e.logf("round %d %-5s %-6s %8.0f req/s p50 %v p99 %v %s", r+1, pg.name, s.name, res.RPS(), res.P50, res.P99, res.failedText())
+				runs[pg.name+"/"+s.name] = append(runs[pg.name+"/"+s.name], res)
+			}
+		}
+	}
+	reportHotPath(sec, servers, runs)
+	if err := profileStore(ctx, e, sec); err != nil {
+		return nil, fmt.Errorf("profiling the store server: %w", err)
+	}
+	return sec, nil
+}
+
+// startHotServers starts every server with the benchmark app. stopAll stops those started,
+// also when err is set.
+func startHotServers(ctx context.Context, e *env, sec *section) (servers []hotServer, stopAll func(), err error) {
+	stopAll = func() {
+		for _, s := range servers {
+			s.p.stop()
+		}
+	}
+	data, err := e.dir("store")
+	if err != nil {
+		return nil, stopAll, err
+	}
+	store, err := e.startStarbase(ctx, "store", data, "127.0.0.1:0")
+	if err != nil {
+		return nil, stopAll, err
+	}
+	servers = append(servers, hotServer{"store", "(a) Starbase, from the store", store})
+	res, err := push(ctx, store, apps.Starlark(1), "benchmark app")
+	if err != nil {
+		return servers, stopAll, err
+	}
+	if err := waitServing(ctx, store, res.Commit, res.Revision); err != nil {
+		return servers, stopAll, err
+	}
+
+	dir, err := e.dir("files")
+	if err != nil {
+		return servers, stopAll, err
+	}
+	if err := writeFiles(dir, apps.Starlark(1)); err != nil {
+		return servers, stopAll, err
+	}
+	files, err := e.startChild(ctx, "files", dir)
+	if err != nil {
+		return servers, stopAll, err
+	}
+	servers = append(servers, hotServer{"files", "(b) same runtime, files loaded once", files})
+
+	goSrv, err := e.startChild(ctx, "go", "")
+	if err != nil {
+		return servers, stopAll, err
+	}
+	servers = append(servers, hotServer{"go", "(c) plain Go net/http", goSrv})
+
+	if e.gunicorn == "" {
+		sec.printf("Flask was not measured: gunicorn or Flask is not installed.\n\n")
+		return servers, stopAll, nil
+	}
+	setup, err := tuneFlask(ctx, e, sec)
+	if err != nil {
+		return servers, stopAll, err
+	}
+	flask, err := e.startFlask(ctx, setup)
+	if err != nil {
+		return servers, stopAll, err
+	}
+	servers = append(servers, hotServer{"flask", "(d) Flask on gunicorn, " + setup.String(), flask})
+	return servers, stopAll, nil
+}
+
+// tuneFlask picks the gunicorn configuration that serves the small JSON page fastest on
+// this machine, so that Flask is compared at its best.
+func tuneFlask(ctx context.Context, e *env, sec *section) (flaskSetup, error) {
+	candidates := []flaskSetup{{workers: 2}, {workers: 3}, {workers: 5}, {workers: 2, threads: 4}}
+	trial := 3 * time.Second
+	if e.cfg.smoke {
+		candidates, trial = candidates[:1], e.cfg.duration
+	}
+	gen := e.loadGen(e.cfg.conns)
+	best, bestRPS := candidates[0], -1.0
+	sec.printf("gunicorn was tuned first: each configuration served the small JSON page for %v (after a warm-up), and the fastest was kept:\n\n", trial)
+	sec.printf("| gunicorn | req/s | p99 |\n|---|---|---|\n")
+	for _, c := range candidates {
+		p, err := e.startFlask(ctx, c)
+		if err != nil {
+			return best, err
+		}
+		if _, err := gen.run(ctx, p.url+"/hello/Ada", e.cfg.warmup); err != nil {
+			p.stop()
+			return best, err
+		}
+		res, err := gen.run(ctx, p.url+"/hello/Ada", trial)
+		p.stop()
+		if err != nil {
+			return best, err
+		}
+		e.logf("flask %v: %.0f req/s", c, res.RPS())
+		sec.printf("| %v | %s | %s |\n", c, count(res.RPS()), ms(secs(res.P99)))
+		if res.RPS() > bestRPS {
+			best, bestRPS = c, res.RPS()
+		}
+	}
+	sec.printf("\n")
+	return best, nil
+}
+
+// sameAnswers checks that every server answers both pages with the same content, so that
+// they are compared doing the same work.
+func sameAnswers(ctx context.Context, servers []hotServer) error {
+	hc := &http.Client{Timeout: 10 * time.Second}
+	for _, pg := range hotPages {
+		var want []byte
+		for _, s := range servers {
+			a, err := get(ctx, hc, s.p, pg.path, 0)
+			if err != nil {
+				return err
+			}
+			if a.status != http.StatusOK {
+				return fmt.Errorf("%s: GET %s: status %d: %s", s.name, pg.path, a.status, a.body)
+			}
+			if (s.name == "store" || s.name == "files") && a.commit == "" {
+				return fmt.Errorf("%s: GET %s: no Starbase-Commit", s.name, pg.path)
+			}
+			if want == nil {
+				want = a.body
+				continue
+			}
+			if !sameBody(pg, want, a.body) {
+				return fmt.Errorf("GET %s: %s answered\n%s\nbut %s answered\n%s", pg.path, servers[0].name, want, s.name, a.body)
+			}
+		}
+	}
+	return nil
+}
+
+func sameBody(pg hotPage, a, b []byte) bool {
+	if !pg.json {
+		return bytes.Equal(a, b)
+	}
+	var va, vb any
+	return json.Unmarshal(a, &va) == nil && json.Unmarshal(b, &vb) == nil && reflect.DeepEqual(va, vb)
+}
+
+// reportHotPath writes the tables and the goals of the hot path.
+func reportHotPath(sec *section, servers []hotServer, runs map[string][]loadResult) {
+	rps := func(page, server string) sample {
+		var s sample
+		for _, r := range runs[page+"/"+server] {
+			s = append(s, r.RPS())
+		}
+		return s
+	}
+	// ratio returns a/b per round.
+	ratioOf := func(page, a, b string) sample {
+		ra, rb := rps(page, a), rps(page, b)
+		var s sample
+		for i := range min(len(ra), len(rb)) {
+			s = append(s, ra[i]/rb[i])
+		}
+		return s
+	}
+	has := func(name string) bool {
+		for _, s := range servers {
+			if s.name == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, pg := range hotPages {
+		sec.printf("### %s (`GET %s`)\n\n| Server | req/s | p50 | p99 | failed |\n|---|---|---|---|---|\n", pg.label, pg.path)
+		for _, s := range servers {
+			var p50, p99 sample
+			var failed int64
+			for _, r := range runs[pg.name+"/"+s.name] {
+				p50, p99 = append(p50, secs(r.P50)), append(p99, secs(r.P99))
+				failed += r.Failed
+			}
+			sec.printf("| %s | %s | %s | %s | %d |\n", s.label, rps(pg.name, s.name).format(count), ms(p50.median()), ms(p99.median()), failed)
+			sec.figure(pg.name+" "+s.name+" req/s", rps(pg.name, s.name).median(), false)
+			sec.figure(pg.name+" "+s.name+" failed", float64(failed), true)
+		}
+		sec.printf("\n| Ratio (req/s, per round) | median (range) |\n|---|---|\n")
+		pairs := [][3]string{
+			{"store", "files", "(a) / (b): the cost of the store"},
+			{"store", "go", "(a) / (c): Starbase against plain Go"},
+			{"files", "go", "(b) / (c): the runtime against plain Go"},
+			{"store", "flask", "(a) / (d): Starbase against Flask"},
+		}
+		for _, p := range pairs {
+			if !has(p[0]) || !has(p[1]) {
+				continue
+			}
+			sec.printf("| %s | %s |\n", p[2], ratioOf(pg.name, p[0], p[1]).format(ratio))
+		}
+		sec.printf("\n")
+
+		r := ratioOf(pg.name, "store", "files")
+		sec.goal(atLeast("(a) store within 3% of (b) files, "+pg.label, r.median(), 0.97, ratio))
+		if has("flask") {
+			sec.goal(atLeast("(a) store ≥ 5× (d) Flask, "+pg.label, ratioOf(pg.name, "store", "flask").median(), 5, ratio))
+		}
+		if pg.json {
+			sec.goal(atLeast("(a) store ≥ half of (c) plain Go, "+pg.label, ratioOf(pg.name, "store", "go").median(), 0.5, ratio))
+		}
+		if !math.IsNaN(r.median()) {
+			sec.figure(pg.name+" store/files", r.median(), false)
+		}
+	}
+}
+
+// waitServing waits until node p serves commit, which the store committed at revision rev.
+func waitServing(ctx context.Context, p *proc, commit string, rev int64) error {
+	a, err := get(ctx, &http.Client{Timeout: 30 * time.Second}, p, "/hello/Ada", rev)
+	if err != nil {
+		return err
+	}
+	if a.status != http.StatusOK || a.commit != commit {
+		return fmt.Errorf("%s: after revision %d: status %d, commit %q, want 200 and %q: %s", p.name, rev, a.status, a.commit, commit, a.body)
+	}
+	return nil
+}
+
+// writeFiles writes files (tree path -> content) under dir.
+func writeFiles(dir string, files map[string][]byte) error {
+	for path, content := range files {
+		full := filepath.Join(dir, filepath.FromSlash(path))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(full, content, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+
+	"github.com/starbase/starbase/bench/apps"
+	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/store/bolt"
+)
+
+// The Serve benchmarks measure one app request through Server.ServeHTTP, in process, with
+// an httptest.ResponseRecorder: no network, no load generator, only what the server does.
+// Each page is served three ways, for side-by-side comparison with benchstat:
+//
+//	_Store  a node over a real bolt file, serving the pushed app of main
+//	_Files  server.NewStatic: the same app from files loaded once, with no store
+//	_Go     the same work written as a plain net/http handler (apps.Go), the floor
+//
+// Store and Files take the same request path, so their difference is what serving from a
+// store costs per request (nothing is read from the store per request, so it should be
+// none). bench/ measures the same over loopback HTTP, against Flask too.
+
+func BenchmarkServe_SmallJSON_Store(b *testing.B) { benchServe(b, storeServer(b), "/hello/Ada") }
+func BenchmarkServe_SmallJSON_Files(b *testing.B) { benchServe(b, filesServer(b), "/hello/Ada") }
+func BenchmarkServe_SmallJSON_Go(b *testing.B)    { benchServe(b, apps.Go(1), "/hello/Ada") }
+func BenchmarkServe_Table_Store(b *testing.B)     { benchServe(b, storeServer(b), "/table") }
+func BenchmarkServe_Table_Files(b *testing.B)     { benchServe(b, filesServer(b), "/table") }
+func BenchmarkServe_Table_Go(b *testing.B)        { benchServe(b, apps.Go(1), "/table") }
+
+// benchServe serves GET path with h once per iteration and fails unless it answers 200.
+func benchServe(b *testing.B, h http.Handler, path string) {
+	b.Helper()
+	check := httptest.NewRecorder()
+	h.ServeHTTP(check, httptest.NewRequest(http.MethodGet, path, nil))
+	if check.Code != http.StatusOK {
+		b.Fatalf("GET %s: got status %d, want 200; body:\n%s", path, check.Code, check.Body)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != http.StatusOK {
+			b.Fatalf("GET %s: got status %d, want 200", path, rec.Code)
+		}
+	}
+}
+
+// storeServer starts a node over a fresh bolt file with the benchmark app pushed to main.
+func storeServer(b *testing.B) *server.Server {
+	b.Helper()
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(b.TempDir(), "starbase.db"), bolt.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	srv, err := server.New(server.Config{Store: st, Node: "bench", Logger: discardLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := srv.Repo().Push(ctx, code.PushRequest{
+		Ref: code.DefaultBranch, Files: apps.Starlark(1), Author: "bench", Message: "benchmark app",
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// filesServer serves the benchmark app from files loaded once, with no store.
+func filesServer(b *testing.B) *server.Server {
+	b.Helper()
+	srv, err := server.NewStatic(context.Background(), server.Config{Node: "bench", Logger: discardLogger()}, apps.Starlark(1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
