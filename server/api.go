@@ -154,6 +154,17 @@ func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc 
 	}
 }
 
+// authenticateToken returns the token of secret. A refusal names the id the secret would
+// have: for a revoked token that is its id, which the audit log then shows; for a guess it
+// names nothing and reveals nothing about any token.
+func (g *guard) authenticateToken(ctx context.Context, secret string) (auth.Token, error) {
+	tok, err := g.s.tokens.Authenticate(ctx, secret)
+	if errors.Is(err, auth.ErrUnauthenticated) {
+		err = fmt.Errorf("%w: token %s is unknown or revoked", err, auth.Hash(secret)[:auth.IDLen])
+	}
+	return tok, err
+}
+
 // authenticate returns who r's credential stands for. A request with an Authorization
 // header is judged by it alone; otherwise by its session cookie.
 func (g *guard) authenticate(r *http.Request) (principal, error) {
@@ -162,12 +173,7 @@ func (g *guard) authenticate(r *http.Request) (principal, error) {
 		if err != nil {
 			return principal{}, err
 		}
-		tok, err := g.s.tokens.Authenticate(r.Context(), secret)
-		if errors.Is(err, auth.ErrUnauthenticated) {
-			// The id of the hash names a revoked token in the audit log; for a guess it
-			// names nothing, and reveals nothing about any token.
-			err = fmt.Errorf("%w: token %s is unknown or revoked", err, auth.Hash(secret)[:auth.IDLen])
-		}
+		tok, err := g.authenticateToken(r.Context(), secret)
 		return principal{tok: tok}, err
 	}
 	c, err := r.Cookie(sessionCookieName(r))

@@ -115,7 +115,7 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	tok, err := g.s.tokens.Authenticate(r.Context(), req.Token)
+	tok, err := g.authenticateToken(r.Context(), req.Token)
 	if err != nil {
 		if isRefusal(err) {
 			g.s.refuse(w, r, principal{}, err)

@@ -1,0 +1,75 @@
+package server_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/server"
+)
+
+func TestRateLimit_FailedAuthenticationsAreLimitedPerSource(t *testing.T) {
+	n := startSecNode(t, server.Config{AuthBurst: 3, AuthRefill: time.Hour}, false)
+	wrong := bearer("sb_" + randomHex(32))
+	// Successes cost nothing.
+	for i := range 10 {
+		if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(secAdmin)}); resp.status != 200 {
+			t.Fatalf("good request %d = %d %s", i, resp.status, resp.body)
+		}
+	}
+	for i := range 3 {
+		if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: wrong}); resp.status != 401 {
+			t.Fatalf("failure %d = %d, want 401", i, resp.status)
+		}
+	}
+	before := n.revision(t)
+	for _, req := range []secRequest{
+		{method: "GET", path: "/-/api/log", header: wrong},
+		{method: "GET", path: "/-/api/log", header: bearer(secAdmin)}, // the good token too, from this source
+		{method: "POST", path: "/-/api/login", body: jsonBody(t, api.LoginRequest{Token: secAdmin})},
+	} {
+		resp := n.do(t, req)
+		if resp.status != http.StatusTooManyRequests {
+			t.Fatalf("%s %s after 3 failures = %d %s, want 429", req.method, req.path, resp.status, resp.body)
+		}
+		retry, err := strconv.Atoi(resp.header.Get("Retry-After"))
+		if err != nil || retry < 1 || retry > 3600 {
+			t.Errorf("Retry-After = %q, want seconds up to the refill interval", resp.header.Get("Retry-After"))
+		}
+	}
+	if after := n.revision(t); after != before {
+		t.Errorf("rate-limited requests wrote to the store (%d -> %d): a guesser must not be able to fill it", before, after)
+	}
+	// Another source is not limited.
+	other := clientFrom("127.0.0.2")
+	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: wrong, client: other}); resp.status != 401 {
+		t.Errorf("a wrong token from another source = %d, want 401", resp.status)
+	}
+	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(secAdmin), client: other}); resp.status != 200 {
+		t.Errorf("the good token from another source = %d, want 200", resp.status)
+	}
+}
+
+func TestRateLimit_FailedLoginsCountAndTheBucketRefills(t *testing.T) {
+	n := startSecNode(t, server.Config{AuthBurst: 1, AuthRefill: 200 * time.Millisecond}, false)
+	bad := jsonBody(t, api.LoginRequest{Token: "sb_" + randomHex(32)})
+	if resp := n.do(t, secRequest{method: "POST", path: "/-/api/login", body: bad}); resp.status != 401 {
+		t.Fatalf("wrong login = %d, want 401", resp.status)
+	}
+	if resp := n.do(t, secRequest{method: "POST", path: "/-/api/login", body: bad}); resp.status != 429 {
+		t.Fatalf("second wrong login at once = %d, want 429", resp.status)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(secAdmin)})
+		if resp.status == 200 {
+			break
+		}
+		if resp.status != 429 || time.Now().After(deadline) {
+			t.Fatalf("after the refill interval = %d, want 200 eventually", resp.status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
