@@ -98,6 +98,8 @@ type TestResult struct {
 	Err error
 	// Traceback locates Err in the tree; nil when the test passed.
 	Traceback *traceback.Traceback
+	// Problem is the failure as listed in Report.Problems; zero when the test passed.
+	Problem api.Problem
 }
 
 // Passed reports whether the test passed.
@@ -472,7 +474,8 @@ func (c *checker) runTests(ctx context.Context, loader *runtime.Loader) {
 			res := TestResult{Module: p, Name: fn.Name(), Line: int(fn.Position().Line), Elapsed: time.Since(start), Err: err}
 			if err != nil {
 				res.Traceback = traceback.New(ctx, err, c.snap)
-				c.add(testProblem(res, fn))
+				res.Problem = testProblem(res, fn)
+				c.add(res.Problem)
 			}
 			c.tests = append(c.tests, res)
 		}

@@ -1,22 +1,34 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/workdir"
 )
 
+// pushFlags are the flags of `starbase push`.
+type pushFlags struct {
+	message  string
+	force    bool
+	noTests  bool
+	watch    bool
+	debounce time.Duration
+}
+
 func newPushCmd() *cobra.Command {
 	var (
-		cf          clientFlags
-		message     string
-		force       bool
-		wait        bool
-		waitTimeout time.Duration
+		cf clientFlags
+		pf pushFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "push DIR",
@@ -27,7 +39,14 @@ An unchanged tree makes no commit and prints the current commit id.
 
 DIR remembers the commit it was last pulled or pushed from. If main has moved since, push
 is refused unless --force; a DIR with no recorded commit may be pushed only while main is
-empty, or with --force. No push silently discards someone else's change.`,
+empty, or with --force. No push silently discards someone else's change.
+
+The server runs the validation gate on every push; a refused push lists every problem as
+path:line:col: message and changes nothing.
+
+With --watch, push pushes DIR, then again each time a file of DIR is saved (once the
+changes have been quiet for --debounce), printing each new commit or the problems that
+refused it, until interrupted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
@@ -35,42 +54,66 @@ empty, or with --force. No push silently discards someone else's change.`,
 			if err != nil {
 				return err
 			}
-			files, err := workdir.Read(dir)
-			if err != nil {
-				return err
+			if !pf.watch {
+				return pushDir(cmd.Context(), c, dir, pf, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
-			state, err := workdir.LoadState(dir)
-			if err != nil {
-				return err
-			}
-			res, err := c.Push(cmd.Context(), api.PushRequest{
-				Expected: state.Commit,
-				Force:    force,
-				Message:  message,
-				Files:    files,
-			})
-			if err != nil {
-				return err
-			}
-			if err := workdir.SaveState(dir, res.Commit, files); err != nil {
-				return fmt.Errorf("pushed %s, but recording it in %s failed: %w", res.Commit, dir, err)
-			}
-			if !res.Changed {
-				fmt.Fprintln(cmd.ErrOrStderr(), "nothing changed")
-			}
-			if wait {
-				if err := waitForNodes(cmd.Context(), c, res, waitTimeout); err != nil {
-					return err
-				}
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), res.Commit)
-			return nil
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return watchPush(ctx, c, dir, pf, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	cf.register(cmd)
-	cmd.Flags().StringVarP(&message, "message", "m", "", "commit message")
-	cmd.Flags().BoolVar(&force, "force", false, "push even if main moved since DIR's base commit")
-	cmd.Flags().BoolVar(&wait, "wait", false, "return only when every live node serves the new commit")
-	cmd.Flags().DurationVar(&waitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")
+	fl := cmd.Flags()
+	fl.StringVarP(&pf.message, "message", "m", "", "commit message")
+	fl.BoolVar(&pf.force, "force", false, "push even if main moved since DIR's base commit")
+	fl.BoolVar(&pf.noTests, "no-tests", false, "skip the tests of the validation gate (recorded on the commit)")
+	fl.BoolVar(&pf.watch, "watch", false, "keep pushing DIR each time a file is saved")
+	fl.DurationVar(&pf.debounce, "debounce", defaultDebounce, "with --watch, how long changes must be quiet before a push")
 	return cmd
+}
+
+// pushDir pushes the files of dir and records the new commit in dir. It prints the commit
+// id to stdout.
+func pushDir(ctx context.Context, c *client.Client, dir string, pf pushFlags, stdout, stderr io.Writer) error {
+	files, err := workdir.Read(dir)
+	if err != nil {
+		return err
+	}
+	state, err := workdir.LoadState(dir)
+	if err != nil {
+		return err
+	}
+	res, err := c.Push(ctx, api.PushRequest{
+		Expected: state.Commit,
+		Force:    pf.force,
+		Message:  pf.message,
+		NoTests:  pf.noTests,
+		Files:    files,
+	})
+	if err != nil {
+		return err
+	}
+	if err := workdir.SaveState(dir, res.Commit, files); err != nil {
+		return fmt.Errorf("pushed %s, but recording it in %s failed: %w", res.Commit, dir, err)
+	}
+	if !res.Changed {
+		fmt.Fprintln(stderr, "nothing changed")
+	}
+	fmt.Fprintln(stdout, res.Commit)
+	return nil
+}
+
+// watchPush pushes dir now and after every burst of saved changes, until ctx ends. A push
+// that fails (a refused tree, an unreachable server) is reported and the watch goes on.
+func watchPush(ctx context.Context, c *client.Client, dir string, pf pushFlags, stdout, stderr io.Writer) error {
+	push := func() {
+		if err := pushDir(ctx, c, dir, pf, stdout, stderr); err != nil && ctx.Err() == nil {
+			fmt.Fprintf(stderr, "push failed: %v\n", err)
+		}
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "watching %s for changes (Ctrl-C to stop)\n", dir)
+	return watchDir(ctx, dir, pf.debounce, stderr, push)
 }
