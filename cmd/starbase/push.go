@@ -18,11 +18,13 @@ import (
 
 // pushFlags are the flags of `starbase push`.
 type pushFlags struct {
-	message  string
-	force    bool
-	noTests  bool
-	watch    bool
-	debounce time.Duration
+	message     string
+	force       bool
+	noTests     bool
+	wait        bool
+	waitTimeout time.Duration
+	watch       bool
+	debounce    time.Duration
 }
 
 func newPushCmd() *cobra.Command {
@@ -67,13 +69,15 @@ refused it, until interrupted.`,
 	fl.StringVarP(&pf.message, "message", "m", "", "commit message")
 	fl.BoolVar(&pf.force, "force", false, "push even if main moved since DIR's base commit")
 	fl.BoolVar(&pf.noTests, "no-tests", false, "skip the tests of the validation gate (recorded on the commit)")
+	fl.BoolVar(&pf.wait, "wait", false, "return only when every live node serves the new commit")
+	fl.DurationVar(&pf.waitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")
 	fl.BoolVar(&pf.watch, "watch", false, "keep pushing DIR each time a file is saved")
 	fl.DurationVar(&pf.debounce, "debounce", defaultDebounce, "with --watch, how long changes must be quiet before a push")
 	return cmd
 }
 
-// pushDir pushes the files of dir and records the new commit in dir. It prints the commit
-// id to stdout.
+// pushDir pushes the files of dir and records the new commit in dir; with --wait, it waits
+// until every live node serves it. It prints the commit id to stdout.
 func pushDir(ctx context.Context, c *client.Client, dir string, pf pushFlags, stdout, stderr io.Writer) error {
 	files, err := workdir.Read(dir)
 	if err != nil {
@@ -98,6 +102,11 @@ func pushDir(ctx context.Context, c *client.Client, dir string, pf pushFlags, st
 	}
 	if !res.Changed {
 		fmt.Fprintln(stderr, "nothing changed")
+	}
+	if pf.wait {
+		if err := waitForNodes(ctx, c, res, pf.waitTimeout); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(stdout, res.Commit)
 	return nil
