@@ -37,6 +37,7 @@ import (
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/render"
 	"github.com/starbase/starbase/runtime/traceback"
+	"github.com/starbase/starbase/sandbox"
 )
 
 // TestSuffix ends the path of every test module.
@@ -50,7 +51,9 @@ type Options struct {
 	// Loader runs the tree's modules (all but the test modules) in the sandbox. Required.
 	Loader *runtime.Loader
 	// Predeclared are the names Loader was built with beyond runtime.Builtins (its
-	// runtime.Options.Predeclared). Test modules get them too, and Assert as "assert".
+	// runtime.Options.Predeclared); nil means sandbox.Predeclared(), which is what the
+	// server's and `starbase check`'s loaders have. Test modules get them too, and Assert
+	// as "assert".
 	Predeclared starlark.StringDict
 	// Limits bound the load of each test module and each test; zero fields take
 	// runtime.DefaultLimits.
@@ -334,7 +337,11 @@ func (c *checker) compileTests() {
 // testPredeclared returns the names predeclared for test modules beyond runtime.Builtins.
 func (c *checker) testPredeclared() starlark.StringDict {
 	out := starlark.StringDict{"assert": Assert()}
-	for k, v := range c.opts.Predeclared {
+	predeclared := c.opts.Predeclared
+	if predeclared == nil {
+		predeclared = sandbox.Predeclared()
+	}
+	for k, v := range predeclared {
 		out[k] = v
 	}
 	return out

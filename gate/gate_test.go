@@ -11,6 +11,7 @@ import (
 
 	"github.com/starbase/starbase/gate"
 	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/sandbox"
 )
 
 func newLoader(t *testing.T) *runtime.Loader {
@@ -297,5 +298,21 @@ func TestRun_TestPrintsGoToTheLogger(t *testing.T) {
 	run(t, files, gate.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if !strings.Contains(log.String(), "hello from a test") || !strings.Contains(log.String(), "p_test.star:2:10") {
 		t.Errorf("log = %q, want the print with its position", log.String())
+	}
+}
+
+func TestRun_TestModulesSeeTheSandboxNames(t *testing.T) {
+	l, err := runtime.New(runtime.Options{Predeclared: sandbox.Predeclared(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	files := map[string]string{
+		"models.star":      "Note = model(\"Note\", fields = {\"text\": \"\"})\n",
+		"models_test.star": "load(\"models.star\", \"Note\")\n\ndef test_model():\n    assert.true(Note != None)\n    assert.true(model != None)\n",
+	}
+	rep := run(t, files, gate.Options{Loader: l})
+	if len(rep.Problems) != 0 || len(rep.Tests) != 1 || !rep.Tests[0].Passed() {
+		t.Errorf("Run = problems %q, tests %+v; want test_model to pass", problems(rep), rep.Tests)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/starbase/starbase/gate"
 	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/sandbox"
 	"github.com/starbase/starbase/workdir"
 )
 
@@ -29,7 +30,7 @@ func (f *gateFlags) register(cmd *cobra.Command) {
 }
 
 // options returns the gate options of a local check, with a loader built as the server
-// builds its own, and a function that releases it.
+// builds its own (the same predeclared names), and a function that releases it.
 func (f *gateFlags) options(stderr io.Writer) (gate.Options, func(), error) {
 	logger := slog.New(slog.DiscardHandler)
 	if f.verbose {
@@ -42,7 +43,7 @@ func (f *gateFlags) options(stderr io.Writer) (gate.Options, func(), error) {
 			},
 		}))
 	}
-	loader, err := runtime.New(runtime.Options{Limits: f.limits, Logger: logger})
+	loader, err := runtime.New(runtime.Options{Limits: f.limits, Logger: logger, Predeclared: sandbox.Predeclared()})
 	if err != nil {
 		return gate.Options{}, nil, err
 	}
