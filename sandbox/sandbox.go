@@ -8,6 +8,8 @@
 //	struct, json, math, response   runtime.Builtins: values, JSON, arithmetic, HTTP answers
 //	model, db                      objects.Builtins: persistent classes and the request's data
 //	                               (db works only while handling a request, inside its transaction)
+//	render                         render.Renderer: html/template files of the request's own
+//	                               commit (only while handling a request), output bounded
 //
 // print() is captured per request into the structured log, bounded.
 //
@@ -19,9 +21,15 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/runtime/render"
 )
 
-// Predeclared returns the names added to runtime.Builtins for every stored module.
+// Predeclared returns the names added to runtime.Builtins for every stored module. Each call
+// returns fresh values (with their own caches), for one loader.
 func Predeclared() starlark.StringDict {
-	return objects.Builtins()
+	names := objects.Builtins()
+	for k, v := range render.New(render.Options{}).Predeclared() {
+		names[k] = v
+	}
+	return names
 }

@@ -283,6 +283,9 @@ func TestE2E_DemoAndBadInput(t *testing.T) {
 	if !strings.Contains(body, "Hello, Ada!") {
 		t.Fatalf("demo /hello/Ada = %q", body)
 	}
+	if index, _ := n.get(t, "/"); !strings.Contains(index, "<h1>Hello, world!</h1>") || !strings.Contains(index, "<li>item 3</li>") {
+		t.Fatalf("demo / = %q, want the rendered template", index)
+	}
 	demoCommit := lastLine(n.cli(t, "log"))
 
 	src := t.TempDir()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/examples"
+	"github.com/starbase/starbase/gate"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/store"
@@ -104,7 +105,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f.demo {
-		if err := seedDemo(ctx, srv.Repo(), stdout); err != nil {
+		if err := seedDemo(ctx, srv, stdout); err != nil {
 			return err
 		}
 	}
@@ -168,7 +169,8 @@ func bootstrapAdmin(ctx context.Context, srv *server.Server, dataDir string, std
 }
 
 // seedDemo pushes the demo app when main does not exist yet.
-func seedDemo(ctx context.Context, repo *code.Repo, stdout io.Writer) error {
+func seedDemo(ctx context.Context, srv *server.Server, stdout io.Writer) error {
+	repo := srv.Repo()
 	_, _, err := repo.Ref(ctx, code.DefaultBranch)
 	if err == nil {
 		return nil
@@ -176,8 +178,13 @@ func seedDemo(ctx context.Context, repo *code.Repo, stdout io.Writer) error {
 	if !errors.Is(err, code.ErrNotFound) {
 		return err
 	}
+	files := examples.Demo()
+	// The demo passes the same gate as every other commit.
+	if err := gate.Check(ctx, files, gate.Options{Loader: srv.Loader()}); err != nil {
+		return fmt.Errorf("the demo app fails validation: %w", err)
+	}
 	res, err := repo.Push(ctx, code.PushRequest{
-		Ref: code.DefaultBranch, Files: examples.Demo(), Author: "starbase", Message: "Demo app",
+		Ref: code.DefaultBranch, Files: files, Author: "starbase", Message: "Demo app",
 	})
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, code.ErrStale) {
 		return nil // another node seeded it first
