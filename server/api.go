@@ -106,8 +106,8 @@ func principalOf(r *http.Request) principal {
 
 // authorized wraps h so that it runs only for a credential allowing role:
 //
-//  1. A source that failed to authenticate too often is answered 429 before its credential
-//     is even looked at.
+//  1. A source refused too often is answered 429 before its credential is even looked at.
+//     Every refusal below counts against its source; a request that gets through does not.
 //  2. The credential is a bearer token (Authorization header) or else a session cookie;
 //     none, a wrong one, a revoked one or an expired session is refused 401.
 //  3. A state-changing request authenticated by cookie must come from the node's own
@@ -134,7 +134,6 @@ func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc 
 			writeError(w, err)
 			return
 		}
-		g.limiter.refund(src)
 		if who.session != "" && !safeMethod(r.Method) {
 			if err := checkCSRF(r, who.session); err != nil {
 				g.s.refuse(w, r, who, err)
@@ -150,6 +149,7 @@ func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc 
 				auth.ErrForbidden, r.Method, r.URL.Path, role, how, who.tok.Name, who.tok.Role))
 			return
 		}
+		g.limiter.refund(src)
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, who)))
 	}
 }

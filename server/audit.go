@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
@@ -30,9 +31,28 @@ func (s *Server) newAuditRecord(r *http.Request, who principal, action auth.Acti
 		Role:    who.tok.Role,
 		Session: who.session != "",
 		Source:  r.RemoteAddr,
-		Method:  r.Method,
-		Path:    r.URL.Path,
+		Method:  clip(r.Method, maxAuditMethod),
+		Path:    clip(r.URL.Path, maxAuditText),
 	}
+}
+
+// Bounds on the request text an audit record copies, so that a refused request cannot make
+// the node write large records.
+const (
+	maxAuditMethod = 16
+	maxAuditText   = 1024
+)
+
+// clip returns s cut to at most n bytes, on a UTF-8 boundary, marked with "..." when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // isRefusal reports whether err refuses a request for want of a credential or a right.
@@ -48,7 +68,7 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, who principal, e
 	s.log.Warn("refused API request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr,
 		"token", who.tok.ID, "status", status, "err", err)
 	rec := s.newAuditRecord(r, who, auth.ActionRefused)
-	rec.Status, rec.Reason = status, err.Error()
+	rec.Status, rec.Reason = status, clip(err.Error(), maxAuditText)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
 	defer cancel()
 	if _, werr := s.cfg.Store.Commit(ctx, nil, []store.Op{auth.AuditOp(rec)}); werr != nil {
@@ -58,14 +78,13 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, who principal, e
 	writeError(w, err)
 }
 
-// tooMany answers a request from a source that failed to authenticate too often. It is
-// logged, not audited: the limit exists to bound what a guesser can cost, store writes
-// included.
+// tooMany answers a request from a source that was refused too often. It is logged, not
+// audited: the limit exists to bound what a guesser can cost, store writes included.
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration) {
 	secs := int(math.Ceil(retry.Seconds()))
 	s.log.Warn("rate-limited API request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "retry_s", secs)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	writeError(w, fmt.Errorf("%w: too many failed authentications from %s; retry in %d s", errRateLimited, sourceOf(r), secs))
+	writeError(w, fmt.Errorf("%w: too many refused requests from %s; retry in %d s", errRateLimited, sourceOf(r), secs))
 }
 
 // pathChanges lists the files that differ from tree a to tree b, for an audit record.

@@ -17,11 +17,12 @@ const (
 	maxBuckets = 10000
 )
 
-// limiter limits failed authentications per source with one token bucket per source: a
-// bucket holds up to burst attempts and regains one every refill. An attempt takes a token
-// before the credential is checked and gives it back when the credential was good, so only
-// failures count, and concurrent guesses cannot overrun the bucket. It is safe for
-// concurrent use.
+// limiter limits refused requests (failed authentications first) per source with one token
+// bucket per source: a bucket holds up to burst attempts and regains one every refill. An
+// attempt takes a token before its credential is checked and gives it back when the request
+// is let through, so only refusals count, and concurrent guesses cannot overrun the bucket.
+// Since every refusal is audited, the limit also bounds the store writes a source can cause.
+// It is safe for concurrent use.
 type limiter struct {
 	burst  float64
 	refill time.Duration

@@ -3,8 +3,10 @@ package server_test
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/server"
@@ -71,5 +73,30 @@ func TestRateLimit_FailedLoginsCountAndTheBucketRefills(t *testing.T) {
 			t.Fatalf("after the refill interval = %d, want 200 eventually", resp.status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRateLimit_RefusalsOfWeakRolesCountToo(t *testing.T) {
+	n := startSecNode(t, server.Config{AuthBurst: 2, AuthRefill: time.Hour}, false)
+	reader, _ := n.token(t, "rita", "reader")
+	for i := range 2 {
+		if resp := n.do(t, secRequest{method: "GET", path: "/-/api/tokens", header: bearer(reader)}); resp.status != 403 {
+			t.Fatalf("refusal %d = %d, want 403", i, resp.status)
+		}
+	}
+	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/tokens", header: bearer(reader)}); resp.status != 429 {
+		t.Errorf("a third refusal at once = %d, want 429: an authenticated reader must not write audit records without bound", resp.status)
+	}
+}
+
+func TestAudit_RefusalsCopyABoundedPartOfTheRequest(t *testing.T) {
+	n := startSecNode(t, server.Config{}, false)
+	long := "/-/api/tokens/" + strings.Repeat("é", 100_000)
+	if resp := n.do(t, secRequest{method: "DELETE", path: long}); resp.status != 401 {
+		t.Fatalf("DELETE with a long path = %d", resp.status)
+	}
+	rec := n.audit(t)[0]
+	if len(rec.Path) > 1024 || !strings.HasPrefix(rec.Path, "/-/api/tokens/é") || !utf8.ValidString(rec.Path) || len(rec.Reason) > 1024 {
+		t.Errorf("audited path of %d bytes and reason of %d bytes, want at most 1 KiB of valid UTF-8 each", len(rec.Path), len(rec.Reason))
 	}
 }

@@ -50,9 +50,10 @@ type Config struct {
 	MinRevisionWait time.Duration
 	// SessionTTL is how long a web session lasts; default auth.DefaultSessionTTL (12h).
 	SessionTTL time.Duration
-	// AuthBurst and AuthRefill limit failed authentications per source address: up to
-	// AuthBurst failures, then one more every AuthRefill; meanwhile the source's requests
-	// are answered 429 with Retry-After. Defaults DefaultAuthBurst and DefaultAuthRefill.
+	// AuthBurst and AuthRefill limit refused API requests (failed authentications, roles
+	// too low, CSRF failures) per source address: up to AuthBurst, then one more every
+	// AuthRefill; meanwhile the source's API requests are answered 429 with Retry-After.
+	// Defaults DefaultAuthBurst and DefaultAuthRefill.
 	AuthBurst  int
 	AuthRefill time.Duration
 	Logger     *slog.Logger

@@ -105,7 +105,6 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := checkSameOrigin(r); err != nil {
-		g.limiter.refund(src)
 		g.s.refuse(w, r, principal{}, err)
 		return
 	}
