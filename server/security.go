@@ -44,7 +44,9 @@ func withSecurityHeaders(w http.ResponseWriter, r *http.Request) http.ResponseWr
 }
 
 func (w *securityWriter) WriteHeader(status int) {
-	if !w.wrote {
+	// Informational answers (103 Early Hints) precede the real header, which the handler
+	// may still change.
+	if !w.wrote && status >= 200 {
 		w.wrote = true
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
