@@ -75,7 +75,7 @@ func (r *Repo) Revert(ctx context.Context, ref string, target ID, author string,
 		return PushResult{Commit: current.ID, Revision: refKV.ModRevision, Parent: firstParent(current)}, nil
 	}
 	u := &update{ref: ref, refKV: refKV, parent: current.ID, tree: tree, treeID: t.Tree}
-	if err := r.prepareCommit(u, author, message, nil, time.Time{}, extra); err != nil {
+	if err := r.prepareCommit(u, author, message, nil, time.Time{}, extra, nil); err != nil {
 		return PushResult{}, err
 	}
 	return r.publish(ctx, u, current.ID, false)

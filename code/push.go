@@ -44,6 +44,12 @@ type PushRequest struct {
 	// records, for example). They must not touch keys under Prefix. They are not written
 	// when the push changes nothing.
 	Extra []store.Op
+	// Record, when set, is called once the new commit is known, with the commit (its ID
+	// set), the tree of its parent (empty when there is none or it is unreadable) and its
+	// own tree. The operations it returns are written like Extra, in the same store commit:
+	// for records that must name the commit they record, such as audit entries. It is not
+	// called when the push changes nothing.
+	Record func(c Commit, parentTree, tree Tree) ([]store.Op, error)
 }
 
 // PushResult describes the outcome of a push.
@@ -69,6 +75,7 @@ type update struct {
 	// blobs are the blobs the new tree needs that may not be stored yet.
 	blobs      map[ID][]byte
 	tree       Tree
+	parentTree Tree // the parent's tree; nil when unknown
 	treeID     ID
 	treeData   []byte // nil when the tree is already stored
 	commit     Commit
@@ -157,7 +164,7 @@ func (r *Repo) preparePush(ctx context.Context, req PushRequest) (*update, *Push
 			return nil, unchanged, nil
 		}
 	}
-	if err := r.prepareCommit(u, req.Author, req.Message, req.Notes, req.Time, req.Extra); err != nil {
+	if err := r.prepareCommit(u, req.Author, req.Message, req.Notes, req.Time, req.Extra, req.Record); err != nil {
 		return nil, nil, err
 	}
 	return u, nil, nil
@@ -177,6 +184,7 @@ func (r *Repo) pruneStoredBlobs(ctx context.Context, u *update) (*PushResult, er
 	if err != nil {
 		return nil, err
 	}
+	u.parentTree = currentTree
 	for _, id := range currentTree {
 		delete(u.blobs, id)
 	}
@@ -185,7 +193,8 @@ func (r *Repo) pruneStoredBlobs(ctx context.Context, u *update) (*PushResult, er
 
 // prepareCommit fills in u's commit on top of the ref as read and checks that the update
 // fits the store's limits.
-func (r *Repo) prepareCommit(u *update, author, message string, notes []string, t time.Time, extra []store.Op) error {
+func (r *Repo) prepareCommit(u *update, author, message string, notes []string, t time.Time, extra []store.Op,
+	record func(Commit, Tree, Tree) ([]store.Op, error)) error {
 	if t.IsZero() {
 		t = time.Now()
 	}
@@ -199,6 +208,20 @@ func (r *Repo) prepareCommit(u *update, author, message string, notes []string, 
 	}
 	u.commit.ID, u.commitData = id, data
 	u.extra = extra
+	if record != nil {
+		parentTree := u.parentTree
+		if parentTree == nil {
+			parentTree = Tree{}
+		}
+		ops, err := record(u.commit, parentTree, u.tree)
+		if err != nil {
+			return err
+		}
+		if err := validateExtra(ops); err != nil {
+			return err
+		}
+		u.extra = append(slices.Clone(extra), ops...)
+	}
 	return r.checkLimits(u)
 }
 

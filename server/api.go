@@ -379,77 +379,30 @@ type publication struct {
 const publishAttempts = 3
 
 // commitAudited makes p's commit as who, writing its audit record in the same store commit as
-// the commit and the ref move. The record names the new commit, its parent and the changed
-// paths exactly: publish reads the ref, computes the record against that parent (and the
-// commit id from a commit time it chooses), and pushes on condition that the ref is still
-// at that parent. A forced publication that loses a race tries again on the new parent.
+// the commit and the ref move, so that neither can exist without the other. The record names
+// the new commit, its parent and the changed paths exactly, as the push computes them. A
+// forced publication that loses a race with another update tries again on the new parent.
 func (s *Server) commitAudited(r *http.Request, who principal, p publication) (code.PushResult, error) {
-	ctx := r.Context()
-	req := code.PushRequest{Ref: p.ref, Files: p.files, Author: who.tok.Name, Message: p.message, Notes: p.notes}
-	tree := make(code.Tree, len(p.files))
-	for path, content := range p.files {
-		tree[path] = code.HashBlob(content)
-	}
-	_, treeID, err := code.EncodeTree(tree)
-	if err != nil {
-		// A bad path: Push reports every bad path at once, before writing anything.
-		req.Force = true
-		return s.repo.Push(ctx, req)
+	req := code.PushRequest{
+		Ref: p.ref, Files: p.files, Expected: p.expected, Force: p.force,
+		Author: who.tok.Name, Message: p.message, Notes: p.notes,
+		Record: func(c code.Commit, parentTree, tree code.Tree) ([]store.Op, error) {
+			rec := s.newAuditRecord(r, who, p.action)
+			rec.Time, rec.Ref, rec.Commit, rec.Target = c.Time, p.ref, string(c.ID), string(p.target)
+			if len(c.Parents) > 0 {
+				rec.Parent = string(c.Parents[0])
+			}
+			rec.Paths = pathChanges(parentTree, tree)
+			return []store.Op{auth.AuditOp(rec)}, nil
+		},
 	}
 	for attempt := 1; ; attempt++ {
-		parent, parentTree, err := s.refTree(ctx, p.ref)
-		if err != nil {
-			return code.PushResult{}, err
-		}
-		if !p.force && parent != p.expected {
-			return code.PushResult{}, &code.StaleError{Ref: p.ref, Expected: p.expected, Current: parent}
-		}
-		req.Expected, req.Time = parent, time.Now().UTC()
-		commit := code.Commit{Tree: treeID, Author: req.Author, Message: req.Message, Time: req.Time, Notes: req.Notes}
-		if parent != "" {
-			commit.Parents = []code.ID{parent}
-		}
-		_, commitID, err := code.EncodeCommit(commit)
-		if err != nil {
-			// Text Push refuses with a precise message, before writing anything.
-			return s.repo.Push(ctx, req)
-		}
-		rec := s.newAuditRecord(r, who, p.action)
-		rec.Time, rec.Ref, rec.Commit, rec.Parent = req.Time, p.ref, string(commitID), string(parent)
-		rec.Target = string(p.target)
-		rec.Paths = pathChanges(parentTree, tree)
-		req.Extra = []store.Op{auth.AuditOp(rec)}
-		res, err := s.repo.Push(ctx, req)
-		if errors.Is(err, code.ErrStale) && p.force && attempt < publishAttempts {
+		res, err := s.repo.Push(r.Context(), req)
+		if errors.Is(err, code.ErrConflict) && p.force && attempt < publishAttempts {
 			continue
-		}
-		if err == nil && res.Changed && res.Commit != commitID {
-			s.log.Error("the audit record names another commit than the push made",
-				"ref", p.ref, "recorded", commitID, "made", res.Commit, "revision", res.Revision)
 		}
 		return res, err
 	}
-}
-
-// refTree returns the commit ref is at and its tree; "" and an empty tree when the ref does
-// not exist.
-func (s *Server) refTree(ctx context.Context, ref string) (code.ID, code.Tree, error) {
-	id, _, err := s.repo.Ref(ctx, ref)
-	if errors.Is(err, code.ErrNotFound) {
-		return "", code.Tree{}, nil
-	}
-	if err != nil {
-		return "", nil, err
-	}
-	c, err := s.repo.Commit(ctx, id)
-	if err != nil {
-		return "", nil, err
-	}
-	tree, err := s.repo.Tree(ctx, c.Tree)
-	if err != nil {
-		return "", nil, err
-	}
-	return id, tree, nil
 }
 
 func (s *Server) apiFiles(w http.ResponseWriter, r *http.Request) {
