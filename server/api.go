@@ -33,6 +33,7 @@ func (s *Server) apiRoutes(g *guard) []apiRoute {
 		{"POST /-/api/push", auth.Developer, s.apiPush},
 		{"POST /-/api/revert", auth.Developer, s.apiRevert},
 		{"PUT /-/api/refs/{name...}", auth.Developer, s.apiMoveRef},
+		{"POST /-/api/migrate", auth.Developer, s.apiMigrate},
 		{"GET /-/api/files", auth.Reader, s.apiFiles},
 		{"GET /-/api/log", auth.Reader, s.apiLog},
 		{"GET /-/api/diff", auth.Reader, s.apiDiff},
@@ -223,7 +224,7 @@ func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, who, err)
 		return
 	}
-	if err := gate.Check(r.Context(), req.Files, gate.Options{Loader: s.loader, NoTests: req.NoTests}); err != nil {
+	if err := gate.Check(r.Context(), req.Files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits, NoTests: req.NoTests}); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -282,7 +283,7 @@ func (s *Server) apiRevert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader}); err != nil {
+	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits}); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -339,7 +340,7 @@ func (s *Server) apiMoveRef(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader}); err != nil {
+	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits}); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/store"
 )
 
@@ -41,10 +42,12 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, code.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, code.ErrNotFound), errors.Is(err, errNoEndpoint), errors.Is(err, auth.ErrNotFound):
+	case errors.Is(err, code.ErrNotFound), errors.Is(err, errNoEndpoint), errors.Is(err, auth.ErrNotFound),
+		errors.Is(err, objects.ErrNoClass):
 		return http.StatusNotFound
 	case errors.Is(err, code.ErrStale), errors.Is(err, code.ErrConflict), errors.Is(err, store.ErrConflict),
-		errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin), errors.Is(err, auth.ErrConflict):
+		errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin), errors.Is(err, auth.ErrConflict),
+		errors.Is(err, objects.ErrConflict), errors.Is(err, objects.ErrNewerObject):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable

@@ -18,7 +18,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newServeCmd(), newPushCmd(), newPullCmd(), newLogCmd(), newDiffCmd(), newRevertCmd(), newStatusCmd())
 	root.AddCommand(newTokenCmd(), newAuditCmd(), newProtectCmd(), newUnprotectCmd())
-	root.AddCommand(newCheckCmd(), newTestCmd())
+	root.AddCommand(newCheckCmd(), newTestCmd(), newMigrateCmd())
 	return root
 }
 
