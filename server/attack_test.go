@@ -31,6 +31,7 @@ func attackBodies(t *testing.T, first, current string) map[string]string {
 		"POST /-/api/tokens":        jsonBody(t, api.TokenRequest{Name: "mallory", Role: "admin"}),
 		"PUT /-/api/protected-refs": jsonBody(t, api.ProtectedRefs{Refs: []string{"main", "canary"}}),
 		"POST /-/api/logout":        "",
+		"POST /-/api/migrate":       jsonBody(t, api.MigrateRequest{Class: "app.star:Nothing"}),
 	}
 }
 
