@@ -22,14 +22,15 @@ import (
 	"github.com/starbase/starbase/workdir"
 )
 
-// The harness runs some servers as child processes of its own program (or of its test
-// binary, in the smoke test): the program re-runs itself with childEnv set to the mode, and
-// the mode's parameters in the environment variables below. A child prints
+// The harness runs some servers as child processes of its own program, built by newEnv: it
+// runs the program with childEnv set to the mode, and the mode's parameters in the
+// environment variables below. A child prints
 // childReady + its URL once it serves, and stops on SIGTERM.
 const (
 	childEnv   = "STARBASE_BENCH_CHILD" // "files", "go", "store" or "etcd"
 	childDir   = "STARBASE_BENCH_DIR"   // files: the directory of the app's files; store: the data directory
 	childProf  = "STARBASE_BENCH_PROF"  // store: CPU profile file, written between SIGUSR1 and SIGTERM
+	childFast  = "STARBASE_BENCH_FAST"  // etcd: set for toy runs (see runEtcd)
 	childReady = "bench child serving on "
 )
 

@@ -31,7 +31,7 @@ type config struct {
 	reloadReps    int // pushes of each kind of change
 
 	// Memory over time.
-	memCommits [2]int // RSS is read after this many commits, then after this many
+	memCommits []int // memory is read after each of these numbers of commits
 
 	// Cold start.
 	coldModules int
@@ -45,8 +45,8 @@ type config struct {
 func fullConfig() config {
 	return config{
 		load:           "wrk",
-		rounds:         5,
-		duration:       5 * time.Second,
+		rounds:         7,
+		duration:       2 * time.Second,
 		warmup:         time.Second,
 		conns:          16,
 		profile:        10 * time.Second,
@@ -55,7 +55,7 @@ func fullConfig() config {
 		deployEvery:    50 * time.Millisecond,
 		reloadModules:  200,
 		reloadReps:     5,
-		memCommits:     [2]int{100, 10000},
+		memCommits:     []int{100, 1000, 2500, 5000, 7500, 10000},
 		coldModules:    1000,
 		coldRuns:       5,
 		microCount:     5,
@@ -68,16 +68,16 @@ func smokeConfig() config {
 		smoke:          true,
 		load:           "go",
 		rounds:         2,
-		duration:       150 * time.Millisecond,
+		duration:       100 * time.Millisecond,
 		warmup:         50 * time.Millisecond,
 		conns:          4,
 		profile:        300 * time.Millisecond,
 		pushes:         5,
-		deployFor:      600 * time.Millisecond,
+		deployFor:      400 * time.Millisecond,
 		deployEvery:    50 * time.Millisecond,
 		reloadModules:  24,
 		reloadReps:     1,
-		memCommits:     [2]int{3, 10},
+		memCommits:     []int{3, 6, 10},
 		coldModules:    40,
 		coldRuns:       1,
 		microCount:     1,

@@ -19,7 +19,7 @@ type env struct {
 	root    string // the repository root (where go.mod is)
 	tmp     string // scratch directory, removed by close
 	starbin string // the built starbase binary
-	self    string // this program, re-run as the child servers (see child.go)
+	self    string // this program, built without the race detector, run as the child servers (see child.go)
 	log     io.Writer
 	started time.Time
 
@@ -35,22 +35,22 @@ func newEnv(ctx context.Context, cfg config, log io.Writer) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("finding this program to run its child servers: %w", err)
-	}
 	tmp, err := os.MkdirTemp("", "starbase-bench-")
 	if err != nil {
 		return nil, err
 	}
-	e := &env{cfg: cfg, root: root, tmp: tmp, self: self, log: log, started: time.Now()}
-	e.starbin = filepath.Join(tmp, "starbase")
-	e.logf("building the starbase binary")
-	build := exec.CommandContext(ctx, "go", "build", "-o", e.starbin, "./cmd/starbase")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		e.close()
-		return nil, fmt.Errorf("go build ./cmd/starbase: %v\n%s", err, out)
+	e := &env{cfg: cfg, root: root, tmp: tmp, log: log, started: time.Now()}
+	e.starbin, e.self = filepath.Join(tmp, "starbase"), filepath.Join(tmp, "bench")
+	// The child servers are this program built like the binary (not the test binary of the
+	// smoke test, which may run under the race detector), so that they compare fairly.
+	e.logf("building the starbase binary and the child servers")
+	for _, b := range []struct{ out, pkg string }{{e.starbin, "./cmd/starbase"}, {e.self, "./bench"}} {
+		build := exec.CommandContext(ctx, "go", "build", "-o", b.out, b.pkg)
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			e.close()
+			return nil, fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
 	}
 	if cfg.load == "wrk" {
 		if e.wrk, err = tool(ctx, e, "wrk", "wrk"); err != nil {

@@ -14,8 +14,9 @@ import (
 
 // runEtcd is the child mode "etcd": a three-member etcd cluster on loopback, with etcd's
 // default timing and fsync (as a deployment would run it), in directories under childDir.
-// It prints childReady and the members' client URLs, comma-separated, and runs until ctx
-// ends.
+// With childFast set (smoke runs), elections are fast and writes are not synced.
+// It prints childReady and the members' client addresses, comma-separated HOST:PORT as
+// `starbase serve --etcd` takes them, and runs until ctx ends.
 func runEtcd(ctx context.Context) error {
 	dir := os.Getenv(childDir)
 	if dir == "" {
@@ -37,7 +38,7 @@ func runEtcd(ctx context.Context) error {
 	var initial, clients []string
 	for i := range members {
 		initial = append(initial, fmt.Sprintf("m%d=http://%s", i, addrs[2*i+1]))
-		clients = append(clients, "http://"+addrs[2*i])
+		clients = append(clients, addrs[2*i])
 	}
 	var servers []*embed.Etcd
 	defer func() {
@@ -58,7 +59,10 @@ func runEtcd(ctx context.Context) error {
 		cfg.ClusterState = embed.ClusterStateFlagNew
 		cfg.Logger = "zap"
 		cfg.LogLevel = "error"
-		cfg.LogOutputs = []string{filepath.Join(dir, cfg.Name+".log")}
+		cfg.LogOutputs = []string{"stderr"} // errors only: the harness shows them if the cluster fails
+		if os.Getenv(childFast) != "" {
+			cfg.TickMs, cfg.ElectionMs, cfg.UnsafeNoFsync = 10, 100, true
+		}
 		s, err := embed.StartEtcd(cfg)
 		if err != nil {
 			return fmt.Errorf("etcd member %s: %w", cfg.Name, err)

@@ -62,13 +62,13 @@ func hotPath(ctx context.Context, e *env) (*section, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s %s: %w", s.name, pg.path, err)
 				}
-				e.logf("round %d %-5s %-6s %8.0f req/s p50 %v p99 %v %s", r+1, pg.name, s.name, res.RPS(), res.P50, res.P99, res.failedText())
+				e.logf("round %d %-5s %-6s %8.0f req/s p50 %-8s p99 %-8s %s", r+1, pg.name, s.name, res.RPS(), ms(secs(res.P50)), ms(secs(res.P99)), res.failedText())
 				runs[pg.name+"/"+s.name] = append(runs[pg.name+"/"+s.name], res)
 			}
 		}
 	}
-	reportHotPath(sec, servers, runs)
-	if err := profileStore(ctx, e, sec); err != nil {
+	ratios := reportHotPath(sec, servers, runs)
+	if err := profileStore(ctx, e, sec, ratios); err != nil {
 		return nil, fmt.Errorf("profiling the store server: %w", err)
 	}
 	return sec, nil
@@ -135,13 +135,13 @@ func startHotServers(ctx context.Context, e *env, sec *section) (servers []hotSe
 }
 
 // tuneFlask picks the gunicorn configuration that serves the small JSON page fastest on
-// this machine, so that Flask is compared at its best.
+// this machine, so that Flask is compared at its best. A smoke run takes the first.
 func tuneFlask(ctx context.Context, e *env, sec *section) (flaskSetup, error) {
 	candidates := []flaskSetup{{workers: 2}, {workers: 3}, {workers: 5}, {workers: 2, threads: 4}}
-	trial := 3 * time.Second
 	if e.cfg.smoke {
-		candidates, trial = candidates[:1], e.cfg.duration
+		return candidates[0], nil
 	}
+	const trial = 2 * time.Second
 	gen := e.loadGen(e.cfg.conns)
 	best, bestRPS := candidates[0], -1.0
 	sec.printf("gunicorn was tuned first: each configuration served the small JSON page for %v (after a warm-up), and the fastest was kept:\n\n", trial)
@@ -207,8 +207,10 @@ func sameBody(pg hotPage, a, b []byte) bool {
 	return json.Unmarshal(a, &va) == nil && json.Unmarshal(b, &vb) == nil && reflect.DeepEqual(va, vb)
 }
 
-// reportHotPath writes the tables and the goals of the hot path.
-func reportHotPath(sec *section, servers []hotServer, runs map[string][]loadResult) {
+// reportHotPath writes the tables and the goals of the hot path. It returns the median
+// ratios, by page name + " " + server + "/" + server.
+func reportHotPath(sec *section, servers []hotServer, runs map[string][]loadResult) map[string]float64 {
+	medians := map[string]float64{}
 	rps := func(page, server string) sample {
 		var s sample
 		for _, r := range runs[page+"/"+server] {
@@ -257,7 +259,9 @@ func reportHotPath(sec *section, servers []hotServer, runs map[string][]loadResu
 			if !has(p[0]) || !has(p[1]) {
 				continue
 			}
-			sec.printf("| %s | %s |\n", p[2], ratioOf(pg.name, p[0], p[1]).format(ratio))
+			r := ratioOf(pg.name, p[0], p[1])
+			medians[pg.name+" "+p[0]+"/"+p[1]] = r.median()
+			sec.printf("| %s | %s |\n", p[2], r.format(ratio))
 		}
 		sec.printf("\n")
 
@@ -273,6 +277,7 @@ func reportHotPath(sec *section, servers []hotServer, runs map[string][]loadResu
 			sec.figure(pg.name+" store/files", r.median(), false)
 		}
 	}
+	return medians
 }
 
 // waitServing waits until node p serves commit, which the store committed at revision rev.

@@ -95,7 +95,7 @@ func reload(ctx context.Context, e *env) (*section, error) {
 		n, max(1, n/20), n-2-max(1, n/20), e.cfg.reloadReps)
 	sec.printf("| Change | modules run | push (gate + commit) | first answer after ack | release build |\n|---|---|---|---|---|\n")
 	for _, k := range kinds {
-		sec.printf("| %s | %s | %s | %s | %s |\n", k.label, k.m.runs.format(count), k.m.push.format(ms), k.m.first.format(ms), k.m.build.format(ms))
+		sec.printf("| %s | %s | %s | %s | %s |\n", k.label, k.m.runs.format(count), k.m.push.format(ms), k.m.first.format(ms), k.m.build.format(logMS))
 		sec.figure(k.name+" modules run", k.m.runs.median(), false)
 		sec.figure(k.name+" first answer s", k.m.first.median(), false)
 	}

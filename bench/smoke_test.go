@@ -9,15 +9,6 @@ import (
 	"time"
 )
 
-// TestMain lets the test binary serve as the harness's child servers, as the harness
-// program does (see child.go).
-func TestMain(m *testing.M) {
-	if mode := os.Getenv(childEnv); mode != "" {
-		os.Exit(runChild(mode))
-	}
-	os.Exit(m.Run())
-}
-
 // TestSmoke runs every scenario of the harness at toy sizes with the Go load generator,
 // and checks that each one runs and measures every figure it reports. It needs nothing
 // installed; Flask is compared only where gunicorn and Flask are installed, and the test

@@ -121,6 +121,14 @@ func ms(seconds float64) string {
 	}
 }
 
+// logMS formats seconds read from a log that records whole milliseconds.
+func logMS(seconds float64) string {
+	if seconds < 0.001 {
+		return "< 1 ms"
+	}
+	return fmt.Sprintf("%.0f ms", seconds*1000)
+}
+
 // mib formats bytes as MiB.
 func mib(bytes float64) string {
 	if math.IsNaN(bytes) {

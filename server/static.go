@@ -11,8 +11,8 @@ import (
 )
 
 // ErrNoStore is returned, wrapped with store.ErrUnavailable, by every store operation of a
-// server made by NewStatic, which has no store: its API endpoints answer 503 with it, and
-// /-/status lists only the node itself.
+// server made by NewStatic, which has no store: its API endpoints answer 503 with it,
+// /-/status lists only the node itself, and handlers that use the data API fail with it.
 var ErrNoStore = errors.New("this server serves fixed files and has no store")
 
 // errNoStore is what the store of a static server returns.
@@ -23,7 +23,7 @@ var errNoStore = fmt.Errorf("%w: %w", store.ErrUnavailable, ErrNoStore)
 // with. App requests take exactly the path they take on a node over a store (routing,
 // request values, limits, replies, Starbase-Commit, metrics); only the release is built from
 // files instead of from a ref. As there is no commit, Starbase-Commit carries the id of the
-// tree of files.
+// tree of files. With no store there is no data: handlers that read or write data fail.
 //
 // cfg.Store must be nil. It fails if a path is invalid or app.star does not load. Do not
 // call Start; Close releases the loader.
