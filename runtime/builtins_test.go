@@ -47,11 +47,19 @@ func specBuiltins() starlark.StringDict {
 // runSpec runs every test_* function of the .star file as a subtest.
 func runSpec(t *testing.T, file string) {
 	t.Helper()
+	runSpecWith(t, file, runtime.Options{})
+}
+
+// runSpecWith runs every test_* function of the .star file as a subtest, on a loader built
+// with opts and the spec builtins.
+func runSpecWith(t *testing.T, file string, opts runtime.Options) {
+	t.Helper()
 	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newLoader(t, runtime.Options{Predeclared: specBuiltins()})
+	opts.Predeclared = specBuiltins()
+	l := newLoader(t, opts)
 	snap := snapshotOf(t, map[string]string{"spec.star": string(src)})
 	globals := mustLoad(t, l, snap, "spec.star")
 	names := slices.DeleteFunc(globals.Keys(), func(name string) bool { return !strings.HasPrefix(name, "test_") })

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync/atomic"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -29,8 +30,10 @@ func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
 // builtins to read (a "request_id" local also tags print output); snap is available to
 // builtins through ThreadSnapshot.
 //
-// If the thread is stopped, the error wraps ErrStepLimit, ErrTimeout or ErrCanceled
-// together with the *starlark.EvalError holding the backtrace. Other failures of fn are
+// If the thread is stopped, the error wraps ErrStepLimit, ErrTimeout, ErrCanceled or
+// ErrMemoryLimit (the heap guard) together with the *starlark.EvalError holding the
+// backtrace. An operation refused by a check fails like any Starlark error, with an
+// *starlark.EvalError wrapping ErrMemoryLimit, ErrDepthLimit or ErrResponseTooLarge. Other failures of fn are
 // returned as they are (usually a *starlark.EvalError). Call returns ErrClosed after Close.
 func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable, args starlark.Tuple, kwargs []starlark.Tuple, locals map[string]any) (starlark.Value, error) {
 	if l.closed.Load() {
@@ -60,19 +63,40 @@ func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable,
 	return result, nil
 }
 
+// stepCheckpoint is how often (in steps) limit publishes a thread's step count for the
+// heap guard.
+const stepCheckpoint = 1 << 16
+
 // limit runs f, which executes Starlark on thread, stopping the thread when it exceeds
-// MaxSteps or when ctx ends. An error of a stopped thread is wrapped with the reason:
-// ErrStepLimit, ErrTimeout (ctx's deadline, or a cause wrapping ErrTimeout) or ErrCanceled.
-// A panic in f (a Go builtin's bug) is returned as an error.
+// MaxSteps, when ctx ends, or when the heap guard stops it. An error of a stopped thread
+// is wrapped with the reason: ErrStepLimit, ErrTimeout (ctx's deadline, or a cause
+// wrapping ErrTimeout), ErrCanceled or ErrMemoryLimit. A panic in f (a Go builtin's bug)
+// is returned as an error. thread must not have started.
 func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() error) (err error) {
 	var reason atomic.Pointer[error] // why the thread was stopped, first reason wins
 	stop := func(why error) {
 		reason.CompareAndSwap(nil, &why)
 		thread.Cancel(why.Error())
 	}
-	thread.SetMaxExecutionSteps(l.limits.MaxSteps)
-	thread.OnMaxSteps = func(*starlark.Thread) {
-		stop(fmt.Errorf("%w: more than %d steps", ErrStepLimit, l.limits.MaxSteps))
+	exec := &execution{name: thread.Name, started: time.Now(), stop: stop, done: make(chan struct{})}
+	thread.SetLocal(executionLocal, exec)
+	l.guard.add(exec)
+	defer func() {
+		l.guard.remove(exec)
+		close(exec.done)
+	}()
+
+	// The step limit is reached in checkpoints: at each, OnMaxSteps (which runs on the
+	// thread's goroutine) publishes the count and sets the next one.
+	maxSteps := l.limits.MaxSteps
+	thread.SetMaxExecutionSteps(min(maxSteps, stepCheckpoint))
+	thread.OnMaxSteps = func(thread *starlark.Thread) {
+		exec.steps.Store(thread.Steps)
+		if thread.Steps >= maxSteps {
+			stop(fmt.Errorf("%w: more than %d steps", ErrStepLimit, maxSteps))
+			return
+		}
+		thread.SetMaxExecutionSteps(min(maxSteps, thread.Steps+stepCheckpoint))
 	}
 	stopOnDone := context.AfterFunc(ctx, func() { stop(stopReason(ctx)) })
 	defer stopOnDone()
@@ -98,7 +122,7 @@ func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() er
 // stoppedError is the error of a thread stopped by limit: its message is the thread's
 // (which already says why), and it wraps both the reason and the thread's error.
 type stoppedError struct {
-	reason error // wraps ErrStepLimit, ErrTimeout or ErrCanceled
+	reason error // wraps ErrStepLimit, ErrTimeout, ErrCanceled or ErrMemoryLimit
 	err    error // usually a *starlark.EvalError
 }
 

@@ -54,12 +54,12 @@ func compilerID() string {
 }
 
 // configID returns the hex SHA-256 of what, besides a module's own content, determines
-// what it compiles to and what its top level computes: the compiler, the dialect and the
-// predeclared names.
+// what it compiles to and what its top level computes: the compiler, the dialect, the
+// rewriting that inserts the checks, and the predeclared names.
 func configID(predeclared starlark.StringDict) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "compiler %s\ndialect %+v\npredeclared %s\n",
-		compilerID(), *Dialect(), strings.Join(predeclared.Keys(), " "))
+	fmt.Fprintf(h, "compiler %s\ndialect %+v\nrewrite %s\npredeclared %s\n",
+		compilerID(), *Dialect(), rewriteVersion, strings.Join(predeclared.Keys(), " "))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -120,7 +120,14 @@ func (l *Loader) compile(ctx context.Context, blobs BlobSource, path string, blo
 	if got := code.HashBlob(src); got != blob {
 		return nil, fmt.Errorf("%w: blob %s has content of blob %s", ErrBadBlob, blob.Short(), got.Short())
 	}
-	_, prog, err := starlark.SourceProgramOptions(Dialect(), path, src, l.predeclared.Has)
+	f, err := Dialect().Parse(path, src, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := rewrite(f); err != nil {
+		return nil, err
+	}
+	prog, err := starlark.FileProgram(f, l.predeclared.Has)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,20 @@ var (
 
 	// ErrClosed is returned by Load and Call after Close.
 	ErrClosed = errors.New("loader closed")
+
+	// ErrMemoryLimit is returned when a Starlark operation would allocate more than
+	// Limits.MaxAllocBytes (or make an integer of more than MaxIntBits), and when the heap
+	// guard stopped the execution because the process's live heap exceeded
+	// Limits.MaxHeapBytes. The message says which, and how much.
+	ErrMemoryLimit = errors.New("memory limit exceeded")
+
+	// ErrDepthLimit is returned when Starlark calls nest deeper than Limits.MaxCallDepth,
+	// or a value to convert to text nests deeper than the converter allows.
+	ErrDepthLimit = errors.New("depth limit exceeded")
+
+	// ErrResponseTooLarge is returned when a response body is larger than
+	// Limits.MaxResponseBytes: by response(), and by servers that check handler results.
+	ErrResponseTooLarge = errors.New("response too large")
 )
 
 // LoadError reports that module Path, as of Commit, could not be loaded.
@@ -54,8 +68,8 @@ var (
 // and Err is the cause: a *starlark.EvalError (its top level failed; the backtrace is in
 // it), a syntax or resolve error (it does not compile), or an error wrapping one of this
 // package's sentinels (ErrNotFound, ErrNotModule, ErrCycle, ErrBadBlob, ErrStepLimit,
-// ErrTimeout, ErrCanceled, ErrClosed, code.ErrInvalidPath). errors.Is and errors.As see
-// the whole chain.
+// ErrTimeout, ErrCanceled, ErrClosed, ErrMemoryLimit, ErrDepthLimit, code.ErrInvalidPath).
+// errors.Is and errors.As see the whole chain.
 type LoadError struct {
 	Path   string          // module that could not be loaded
 	Commit code.ID         // commit of the snapshot it was loaded from ("" if none)

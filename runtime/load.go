@@ -181,6 +181,9 @@ func (l *Loader) instance(ctx context.Context, commit code.ID, n *node) (starlar
 	})
 }
 
+// maxFreezeVisits bounds the work of freezing a module's globals (about 0.1s).
+const maxFreezeVisits = 10_000_000
+
 // run loads the dependencies of n, then runs its top level on a fresh thread without
 // locals, bounded by LoadTimeout and MaxSteps, and freezes its globals.
 func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
@@ -220,6 +223,13 @@ func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
 	}
 	if err != nil {
 		return nil, &runFailure{path: n.path, err: err}
+	}
+	// Freeze visits a tuple once per path to it; refuse globals that would make it run
+	// for hours (it cannot be cancelled).
+	if cost := freezeCost(globals, maxFreezeVisits); cost > maxFreezeVisits {
+		return nil, &runFailure{path: n.path, err: fmt.Errorf(
+			"%w: the module's globals share tuples so deeply that freezing them would visit more than %d values; build them with lists instead",
+			ErrDepthLimit, maxFreezeVisits)}
 	}
 	globals.Freeze()
 	return globals, nil

@@ -14,27 +14,72 @@ import (
 	"github.com/starbase/starbase/code"
 )
 
-// Limits bound every Starlark execution. A zero field takes its default.
+// Limits bound every Starlark execution: each Call and each run of a module's top level.
+// A zero field takes its default. Package doc ("Resource limits") explains how each holds.
 type Limits struct {
 	MaxSteps    uint64        // Starlark execution steps per Call and per module load
 	Timeout     time.Duration // wall time per Call
 	LoadTimeout time.Duration // wall time per module load (its top level, or its compilation)
+
+	// MaxAllocBytes bounds what one Starlark operation may allocate: a concatenation, a
+	// repetition, a join, a conversion to string or JSON, a list built from a range... The
+	// size is computed before the operation runs, and an operation over the limit fails
+	// with ErrMemoryLimit instead of allocating. It is therefore also the largest string,
+	// bytes, list or tuple stored code can build in one step.
+	MaxAllocBytes ByteSize
+
+	// MaxHeapBytes is a budget for the whole process: when the live heap (measured after
+	// a garbage collection, so that garbage does not count) stays above it, the Loader
+	// stops the running execution that allocated the most, with ErrMemoryLimit. Negative
+	// disables this guard.
+	MaxHeapBytes ByteSize
+
+	// MaxCallDepth bounds the nesting of Starlark function calls (recursion), failing the
+	// call one deeper with ErrDepthLimit.
+	MaxCallDepth int
+
+	// MaxResponseBytes bounds the body of one HTTP response: response() refuses a larger
+	// body, and the server refuses a larger handler result (string, bytes or JSON).
+	MaxResponseBytes ByteSize
+
+	// MaxPrintLines and MaxPrintBytes bound the print() output one request writes to the
+	// log; the server drops the excess and logs how much it dropped (runtime/printlog).
+	MaxPrintLines int
+	MaxPrintBytes ByteSize
 }
 
 // Default limits, used for zero fields of Limits.
 const (
-	DefaultMaxSteps    = 10_000_000 // about 0.1s of a tight Starlark loop on one core
-	DefaultTimeout     = 10 * time.Second
-	DefaultLoadTimeout = 5 * time.Second
-	DefaultMaxModules  = 4096
+	DefaultMaxSteps         = 10_000_000 // about 0.1s of a tight Starlark loop on one core
+	DefaultTimeout          = 10 * time.Second
+	DefaultLoadTimeout      = 5 * time.Second
+	DefaultMaxAllocBytes    = 128 * MiB
+	DefaultMaxHeapBytes     = 2 * GiB
+	DefaultMaxCallDepth     = 1000
+	DefaultMaxResponseBytes = 32 * MiB
+	DefaultMaxPrintLines    = 100
+	DefaultMaxPrintBytes    = 64 * KiB
+	DefaultMaxModules       = 4096
 )
 
-// DefaultLimits returns 10M steps, a 10s Timeout and a 5s LoadTimeout.
+// DefaultLimits returns the Default* values above.
 func DefaultLimits() Limits {
-	return Limits{MaxSteps: DefaultMaxSteps, Timeout: DefaultTimeout, LoadTimeout: DefaultLoadTimeout}
+	return Limits{
+		MaxSteps:         DefaultMaxSteps,
+		Timeout:          DefaultTimeout,
+		LoadTimeout:      DefaultLoadTimeout,
+		MaxAllocBytes:    DefaultMaxAllocBytes,
+		MaxHeapBytes:     DefaultMaxHeapBytes,
+		MaxCallDepth:     DefaultMaxCallDepth,
+		MaxResponseBytes: DefaultMaxResponseBytes,
+		MaxPrintLines:    DefaultMaxPrintLines,
+		MaxPrintBytes:    DefaultMaxPrintBytes,
+	}
 }
 
-func (lim Limits) withDefaults() Limits {
+// WithDefaults returns lim with each zero (or, but for MaxHeapBytes, negative) field
+// replaced by its default: the limits a Loader built with lim enforces.
+func (lim Limits) WithDefaults() Limits {
 	def := DefaultLimits()
 	if lim.MaxSteps == 0 {
 		lim.MaxSteps = def.MaxSteps
@@ -44,6 +89,24 @@ func (lim Limits) withDefaults() Limits {
 	}
 	if lim.LoadTimeout <= 0 {
 		lim.LoadTimeout = def.LoadTimeout
+	}
+	if lim.MaxAllocBytes <= 0 {
+		lim.MaxAllocBytes = def.MaxAllocBytes
+	}
+	if lim.MaxHeapBytes == 0 {
+		lim.MaxHeapBytes = def.MaxHeapBytes
+	}
+	if lim.MaxCallDepth <= 0 {
+		lim.MaxCallDepth = def.MaxCallDepth
+	}
+	if lim.MaxResponseBytes <= 0 {
+		lim.MaxResponseBytes = def.MaxResponseBytes
+	}
+	if lim.MaxPrintLines <= 0 {
+		lim.MaxPrintLines = def.MaxPrintLines
+	}
+	if lim.MaxPrintBytes <= 0 {
+		lim.MaxPrintBytes = def.MaxPrintBytes
 	}
 	return lim
 }
@@ -83,6 +146,7 @@ type Stats struct {
 	Compiles     uint64 // modules compiled from source
 	CompileHits  uint64 // compiled programs served from the memory or disk cache
 	DiskHits     uint64 // compiled programs read from CacheDir (included in CompileHits)
+	HeapStops    uint64 // executions stopped by the heap guard (Limits.MaxHeapBytes)
 }
 
 // Loader loads modules from snapshots and runs Starlark within limits. It is safe for
@@ -90,7 +154,7 @@ type Stats struct {
 type Loader struct {
 	limits      Limits
 	cacheDir    string
-	predeclared starlark.StringDict // Builtins and Options.Predeclared, frozen
+	predeclared starlark.StringDict // Builtins, checks and Options.Predeclared, frozen
 	config      string              // configID of predeclared, part of every cache key
 	logger      *slog.Logger
 	onModuleRun func(path string, commit code.ID)
@@ -98,6 +162,7 @@ type Loader struct {
 	ctx    context.Context // canceled by Close; bounds module runs and compilations
 	cancel context.CancelFunc
 	closed atomic.Bool
+	guard  *heapGuard // enforces Limits.MaxHeapBytes
 
 	programs *lru[*starlark.Program]   // by programKey
 	modules  *lru[starlark.StringDict] // frozen globals by module key
@@ -112,9 +177,13 @@ type Loader struct {
 }
 
 // New returns a Loader. It fails if CacheDir cannot be created or Predeclared redefines
-// a builtin.
+// a builtin (or a universe function the Loader replaces with a checked one).
 func New(opts Options) (*Loader, error) {
+	limits := opts.Limits.WithDefaults()
 	predeclared := Builtins()
+	for name, value := range newChecks(limits).predeclared() {
+		predeclared[name] = value
+	}
 	for name, value := range opts.Predeclared {
 		if predeclared.Has(name) {
 			return nil, fmt.Errorf("runtime: Options.Predeclared redefines the builtin %q", name)
@@ -137,7 +206,8 @@ func New(opts Options) (*Loader, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Loader{
-		limits:      opts.Limits.withDefaults(),
+		guard:       newHeapGuard(ctx, limits.MaxHeapBytes, logger),
+		limits:      limits,
 		cacheDir:    opts.CacheDir,
 		predeclared: predeclared,
 		config:      configID(predeclared),
@@ -151,6 +221,9 @@ func New(opts Options) (*Loader, error) {
 	}, nil
 }
 
+// Limits returns the limits the Loader enforces: Options.Limits with defaults.
+func (l *Loader) Limits() Limits { return l.limits }
+
 // Stats returns the counters.
 func (l *Loader) Stats() Stats {
 	return Stats{
@@ -160,15 +233,17 @@ func (l *Loader) Stats() Stats {
 		Compiles:     l.stats.compiles.Load(),
 		CompileHits:  l.stats.compileHits.Load(),
 		DiskHits:     l.stats.diskHits.Load(),
+		HeapStops:    l.guard.stops.Load(),
 	}
 }
 
-// Close stops running module loads and compilations, waits for them, and makes later
-// Load and Call fail with ErrClosed. Threads already started by Call are not stopped:
+// Close stops running module loads and compilations and the heap guard, waits for them,
+// and makes later Load and Call fail with ErrClosed. Threads already started by Call are not stopped:
 // their callers' contexts bound them.
 func (l *Loader) Close() error {
 	l.closed.Store(true)
 	l.cancel()
+	l.guard.wait()
 	l.runs.close()
 	l.compiles.close()
 	return nil

@@ -1,0 +1,769 @@
+package runtime
+
+import (
+	"fmt"
+	"math/bits"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+	"go.starlark.net/syntax"
+)
+
+// MaxIntBits bounds the integers that multiplication, shifting and int() of a string can
+// make. Big-integer arithmetic runs inside one instruction, which cannot be cancelled, and
+// its time grows faster than the size of its operands; a million bits keeps one operation
+// within milliseconds. Addition can still grow an integer by one bit per step.
+const MaxIntBits = 1 << 20
+
+// checks holds one Loader's limits and provides the builtins that enforce them: the
+// checks the rewriting inserts (rewrite.go), and checked versions of the universe
+// functions that allocate. Each check computes what the operation would allocate before
+// it runs, refuses it over MaxAllocBytes with ErrMemoryLimit, charges it to the
+// execution (for the heap guard), and then performs exactly the original operation.
+type checks struct {
+	maxAlloc    int64
+	maxDepth    int
+	maxResponse int64
+}
+
+func newChecks(lim Limits) *checks {
+	return &checks{maxAlloc: int64(lim.MaxAllocBytes), maxDepth: lim.MaxCallDepth, maxResponse: int64(lim.MaxResponseBytes)}
+}
+
+// predeclared returns the checks and the checked universe functions, by the names stored
+// code reaches them with. They override the universe and the unchecked builtins.
+func (c *checks) predeclared() starlark.StringDict {
+	d := starlark.StringDict{
+		checkAdd:        starlark.NewBuiltin("+", c.binary(syntax.PLUS)),
+		checkMul:        starlark.NewBuiltin("*", c.binary(syntax.STAR)),
+		checkMod:        starlark.NewBuiltin("%", c.binary(syntax.PERCENT)),
+		checkShl:        starlark.NewBuiltin("<<", c.binary(syntax.LTLT)),
+		checkAugmentAdd: starlark.NewBuiltin("+=", c.augment(syntax.PLUS)),
+		checkAugmentMul: starlark.NewBuiltin("*=", c.augment(syntax.STAR)),
+		checkAugmentMod: starlark.NewBuiltin("%=", c.augment(syntax.PERCENT)),
+		checkAugmentShl: starlark.NewBuiltin("<<=", c.augment(syntax.LTLT)),
+		checkAttr:       starlark.NewBuiltin("getattr", c.attr),
+		checkEnter:      starlark.NewBuiltin("call", c.enter),
+		"response":      starlark.NewBuiltin("response", c.response),
+		"json":          c.json(),
+	}
+	for name, estimate := range map[string]estimator{
+		"list":      c.collection("list", 0),
+		"tuple":     c.collection("tuple", 0),
+		"reversed":  c.collection("reversed", 0),
+		"sorted":    c.collection("sorted", slotBytes),
+		"set":       c.set,
+		"enumerate": c.collection("enumerate", slotBytes+2*slotBytes+24),
+		"zip":       c.zip,
+		"bytes":     c.bytes,
+		"str":       c.text(false),
+		"repr":      c.text(true),
+		"print":     c.joined,
+		"fail":      c.joined,
+		"int":       c.int,
+	} {
+		d[name] = c.wrap(starlark.Universe[name].(*starlark.Builtin), estimate)
+	}
+	return d
+}
+
+// An estimator returns what a call would allocate, in bytes, and a description of the
+// operation for the error message. It returns 0 when it cannot tell (for example on
+// arguments of the wrong type), leaving the error to the function itself.
+type estimator func(args starlark.Tuple, kwargs []starlark.Tuple) (size int64, what string, err error)
+
+// wrap returns a builtin of the same name as inner that checks estimate first. inner is
+// called without a frame of its own, so tracebacks are those of the unchecked function.
+func (c *checks) wrap(inner *starlark.Builtin, estimate estimator) *starlark.Builtin {
+	return starlark.NewBuiltin(inner.Name(), func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		size, what, err := estimate(args, kwargs)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.alloc(thread, what, size); err != nil {
+			return nil, err
+		}
+		return inner.CallInternal(thread, args, kwargs)
+	})
+}
+
+// alloc admits an allocation of size bytes by the operation what, or refuses it.
+func (c *checks) alloc(thread *starlark.Thread, what string, size int64) error {
+	if size > c.maxAlloc {
+		return fmt.Errorf("%w: %s would allocate %s, over the limit of %s for one operation (Limits.MaxAllocBytes)",
+			ErrMemoryLimit, what, ByteSize(size), ByteSize(c.maxAlloc))
+	}
+	if e := executionOf(thread); e != nil && size > 0 {
+		e.charged.Add(size)
+	}
+	return nil
+}
+
+// binary returns the check of x op y, which then computes x op y.
+func (c *checks) binary(op syntax.Token) builtinFunc {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if len(args) != 2 || len(kwargs) != 0 {
+			return nil, fmt.Errorf("internal error: %s check called with %d arguments", b.Name(), len(args))
+		}
+		x, y := args[0], args[1]
+		if _, ok := x.(starlark.Int); ok && op == syntax.PLUS {
+			return starlark.Binary(op, x, y) // the common case: integers grow by one bit
+		}
+		if err := c.checkBinary(thread, op, x, y); err != nil {
+			return nil, err
+		}
+		return starlark.Binary(op, x, y)
+	}
+}
+
+// augment returns the check of t op= y: it checks and returns y, and the assignment
+// computes t op= y itself (for a list, += extends it in place). t is None when the
+// target could not be evaluated twice; then only y is checked.
+func (c *checks) augment(op syntax.Token) builtinFunc {
+	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if len(args) != 2 || len(kwargs) != 0 {
+			return nil, fmt.Errorf("internal error: %s check called with %d arguments", b.Name(), len(args))
+		}
+		t, y := args[0], args[1]
+		if list, ok := t.(*starlark.List); ok && op == syntax.PLUS {
+			// list += iterable extends the list with any iterable, even a range.
+			if _, isList := y.(*starlark.List); !isList {
+				if n, ok := length(y, c.maxAlloc); ok {
+					size := satAdd(satMul(int64(list.Len()), slotBytes), satMul(n, elemBytes(y)))
+					return y, c.alloc(thread, "list += "+y.Type(), size)
+				}
+			}
+		}
+		if t == starlark.None {
+			if _, isString := y.(starlark.String); !isString {
+				if n, ok := length(y, c.maxAlloc); ok {
+					return y, c.alloc(thread, "+= "+y.Type(), satMul(n, elemBytes(y)))
+				}
+			}
+			return y, nil
+		}
+		return y, c.checkBinary(thread, op, t, y)
+	}
+}
+
+type builtinFunc = func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error)
+
+// checkBinary checks what x op y would allocate.
+func (c *checks) checkBinary(thread *starlark.Thread, op syntax.Token, x, y starlark.Value) error {
+	what := fmt.Sprintf("%s %s %s", x.Type(), op, y.Type())
+	var size int64
+	switch op {
+	case syntax.PLUS:
+		size = concatSize(x, y)
+	case syntax.STAR:
+		if xi, ok := x.(starlark.Int); ok {
+			if yi, ok := y.(starlark.Int); ok {
+				return checkIntBits(what, satAdd(intBits(xi), intBits(yi)))
+			}
+			x, y = y, x // 3 * "ab" repeats like "ab" * 3
+		}
+		if n, ok := y.(starlark.Int); ok {
+			size = repeatSize(x, n)
+		}
+	case syntax.PERCENT:
+		if format, ok := x.(starlark.String); ok {
+			var err error
+			if size, err = percentSize(string(format), y, c.maxAlloc); err != nil {
+				return err
+			}
+		}
+	case syntax.LTLT:
+		if xi, ok := x.(starlark.Int); ok {
+			if n, ok := y.(starlark.Int); ok {
+				shift, _ := n.Int64()
+				return checkIntBits(what, satAdd(intBits(xi), max(shift, 0)))
+			}
+		}
+	}
+	return c.alloc(thread, what, size)
+}
+
+func checkIntBits(what string, n int64) error {
+	if n > MaxIntBits {
+		return fmt.Errorf("%w: %s would make an integer of %d bits, over the limit of %d bits (runtime.MaxIntBits)", ErrMemoryLimit, what, n, MaxIntBits)
+	}
+	return nil
+}
+
+// concatSize returns what x + y allocates when both are strings, bytes, lists or tuples.
+func concatSize(x, y starlark.Value) int64 {
+	switch x := x.(type) {
+	case starlark.String:
+		if y, ok := y.(starlark.String); ok {
+			return int64(len(x)) + int64(len(y))
+		}
+	case starlark.Bytes:
+		if y, ok := y.(starlark.Bytes); ok {
+			return int64(len(x)) + int64(len(y))
+		}
+	case *starlark.List:
+		if y, ok := y.(*starlark.List); ok {
+			return slotBytes * (int64(x.Len()) + int64(y.Len()))
+		}
+	case starlark.Tuple:
+		if y, ok := y.(starlark.Tuple); ok {
+			return slotBytes * (int64(len(x)) + int64(len(y)))
+		}
+	}
+	return 0
+}
+
+// repeatSize returns what x * n allocates when x is a string, bytes, list or tuple.
+func repeatSize(x starlark.Value, n starlark.Int) int64 {
+	times, ok := n.Int64()
+	if !ok {
+		times = 1 << 62 // too large for anything; go.starlark.net refuses it too
+	}
+	if times <= 0 {
+		return 0
+	}
+	var unit int64
+	switch x := x.(type) {
+	case starlark.String:
+		unit = int64(len(x))
+	case starlark.Bytes:
+		unit = int64(len(x))
+	case *starlark.List:
+		unit = slotBytes * int64(x.Len())
+	case starlark.Tuple:
+		unit = slotBytes * int64(len(x))
+	}
+	return satMul(unit, times)
+}
+
+// percentSize returns an upper bound of len(format % y).
+func percentSize(format string, y starlark.Value, budget int64) (int64, error) {
+	positional, isTuple := y.(starlark.Tuple)
+	if !isTuple {
+		positional = starlark.Tuple{y}
+	}
+	mapping, _ := y.(starlark.Mapping)
+	size := int64(len(format))
+	next := 0
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		if i >= len(format) || format[i] == '%' {
+			continue
+		}
+		var arg starlark.Value
+		if format[i] == '(' {
+			end := strings.IndexByte(format[i:], ')')
+			if end < 0 || mapping == nil {
+				break // the operation fails by itself
+			}
+			arg, _, _ = mapping.Get(starlark.String(format[i+1 : i+end]))
+			i += end + 1
+		} else if next < len(positional) {
+			arg = positional[next]
+			next++
+		}
+		if arg == nil || i >= len(format) {
+			continue
+		}
+		n, err := renderedSize(arg, format[i] == 'r', false, budget-size)
+		if err != nil {
+			return 0, err
+		}
+		if size = satAdd(size, n); size > budget {
+			break
+		}
+	}
+	return size, nil
+}
+
+// formatSize returns an upper bound of len(format.format(*args, **kwargs)).
+func formatSize(format string, args starlark.Tuple, kwargs []starlark.Tuple, budget int64) (int64, error) {
+	size := int64(len(format))
+	auto := 0
+	for i := 0; i < len(format); i++ {
+		if format[i] != '{' {
+			continue
+		}
+		if i+1 < len(format) && format[i+1] == '{' {
+			i++
+			continue
+		}
+		end := strings.IndexByte(format[i:], '}')
+		if end < 0 {
+			break
+		}
+		field := format[i+1 : i+end]
+		i += end
+		name, conv, _ := strings.Cut(field, "!")
+		var arg starlark.Value
+		if name == "" {
+			if auto < len(args) {
+				arg = args[auto]
+			}
+			auto++
+		} else if n, err := strconv.Atoi(name); err == nil {
+			if n >= 0 && n < len(args) {
+				arg = args[n]
+			}
+		} else {
+			for _, kw := range kwargs {
+				if kw[0] == starlark.String(name) {
+					arg = kw[1]
+				}
+			}
+		}
+		if arg == nil {
+			continue
+		}
+		n, err := renderedSize(arg, conv == "r", false, budget-size)
+		if err != nil {
+			return 0, err
+		}
+		if size = satAdd(size, n); size > budget {
+			break
+		}
+	}
+	return size, nil
+}
+
+// enter is called first by every Starlark function: it bounds the depth of calls.
+func (c *checks) enter(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+	// The frames are the Starlark ones and builtins in between, without this one.
+	if depth := thread.CallStackDepth() - 1; depth > c.maxDepth {
+		return nil, fmt.Errorf("%w: %d nested calls, over the limit of %d (Limits.MaxCallDepth); does a recursion lack its base case?",
+			ErrDepthLimit, depth, c.maxDepth)
+	}
+	return starlark.True, nil
+}
+
+// attr implements x.name for the names of checkedMethods: for the types whose method of
+// that name allocates, it returns the method with its check; otherwise the attribute.
+func (c *checks) attr(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+	x, name := args[0], string(args[1].(starlark.String))
+	var estimate func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error)
+	switch x.(type) {
+	case starlark.String:
+		switch name {
+		case "join":
+			estimate = c.joinSize
+		case "replace":
+			estimate = replaceSize
+		case "format":
+			estimate = func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
+				return formatSize(string(recv.(starlark.String)), args, kwargs, c.maxAlloc)
+			}
+		case "split", "rsplit":
+			estimate = splitSize
+		case "splitlines":
+			estimate = func(recv starlark.Value, _ starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+				lines := int64(strings.Count(string(recv.(starlark.String)), "\n")) + 1
+				return satMul(lines, slotBytes+boxedBytes), nil
+			}
+		}
+	case *starlark.List:
+		if name == "extend" {
+			estimate = func(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+				if len(args) != 1 {
+					return 0, nil
+				}
+				n, _ := length(args[0], c.maxAlloc)
+				return satAdd(satMul(int64(recv.(*starlark.List).Len()), slotBytes), satMul(n, elemBytes(args[0]))), nil
+			}
+		}
+	case *starlark.Set:
+		if name == "update" || name == "union" {
+			estimate = func(_ starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+				var size int64
+				for _, a := range args {
+					n, _ := length(a, c.maxAlloc)
+					size = satAdd(size, satMul(n, setItemBytes))
+				}
+				return size, nil
+			}
+		}
+	}
+	v, err := getattr(x, name)
+	if err != nil || estimate == nil {
+		return v, err
+	}
+	method, ok := v.(*starlark.Builtin)
+	if !ok {
+		return v, nil
+	}
+	what := x.Type() + "." + name
+	return starlark.NewBuiltin(name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		size, err := estimate(x, args, kwargs)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.alloc(thread, what, size); err != nil {
+			return nil, err
+		}
+		return method.CallInternal(thread, args, kwargs)
+	}).BindReceiver(x), nil
+}
+
+// getattr returns x.name as the interpreter would.
+func getattr(x starlark.Value, name string) (starlark.Value, error) {
+	if h, ok := x.(starlark.HasAttrs); ok {
+		v, err := h.Attr(name)
+		if err != nil || v != nil {
+			return v, err
+		}
+	}
+	return nil, fmt.Errorf("%s has no .%s field or method", x.Type(), name)
+}
+
+// joinSize returns what sep.join(iterable) allocates.
+func (c *checks) joinSize(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+	if len(args) != 1 {
+		return 0, nil
+	}
+	iterable, ok := args[0].(starlark.Iterable)
+	if !ok {
+		return 0, nil
+	}
+	sep := int64(len(recv.(starlark.String)))
+	var size int64
+	first := true
+	for e := range starlark.Elements(iterable) {
+		if !first {
+			size = satAdd(size, sep)
+		}
+		first = false
+		if s, ok := e.(starlark.String); ok {
+			size = satAdd(size, int64(len(s)))
+		}
+		if size > c.maxAlloc {
+			break
+		}
+	}
+	return size, nil
+}
+
+// replaceSize returns what s.replace(old, new[, count]) allocates.
+func replaceSize(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+	s := string(recv.(starlark.String))
+	if len(args) < 2 {
+		return 0, nil
+	}
+	old, ok1 := args[0].(starlark.String)
+	repl, ok2 := args[1].(starlark.String)
+	if !ok1 || !ok2 || len(repl) <= len(old) {
+		return int64(len(s)), nil
+	}
+	var n int64
+	if old == "" {
+		n = int64(utf8.RuneCountInString(s)) + 1
+	} else {
+		n = int64(strings.Count(s, string(old)))
+	}
+	if len(args) > 2 {
+		if count, ok := args[2].(starlark.Int); ok {
+			if k, ok := count.Int64(); ok && k >= 0 && k < n {
+				n = k
+			}
+		}
+	}
+	return satAdd(int64(len(s)), satMul(n, int64(len(repl)-len(old)))), nil
+}
+
+// splitSize returns what s.split(sep=None, maxsplit=-1) (or rsplit) allocates: a string
+// header and a slot for each piece (the pieces share the bytes of s).
+func splitSize(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
+	s := string(recv.(starlark.String))
+	sep, maxsplit := starlark.Value(starlark.None), starlark.Value(starlark.None)
+	if len(args) > 0 {
+		sep = args[0]
+	}
+	if len(args) > 1 {
+		maxsplit = args[1]
+	}
+	for _, kw := range kwargs {
+		switch kw[0] {
+		case starlark.String("sep"):
+			sep = kw[1]
+		case starlark.String("maxsplit"):
+			maxsplit = kw[1]
+		}
+	}
+	pieces := int64(len(s))/2 + 1 // words separated by white space
+	if sep, ok := sep.(starlark.String); ok && sep != "" {
+		pieces = int64(strings.Count(s, string(sep))) + 1
+	}
+	if m, ok := maxsplit.(starlark.Int); ok {
+		if k, ok := m.Int64(); ok && k >= 0 && k+1 < pieces {
+			pieces = k + 1
+		}
+	}
+	return satMul(pieces, slotBytes+boxedBytes), nil
+}
+
+// collection estimates list(x), tuple(x), sorted(x), reversed(x) or enumerate(x): extra
+// bytes per element besides the element's slot.
+func (c *checks) collection(name string, extra int64) estimator {
+	return func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+		if len(args) == 0 {
+			return 0, "", nil
+		}
+		n, _ := length(args[0], c.maxAlloc)
+		return satMul(n, elemBytes(args[0])+extra), fmt.Sprintf("%s() of a %s of %d elements", name, args[0].Type(), n), nil
+	}
+}
+
+func (c *checks) set(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+	if len(args) == 0 {
+		return 0, "", nil
+	}
+	n, _ := length(args[0], c.maxAlloc)
+	return satMul(n, setItemBytes), fmt.Sprintf("set() of a %s of %d elements", args[0].Type(), n), nil
+}
+
+func (c *checks) zip(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+	var shortest int64 = -1
+	for _, a := range args {
+		if n, ok := length(a, c.maxAlloc); ok && (shortest < 0 || n < shortest) {
+			shortest = n
+		}
+	}
+	if shortest <= 0 {
+		return 0, "", nil
+	}
+	perTuple := slotBytes + 24 + boxedBytes + slotBytes*int64(len(args))
+	return satMul(shortest, perTuple), fmt.Sprintf("zip() of %d elements", shortest), nil
+}
+
+func (c *checks) bytes(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+	if len(args) != 1 {
+		return 0, "", nil
+	}
+	switch x := args[0].(type) {
+	case starlark.String:
+		return int64(len(x)) * 3, "bytes() of a string", nil // invalid UTF-8 becomes U+FFFD
+	case starlark.Bytes:
+		return 0, "", nil
+	}
+	n, _ := length(args[0], c.maxAlloc)
+	return n, fmt.Sprintf("bytes() of %d elements", n), nil
+}
+
+// text estimates str(x) or repr(x).
+func (c *checks) text(quote bool) estimator {
+	name := "str"
+	if quote {
+		name = "repr"
+	}
+	return func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+		if len(args) != 1 {
+			return 0, "", nil
+		}
+		if _, ok := args[0].(starlark.String); ok && !quote {
+			return 0, "", nil // str of a string is the string itself
+		}
+		size, err := renderedSize(args[0], quote, false, c.maxAlloc)
+		return size, fmt.Sprintf("%s() of a %s", name, args[0].Type()), err
+	}
+}
+
+// joined estimates print(*args, sep=" ") and fail(*args, sep=" "), which convert their
+// arguments with str and join them.
+func (c *checks) joined(args starlark.Tuple, kwargs []starlark.Tuple) (int64, string, error) {
+	var size int64
+	for _, kw := range kwargs {
+		if s, ok := kw[1].(starlark.String); ok && kw[0] == starlark.String("sep") {
+			size = satMul(int64(len(s)), int64(len(args)))
+		}
+	}
+	size = satAdd(size, int64(len(args))+8)
+	for _, a := range args {
+		n, err := renderedSize(a, false, false, c.maxAlloc-size)
+		if err != nil {
+			return 0, "", err
+		}
+		if size = satAdd(size, n); size > c.maxAlloc {
+			break
+		}
+	}
+	return size, "the text of print() or fail()", nil
+}
+
+// int refuses to parse integers of more than MaxIntBits.
+func (c *checks) int(args starlark.Tuple, kwargs []starlark.Tuple) (int64, string, error) {
+	if len(args) == 0 {
+		return 0, "", nil
+	}
+	s, ok := args[0].(starlark.String)
+	if !ok {
+		return 0, "", nil
+	}
+	base := starlark.Value(starlark.MakeInt(10))
+	if len(args) > 1 {
+		base = args[1]
+	}
+	for _, kw := range kwargs {
+		if kw[0] == starlark.String("base") {
+			base = kw[1]
+		}
+	}
+	bitsPerDigit := int64(6) // bounds every base up to 36 (and 0, which reads the prefix)
+	if b, ok := base.(starlark.Int); ok {
+		if b, ok := b.Int64(); ok && b >= 2 && b <= 36 {
+			bitsPerDigit = int64(bits.Len64(uint64(b - 1)))
+		}
+	}
+	return 0, "", checkIntBits("int() of a string", satMul(int64(len(s)), bitsPerDigit))
+}
+
+// response refuses a body over MaxResponseBytes, then builds the response.
+func (c *checks) response(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	body := starlark.Value(starlark.None)
+	if len(args) > 0 {
+		body = args[0]
+	}
+	for _, kw := range kwargs {
+		if kw[0] == starlark.String("body") {
+			body = kw[1]
+		}
+	}
+	var n int
+	switch body := body.(type) {
+	case starlark.String:
+		n = len(body)
+	case starlark.Bytes:
+		n = len(body)
+	}
+	if int64(n) > c.maxResponse {
+		return nil, fmt.Errorf("%w: a body of %s, over the limit of %s (Limits.MaxResponseBytes)",
+			ErrResponseTooLarge, ByteSize(n), ByteSize(c.maxResponse))
+	}
+	return makeResponse(thread, b, args, kwargs)
+}
+
+// json returns the json module with its functions checked.
+func (c *checks) json() *starlarkstruct.Module {
+	member := func(name string) *starlark.Builtin { return json.Module.Members[name].(*starlark.Builtin) }
+	encode, indent := member("encode"), member("indent")
+	encodeSize := func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+		if len(args) != 1 {
+			return 0, "", nil
+		}
+		size, err := renderedSize(args[0], true, true, c.maxAlloc)
+		return size, "json.encode of a " + args[0].Type(), err
+	}
+	indentSize := func(args starlark.Tuple, kwargs []starlark.Tuple) (int64, string, error) {
+		if len(args) != 1 {
+			return 0, "", nil
+		}
+		s, ok := args[0].(starlark.String)
+		if !ok {
+			return 0, "", nil
+		}
+		prefix, unit := "", "\t"
+		for _, kw := range kwargs {
+			if v, ok := kw[1].(starlark.String); ok {
+				switch kw[0] {
+				case starlark.String("prefix"):
+					prefix = string(v)
+				case starlark.String("indent"):
+					unit = string(v)
+				}
+			}
+		}
+		return indentedSize(string(s), prefix, unit), "json.indent", nil
+	}
+	members := starlark.StringDict{
+		"encode": c.wrap(encode, encodeSize),
+		"decode": c.wrap(member("decode"), func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+			if len(args) == 0 {
+				return 0, "", nil
+			}
+			s, _ := starlark.AsString(args[0])
+			return decodedSize(s), "json.decode", nil
+		}),
+		"indent": c.wrap(indent, indentSize),
+	}
+	// encode_indent(x, prefix=, indent=) is encode then indent: check both.
+	members["encode_indent"] = starlark.NewBuiltin("json.encode_indent", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		var x starlark.Value
+		var prefix, unit starlark.String = "", "\t"
+		if err := starlark.UnpackArgs(b.Name(), args, kwargs, "x", &x, "prefix?", &prefix, "indent?", &unit); err != nil {
+			return nil, err
+		}
+		text, err := starlark.Call(thread, members["encode"], starlark.Tuple{x}, nil)
+		if err != nil {
+			return nil, err
+		}
+		return starlark.Call(thread, members["indent"], starlark.Tuple{text}, []starlark.Tuple{
+			{starlark.String("prefix"), prefix}, {starlark.String("indent"), unit},
+		})
+	})
+	return &starlarkstruct.Module{Name: "json", Members: members}
+}
+
+// indentedSize returns an upper bound of the length of the JSON text s indented with
+// prefix and unit, as json.indent does: each bracket and comma starts a new line of
+// prefix and one unit per level of depth, and each colon gains a space.
+func indentedSize(s, prefix, unit string) int64 {
+	size := int64(len(s))
+	depth := int64(0)
+	inString := false
+	line := func() { size = satAdd(size, satAdd(int64(len(prefix))+1, satMul(depth+1, int64(len(unit))))) }
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if inString {
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			line()
+		case ']', '}':
+			depth--
+			line()
+		case ',':
+			line()
+		case ':':
+			size++
+		}
+	}
+	return size
+}
+
+// decodedSize returns an upper bound of what json.decode(s) allocates: its strings, and
+// for each value a slot and its own representation.
+func decodedSize(s string) int64 {
+	values := int64(1)
+	inString := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if inString {
+			if c == '\\' {
+				i++
+			} else if c == '"' {
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{', ',', ':':
+			values++
+		}
+	}
+	return satAdd(int64(len(s)), satMul(values, setItemBytes))
+}

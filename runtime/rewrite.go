@@ -1,0 +1,372 @@
+package runtime
+
+import (
+	"go.starlark.net/syntax"
+)
+
+// The compiler cannot be hooked, and go.starlark.net checks the size of only one
+// operation (repetition, against a fixed 1 GiB of elements, which for a list is 16 GiB).
+// So, before compiling, the loader rewrites each expression that can allocate much more
+// than its operands into a call of a check, a predeclared builtin that computes the size
+// the operation would allocate, refuses it over Limits.MaxAllocBytes, and otherwise
+// performs exactly the original operation:
+//
+//	x + y      ->  $add(x, y)       (not when an operand is a number literal: i + 1)
+//	x * y      ->  $mul(x, y)       (not when an operand is a float literal)
+//	x % y      ->  $mod(x, y)       (not when an operand is a number literal: i % 2)
+//	x << y     ->  $shl(x, y)
+//	t op= y    ->  t op= $augment_op(t, y)   for +=, *=, %=, <<=; the check returns y
+//	x.name     ->  $attr(x, "name") for the method names that allocate (see checkedMethods)
+//	def f(...): body        ->  def f(...): $enter(); body
+//	lambda ...: e           ->  lambda ...: $enter() and e
+//
+// Universe functions that allocate (list, str, sorted, ...) are replaced by checked
+// versions of the same name instead (see checks.go); they need no rewriting.
+//
+// Names starting with "$" cannot be written in Starlark, so stored code can neither call
+// the checks nor shadow them. Each inserted call is placed at the position of the operator
+// it replaces, so tracebacks point where they did. rewriteVersion is part of every cache
+// key: change it whenever the rewriting changes.
+const rewriteVersion = "checks-1"
+
+// Names of the checks the rewriting inserts.
+const (
+	checkAdd   = "$add"
+	checkMul   = "$mul"
+	checkMod   = "$mod"
+	checkShl   = "$shl"
+	checkAttr  = "$attr"
+	checkEnter = "$enter"
+
+	checkAugmentAdd = "$augment_add"
+	checkAugmentMul = "$augment_mul"
+	checkAugmentMod = "$augment_mod"
+	checkAugmentShl = "$augment_shl"
+)
+
+// checkedMethods are the method names whose result can be much larger than their operands
+// (join, replace, format, split...) or that materialise a lazy argument (extend(range(n))).
+// x.name for these names is rewritten whatever x is; the check looks at x's type.
+var checkedMethods = map[string]bool{
+	"join": true, "replace": true, "format": true,
+	"split": true, "rsplit": true, "splitlines": true,
+	"extend": true, "update": true, "union": true,
+}
+
+// rewrite inserts the checks into f, in place, before it is resolved and compiled. It
+// fails, with a syntax.Error at the statement, only on an augmented assignment it cannot
+// check (see augment).
+func rewrite(f *syntax.File) error {
+	r := &rewriter{}
+	f.Stmts = r.stmts(f.Stmts)
+	return r.err
+}
+
+// rewriter rewrites one file; err is its first error.
+type rewriter struct {
+	err error
+}
+
+func (r *rewriter) fail(pos syntax.Position, msg string) {
+	if r.err == nil {
+		r.err = syntax.Error{Pos: pos, Msg: msg}
+	}
+}
+
+func (r *rewriter) stmts(stmts []syntax.Stmt) []syntax.Stmt {
+	for i, s := range stmts {
+		stmts[i] = r.stmt(s)
+	}
+	return stmts
+}
+
+func (r *rewriter) stmt(s syntax.Stmt) syntax.Stmt {
+	switch s := s.(type) {
+	case *syntax.AssignStmt:
+		if s.Op != syntax.EQ {
+			return r.augment(s)
+		}
+		s.LHS = r.target(s.LHS)
+		s.RHS = r.expr(s.RHS)
+	case *syntax.DefStmt:
+		r.params(s.Params)
+		s.Body = r.stmts(s.Body)
+		s.Body = enterBody(s.Def, s.Body)
+	case *syntax.ExprStmt:
+		s.X = r.expr(s.X)
+	case *syntax.ForStmt:
+		s.Vars = r.target(s.Vars)
+		s.X = r.expr(s.X)
+		s.Body = r.stmts(s.Body)
+	case *syntax.WhileStmt:
+		s.Cond = r.expr(s.Cond)
+		s.Body = r.stmts(s.Body)
+	case *syntax.IfStmt:
+		s.Cond = r.expr(s.Cond)
+		s.True = r.stmts(s.True)
+		s.False = r.stmts(s.False)
+	case *syntax.ReturnStmt:
+		if s.Result != nil {
+			s.Result = r.expr(s.Result)
+		}
+	case *syntax.BranchStmt, *syntax.LoadStmt:
+	}
+	return s
+}
+
+// enterBody returns body with a call of $enter first, after the docstring if there is one
+// (so that the function keeps its doc).
+func enterBody(pos syntax.Position, body []syntax.Stmt) []syntax.Stmt {
+	enter := &syntax.ExprStmt{X: call(pos, checkEnter)}
+	at := 0
+	if len(body) > 0 {
+		if e, ok := body[0].(*syntax.ExprStmt); ok {
+			if lit, ok := e.X.(*syntax.Literal); ok && lit.Token == syntax.STRING {
+				at = 1
+			}
+		}
+	}
+	out := make([]syntax.Stmt, 0, len(body)+1)
+	out = append(out, body[:at]...)
+	out = append(out, enter)
+	return append(out, body[at:]...)
+}
+
+// params rewrites the default values of parameters.
+func (r *rewriter) params(params []syntax.Expr) {
+	for _, p := range params {
+		if b, ok := p.(*syntax.BinaryExpr); ok && b.Op == syntax.EQ {
+			b.Y = r.expr(b.Y)
+		}
+	}
+}
+
+// augmentChecks maps an augmented assignment operator to its check.
+var augmentChecks = map[syntax.Token]string{
+	syntax.PLUS_EQ:    checkAugmentAdd,
+	syntax.STAR_EQ:    checkAugmentMul,
+	syntax.PERCENT_EQ: checkAugmentMod,
+	syntax.LTLT_EQ:    checkAugmentShl,
+}
+
+// augment rewrites t op= y into t op= $augment_op(t, y): the check sees both operands and
+// returns y, and the assignment then does what it always did (for a list, += extends it
+// in place). t is evaluated twice, which is harmless only if evaluating it has no effect,
+// so t must be pure (names, literals, attributes and indexes of those); otherwise += is
+// rewritten to t += $augment_add(None, y), which checks y alone (growth by concatenation
+// is bounded by the heap guard), and *=, %= and <<= are refused.
+func (r *rewriter) augment(s *syntax.AssignStmt) syntax.Stmt {
+	s.LHS = r.target(s.LHS)
+	s.RHS = r.expr(s.RHS)
+	check, ok := augmentChecks[s.Op]
+	if !ok {
+		return s
+	}
+	if !pure(s.LHS) {
+		if s.Op != syntax.PLUS_EQ {
+			r.fail(s.OpPos, "the target of "+s.Op.String()+" calls a function, so the size of the result cannot be checked: assign the value to a variable and use "+s.Op.String()+" on it")
+			return s
+		}
+		s.RHS = call(s.OpPos, check, &syntax.Ident{NamePos: s.OpPos, Name: "None"}, s.RHS)
+		return s
+	}
+	s.RHS = call(s.OpPos, check, clone(s.LHS), s.RHS)
+	return s
+}
+
+// target rewrites the expressions inside an assignment target, leaving the target itself
+// assignable.
+func (r *rewriter) target(e syntax.Expr) syntax.Expr {
+	switch e := e.(type) {
+	case *syntax.IndexExpr:
+		e.X = r.expr(e.X)
+		e.Y = r.expr(e.Y)
+	case *syntax.DotExpr:
+		e.X = r.expr(e.X)
+	case *syntax.TupleExpr:
+		for i, x := range e.List {
+			e.List[i] = r.target(x)
+		}
+	case *syntax.ListExpr:
+		for i, x := range e.List {
+			e.List[i] = r.target(x)
+		}
+	case *syntax.ParenExpr:
+		e.X = r.target(e.X)
+	}
+	return e
+}
+
+func (r *rewriter) exprs(list []syntax.Expr) {
+	for i, x := range list {
+		list[i] = r.expr(x)
+	}
+}
+
+func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
+	switch e := e.(type) {
+	case *syntax.BinaryExpr:
+		e.X = r.expr(e.X)
+		e.Y = r.expr(e.Y)
+		return binary(e)
+	case *syntax.UnaryExpr:
+		if e.X != nil {
+			e.X = r.expr(e.X)
+		}
+	case *syntax.CallExpr:
+		e.Fn = r.expr(e.Fn)
+		r.exprs(e.Args) // keyword arguments are BinaryExpr{EQ}: only their value changes
+	case *syntax.DotExpr:
+		e.X = r.expr(e.X)
+		if checkedMethods[e.Name.Name] {
+			name := &syntax.Literal{Token: syntax.STRING, TokenPos: e.NamePos, Raw: `"` + e.Name.Name + `"`, Value: e.Name.Name}
+			return call(e.Dot, checkAttr, e.X, name)
+		}
+	case *syntax.IndexExpr:
+		e.X = r.expr(e.X)
+		e.Y = r.expr(e.Y)
+	case *syntax.SliceExpr:
+		e.X = r.expr(e.X)
+		for _, p := range []*syntax.Expr{&e.Lo, &e.Hi, &e.Step} {
+			if *p != nil {
+				*p = r.expr(*p)
+			}
+		}
+	case *syntax.ParenExpr:
+		e.X = r.expr(e.X)
+	case *syntax.TupleExpr:
+		r.exprs(e.List)
+	case *syntax.ListExpr:
+		r.exprs(e.List)
+	case *syntax.DictExpr:
+		r.exprs(e.List)
+	case *syntax.DictEntry:
+		e.Key = r.expr(e.Key)
+		e.Value = r.expr(e.Value)
+	case *syntax.CondExpr:
+		e.Cond = r.expr(e.Cond)
+		e.True = r.expr(e.True)
+		e.False = r.expr(e.False)
+	case *syntax.Comprehension:
+		e.Body = r.expr(e.Body)
+		for _, c := range e.Clauses {
+			switch c := c.(type) {
+			case *syntax.ForClause:
+				c.Vars = r.target(c.Vars)
+				c.X = r.expr(c.X)
+			case *syntax.IfClause:
+				c.Cond = r.expr(c.Cond)
+			}
+		}
+	case *syntax.LambdaExpr:
+		r.params(e.Params)
+		body := r.expr(e.Body)
+		e.Body = &syntax.BinaryExpr{OpPos: e.Lambda, Op: syntax.AND, X: call(e.Lambda, checkEnter), Y: body}
+	case *syntax.Ident, *syntax.Literal:
+	}
+	return e
+}
+
+// binaryChecks maps a binary operator to its check.
+var binaryChecks = map[syntax.Token]string{
+	syntax.PLUS:    checkAdd,
+	syntax.STAR:    checkMul,
+	syntax.PERCENT: checkMod,
+	syntax.LTLT:    checkShl,
+}
+
+// binary returns the check call replacing e, or e when its operator cannot allocate much
+// or an operand shows it is arithmetic.
+func binary(e *syntax.BinaryExpr) syntax.Expr {
+	check, ok := binaryChecks[e.Op]
+	if !ok {
+		return e
+	}
+	switch e.Op {
+	case syntax.PLUS, syntax.PERCENT:
+		// A number literal operand makes this arithmetic (or a type error): i + 1, i % 2.
+		if isNumber(e.X, true) || isNumber(e.Y, true) {
+			return e
+		}
+	case syntax.STAR:
+		// "ab" * 3 repeats, so an int literal proves nothing; a float literal does.
+		if isNumber(e.X, false) || isNumber(e.Y, false) {
+			return e
+		}
+	}
+	return call(e.OpPos, check, e.X, e.Y)
+}
+
+// isNumber reports whether e is a float literal, or an int literal if ints is set.
+func isNumber(e syntax.Expr, ints bool) bool {
+	lit, ok := e.(*syntax.Literal)
+	return ok && (lit.Token == syntax.FLOAT || ints && lit.Token == syntax.INT)
+}
+
+// call returns the call name(args...) placed at pos.
+func call(pos syntax.Position, name string, args ...syntax.Expr) *syntax.CallExpr {
+	end := pos
+	if len(args) > 0 {
+		_, end = args[len(args)-1].Span()
+	}
+	return &syntax.CallExpr{Fn: &syntax.Ident{NamePos: pos, Name: name}, Lparen: pos, Args: args, Rparen: end}
+}
+
+// pure reports whether evaluating e has no effect other than its value (and perhaps an
+// error), so that evaluating it twice is harmless.
+func pure(e syntax.Expr) bool {
+	switch e := e.(type) {
+	case *syntax.Ident, *syntax.Literal:
+		return true
+	case *syntax.ParenExpr:
+		return pure(e.X)
+	case *syntax.DotExpr:
+		return pure(e.X)
+	case *syntax.IndexExpr:
+		return pure(e.X) && pure(e.Y)
+	case *syntax.UnaryExpr:
+		return e.X != nil && pure(e.X)
+	case *syntax.BinaryExpr:
+		return pure(e.X) && pure(e.Y)
+	case *syntax.CallExpr:
+		// A check inserted by rewriting (x[i * 2]) has no effect besides its check.
+		if id, ok := e.Fn.(*syntax.Ident); ok && id.Name != "" && id.Name[0] == '$' && id.Name != checkEnter {
+			for _, a := range e.Args {
+				if !pure(a) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// clone returns a copy of the pure expression e whose nodes are not shared with e (the
+// resolver annotates identifiers in place).
+func clone(e syntax.Expr) syntax.Expr {
+	switch e := e.(type) {
+	case *syntax.Ident:
+		return &syntax.Ident{NamePos: e.NamePos, Name: e.Name}
+	case *syntax.Literal:
+		c := *e
+		return &c
+	case *syntax.ParenExpr:
+		return &syntax.ParenExpr{Lparen: e.Lparen, X: clone(e.X), Rparen: e.Rparen}
+	case *syntax.DotExpr:
+		return &syntax.DotExpr{X: clone(e.X), Dot: e.Dot, NamePos: e.NamePos, Name: &syntax.Ident{NamePos: e.Name.NamePos, Name: e.Name.Name}}
+	case *syntax.IndexExpr:
+		return &syntax.IndexExpr{X: clone(e.X), Lbrack: e.Lbrack, Y: clone(e.Y), Rbrack: e.Rbrack}
+	case *syntax.UnaryExpr:
+		return &syntax.UnaryExpr{OpPos: e.OpPos, Op: e.Op, X: clone(e.X)}
+	case *syntax.BinaryExpr:
+		return &syntax.BinaryExpr{OpPos: e.OpPos, Op: e.Op, X: clone(e.X), Y: clone(e.Y)}
+	case *syntax.CallExpr:
+		args := make([]syntax.Expr, len(e.Args))
+		for i, a := range e.Args {
+			args[i] = clone(a)
+		}
+		return &syntax.CallExpr{Fn: clone(e.Fn), Lparen: e.Lparen, Args: args, Rparen: e.Rparen}
+	}
+	panic("runtime: clone of an impure expression") // pure() admitted only the types above
+}
