@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 
 	"github.com/starbase/starbase/code"
 )
@@ -144,19 +146,41 @@ func stopReason(ctx context.Context) error {
 
 // printer returns a thread's print function: each line is logged with the position of
 // the print call, the commit and the thread's "request_id" local, if any.
+//
+// A request may print in a loop, and the server's log handler then drops most lines
+// (Limits.MaxPrintLines): each call is kept cheap, a record built without the caller's
+// program counter (which slog.Logger would unwind the stack for) or fmt.
 func (l *Loader) printer(commit code.ID) func(*starlark.Thread, string) {
+	handler := l.logger.Handler()
 	return func(thread *starlark.Thread, msg string) {
-		attrs := []slog.Attr{slog.String("source", "print")}
+		ctx := context.Background()
+		if !handler.Enabled(ctx, slog.LevelInfo) {
+			return
+		}
+		r := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
+		r.AddAttrs(slog.String("source", "print"))
 		if thread.CallStackDepth() > 1 {
 			pos := thread.CallFrame(1).Pos
-			attrs = append(attrs, slog.String("module", pos.Filename()), slog.String("pos", pos.String()))
+			r.AddAttrs(slog.String("module", pos.Filename()), slog.String("pos", positionString(pos)))
 		}
 		if commit != "" {
-			attrs = append(attrs, slog.String("commit", string(commit)))
+			r.AddAttrs(slog.String("commit", string(commit)))
 		}
 		if id := thread.Local("request_id"); id != nil {
-			attrs = append(attrs, slog.Any("request_id", id))
+			r.AddAttrs(slog.Any("request_id", id))
 		}
-		l.logger.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
+		_ = handler.Handle(ctx, r) // a log that cannot be written is not the program's failure
 	}
+}
+
+// positionString formats pos as syntax.Position.String does, without fmt.
+func positionString(pos syntax.Position) string {
+	s := pos.Filename()
+	if pos.Line > 0 {
+		s += ":" + strconv.Itoa(int(pos.Line))
+		if pos.Col > 0 {
+			s += ":" + strconv.Itoa(int(pos.Col))
+		}
+	}
+	return s
 }

@@ -122,9 +122,41 @@ func (z *sizer) value(v starlark.Value, quote bool, depth int) error {
 				return err
 			}
 		}
+	case starlark.Indexable:
+		if !z.json {
+			z.add(int64(len(v.String())) + 2)
+			return nil
+		}
+		// A JSON encoder writes each element of a sequence (a range, too).
+		n := v.Len()
+		return z.sequence(nil, n, func(yield func(starlark.Value) bool) {
+			for i := range n {
+				if !yield(v.Index(i)) {
+					return
+				}
+			}
+		}, depth)
+	case starlark.HasAttrs:
+		// A record of another package (a stored object, a response, a module): its
+		// fields, as a struct's.
+		if z.enter(v) {
+			return nil
+		}
+		defer z.leave()
+		z.add(int64(len(v.Type())) + 8)
+		for _, name := range v.AttrNames() {
+			if !z.add(int64(len(name)) + 6) {
+				return nil
+			}
+			if attr, err := v.Attr(name); err == nil && attr != nil {
+				if err := z.value(attr, true, depth+1); err != nil {
+					return err
+				}
+			}
+		}
 	default:
-		// A Go value of another package (a function, a module, a response...): its
-		// String is what str() and repr() write, and it does not share structure.
+		// A Go value of another package (a function...): its String is what str() and
+		// repr() write, and it does not share structure.
 		z.add(int64(len(v.String())) + 2)
 	}
 	return nil
@@ -332,4 +364,14 @@ func (f *freezeCounter) cost(v starlark.Value, depth int) int64 {
 		c = satAdd(c, f.cost(e, depth+1))
 	}
 	return c
+}
+
+// JSONSize returns an upper bound of the length of json.encode(v), without encoding it.
+// It stops once the bound exceeds max and then returns a value over max; its own work is
+// bounded by max as well, whatever structure v shares. It fails on values nested more
+// than 1000 levels deep (with ErrDepthLimit). Servers use it to refuse a handler result
+// whose JSON would be too large before producing it.
+func JSONSize(v starlark.Value, max ByteSize) (ByteSize, error) {
+	n, err := renderedSize(v, true, true, int64(max))
+	return ByteSize(n), err
 }

@@ -63,22 +63,38 @@ type reply struct {
 	body        []byte
 }
 
-// toReply converts what a handler returned into an HTTP answer.
-func toReply(v starlark.Value) (reply, error) {
+// toReply converts what a handler returned into an HTTP answer whose body is at most
+// maxBody bytes (see limits.go).
+func toReply(v starlark.Value, maxBody runtime.ByteSize) (reply, error) {
 	switch v := v.(type) {
 	case starlark.String:
+		if err := checkResponseSize("a string", len(v), maxBody); err != nil {
+			return reply{}, err
+		}
 		return reply{status: http.StatusOK, contentType: "text/html; charset=utf-8", body: []byte(v)}, nil
 	case starlark.Bytes:
+		if err := checkResponseSize("bytes", len(v), maxBody); err != nil {
+			return reply{}, err
+		}
 		return reply{status: http.StatusOK, contentType: "application/octet-stream", body: []byte(v)}, nil
 	case starlark.NoneType:
 		return reply{status: http.StatusNoContent}, nil
 	case *starlark.Dict, *starlark.List, starlark.Tuple, *objects.Object:
+		if err := checkJSONSize(v, maxBody); err != nil {
+			return reply{}, err
+		}
 		b, err := encodeJSON(v)
 		if err != nil {
 			return reply{}, err
 		}
+		if err := checkResponseSize("JSON", len(b), maxBody); err != nil {
+			return reply{}, err
+		}
 		return reply{status: http.StatusOK, contentType: "application/json", body: b}, nil
 	case *runtime.Response:
+		if err := checkResponseSize("a response() body", len(v.Body), maxBody); err != nil {
+			return reply{}, err
+		}
 		rep := reply{status: v.Status, contentType: v.ContentType, headers: v.Headers, body: []byte(v.Body)}
 		if rep.contentType == "" {
 			rep.contentType = "text/html; charset=utf-8"

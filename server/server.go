@@ -31,7 +31,9 @@ type Config struct {
 	Ref string
 	// Dev shows tracebacks to clients.
 	Dev bool
-	// Limits bound every request and module load; default runtime.DefaultLimits().
+	// Limits bound every request and module load: steps, time, memory, call depth,
+	// response size and print output (see limits.go); zero fields take the defaults of
+	// runtime.DefaultLimits().
 	Limits runtime.Limits
 	// CacheDir holds this node's local caches (compiled bytecode); "" keeps them in memory.
 	CacheDir string
@@ -63,9 +65,7 @@ func (c *Config) setDefaults() {
 	if c.Ref == "" {
 		c.Ref = code.DefaultBranch
 	}
-	if c.Limits == (runtime.Limits{}) {
-		c.Limits = runtime.DefaultLimits()
-	}
+	c.Limits = c.Limits.WithDefaults()
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 10 << 20
 	}
@@ -121,7 +121,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: a store is required")
 	}
 	cfg.setDefaults()
-	prints := printlog.New(cfg.Logger.Handler(), printlog.Options{})
+	prints := printlog.New(cfg.Logger.Handler(), printlog.Options{
+		MaxLines: cfg.Limits.MaxPrintLines, MaxBytes: int(cfg.Limits.MaxPrintBytes),
+	})
 	loader, err := runtime.New(runtime.Options{
 		Limits:      cfg.Limits,
 		CacheDir:    cfg.CacheDir,
@@ -445,7 +447,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		s.fail(w, r, rel, reqID, err)
 		return route
 	}
-	rep, err := toReply(result)
+	rep, err := toReply(result, s.cfg.Limits.MaxResponseBytes)
 	if err != nil {
 		s.fail(w, r, rel, reqID, err)
 		return route

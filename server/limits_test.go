@@ -1,0 +1,442 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	goruntime "runtime"
+	"runtime/metrics"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/client"
+	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/store/bolt"
+)
+
+// attackApp is a stored app whose routes attack the node's resources, and /ping, the
+// innocent request whose latency the tests watch while each attack runs.
+const attackApp = `
+def ping(req):
+    return "pong"
+
+def work(req):
+    # An innocent request that allocates a little.
+    return ",".join([str(i) for i in range(2000)])
+
+def loop(req):
+    while True:
+        pass
+
+def recurse(req):
+    def down(n):
+        return down(n + 1)
+    return down(0)
+
+def double_string(req):
+    s = "x"
+    while True:
+        s = s + s
+
+def double_list(req):
+    l = [0]
+    while True:
+        l = l + l
+
+def hoard(req):
+    chunks = []
+    while True:
+        chunks.append("x" * (1 << 20))
+
+def giant_response(req):
+    return "x" * (1 << 30)
+
+def large_response(req):
+    return "x" * (12 << 20)
+
+def giant_json(req):
+    return ["x" * (1 << 20)] * 1024
+
+def print_million(req):
+    for i in range(1000000):
+        print("line", i)
+    return "printed"
+
+routes = {
+    "GET /ping": ping,
+    "GET /work": work,
+    "GET /loop": loop,
+    "GET /recurse": recurse,
+    "GET /double-string": double_string,
+    "GET /double-list": double_list,
+    "GET /hoard": hoard,
+    "GET /giant-response": giant_response,
+    "GET /large-response": large_response,
+    "GET /giant-json": giant_json,
+    "GET /print": print_million,
+}
+`
+
+// attackLimits are the limits of the attacked node: defaults, but for a smaller heap
+// budget, allocation and response bounds, to keep the tests' memory small, and steps
+// enough for a handler to print a million lines.
+var attackLimits = runtime.Limits{
+	MaxSteps:         30_000_000,
+	Timeout:          20 * time.Second,
+	MaxAllocBytes:    32 * runtime.MiB,
+	MaxHeapBytes:     256 * runtime.MiB,
+	MaxResponseBytes: 8 * runtime.MiB,
+}
+
+// limitNode is one node on a real bolt file, served over loopback HTTP, whose JSON log
+// the test reads.
+type limitNode struct {
+	srv *server.Server
+	url string
+	log *lockedBuffer
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the log records written so far.
+func (b *lockedBuffer) records(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	data := slices.Clone(b.buf.Bytes())
+	b.mu.Unlock()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("log line %q: %v", sc.Text(), err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+func startLimitNode(t *testing.T, limits runtime.Limits, files map[string]string) *limitNode {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	logs := &lockedBuffer{}
+	srv, err := server.New(server.Config{Store: st, Limits: limits, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := srv.Tokens().Bootstrap(ctx, adminToken); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+	})
+	n := &limitNode{srv: srv, url: hs.URL, log: logs}
+	if files != nil {
+		c, err := client.New(hs.URL, client.Options{Token: adminToken})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Push(ctx, api.PushRequest{Files: toBytes(files), Force: true})
+		if err != nil {
+			t.Fatalf("push: %v", err)
+		}
+		n.waitServing(t, res.Commit)
+	}
+	return n
+}
+
+func (n *limitNode) waitServing(t *testing.T, commit string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.srv.Status().Commit != commit {
+		if time.Now().After(deadline) {
+			t.Fatalf("node serves %q, want %q", n.srv.Status().Commit, commit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// fetch GETs path and returns the status, the body (at most 1 KiB of it) and how long
+// the whole answer took.
+func (n *limitNode) fetch(t *testing.T, path string) (int, string, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	resp, err := http.Get(n.url + path)
+	if err != nil {
+		t.Errorf("GET %s: %v", path, err)
+		return 0, "", time.Since(start)
+	}
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, string(head), time.Since(start)
+}
+
+var errorIDRE = regexp.MustCompile(`error id ([0-9a-f]+)`)
+
+// appError returns the message the log recorded for the error id in body.
+func (n *limitNode) appError(t *testing.T, body string) string {
+	t.Helper()
+	m := errorIDRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("answer %q has no error id", body)
+	}
+	for _, rec := range n.log.records(t) {
+		if rec["msg"] == "app error" && rec["error_id"] == m[1] {
+			msg, _ := rec["error"].(string)
+			return msg
+		}
+	}
+	t.Fatalf("the log has no app error with error id %s", m[1])
+	return ""
+}
+
+// probe requests /ping every millisecond (or as soon as the last answer came, if later)
+// until stop is closed, and returns the latencies.
+func (n *limitNode) probe(t *testing.T, stop <-chan struct{}) <-chan []time.Duration {
+	out := make(chan []time.Duration, 1)
+	go func() {
+		var lat []time.Duration
+		pace := time.NewTicker(time.Millisecond)
+		defer pace.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- lat
+				return
+			case <-pace.C:
+			}
+			status, body, d := n.fetch(t, "/ping")
+			if status != http.StatusOK || body != "pong" {
+				t.Errorf("GET /ping during an attack = %d %q, want 200 pong", status, body)
+			}
+			lat = append(lat, d)
+		}
+	}()
+	return out
+}
+
+// heapPeak samples the heap of objects (live and garbage) until stop is closed.
+func heapPeak(stop <-chan struct{}) <-chan int64 {
+	out := make(chan int64, 1)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var peak int64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-tick.C:
+			}
+			metrics.Read(s)
+			peak = max(peak, int64(s[0].Value.Uint64()))
+		}
+	}()
+	return out
+}
+
+func percentile(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	s := slices.Clone(lat)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// Each attack is a stored handler; it must be stopped with a clear error (500 with an
+// error id, the log saying which limit) within its limit, while /ping keeps answering
+// fast and the heap stays bounded.
+func TestLimits_AttacksAreStoppedWhileOthersAreServed(t *testing.T) {
+	n := startLimitNode(t, attackLimits, map[string]string{"app.star": attackApp})
+	for _, tc := range []struct {
+		path    string
+		status  int
+		want    []string      // in the logged error, or the body for a 200
+		within  time.Duration // the attack's answer comes within this
+		maxHeap int64         // the process heap stays under this meanwhile
+		after   func(t *testing.T)
+	}{
+		{"/loop", 500, []string{"step limit exceeded: more than 30000000 steps"}, 10 * time.Second, 256 << 20, nil},
+		{"/recurse", 500, []string{"depth limit exceeded: 1001 nested calls, over the limit of 1000 (Limits.MaxCallDepth)"}, time.Second, 256 << 20, nil},
+		{"/double-string", 500, []string{"memory limit exceeded: string + string would allocate 64MiB, over the limit of 32MiB for one operation (Limits.MaxAllocBytes)"}, time.Second, 512 << 20, nil},
+		{"/double-list", 500, []string{"memory limit exceeded: list + list would allocate 64MiB, over the limit of 32MiB"}, 2 * time.Second, 512 << 20, nil},
+		{"/hoard", 500, []string{"memory limit exceeded: the live heap of the process is", "over its limit of 256MiB (Limits.MaxHeapBytes), and this execution had allocated the most"}, 5 * time.Second, 1 << 30, nil},
+		{"/giant-response", 500, []string{"memory limit exceeded: string * int would allocate 1GiB, over the limit of 32MiB"}, time.Second, 256 << 20, nil},
+		{"/large-response", 500, []string{"response too large: the handler returned a string of 12MiB, over the limit of 8MiB (Limits.MaxResponseBytes"}, time.Second, 256 << 20, nil},
+		{"/giant-json", 500, []string{"response too large: the handler returned a list whose JSON would be larger than 8MiB"}, time.Second, 256 << 20, nil},
+		{"/print", 200, []string{"printed"}, 20 * time.Second, 256 << 20, func(t *testing.T) { n.checkPrintLog(t) }},
+	} {
+		t.Run(strings.TrimPrefix(tc.path, "/"), func(t *testing.T) {
+			goruntime.GC() // each attack starts from the node's baseline
+			stop := make(chan struct{})
+			latencies := n.probe(t, stop)
+			peak := heapPeak(stop)
+			status, body, took := n.fetch(t, tc.path)
+			close(stop)
+			lat, heap := <-latencies, <-peak
+
+			if status != tc.status {
+				t.Fatalf("GET %s = %d %q, want %d", tc.path, status, body, tc.status)
+			}
+			got := body
+			if status != http.StatusOK {
+				got = n.appError(t, body)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(got, want) {
+					t.Errorf("GET %s: error %q does not contain %q", tc.path, got, want)
+				}
+			}
+			if took > tc.within {
+				t.Errorf("GET %s took %v, want at most %v", tc.path, took, tc.within)
+			}
+			if heap > tc.maxHeap {
+				t.Errorf("GET %s: the heap peaked at %s, want under %s", tc.path, runtime.ByteSize(heap), runtime.ByteSize(tc.maxHeap))
+			}
+			p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
+			t.Logf("GET %s: %d in %v, heap peak %s; meanwhile %d pings, p50 %v, p99 %v, max %v",
+				tc.path, status, took.Round(time.Millisecond), runtime.ByteSize(heap), len(lat), p50, p99, percentile(lat, 1))
+			if len(lat) == 0 && took > 50*time.Millisecond {
+				t.Errorf("no /ping was answered during the %v GET %s ran", took, tc.path)
+			}
+			// Generous bounds: two cores, shared with the attack and the race detector.
+			if p50 > 100*time.Millisecond || p99 > 2*time.Second {
+				t.Errorf("GET /ping latency during GET %s: p50 %v, p99 %v; want under 100ms and 2s", tc.path, p50, p99)
+			}
+			if tc.after != nil {
+				tc.after(t)
+			}
+		})
+	}
+}
+
+// After the heap guard stopped a request, its memory is garbage until the next collection;
+// the next requests must not be stopped for it.
+func TestLimits_GarbageOfAStoppedRequestDoesNotStopTheNext(t *testing.T) {
+	n := startLimitNode(t, attackLimits, map[string]string{"app.star": attackApp})
+	status, body, _ := n.fetch(t, "/hoard")
+	if status != http.StatusInternalServerError || !strings.Contains(n.appError(t, body), "Limits.MaxHeapBytes") {
+		t.Fatalf("GET /hoard = %d %q, want 500 for the heap limit", status, body)
+	}
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if heap := int64(s[0].Value.Uint64()); heap <= int64(attackLimits.MaxHeapBytes) {
+		t.Fatalf("precondition: the heap holds %s, want the stopped request's garbage to keep it over %s",
+			runtime.ByteSize(heap), attackLimits.MaxHeapBytes)
+	}
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for requests := 0; time.Now().Before(deadline) || requests < 10; requests++ {
+		if status, body, _ := n.fetch(t, "/work"); status != http.StatusOK {
+			t.Fatalf("GET /work after the hoard was stopped = %d %q, want 200", status, body)
+		}
+	}
+	if got := n.srv.Loader().Stats().HeapStops; got != 1 {
+		t.Errorf("HeapStops = %d, want only the hoard's", got)
+	}
+}
+
+// checkPrintLog checks that the million print() lines of GET /print cost the request its
+// steps, not the log its space: the log keeps MaxPrintLines of them and one record
+// counting the rest.
+func (n *limitNode) checkPrintLog(t *testing.T) {
+	t.Helper()
+	var printed int
+	var dropped float64
+	for _, rec := range n.log.records(t) {
+		switch {
+		case rec["source"] == "print" && rec["dropped_lines"] != nil:
+			dropped = rec["dropped_lines"].(float64)
+		case rec["source"] == "print":
+			printed++
+		}
+	}
+	if printed != runtime.DefaultMaxPrintLines || int(dropped) != 1_000_000-runtime.DefaultMaxPrintLines {
+		t.Errorf("the log has %d print lines and counts %v dropped, want %d and %d",
+			printed, dropped, runtime.DefaultMaxPrintLines, 1_000_000-runtime.DefaultMaxPrintLines)
+	}
+}
+
+// Loads that leave the tree or name a missing module never reach the runtime through the
+// API (the gate refuses the commit); written to the store directly, they make every
+// request fail with the load error, and the node keeps serving its platform endpoints.
+func TestLimits_LoadsOutsideTheTreeOrOfMissingModulesFail(t *testing.T) {
+	n := startLimitNode(t, attackLimits, map[string]string{"app.star": attackApp})
+	c, err := client.New(n.url, client.Options{Token: adminToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, tc := range map[string]struct{ src, want string }{
+		"outside": {"load('../secret.star', 'x')\ndef handle(req):\n    return x\n", `"../secret.star"`},
+		"missing": {"load('missing.star', 'x')\ndef handle(req):\n    return x\n", "missing.star"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := n.srv.Status().Commit
+			_, err := c.Push(ctx, api.PushRequest{Files: map[string][]byte{"app.star": []byte(tc.src)}, Force: true})
+			var ce *client.Error
+			if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !strings.Contains(ce.Error(), tc.want) {
+				t.Errorf("push = %v, want 422 naming %s", err, tc.want)
+			}
+			if got := n.srv.Status().Commit; got != before {
+				t.Errorf("the node serves %s after a refused push, want %s", got, before)
+			}
+
+			res, err := n.srv.Repo().Push(ctx, code.PushRequest{
+				Ref: code.DefaultBranch, Files: map[string][]byte{"app.star": []byte(tc.src)}, Force: true, Author: "attacker",
+			})
+			if err != nil {
+				t.Fatalf("direct store push: %v", err)
+			}
+			n.waitServing(t, string(res.Commit))
+			status, body, _ := n.fetch(t, "/")
+			if status != http.StatusInternalServerError {
+				t.Fatalf("GET / = %d %q, want 500", status, body)
+			}
+			if msg := n.appError(t, body); !strings.Contains(msg, "cannot load") || !strings.Contains(msg, tc.want) {
+				t.Errorf("logged error %q does not name the failed load of %s", msg, tc.want)
+			}
+			if status, _, _ := n.fetch(t, "/-/health"); status != http.StatusOK {
+				t.Errorf("/-/health = %d, want 200", status)
+			}
+		})
+	}
+}
