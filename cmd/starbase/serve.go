@@ -71,6 +71,12 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
 	fl.DurationVar(&f.limits.Timeout, "timeout", f.limits.Timeout, "wall time per request")
 	fl.DurationVar(&f.limits.LoadTimeout, "load-timeout", f.limits.LoadTimeout, "wall time per module load")
+	fl.Var(&f.limits.MaxAllocBytes, "max-alloc", "most memory one Starlark operation may allocate (so the largest string or list stored code can build)")
+	fl.Var(&f.limits.MaxHeapBytes, "max-heap", "live heap of this process above which the running request that allocated the most is stopped; negative disables")
+	fl.IntVar(&f.limits.MaxCallDepth, "max-depth", f.limits.MaxCallDepth, "nesting of Starlark function calls (recursion) per request")
+	fl.Var(&f.limits.MaxResponseBytes, "max-response", "largest response body a handler may return")
+	fl.IntVar(&f.limits.MaxPrintLines, "max-print-lines", f.limits.MaxPrintLines, "print() lines logged per request; the rest are counted")
+	fl.Var(&f.limits.MaxPrintBytes, "max-print-bytes", "print() bytes logged per request; the rest are counted")
 	return cmd
 }
 
