@@ -71,8 +71,8 @@ func coldStart(ctx context.Context, e *env) (*section, error) {
 		"%d starts of each, medians with ranges.\n\n", n, n, mib(float64(cacheBytes)), e.cfg.coldRuns)
 	sec.printf("| Start | process start → first answer |\n|---|---|\n")
 	sec.printf("| without the bytecode cache | %s |\n| with the bytecode cache | %s |\n\n", without.format(ms), with.format(ms))
-	sec.printf("The cache saves %s per start (%s of the start without it).\n\n",
-		ms(without.median()-with.median()), pct(with.median()/without.median()-1))
+	sec.printf("The cache saves %s per start: a start with it takes %s of the time of one without.\n\n",
+		ms(without.median()-with.median()), ratio(with.median()/without.median()))
 	sec.figure("cold start without cache s", without.median(), false)
 	sec.figure("cold start with cache s", with.median(), false)
 	return sec, nil

@@ -23,8 +23,9 @@ type config struct {
 	pushes int
 
 	// Deploys under load.
-	deployFor   time.Duration // load with pushes; the same load without, half before, half after
-	deployEvery time.Duration
+	deployFor     time.Duration // load with pushes in all; as much without
+	deployWindows int           // pairs of windows (without, with pushes) deployFor is split into
+	deployEvery   time.Duration
 
 	// Incremental reload.
 	reloadModules int
@@ -45,13 +46,14 @@ type config struct {
 func fullConfig() config {
 	return config{
 		load:           "wrk",
-		rounds:         7,
+		rounds:         9,
 		duration:       2 * time.Second,
 		warmup:         time.Second,
 		conns:          16,
 		profile:        10 * time.Second,
 		pushes:         500,
 		deployFor:      30 * time.Second,
+		deployWindows:  6,
 		deployEvery:    50 * time.Millisecond,
 		reloadModules:  200,
 		reloadReps:     5,
@@ -74,6 +76,7 @@ func smokeConfig() config {
 		profile:        300 * time.Millisecond,
 		pushes:         5,
 		deployFor:      400 * time.Millisecond,
+		deployWindows:  2,
 		deployEvery:    50 * time.Millisecond,
 		reloadModules:  24,
 		reloadReps:     1,

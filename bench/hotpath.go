@@ -53,16 +53,17 @@ func hotPath(ctx context.Context, e *env) (*section, error) {
 			}
 		}
 	}
-	runs := map[string][]loadResult{} // by page name + "/" + server name
+	runs := map[string][]hotRun{} // by page name + "/" + server name
 	for r := range e.cfg.rounds {
 		for _, pg := range hotPages {
 			for i := range servers {
 				s := servers[(i+r)%len(servers)]
-				res, err := gen.run(ctx, s.p.url+pg.path, e.cfg.duration)
+				res, err := measure(ctx, gen, s.p, pg.path, e.cfg.duration)
 				if err != nil {
 					return nil, fmt.Errorf("%s %s: %w", s.name, pg.path, err)
 				}
-				e.logf("round %d %-5s %-6s %8.0f req/s p50 %-8s p99 %-8s %s", r+1, pg.name, s.name, res.RPS(), ms(secs(res.P50)), ms(secs(res.P99)), res.failedText())
+				e.logf("round %d %-5s %-6s %8.0f req/s p50 %-8s p99 %-8s %5.1f µs CPU/req %s", r+1, pg.name, s.name,
+					res.RPS(), ms(secs(res.P50)), ms(secs(res.P99)), res.cpuPerRequest()*1e6, res.failedText())
 				runs[pg.name+"/"+s.name] = append(runs[pg.name+"/"+s.name], res)
 			}
 		}
@@ -72,6 +73,34 @@ func hotPath(ctx context.Context, e *env) (*section, error) {
 		return nil, fmt.Errorf("profiling the store server: %w", err)
 	}
 	return sec, nil
+}
+
+// hotRun is one load run of the hot path with the CPU the server used.
+type hotRun struct {
+	loadResult
+	cpu time.Duration // used by the server's processes during the run
+}
+
+// cpuPerRequest returns the server's CPU seconds per answered request.
+func (r hotRun) cpuPerRequest() float64 {
+	if r.Requests == 0 {
+		return math.NaN()
+	}
+	return r.cpu.Seconds() / float64(r.Requests)
+}
+
+// measure runs gen against path of p for d, reading the CPU time of p's processes around.
+func measure(ctx context.Context, gen loadGen, p *proc, path string, d time.Duration) (hotRun, error) {
+	cpu0, err := treeCPU(p.cmd.Process.Pid)
+	if err != nil {
+		return hotRun{}, err
+	}
+	res, err := gen.run(ctx, p.url+path, d)
+	if err != nil {
+		return hotRun{}, err
+	}
+	cpu1, err := treeCPU(p.cmd.Process.Pid)
+	return hotRun{loadResult: res, cpu: cpu1 - cpu0}, err
 }
 
 // startHotServers starts every server with the benchmark app. stopAll stops those started,
@@ -209,7 +238,7 @@ func sameBody(pg hotPage, a, b []byte) bool {
 
 // reportHotPath writes the tables and the goals of the hot path. It returns the median
 // ratios, by page name + " " + server + "/" + server.
-func reportHotPath(sec *section, servers []hotServer, runs map[string][]loadResult) map[string]float64 {
+func reportHotPath(sec *section, servers []hotServer, runs map[string][]hotRun) map[string]float64 {
 	medians := map[string]float64{}
 	rps := func(page, server string) sample {
 		var s sample
@@ -236,15 +265,17 @@ func reportHotPath(sec *section, servers []hotServer, runs map[string][]loadResu
 		return false
 	}
 	for _, pg := range hotPages {
-		sec.printf("### %s (`GET %s`)\n\n| Server | req/s | p50 | p99 | failed |\n|---|---|---|---|---|\n", pg.label, pg.path)
+		sec.printf("### %s (`GET %s`)\n\n| Server | req/s | p50 | p99 | CPU per request | failed |\n|---|---|---|---|---|---|\n", pg.label, pg.path)
 		for _, s := range servers {
-			var p50, p99 sample
+			var p50, p99, cpu sample
 			var failed int64
 			for _, r := range runs[pg.name+"/"+s.name] {
 				p50, p99 = append(p50, secs(r.P50)), append(p99, secs(r.P99))
+				cpu = append(cpu, r.cpuPerRequest())
 				failed += r.Failed
 			}
-			sec.printf("| %s | %s | %s | %s | %d |\n", s.label, rps(pg.name, s.name).format(count), ms(p50.median()), ms(p99.median()), failed)
+			medians[pg.name+" "+s.name+" cpu"] = cpu.median()
+			sec.printf("| %s | %s | %s | %s | %s | %d |\n", s.label, rps(pg.name, s.name).format(count), ms(p50.median()), ms(p99.median()), ms(cpu.median()), failed)
 			sec.figure(pg.name+" "+s.name+" req/s", rps(pg.name, s.name).median(), false)
 			sec.figure(pg.name+" "+s.name+" failed", float64(failed), true)
 		}

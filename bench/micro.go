@@ -40,7 +40,7 @@ func micro(ctx context.Context, e *env) (*section, error) {
 		strings.Join(args, " "), e.cfg.microCount)
 	sec.printf("| Package | Benchmark | time/op | B/op | allocs/op |\n|---|---|---|---|---|\n")
 	for _, r := range results {
-		sec.printf("| %s | %s | %s | %s | %s |\n", r.pkg, r.name, r.ns.format(func(ns float64) string { return ms(ns / 1e9) }),
+		sec.printf("| %s | %s | %s | %s | %s |\n", r.pkg, r.name, r.ns.format(nsTime),
 			count(r.bytes.median()), count(r.allocs.median()))
 		sec.figure(r.pkg+" "+r.name+" ns/op", r.ns.median(), false)
 	}
@@ -49,6 +49,20 @@ func micro(ctx context.Context, e *env) (*section, error) {
 	}
 	sec.printf("\n<details><summary>Raw output</summary>\n\n```\n%s```\n\n</details>\n\n", strings.TrimLeft(string(out), "\n"))
 	return sec, nil
+}
+
+// nsTime formats nanoseconds with three significant digits.
+func nsTime(ns float64) string {
+	switch {
+	case ns < 1e3:
+		return fmt.Sprintf("%.0f ns", ns)
+	case ns < 1e4:
+		return fmt.Sprintf("%.2f µs", ns/1e3)
+	case ns < 1e6:
+		return fmt.Sprintf("%.1f µs", ns/1e3)
+	default:
+		return ms(ns / 1e9)
+	}
 }
 
 // benchResult is one benchmark's runs.

@@ -233,6 +233,68 @@ func (p *proc) stop() error {
 	}
 }
 
+// cpuTime returns the CPU time (user and system) that process pid has used, from
+// /proc/PID/stat, in clock ticks of 1/100 s (Linux's USER_HZ).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces: count from after it.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// treeCPU returns the CPU time used by process root and its live descendants (gunicorn's
+// workers, say).
+func treeCPU(root int) (time.Duration, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	children := map[int][]int{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		_, rest, ok := strings.Cut(string(b), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil { // field 4
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	total, err := cpuTime(root)
+	if err != nil {
+		return 0, err
+	}
+	queue := children[root]
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = append(queue[1:], children[pid]...)
+		if t, err := cpuTime(pid); err == nil {
+			total += t
+		}
+	}
+	return total, nil
+}
+
 // memory is a process's resident memory, from /proc/PID/status.
 type memory struct {
 	RSS, Anon, File int64 // bytes: VmRSS, RssAnon, RssFile
