@@ -102,11 +102,24 @@ func push(ctx context.Context, p *proc, files map[string][]byte, message string)
 type answer struct {
 	status int
 	commit string // Starbase-Commit
+	retry  bool   // Retry-After was set
 	body   []byte
 }
 
-// get sends GET path to p, with Starbase-Min-Revision when minRev > 0.
+// get sends GET path to p, with Starbase-Min-Revision when minRev > 0. The node holds
+// such a request a few seconds at most, then answers 503 with Retry-After: get asks again,
+// for up to a minute, so that a slow moment of the machine is measured, not failed.
 func get(ctx context.Context, hc *http.Client, p *proc, path string, minRev int64) (answer, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		a, err := getOnce(ctx, hc, p, path, minRev)
+		if err != nil || minRev == 0 || a.status != http.StatusServiceUnavailable || !a.retry || time.Now().After(deadline) {
+			return a, err
+		}
+	}
+}
+
+func getOnce(ctx context.Context, hc *http.Client, p *proc, path string, minRev int64) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+path, nil)
 	if err != nil {
 		return answer{}, err
@@ -120,7 +133,8 @@ func get(ctx context.Context, hc *http.Client, p *proc, path string, minRev int6
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return answer{status: resp.StatusCode, commit: resp.Header.Get("Starbase-Commit"), body: body}, err
+	return answer{status: resp.StatusCode, commit: resp.Header.Get("Starbase-Commit"),
+		retry: resp.Header.Get("Retry-After") != "", body: body}, err
 }
 
 // metric reads one unlabelled sample of the node's Prometheus metrics.
