@@ -82,3 +82,66 @@ def handle(name):
 		}
 	}
 }
+
+// checkedWorkloads are loops dominated by the operations the checks guard: integer
+// arithmetic (+ and * are checked unless an operand is a literal), string building, and
+// function calls (each enters a check of the call depth).
+var checkedWorkloads = map[string]string{
+	"arithmetic": `
+def run():
+    t = 0
+    for i in range(10000):
+        t = t + i * i
+    return t
+`,
+	"strings": `
+def run():
+    parts = []
+    for i in range(2000):
+        parts.append("%d:%s" % (i, str(i) + "x"))
+    return ",".join(parts)
+`,
+	"calls": `
+def add(a, b):
+    return a - (-b)
+
+def run():
+    t = 0
+    for i in range(10000):
+        t = add(t, i)
+    return t
+`,
+}
+
+// BenchmarkChecks measures the cost of the memory and depth checks: each workload runs
+// once compiled by the Loader (checked) and once by go.starlark.net alone (plain), both
+// with a step limit.
+func BenchmarkChecks(b *testing.B) {
+	for name, src := range checkedWorkloads {
+		b.Run(name+"/checked", func(b *testing.B) {
+			l := newLoader(b, runtime.Options{})
+			snap := snapshotOf(b, map[string]string{"app.star": src})
+			run := mustLoad(b, l, snap, "app.star")["run"].(starlark.Callable)
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := l.Call(ctx, snap, run, nil, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"/plain", func(b *testing.B) {
+			globals, err := starlark.ExecFileOptions(runtime.Dialect(), &starlark.Thread{}, "app.star", src, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			run := globals["run"].(starlark.Callable)
+			for b.Loop() {
+				thread := &starlark.Thread{}
+				thread.SetMaxExecutionSteps(runtime.DefaultMaxSteps)
+				if _, err := starlark.Call(thread, run, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

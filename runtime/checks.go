@@ -93,14 +93,21 @@ func (c *checks) wrap(inner *starlark.Builtin, estimate estimator) *starlark.Bui
 
 // alloc admits an allocation of size bytes by the operation what, or refuses it.
 func (c *checks) alloc(thread *starlark.Thread, what string, size int64) error {
-	if size > c.maxAlloc {
-		return fmt.Errorf("%w: %s would allocate %s, over the limit of %s for one operation (Limits.MaxAllocBytes)",
-			ErrMemoryLimit, what, ByteSize(size), ByteSize(c.maxAlloc))
+	if size <= 0 {
+		return nil
 	}
-	if e := executionOf(thread); e != nil && size > 0 {
+	if size > c.maxAlloc {
+		return c.refuse(what, size)
+	}
+	if e := executionOf(thread); e != nil {
 		e.charged.Add(size)
 	}
 	return nil
+}
+
+func (c *checks) refuse(what string, size int64) error {
+	return fmt.Errorf("%w: %s would allocate %s, over the limit of %s for one operation (Limits.MaxAllocBytes)",
+		ErrMemoryLimit, what, ByteSize(size), ByteSize(c.maxAlloc))
 }
 
 // binary returns the check of x op y, which then computes x op y.
@@ -154,7 +161,7 @@ type builtinFunc = func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []s
 
 // checkBinary checks what x op y would allocate.
 func (c *checks) checkBinary(thread *starlark.Thread, op syntax.Token, x, y starlark.Value) error {
-	what := fmt.Sprintf("%s %s %s", x.Type(), op, y.Type())
+	what := func() string { return fmt.Sprintf("%s %s %s", x.Type(), op, y.Type()) }
 	var size int64
 	switch op {
 	case syntax.PLUS:
@@ -164,9 +171,8 @@ func (c *checks) checkBinary(thread *starlark.Thread, op syntax.Token, x, y star
 			if yi, ok := y.(starlark.Int); ok {
 				return checkIntBits(what, satAdd(intBits(xi), intBits(yi)))
 			}
-			x, y = y, x // 3 * "ab" repeats like "ab" * 3
-		}
-		if n, ok := y.(starlark.Int); ok {
+			size = repeatSize(y, xi) // 3 * "ab" repeats like "ab" * 3
+		} else if n, ok := y.(starlark.Int); ok {
 			size = repeatSize(x, n)
 		}
 	case syntax.PERCENT:
@@ -184,12 +190,15 @@ func (c *checks) checkBinary(thread *starlark.Thread, op syntax.Token, x, y star
 			}
 		}
 	}
-	return c.alloc(thread, what, size)
+	if size > c.maxAlloc {
+		return c.refuse(what(), size)
+	}
+	return c.alloc(thread, "", size)
 }
 
-func checkIntBits(what string, n int64) error {
+func checkIntBits(what func() string, n int64) error {
 	if n > MaxIntBits {
-		return fmt.Errorf("%w: %s would make an integer of %d bits, over the limit of %d bits (runtime.MaxIntBits)", ErrMemoryLimit, what, n, MaxIntBits)
+		return fmt.Errorf("%w: %s would make an integer of %d bits, over the limit of %d bits (runtime.MaxIntBits)", ErrMemoryLimit, what(), n, MaxIntBits)
 	}
 	return nil
 }
@@ -618,7 +627,7 @@ func (c *checks) int(args starlark.Tuple, kwargs []starlark.Tuple) (int64, strin
 			bitsPerDigit = int64(bits.Len64(uint64(b - 1)))
 		}
 	}
-	return 0, "", checkIntBits("int() of a string", satMul(int64(len(s)), bitsPerDigit))
+	return 0, "", checkIntBits(func() string { return "int() of a string" }, satMul(int64(len(s)), bitsPerDigit))
 }
 
 // response refuses a body over MaxResponseBytes, then builds the response.

@@ -1,6 +1,6 @@
 // Package runtime is Starbase's import hook: it loads Starlark modules from a commit's
-// tree, caches their compiled bytecode and their frozen globals, and runs Starlark with
-// step, time and cancellation limits.
+// tree, caches their compiled bytecode and their frozen globals, and runs Starlark within
+// limits of steps, time, memory and call depth, cancellable by the caller.
 //
 // # Snapshots
 //
@@ -46,7 +46,9 @@
 //
 // Module top-level code runs on a thread with no thread locals: no request, no request
 // data. Stored code sees only the Starlark universe, the names listed in builtins.go and
-// [Options.Predeclared]: no clock, filesystem, environment or network. Module globals are
+// [Options.Predeclared]: no clock, filesystem, environment or network. (The universe
+// functions that allocate are replaced by checked ones of the same name: see Resource
+// limits.) Module globals are
 // frozen after the top level ran, so they can be shared by all goroutines and no handler
 // can mutate them.
 //
@@ -54,4 +56,78 @@
 // [Limits.MaxSteps] and [Limits.Timeout] and cancelled with the caller's context. Its
 // errors wrap [ErrStepLimit], [ErrTimeout] or [ErrCanceled] together with the
 // [*starlark.EvalError] that carries the Starlark backtrace.
+//
+// # Resource limits
+//
+// Every Call and every module top level runs within [Limits] ([DefaultLimits]; the serve
+// command has a flag for each):
+//
+//   - Steps (MaxSteps, 10M) and wall time (Timeout 10s, LoadTimeout 5s): checked by the
+//     interpreter between instructions.
+//   - Call depth (MaxCallDepth, 1000): every Starlark function starts with a check, so
+//     unbounded recursion fails with [ErrDepthLimit] in milliseconds. (go.starlark.net
+//     alone stops at 100,000 frames, after about 1s and 256 MiB of goroutine stack.)
+//   - Memory of one operation (MaxAllocBytes, 128 MiB). Go has no per-goroutine memory
+//     limit and Starlark none either; go.starlark.net checks only repetition, against
+//     2^30 elements, which for a list is 16 GiB in one instruction. So the loader compiles
+//     a check before every operation that can allocate much more than its operands
+//     (rewrite.go): + and * on strings, bytes, lists and tuples, % and str.format,
+//     str.join, replace and split, the conversions str, repr, print, fail and json.encode
+//     (whose output can be exponentially larger than a value that shares structure: 20
+//     levels of l = [l, l] hold 40 references and print a million times), list, tuple,
+//     sorted, set, enumerate, zip and bytes of a lazy range or string, list.extend and
+//     list += iterable, json.decode and json.indent. Each check computes the size first
+//     (sizes.go; its own work is bounded by the limit) and refuses the operation with
+//     [ErrMemoryLimit] before anything is allocated: "x" * (1 << 30) fails at once having
+//     allocated nothing. Integers are bounded to [MaxIntBits], since big-integer
+//     arithmetic is not cancellable either. The same limit bounds any single string,
+//     list or tuple stored code can build, so doubling s = s + s stops there.
+//   - Memory of the process (MaxHeapBytes, 2 GiB): what the checks cannot refuse is
+//     growth in small steps (appending a chunk at a time to a list, a comprehension, a
+//     dict filled key by key). A guard (guard.go) reads the live heap every 10ms and,
+//     above the budget, stops the running execution that allocated the most with
+//     [ErrMemoryLimit]. It acts on live memory only: it confirms with a forced garbage
+//     collection before stopping anyone, so garbage left by an execution stopped earlier
+//     (or finished) never counts against the next, innocent one; then it waits for the
+//     stopped execution to return before considering another.
+//   - Response size (MaxResponseBytes, 32 MiB): response() and the server refuse larger
+//     bodies ([ErrResponseTooLarge]); [JSONSize] measures a JSON result before encoding.
+//   - Print output (MaxPrintLines 100, MaxPrintBytes 64 KiB per request): enforced by the
+//     server's log handler (runtime/printlog), which drops and counts the excess.
+//
+// Measured on the development machine (2 cores; go test ./server -run TestLimits): a
+// handler doubling a string is refused at 64 MiB with MaxAllocBytes 32 MiB, the heap
+// peaking at 58 MiB; one hoarding 1 MiB chunks is stopped by the guard at MaxHeapBytes
+// 256 MiB, the heap peaking at 260-280 MiB, within 0.2s (0.8-2.2s under -race); a
+// 1 GiB string or a list whose JSON is 1 GiB is refused within 30ms; a million print()
+// calls run in 1.3s and leave 101 log records; meanwhile /ping answers with a median
+// under 1ms and a 99th percentile under 40ms. The checks cost about 120ns each (a
+// builtin call): loops of integer arithmetic run 2-2.5x slower than unchecked, string
+// building 1.6-2.5x, function calls 1.3x (BenchmarkChecks).
+//
+// What does not hold, and why:
+//
+//   - One operation runs to its end: cancellation is checked between instructions. An
+//     operation admitted by its check allocates up to MaxAllocBytes, and a large copy of
+//     pointers (a list + list of millions of slots) delays the collector's stop-the-world
+//     pauses: /ping saw 36-200ms stalls at MaxAllocBytes 32 MiB (800ms under -race).
+//     Lower MaxAllocBytes shortens them.
+//   - Operations linear in their operands are not checked (+ of integers, list.append,
+//     dict and set insertion, slicing, sorted of a list, dict.items...): each allocates at
+//     most a few times what already exists, and the heap guard bounds their sum. The guard
+//     therefore lets the heap overshoot its budget by what one instruction and one
+//     collection cycle allocate (in the tests, up to 2.6x a 64 MiB budget, 1.1x 256 MiB).
+//   - The guard's choice is an estimate: the bytes an execution's checks admitted plus 8
+//     bytes per step. Garbage counts too, so a request that churns may be stopped before
+//     one that holds less; the guard reads the whole process, so memory held outside
+//     Starlark (caches, other loaders) counts against the budget as well.
+//   - CPU inside one instruction is not bounded by Timeout: hashing a tuple that nests
+//     shared tuples costs 2^depth (as a dict key or set element), and comparing such
+//     tuples costs up to 2^10 each (go.starlark.net's comparison depth), so sorting or
+//     searching a large list of them can take seconds. Freezing a module's globals is
+//     checked ([ErrDepthLimit] beyond 10M visits); hashing is not.
+//   - Builtins of other packages (Options.Predeclared) allocate outside the checks and
+//     must bound themselves.
+//   - An augmented assignment *=, %= or <<= whose target calls a function (a[f()] *= n)
+//     cannot be checked without evaluating the target twice, and fails to compile.
 package runtime

@@ -238,3 +238,28 @@ func TestHeapGuard_IgnoresGarbageOfAStoppedExecution(t *testing.T) {
 		t.Errorf("HeapStops = %d, want only the hog's", got)
 	}
 }
+
+func TestLoader_ChecksModuleTopLevels(t *testing.T) {
+	l := newLoader(t, runtime.Options{})
+	snap := snapshotOf(t, map[string]string{
+		"app.star": "load('lib.star', 'X')\n",
+		"lib.star": "X = 'x' * (1 << 30)\n",
+	})
+	err := loadErr(t, l, snap, "app.star")
+	if !errors.Is(err, runtime.ErrMemoryLimit) {
+		t.Errorf("error = %v, want ErrMemoryLimit", err)
+	}
+	wantContains(t, err, "cannot load lib.star: lib.star:1:9: memory limit exceeded: string * int would allocate 1GiB")
+}
+
+func TestLoader_InsertedChecksKeepDocstrings(t *testing.T) {
+	l := newLoader(t, runtime.Options{})
+	snap := snapshotOf(t, map[string]string{"app.star": "def f():\n    \"Says hi.\"\n    return 'hi'\n"})
+	f := mustLoad(t, l, snap, "app.star")["f"].(*starlark.Function)
+	if got := f.Doc(); got != "Says hi." {
+		t.Errorf("Doc() = %q, want %q", got, "Says hi.")
+	}
+	if got := mustCall(t, l, snap, mustLoad(t, l, snap, "app.star"), "f"); got != starlark.String("hi") {
+		t.Errorf("f() = %v, want \"hi\"", got)
+	}
+}
