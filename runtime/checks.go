@@ -105,6 +105,10 @@ func (c *checks) alloc(thread *starlark.Thread, what string, size int64) error {
 	return nil
 }
 
+// maxElems is the most elements a collection built in one operation can have: each
+// needs a slot. Counting a lazy iterable stops past it.
+func (c *checks) maxElems() int64 { return c.maxAlloc/slotBytes + 1 }
+
 func (c *checks) refuse(what string, size int64) error {
 	return fmt.Errorf("%w: %s would allocate %s, over the limit of %s for one operation (Limits.MaxAllocBytes)",
 		ErrMemoryLimit, what, ByteSize(size), ByteSize(c.maxAlloc))
@@ -139,7 +143,7 @@ func (c *checks) augment(op syntax.Token) builtinFunc {
 		if list, ok := t.(*starlark.List); ok && op == syntax.PLUS {
 			// list += iterable extends the list with any iterable, even a range.
 			if _, isList := y.(*starlark.List); !isList {
-				if n, ok := length(y, c.maxAlloc); ok {
+				if n, ok := length(y, c.maxElems()); ok {
 					size := satAdd(satMul(int64(list.Len()), slotBytes), satMul(n, elemBytes(y)))
 					return y, c.alloc(thread, "list += "+y.Type(), size)
 				}
@@ -147,7 +151,7 @@ func (c *checks) augment(op syntax.Token) builtinFunc {
 		}
 		if t == starlark.None {
 			if _, isString := y.(starlark.String); !isString {
-				if n, ok := length(y, c.maxAlloc); ok {
+				if n, ok := length(y, c.maxElems()); ok {
 					return y, c.alloc(thread, "+= "+y.Type(), satMul(n, elemBytes(y)))
 				}
 			}
@@ -382,7 +386,7 @@ func (c *checks) attr(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 				if len(args) != 1 {
 					return 0, nil
 				}
-				n, _ := length(args[0], c.maxAlloc)
+				n, _ := length(args[0], c.maxElems())
 				return satAdd(satMul(int64(recv.(*starlark.List).Len()), slotBytes), satMul(n, elemBytes(args[0]))), nil
 			}
 		}
@@ -391,7 +395,7 @@ func (c *checks) attr(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tup
 			estimate = func(_ starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
 				var size int64
 				for _, a := range args {
-					n, _ := length(a, c.maxAlloc)
+					n, _ := length(a, c.maxElems())
 					size = satAdd(size, satMul(n, setItemBytes))
 				}
 				return size, nil
@@ -439,10 +443,12 @@ func (c *checks) joinSize(recv starlark.Value, args starlark.Tuple, _ []starlark
 	if !ok {
 		return 0, nil
 	}
+	// The pieces are collected first (a slot each), then joined with sep between them.
 	sep := int64(len(recv.(starlark.String)))
 	var size int64
 	first := true
 	for e := range starlark.Elements(iterable) {
+		size = satAdd(size, slotBytes)
 		if !first {
 			size = satAdd(size, sep)
 		}
@@ -522,7 +528,7 @@ func (c *checks) collection(name string, extra int64) estimator {
 		if len(args) == 0 {
 			return 0, "", nil
 		}
-		n, _ := length(args[0], c.maxAlloc)
+		n, _ := length(args[0], c.maxElems())
 		return satMul(n, elemBytes(args[0])+extra), fmt.Sprintf("%s() of a %s of %d elements", name, args[0].Type(), n), nil
 	}
 }
@@ -531,14 +537,14 @@ func (c *checks) set(args starlark.Tuple, _ []starlark.Tuple) (int64, string, er
 	if len(args) == 0 {
 		return 0, "", nil
 	}
-	n, _ := length(args[0], c.maxAlloc)
+	n, _ := length(args[0], c.maxElems())
 	return satMul(n, setItemBytes), fmt.Sprintf("set() of a %s of %d elements", args[0].Type(), n), nil
 }
 
 func (c *checks) zip(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
 	var shortest int64 = -1
 	for _, a := range args {
-		if n, ok := length(a, c.maxAlloc); ok && (shortest < 0 || n < shortest) {
+		if n, ok := length(a, c.maxElems()); ok && (shortest < 0 || n < shortest) {
 			shortest = n
 		}
 	}
@@ -559,7 +565,7 @@ func (c *checks) bytes(args starlark.Tuple, _ []starlark.Tuple) (int64, string, 
 	case starlark.Bytes:
 		return 0, "", nil
 	}
-	n, _ := length(args[0], c.maxAlloc)
+	n, _ := length(args[0], c.maxElems())
 	return n, fmt.Sprintf("bytes() of %d elements", n), nil
 }
 

@@ -89,7 +89,8 @@
 //     [ErrMemoryLimit]. It acts on live memory only: it confirms with a forced garbage
 //     collection before stopping anyone, so garbage left by an execution stopped earlier
 //     (or finished) never counts against the next, innocent one; then it waits for the
-//     stopped execution to return before considering another.
+//     stopped execution to return before considering another. While the heap (live and
+//     garbage) is above the budget, it forces at most one collection per 100ms.
 //   - Response size (MaxResponseBytes, 32 MiB): response() and the server refuse larger
 //     bodies ([ErrResponseTooLarge]); [JSONSize] measures a JSON result before encoding.
 //   - Print output (MaxPrintLines 100, MaxPrintBytes 64 KiB per request): enforced by the
