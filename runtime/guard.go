@@ -53,6 +53,10 @@ const (
 	guardInterval = 10 * time.Millisecond  // between two readings of the heap
 	guardForceGap = 100 * time.Millisecond // least time between two collections it forces
 	guardStopWait = 5 * time.Second        // longest wait for a stopped execution to return
+	// guardShare: an execution is stopped only if its usage is at least 1/guardShare of
+	// the excess over the budget.
+	guardShare = 4
+	guardQuiet = time.Second // rest after finding no execution to blame
 )
 
 // heapGuard keeps the process's live heap under a budget by stopping the Starlark
@@ -148,13 +152,16 @@ func (g *heapGuard) run() {
 	defer tick.Stop()
 	heap := newHeapReader()
 	var forced time.Time
+	// quietUntil: after finding no execution to blame, the guard rests a while rather than
+	// forcing a collection on every tick.
+	var quietUntil time.Time
 	for {
 		select {
 		case <-g.ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if !g.busy() {
+		if !g.busy() || time.Now().Before(quietUntil) {
 			continue
 		}
 		live, objects := heap.read()
@@ -173,6 +180,15 @@ func (g *heapGuard) run() {
 			continue
 		}
 		usage := victim.usage()
+		// An execution that allocated a small fraction of the excess cannot be its cause:
+		// the heap is held by something else (caches, another loader), and stopping an
+		// innocent request would free nothing.
+		if usage*guardShare < live-g.limit {
+			g.logger.Warn("the live heap is over Limits.MaxHeapBytes, but no Starlark execution holds a significant part of it",
+				"live_bytes", live, "limit_bytes", g.limit, "largest_usage_bytes", usage)
+			quietUntil = time.Now().Add(guardQuiet)
+			continue
+		}
 		victim.stop(fmt.Errorf("%w: the live heap of the process is %s, over its limit of %s (Limits.MaxHeapBytes), and this execution had allocated the most (about %s)",
 			ErrMemoryLimit, ByteSize(live), ByteSize(g.limit), ByteSize(usage)))
 		g.stops.Add(1)
