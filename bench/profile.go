@@ -22,6 +22,7 @@ type cpuProfile struct {
 	header   []string   // pprof's header lines
 	flat     []pprofRow // the top by flat time
 	starbase []pprofRow // Starbase's own functions by cumulative time
+	checks   float64    // percentage of samples with the runtime's memory-limit checks on the stack
 }
 
 // pprofRow is one row of `go tool pprof -top`.
@@ -99,16 +100,23 @@ func reportFindings(sec *section, profiles []cpuProfile, ratios map[string]float
 			"not a measurement).\n", us(saved), us(total), (gain-1)*100,
 			ratio(ratios["json store/go"]*gain), ratio(ratios["json store/flask"]*gain))
 	}
-	sec.printf("- **Table page against Flask** (%s): `Loader.Call` takes %.0f%% of the CPU, %.0f µs per request: the page's "+
-		"100 rows are formatted by Starlark code, and go.starlark.net interprets this string-building code slower than "+
-		"CPython runs the same Python (per request, Starbase's process used %s of CPU, Flask's workers %s; the flat profile "+
-		"is the interpreter's loop, its allocations and the GC). "+
-		"Nothing in Starbase's own request path weighs in (everything else: %s). What would close the gap: "+
-		"native builtins for the hot primitives that stored code now writes in Starlark (HTML escaping, number "+
-		"formatting), templates rendered in Go (`render`), or a faster Starlark interpreter; not the store.\n",
-		ratio(ratios["table store/flask"]), share(table, "runtime.(*Loader).Call"), perReq(table, "runtime.(*Loader).Call"),
-		ms(ratios["table store cpu"]), ms(ratios["table flask cpu"]),
+	sec.printf("- **Table page against Flask** (%s): per request, Starbase's process used %s of CPU and Flask's workers "+
+		"%s. Running the handler (`Loader.Call`) takes %.0f%% of Starbase's CPU, %s per request, and the rest of its "+
+		"request path %s: the page's 100 rows are formatted by Starlark code, which go.starlark.net interprets more "+
+		"slowly than CPython runs the same Python (the flat profile is the interpreter's loop, its allocations and "+
+		"the GC).", ratio(ratios["table store/flask"]), ms(ratios["table store cpu"]), ms(ratios["table flask cpu"]),
+		share(table, "runtime.(*Loader).Call"), us(perReq(table, "runtime.(*Loader).Call")),
 		us(perReq(table, costs[0].fn)-perReq(table, "runtime.(*Loader).Call")))
+	if table.checks >= 1 {
+		sec.printf(" %.0f%% of the samples have the runtime's memory-limit checks on their stack (`runtime.(*checks)`, "+
+			"compiled into stored code: each string `+` and each call of an allocating method such as `replace` or "+
+			"`join` becomes a call to a checking builtin, which then does the operation; on the small JSON page %.0f%%).",
+			table.checks, json.checks)
+	}
+	sec.printf(" What would close the gap: native builtins for the hot primitives that stored code now writes in " +
+		"Starlark (HTML escaping, number formatting), templates rendered in Go (`render`), cheaper checks (no " +
+		"message formatted unless a limit is hit, no builtin call for operations that cannot exceed one), or a " +
+		"faster Starlark interpreter; not the store.\n")
 	sec.printf("\n")
 }
 
@@ -146,6 +154,9 @@ func profilePage(ctx context.Context, e *env, pg hotPage) (cpuProfile, error) {
 	if _, prof.starbase, err = pprofTop(ctx, file, "-cum", "-nodecount=30", "-show=github.com/starbase/starbase/"); err != nil {
 		return prof, err
 	}
+	if prof.checks, err = pprofFocus(ctx, file, checksFrames); err != nil {
+		return prof, err
+	}
 	for _, h := range prof.header {
 		if m := pprofTotal.FindStringSubmatch(h); m != nil {
 			prof.total = pprofSeconds(m[1])
@@ -157,7 +168,32 @@ func profilePage(ctx context.Context, e *env, pg hotPage) (cpuProfile, error) {
 	return prof, nil
 }
 
-var pprofTotal = regexp.MustCompile(`Total samples = (\S+)`)
+var (
+	pprofTotal = regexp.MustCompile(`Total samples = (\S+)`)
+	pprofShown = regexp.MustCompile(`Showing nodes accounting for \S+, ([\d.]+)% of`)
+)
+
+// checksFrames matches the runtime's checks compiled into stored code, which run before
+// every operation that may allocate (see runtime/checks.go).
+const checksFrames = `starbase/runtime\.\(\*checks\)`
+
+// pprofFocus returns the percentage of the samples of file whose stack has a frame matching
+// focus (0 when none has).
+func pprofFocus(ctx context.Context, file, focus string) (float64, error) {
+	cmd := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-focus="+focus, "-nodefraction=0", "-nodecount=1000000", file)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "no samples") || strings.Contains(string(out), "matched no samples") {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("go tool pprof -focus: %v\n%s", err, out)
+	}
+	m := pprofShown.FindStringSubmatch(string(out))
+	if m == nil {
+		return 0, nil
+	}
+	return strconv.ParseFloat(m[1], 64)
+}
 
 // pprofTop runs `go tool pprof -top` on file and returns its header and rows.
 func pprofTop(ctx context.Context, file string, args ...string) (header []string, rows []pprofRow, err error) {
