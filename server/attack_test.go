@@ -14,6 +14,7 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 const pwnedApp = `def handle(req):
@@ -56,15 +57,15 @@ func randomHex(n int) string {
 func TestAPI_EveryEndpointRefusesMissingWrongRevokedAndWeakCredentialsAndChangesNothing(t *testing.T) {
 	n := startSecNode(t, server.Config{AuthBurst: 100000}, false)
 	ctx := context.Background()
-	first := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
-	current := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n"})
+	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
+	current := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n"})
 	readerSecret, _ := n.token(t, "rita", auth.Reader)
 	devSecret, devID := n.token(t, "dev", auth.Developer)
 	revokedSecret, revokedID := n.token(t, "gone", auth.Admin)
-	if _, err := n.admin.RevokeToken(ctx, revokedID); err != nil {
+	if _, err := n.Client.RevokeToken(ctx, revokedID); err != nil {
 		t.Fatal(err)
 	}
-	adminSession, _ := login(t, n, secAdmin)
+	adminSession, _ := login(t, n, servertest.AdminToken)
 
 	wrong := "sb_" + randomHex(32)
 	refused401 := []credential{
@@ -84,7 +85,7 @@ func TestAPI_EveryEndpointRefusesMissingWrongRevokedAndWeakCredentialsAndChanges
 		},
 	}
 
-	routes := server.APIRoutes(n.srv)
+	routes := server.APIRoutes(n.Server)
 	bodies := attackBodies(t, first.Commit, current.Commit)
 	patterns := slices.Sorted(maps.Keys(routes))
 	attempts := 0
@@ -163,7 +164,7 @@ func TestAPI_RefusedCredentialsTellWhyWithoutRevealingAnything(t *testing.T) {
 	if resp.status != 401 || !strings.Contains(resp.body, "unknown or revoked") {
 		t.Errorf("wrong token = %d %s, want 401 saying the token is unknown or revoked", resp.status, resp.body)
 	}
-	if strings.Contains(resp.body, secAdmin) || strings.Contains(resp.body, auth.Hash(secAdmin)) {
+	if strings.Contains(resp.body, servertest.AdminToken) || strings.Contains(resp.body, auth.Hash(servertest.AdminToken)) {
 		t.Error("the refusal reveals the admin token")
 	}
 }

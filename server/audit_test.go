@@ -14,6 +14,7 @@ import (
 	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 // recordAt returns the audit record written at store revision rev, failing unless there
@@ -35,7 +36,7 @@ func recordAt(t *testing.T, n *secNode, rev int64) auth.AuditRecord {
 // asToken returns a client acting with secret.
 func asToken(t *testing.T, n *secNode, secret string) *client.Client {
 	t.Helper()
-	c, err := client.New(n.url, client.Options{Token: secret, HTTP: n.http})
+	c, err := client.New(n.URL, client.Options{Token: secret, HTTP: n.HTTP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestAudit_CommitsAreRecordedInTheSameStoreCommitWithTheirPaths(t *testing.T
 	n := startSecNode(t, server.Config{}, false)
 	devSecret, devID := n.token(t, "dev", auth.Developer)
 	dev := asToken(t, n, devSecret)
-	first := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n", "lib/a.star": "A = 1\n", "old.txt": "x"})
+	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n", "lib/a.star": "A = 1\n", "old.txt": "x"})
 
 	res, err := dev.Push(ctx, api.PushRequest{Expected: first.Commit, Message: "second", Files: map[string][]byte{
 		"app.star": []byte("def handle(req):\n    return 'v2'\n"), "lib/a.star": []byte("A = 1\n"), "new.txt": []byte("y"),
@@ -75,14 +76,14 @@ func TestAudit_CommitsAreRecordedInTheSameStoreCommitWithTheirPaths(t *testing.T
 func TestAudit_AFailedPushLeavesNeitherCommitNorRecord(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	first := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
+	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
 	before, records := n.revision(t), len(n.audit(t))
 	for name, req := range map[string]api.PushRequest{
 		"stale":     {Expected: "0000000000000000000000000000000000000000000000000000000000000000", Files: map[string][]byte{"app.star": []byte("X = 1\n")}},
 		"bad path":  {Expected: first.Commit, Files: map[string][]byte{"../escape.star": []byte("X = 1\n")}},
 		"no change": {Expected: first.Commit, Files: map[string][]byte{"app.star": []byte("def handle(req):\n    return 'v1'\n")}},
 	} {
-		res, err := n.admin.Push(ctx, req)
+		res, err := n.Client.Push(ctx, req)
 		if name == "no change" {
 			if err != nil || res.Changed {
 				t.Errorf("%s: push = %+v, %v; want unchanged", name, res, err)
@@ -101,12 +102,12 @@ func TestAudit_AFailedPushLeavesNeitherCommitNorRecord(t *testing.T) {
 func TestAudit_ConcurrentForcedPushesEachGetTheirExactRecord(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v0'\n"})
+	n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v0'\n"})
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Go(func() {
 			for i := range 3 {
-				_, err := n.admin.Push(ctx, api.PushRequest{Force: true, Files: map[string][]byte{
+				_, err := n.Client.Push(ctx, api.PushRequest{Force: true, Files: map[string][]byte{
 					"app.star":                      []byte("def handle(req):\n    return 'v0'\n"),
 					fmt.Sprintf("w%d/%d.txt", w, i): []byte("x"),
 				}})
@@ -118,11 +119,11 @@ func TestAudit_ConcurrentForcedPushesEachGetTheirExactRecord(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	main, _, err := n.srv.Repo().Ref(ctx, "main")
+	main, _, err := n.Server.Repo().Ref(ctx, "main")
 	if err != nil {
 		t.Fatal(err)
 	}
-	history, err := n.srv.Repo().Log(ctx, main, 0)
+	history, err := n.Server.Repo().Log(ctx, main, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestAudit_ConcurrentForcedPushesEachGetTheirExactRecord(t *testing.T) {
 		if i+1 < len(history) {
 			parent = history[i+1].ID
 		}
-		diffs, err := n.srv.Repo().Diff(ctx, parent, c.ID)
+		diffs, err := n.Server.Repo().Diff(ctx, parent, c.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,10 +164,10 @@ func TestAudit_ConcurrentForcedPushesEachGetTheirExactRecord(t *testing.T) {
 func TestAudit_RevertsRefMovesTokensAndSettingsAreRecordedWithTheirChange(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	first := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
-	second := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n", "b.txt": "b"})
+	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
+	second := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n", "b.txt": "b"})
 
-	rev, err := n.admin.Revert(ctx, first.Commit)
+	rev, err := n.Client.Revert(ctx, first.Commit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestAudit_RevertsRefMovesTokensAndSettingsAreRecordedWithTheirChange(t *tes
 		t.Errorf("revert record = %+v", rec)
 	}
 
-	moved, err := n.admin.MoveRef(ctx, "canary", second.Commit, "")
+	moved, err := n.Client.MoveRef(ctx, "canary", second.Commit, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +189,7 @@ func TestAudit_RevertsRefMovesTokensAndSettingsAreRecordedWithTheirChange(t *tes
 		t.Errorf("canary at the record's revision = %q, want %s", got, second.Commit)
 	}
 
-	tok, err := n.admin.CreateToken(ctx, "ana", "developer")
+	tok, err := n.Client.CreateToken(ctx, "ana", "developer")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func TestAudit_RevertsRefMovesTokensAndSettingsAreRecordedWithTheirChange(t *tes
 		t.Error("the token record is not written by the revision of its audit record")
 	}
 
-	if _, err := n.admin.RevokeToken(ctx, tok.ID); err != nil {
+	if _, err := n.Client.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	revoked := n.revision(t)
@@ -213,7 +214,7 @@ func TestAudit_RevertsRefMovesTokensAndSettingsAreRecordedWithTheirChange(t *tes
 		t.Error("the token still exists at the revision of its revocation record")
 	}
 
-	if _, err := n.admin.SetProtectedRefs(ctx, []string{"main"}); err != nil {
+	if _, err := n.Client.SetProtectedRefs(ctx, []string{"main"}); err != nil {
 		t.Fatal(err)
 	}
 	rec = recordAt(t, n, n.revision(t))
@@ -225,20 +226,20 @@ func TestAudit_RevertsRefMovesTokensAndSettingsAreRecordedWithTheirChange(t *tes
 func TestAudit_TheAPIShowsTheLogToAdminsNewestFirst(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	n.push(t, map[string]string{"app.star": "X = 1\n"})
+	n.Push(t, map[string]string{"app.star": "X = 1\n"})
 	n.do(t, secRequest{method: "GET", path: "/-/api/log"}) // refused
-	recs, err := n.admin.Audit(ctx, 10, "")
+	recs, err := n.Client.Audit(ctx, 10, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(recs) != 2 || recs[0].Action != "refused" || recs[1].Action != "commit" || recs[0].Revision <= recs[1].Revision {
 		t.Fatalf("audit = %+v, want the refusal then the commit", recs)
 	}
-	older, err := n.admin.Audit(ctx, 10, recs[0].Key)
+	older, err := n.Client.Audit(ctx, 10, recs[0].Key)
 	if err != nil || len(older) != 1 || older[0].Key != recs[1].Key {
 		t.Errorf("audit after %s = %+v, %v; want the commit only", recs[0].Key, older, err)
 	}
-	resp := n.do(t, secRequest{method: "GET", path: "/-/api/audit?n=0", header: bearer(secAdmin)})
+	resp := n.do(t, secRequest{method: "GET", path: "/-/api/audit?n=0", header: bearer(servertest.AdminToken)})
 	if resp.status != http.StatusBadRequest {
 		t.Errorf("audit?n=0 = %d, want 400", resp.status)
 	}

@@ -1,149 +1,29 @@
 package server_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/starbase/starbase/api"
-	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/server"
-	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/server/servertest"
 )
 
-const appToken = "test-app-token"
-
-// appNode is one in-process node on a real bolt file, served over loopback HTTP, whose log
-// is kept for the test to read.
-type appNode struct {
-	srv    *server.Server
-	url    string
-	client *client.Client
-	log    *logBuffer
-}
-
-// logBuffer collects a node's JSON log; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf strings.Builder
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the log records whose msg is msg.
-func (b *logBuffer) records(t *testing.T, msg string) []map[string]any {
+// getAccepting GETs path of n with an Accept header (none when accept is empty).
+func getAccepting(t *testing.T, n *servertest.Node, path, accept string) (*http.Response, string) {
 	t.Helper()
-	b.mu.Lock()
-	text := b.buf.String()
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q is not JSON: %v", sc.Text(), err)
-		}
-		if rec["msg"] == msg {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-func startAppNode(t *testing.T, cfg server.Config) *appNode {
-	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	cfg.Store = st
-	logs := &logBuffer{}
-	cfg.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, _, err := srv.Tokens().Bootstrap(ctx, appToken); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	c, err := client.New(hs.URL, client.Options{Token: appToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &appNode{srv: srv, url: hs.URL, client: c, log: logs}
-}
-
-// deploy pushes files and waits until the node serves them.
-func (n *appNode) deploy(t *testing.T, files map[string]string) string {
-	t.Helper()
-	res, err := n.client.Push(context.Background(), api.PushRequest{Files: filesOf(files), Force: true})
-	if err != nil {
-		t.Fatalf("push: %v", err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for n.srv.Status().Commit != res.Commit {
-		if time.Now().After(deadline) {
-			t.Fatalf("node still serves %q, want %q", n.srv.Status().Commit, res.Commit)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return res.Commit
-}
-
-// request GETs path with an Accept header.
-func (n *appNode) request(t *testing.T, path, accept string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, n.url+path, nil)
+	req, err := http.NewRequest(http.MethodGet, n.URL+path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
-}
-
-func filesOf(files map[string]string) map[string][]byte {
-	out := make(map[string][]byte, len(files))
-	for k, v := range files {
-		out[k] = []byte(v)
-	}
-	return out
+	return n.Do(t, req)
 }
 
 // twoLoadsDeep is an app whose handler fails in a module it loads through another.
@@ -185,9 +65,9 @@ Error: floating-point division by zero`, short)
 }
 
 func TestServer_DevModeShowsTheTracebackAsText(t *testing.T) {
-	n := startAppNode(t, server.Config{Dev: true})
-	commit := n.deploy(t, twoLoadsDeep)
-	resp, body := n.request(t, "/", "*/*")
+	n := servertest.Start(t, server.Config{Dev: true})
+	commit := n.Deploy(t, twoLoadsDeep)
+	resp, body := getAccepting(t, n, "/", "*/*")
 	want := fmt.Sprintf("Internal error in stored code (commit %s, error id ", code.ID(commit).Short())
 	if resp.StatusCode != 500 || !strings.HasPrefix(body, want) || !strings.HasSuffix(body, "\n\n"+wantTraceback(commit)+"\n") {
 		t.Errorf("GET / = %d\n%s\nwant 500 starting %q and ending with\n%s", resp.StatusCode, body, want, wantTraceback(commit))
@@ -195,14 +75,14 @@ func TestServer_DevModeShowsTheTracebackAsText(t *testing.T) {
 }
 
 func TestServer_DevModeErrorPageLinksEveryFrameToTheEditor(t *testing.T) {
-	n := startAppNode(t, server.Config{Dev: true})
+	n := servertest.Start(t, server.Config{Dev: true})
 	files := map[string]string{}
 	for k, v := range twoLoadsDeep {
 		files[k] = v
 	}
 	files["lib/stats.star"] = "def mean(items):\n    fail(\"<script>alert('x')</script> & \" + str(len(items)))\n"
-	commit := n.deploy(t, files)
-	resp, body := n.request(t, "/", "text/html,application/xhtml+xml,*/*;q=0.8")
+	commit := n.Deploy(t, files)
+	resp, body := getAccepting(t, n, "/", "text/html,application/xhtml+xml,*/*;q=0.8")
 	if resp.StatusCode != 500 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("GET / = %d %q, want a 500 HTML page", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -226,9 +106,9 @@ func TestServer_DevModeErrorPageLinksEveryFrameToTheEditor(t *testing.T) {
 }
 
 func TestServer_DevModeGivesJSONClientsTheFrames(t *testing.T) {
-	n := startAppNode(t, server.Config{Dev: true})
-	commit := n.deploy(t, twoLoadsDeep)
-	resp, body := n.request(t, "/", "application/json")
+	n := servertest.Start(t, server.Config{Dev: true})
+	commit := n.Deploy(t, twoLoadsDeep)
+	resp, body := getAccepting(t, n, "/", "application/json")
 	var got struct {
 		Error   string `json:"error"`
 		ErrorID string `json:"error_id"`
@@ -256,9 +136,9 @@ func TestServer_DevModeGivesJSONClientsTheFrames(t *testing.T) {
 }
 
 func TestServer_WithoutDevTheClientGetsAnErrorIDAndTheLogTheTraceback(t *testing.T) {
-	n := startAppNode(t, server.Config{})
-	commit := n.deploy(t, twoLoadsDeep)
-	resp, body := n.request(t, "/", "text/html")
+	n := servertest.Start(t, server.Config{})
+	commit := n.Deploy(t, twoLoadsDeep)
+	resp, body := getAccepting(t, n, "/", "text/html")
 	errID, ok := strings.CutPrefix(body, "Internal error (error id ")
 	errID, ok2 := strings.CutSuffix(errID, ")\n")
 	if !ok || !ok2 || resp.StatusCode != 500 {
@@ -267,12 +147,12 @@ func TestServer_WithoutDevTheClientGetsAnErrorIDAndTheLogTheTraceback(t *testing
 	if strings.Contains(body, "division") || strings.Contains(body, "stats.star") {
 		t.Errorf("body %q reveals the error", body)
 	}
-	if _, jsonBody := n.request(t, "/", "application/json"); strings.Contains(jsonBody, "frames") || !strings.Contains(jsonBody, `"error_id"`) {
+	if _, jsonBody := getAccepting(t, n, "/", "application/json"); strings.Contains(jsonBody, "frames") || !strings.Contains(jsonBody, `"error_id"`) {
 		t.Errorf("JSON answer without --dev = %s, want only an error id", jsonBody)
 	}
 
 	var rec map[string]any
-	for _, r := range n.log.records(t, "app error") {
+	for _, r := range n.Log.Messages(t, "app error") {
 		if r["error_id"] == errID {
 			rec = r
 		}
@@ -287,12 +167,12 @@ func TestServer_WithoutDevTheClientGetsAnErrorIDAndTheLogTheTraceback(t *testing
 }
 
 func TestServer_TopLevelErrorIsServedWithItsLoadFrames(t *testing.T) {
-	n := startAppNode(t, server.Config{Dev: true})
+	n := servertest.Start(t, server.Config{Dev: true})
 	// The gate refuses such a tree; a commit made on the store directly (as serve --demo
 	// does) is not gated, and the node must still explain it.
-	res, err := n.srv.Repo().Push(context.Background(), code.PushRequest{
+	res, err := n.Server.Repo().Push(context.Background(), code.PushRequest{
 		Ref: code.DefaultBranch, Author: "test", Message: "ungated",
-		Files: filesOf(map[string]string{
+		Files: servertest.Files(map[string]string{
 			"app.star":        "load(\"lib/config.star\", \"PORT\")\nroutes = {}\n",
 			"lib/config.star": "load(\"lib/env.star\", \"ENV\")\nPORT = ENV[\"port\"]\n",
 			"lib/env.star":    "ENV = {\"host\": \"x\"}\nCHECK = ENV[\"port\"] + 1\n",
@@ -302,11 +182,8 @@ func TestServer_TopLevelErrorIsServedWithItsLoadFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit := string(res.Commit)
-	deadline := time.Now().Add(10 * time.Second)
-	for n.srv.Status().Commit != commit && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	_, body := n.request(t, "/", "")
+	n.WaitCommit(t, commit)
+	_, body := getAccepting(t, n, "/", "")
 	want := fmt.Sprintf(`Traceback (most recent call last):
   app.star:1:6 in <toplevel> (commit %[1]s)
     load("lib/config.star", "PORT")
@@ -325,18 +202,18 @@ Error: key "port" not in dict
 }
 
 func TestServer_PrintIsLoggedWithTheRequestIDAndBounded(t *testing.T) {
-	n := startAppNode(t, server.Config{})
-	n.deploy(t, map[string]string{
+	n := servertest.Start(t, server.Config{})
+	n.Deploy(t, map[string]string{
 		"app.star":        "load(\"lib/chatty.star\", \"chat\")\n\ndef index(req):\n    chat(150)\n    return req.id\n\nroutes = {\"GET /\": index}\n",
 		"lib/chatty.star": "def chat(n):\n    for i in range(n):\n        print(\"line\", i)\n",
 	})
-	resp, reqID := n.request(t, "/", "")
+	resp, reqID := getAccepting(t, n, "/", "")
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET / = %d %q", resp.StatusCode, reqID)
 	}
 	var prints []map[string]any
 	for i := range 150 {
-		for _, r := range n.log.records(t, fmt.Sprintf("line %d", i)) {
+		for _, r := range n.Log.Messages(t, fmt.Sprintf("line %d", i)) {
 			if r["request_id"] == reqID {
 				prints = append(prints, r)
 			}
@@ -349,7 +226,7 @@ func TestServer_PrintIsLoggedWithTheRequestIDAndBounded(t *testing.T) {
 		t.Errorf("first print record = %v, want line 0 from lib/chatty.star:3:14", p)
 	}
 	var dropped []map[string]any
-	for _, r := range n.log.records(t, "print output over the per-request limit was dropped") {
+	for _, r := range n.Log.Messages(t, "print output over the per-request limit was dropped") {
 		if r["request_id"] == reqID {
 			dropped = append(dropped, r)
 		}

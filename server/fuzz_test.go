@@ -2,13 +2,11 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,35 +14,19 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/server"
-	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/server/servertest"
 )
 
-// newFuzzServer returns a started server on a real bolt file whose admin token is secAdmin.
-// Fuzz targets call its handler directly (no sockets), to run many inputs a second.
+// newFuzzServer returns a started server on a real bolt file whose admin token is
+// servertest.AdminToken. Fuzz targets call its handler directly (not over its socket), to
+// run many inputs a second.
 func newFuzzServer(f *testing.F) *server.Server {
 	f.Helper()
-	st, err := bolt.Open(filepath.Join(f.TempDir(), "fuzz.db"), bolt.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Config{
-		Store:     st,
+	return servertest.Start(f, server.Config{
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		AuthBurst: 1 << 30,
 		Limits:    runtime.Limits{MaxSteps: 100_000, Timeout: time.Second, LoadTimeout: time.Second},
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, _, err := srv.Tokens().Bootstrap(context.Background(), secAdmin); err != nil {
-		f.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { srv.Close() })
-	return srv
+	}).Server
 }
 
 // serveFuzz runs one request through srv's handler.
@@ -74,14 +56,14 @@ func FuzzAPI_RequestBodies(f *testing.F) {
 	for i := range fuzzBodyRoutes {
 		for _, seed := range []string{"", "{", "null", "[]", "{}", `{"unknown": 1}`, "{} {}", `{"files": {"app.star": "!!"}}`,
 			`{"files": {"../x.star": ""}, "force": true}`, `{"commit": "main"}`, `{"commit": "0000"}`, `{"name": "n", "role": "admin"}`,
-			`{"refs": ["main", "a//b"]}`, `{"token": "` + secAdmin + `"}`, `{"expected": 1e999}`, string(push)} {
+			`{"refs": ["main", "a//b"]}`, `{"token": "` + servertest.AdminToken + `"}`, `{"expected": 1e999}`, string(push)} {
 			f.Add(uint8(i), []byte(seed))
 		}
 	}
 	f.Fuzz(func(t *testing.T, route uint8, body []byte) {
 		rt := fuzzBodyRoutes[int(route)%len(fuzzBodyRoutes)]
 		req := httptest.NewRequest(rt.method, rt.path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+secAdmin)
+		req.Header.Set("Authorization", "Bearer "+servertest.AdminToken)
 		rec := serveFuzz(srv, req)
 		if rec.Code >= 500 {
 			t.Fatalf("%s %s with body %q = %d %s", rt.method, rt.path, body, rec.Code, rec.Body)
@@ -102,7 +84,7 @@ func FuzzAPI_RequestBodies(f *testing.F) {
 // session authenticates, and no cookie alone, without the CSRF token, changes anything.
 func FuzzAPI_SessionCookie(f *testing.F) {
 	srv := newFuzzServer(f)
-	login := httptest.NewRequest("POST", "/-/api/login", strings.NewReader(`{"token": "`+secAdmin+`"}`))
+	login := httptest.NewRequest("POST", "/-/api/login", strings.NewReader(`{"token": "`+servertest.AdminToken+`"}`))
 	rec := serveFuzz(srv, login)
 	if rec.Code != 200 {
 		f.Fatalf("login = %d %s", rec.Code, rec.Body)

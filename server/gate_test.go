@@ -10,6 +10,7 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 // goodApp is the tree each refused push tries to replace.
@@ -36,8 +37,8 @@ func withChanges(files map[string]string) map[string]string {
 }
 
 func TestServer_GateRefusesEachProblemAndMainStaysUnchanged(t *testing.T) {
-	n := startAppNode(t, server.Config{})
-	good := n.deploy(t, goodApp)
+	n := servertest.Start(t, server.Config{})
+	good := n.Deploy(t, goodApp)
 
 	cases := []struct {
 		name  string
@@ -63,7 +64,7 @@ func TestServer_GateRefusesEachProblemAndMainStaysUnchanged(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := n.client.Push(context.Background(), api.PushRequest{Files: filesOf(withChanges(tc.files)), Expected: good})
+			_, err := n.Client.Push(context.Background(), api.PushRequest{Files: servertest.Files(withChanges(tc.files)), Expected: good})
 			var ce *client.Error
 			if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity {
 				t.Fatalf("push = %v, want HTTP 422", err)
@@ -81,12 +82,12 @@ func TestServer_GateRefusesEachProblemAndMainStaysUnchanged(t *testing.T) {
 }
 
 func TestServer_NoTestsSkipsOnlyTheTestsAndIsRecorded(t *testing.T) {
-	n := startAppNode(t, server.Config{})
-	good := n.deploy(t, goodApp)
+	n := servertest.Start(t, server.Config{})
+	good := n.Deploy(t, goodApp)
 	ctx := context.Background()
 
 	broken := withChanges(map[string]string{"lib/greet.star": "def greet(who)\n"})
-	_, err := n.client.Push(ctx, api.PushRequest{Files: filesOf(broken), Expected: good, NoTests: true})
+	_, err := n.Client.Push(ctx, api.PushRequest{Files: servertest.Files(broken), Expected: good, NoTests: true})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity {
 		t.Fatalf("push of a syntax error with no_tests = %v, want HTTP 422", err)
@@ -94,11 +95,11 @@ func TestServer_NoTestsSkipsOnlyTheTestsAndIsRecorded(t *testing.T) {
 	assertServes(t, n, good)
 
 	failingTest := withChanges(map[string]string{"lib/greet.star": "def greet(who):\n    return \"hi \" + who\n"})
-	res, err := n.client.Push(ctx, api.PushRequest{Files: filesOf(failingTest), Expected: good, NoTests: true})
+	res, err := n.Client.Push(ctx, api.PushRequest{Files: servertest.Files(failingTest), Expected: good, NoTests: true})
 	if err != nil {
 		t.Fatalf("push of a failing test with no_tests = %v, want it accepted", err)
 	}
-	commits, err := n.client.Log(ctx, 1)
+	commits, err := n.Client.Log(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,19 +109,19 @@ func TestServer_NoTestsSkipsOnlyTheTestsAndIsRecorded(t *testing.T) {
 }
 
 // assertServes checks that main is still commit and that the node serves it.
-func assertServes(t *testing.T, n *appNode, commit string) {
+func assertServes(t *testing.T, n *servertest.Node, commit string) {
 	t.Helper()
-	files, err := n.client.Files(context.Background(), "")
+	files, err := n.Client.Files(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if files.Commit != commit {
 		t.Errorf("main = %s after a refused push, want %s", files.Commit, commit)
 	}
-	if got := n.srv.Status().Commit; got != commit {
+	if got := n.Server.Status().Commit; got != commit {
 		t.Errorf("node serves %s after a refused push, want %s", got, commit)
 	}
-	if resp, body := n.request(t, "/", ""); resp.StatusCode != 200 || body != "hello v1" {
+	if resp, body := getAccepting(t, n, "/", ""); resp.StatusCode != 200 || body != "hello v1" {
 		t.Errorf("GET / = %d %q after a refused push, want hello v1", resp.StatusCode, body)
 	}
 }

@@ -10,7 +10,7 @@ import (
 
 func TestSecurityHeaders_AreOnEveryResponse(t *testing.T) {
 	n := startSecNode(t, server.Config{}, false)
-	n.push(t, map[string]string{"app.star": `
+	n.Push(t, map[string]string{"app.star": `
 def page(req):
     return "<p>hi</p>"
 def own(req):

@@ -5,11 +5,12 @@ import (
 	"testing"
 
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 func TestServer_JSONRepliesKeepOrderAndRefuseWhatJSONCannotHold(t *testing.T) {
-	n := startNode(t, server.Config{Dev: true})
-	res := n.push(t, map[string]string{"app.star": `
+	n := servertest.Start(t, server.Config{Dev: true})
+	res := n.Push(t, map[string]string{"app.star": `
 def ok(req):
     return {"z": 1, "a": [True, None, 1.5, (2, "x")], "big": 123456789012345678901234567890, "s": struct(k = "v"), "q": "\"<>"}
 def nan(req):
@@ -24,8 +25,8 @@ def cyclic(req):
     return l
 routes = {"GET /ok": ok, "GET /nan": nan, "GET /key": key, "GET /fn": fn, "GET /cyclic": cyclic}
 `})
-	n.waitCommit(t, res.Commit)
-	if status, _, body := n.get(t, "/ok"); status != 200 ||
+	n.WaitCommit(t, res.Commit)
+	if status, _, body := n.Get(t, "/ok"); status != 200 ||
 		body != `{"z":1,"a":[true,null,1.5,[2,"x"]],"big":123456789012345678901234567890,"s":{"k":"v"},"q":"\"\u003c\u003e"}` {
 		t.Errorf("GET /ok = %d %s", status, body)
 	}
@@ -35,7 +36,7 @@ routes = {"GET /ok": ok, "GET /nan": nan, "GET /key": key, "GET /fn": fn, "GET /
 		"/fn":     `result[0]: a function has no JSON form`,
 		"/cyclic": `nested more than 64 levels deep (or cyclic)`,
 	} {
-		if status, _, body := n.get(t, path); status != 500 || !strings.Contains(body, want) {
+		if status, _, body := n.Get(t, path); status != 500 || !strings.Contains(body, want) {
 			t.Errorf("GET %s = %d %q, want 500 saying %q", path, status, body, want)
 		}
 	}

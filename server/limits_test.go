@@ -1,22 +1,15 @@
 package server_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	goruntime "runtime"
 	"runtime/metrics"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +18,7 @@ import (
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/server"
-	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 // attackApp is a stored app whose routes attack the node's resources, and /ping, the
@@ -104,91 +97,16 @@ var attackLimits = runtime.Limits{
 
 // limitNode is one node on a real bolt file, served over loopback HTTP, whose JSON log
 // the test reads.
-type limitNode struct {
-	srv *server.Server
-	url string
-	log *lockedBuffer
-}
+type limitNode struct{ *servertest.Node }
 
-// lockedBuffer is a log destination safe for concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// records returns the log records written so far.
-func (b *lockedBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	b.mu.Lock()
-	data := slices.Clone(b.buf.Bytes())
-	b.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
-
+// startLimitNode starts a node with limits and, unless files is nil, deploys them.
 func startLimitNode(t *testing.T, limits runtime.Limits, files map[string]string) *limitNode {
 	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	logs := &lockedBuffer{}
-	srv, err := server.New(server.Config{Store: st, Limits: limits, Logger: slog.New(slog.NewJSONHandler(logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, _, err := srv.Tokens().Bootstrap(ctx, adminToken); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	n := &limitNode{srv: srv, url: hs.URL, log: logs}
+	n := &limitNode{servertest.Start(t, server.Config{Limits: limits})}
 	if files != nil {
-		c, err := client.New(hs.URL, client.Options{Token: adminToken})
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := c.Push(ctx, api.PushRequest{Files: toBytes(files), Force: true})
-		if err != nil {
-			t.Fatalf("push: %v", err)
-		}
-		n.waitServing(t, res.Commit)
+		n.Deploy(t, files)
 	}
 	return n
-}
-
-func (n *limitNode) waitServing(t *testing.T, commit string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.srv.Status().Commit != commit {
-		if time.Now().After(deadline) {
-			t.Fatalf("node serves %q, want %q", n.srv.Status().Commit, commit)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // fetch GETs path and returns the status, the body (at most 1 KiB of it) and how long
@@ -196,7 +114,7 @@ func (n *limitNode) waitServing(t *testing.T, commit string) {
 func (n *limitNode) fetch(t *testing.T, path string) (int, string, time.Duration) {
 	t.Helper()
 	start := time.Now()
-	resp, err := http.Get(n.url + path)
+	resp, err := http.Get(n.URL + path)
 	if err != nil {
 		t.Errorf("GET %s: %v", path, err)
 		return 0, "", time.Since(start)
@@ -216,7 +134,7 @@ func (n *limitNode) appError(t *testing.T, body string) string {
 	if m == nil {
 		t.Fatalf("answer %q has no error id", body)
 	}
-	for _, rec := range n.log.records(t) {
+	for _, rec := range n.Log.Records(t) {
 		if rec["msg"] == "app error" && rec["error_id"] == m[1] {
 			msg, _ := rec["error"].(string)
 			return msg
@@ -369,7 +287,7 @@ func TestLimits_GarbageOfAStoppedRequestDoesNotStopTheNext(t *testing.T) {
 			t.Fatalf("GET /work after the hoard was stopped = %d %q, want 200", status, body)
 		}
 	}
-	if got := n.srv.Loader().Stats().HeapStops; got != 1 {
+	if got := n.Server.Loader().Stats().HeapStops; got != 1 {
 		t.Errorf("HeapStops = %d, want only the hoard's", got)
 	}
 }
@@ -381,7 +299,7 @@ func (n *limitNode) checkPrintLog(t *testing.T) {
 	t.Helper()
 	var printed int
 	var dropped float64
-	for _, rec := range n.log.records(t) {
+	for _, rec := range n.Log.Records(t) {
 		switch {
 		case rec["source"] == "print" && rec["dropped_lines"] != nil:
 			dropped = rec["dropped_lines"].(float64)
@@ -400,33 +318,30 @@ func (n *limitNode) checkPrintLog(t *testing.T) {
 // request fail with the load error, and the node keeps serving its platform endpoints.
 func TestLimits_LoadsOutsideTheTreeOrOfMissingModulesFail(t *testing.T) {
 	n := startLimitNode(t, attackLimits, map[string]string{"app.star": attackApp})
-	c, err := client.New(n.url, client.Options{Token: adminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := n.Client
 	ctx := context.Background()
 	for name, tc := range map[string]struct{ src, want string }{
 		"outside": {"load('../secret.star', 'x')\ndef handle(req):\n    return x\n", `"../secret.star"`},
 		"missing": {"load('missing.star', 'x')\ndef handle(req):\n    return x\n", "missing.star"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			before := n.srv.Status().Commit
+			before := n.Server.Status().Commit
 			_, err := c.Push(ctx, api.PushRequest{Files: map[string][]byte{"app.star": []byte(tc.src)}, Force: true})
 			var ce *client.Error
 			if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity || !strings.Contains(ce.Error(), tc.want) {
 				t.Errorf("push = %v, want 422 naming %s", err, tc.want)
 			}
-			if got := n.srv.Status().Commit; got != before {
+			if got := n.Server.Status().Commit; got != before {
 				t.Errorf("the node serves %s after a refused push, want %s", got, before)
 			}
 
-			res, err := n.srv.Repo().Push(ctx, code.PushRequest{
+			res, err := n.Server.Repo().Push(ctx, code.PushRequest{
 				Ref: code.DefaultBranch, Files: map[string][]byte{"app.star": []byte(tc.src)}, Force: true, Author: "attacker",
 			})
 			if err != nil {
 				t.Fatalf("direct store push: %v", err)
 			}
-			n.waitServing(t, string(res.Commit))
+			n.WaitCommit(t, string(res.Commit))
 			status, body, _ := n.fetch(t, "/")
 			if status != http.StatusInternalServerError {
 				t.Fatalf("GET / = %d %q, want 500", status, body)

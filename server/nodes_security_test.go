@@ -29,7 +29,7 @@ func TestAPI_RevocationAndProtectionApplyAtOnceOnEveryNode(t *testing.T) {
 		return startSecNode(t, server.Config{Store: st, Node: name}, false)
 	}
 	a, b := node(0, "a"), node(2, "b")
-	first := a.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
+	first := a.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
 
 	devSecret, devID := a.token(t, "dev", auth.Developer)
 	devOnB := asToken(t, b, devSecret)
@@ -42,7 +42,7 @@ func TestAPI_RevocationAndProtectionApplyAtOnceOnEveryNode(t *testing.T) {
 	}
 
 	// Protected on a: refused on b at once.
-	if _, err := a.admin.SetProtectedRefs(ctx, []string{"main"}); err != nil {
+	if _, err := a.Client.SetProtectedRefs(ctx, []string{"main"}); err != nil {
 		t.Fatal(err)
 	}
 	var ce *client.Error
@@ -52,7 +52,7 @@ func TestAPI_RevocationAndProtectionApplyAtOnceOnEveryNode(t *testing.T) {
 	}
 
 	// Revoked on a: refused on b at once, token and session alike.
-	if _, err := a.admin.RevokeToken(ctx, devID); err != nil {
+	if _, err := a.Client.RevokeToken(ctx, devID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := devOnB.Log(ctx, 1); !errors.As(err, &ce) || ce.Status != http.StatusUnauthorized {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 func counterApp(step string) map[string]string {
@@ -68,10 +69,10 @@ func postJSON(t *testing.T, url string) (int, map[string]any) {
 }
 
 func TestServer_ConcurrentIncrementsLoseNoUpdate(t *testing.T) {
-	n := startNode(t, server.Config{TxAttempts: 1000, Dev: true})
-	res := n.push(t, counterApp("1"))
-	n.waitCommit(t, res.Commit)
-	status, created := postJSON(t, n.url+"/counters/c")
+	n := servertest.Start(t, server.Config{TxAttempts: 1000, Dev: true})
+	res := n.Push(t, counterApp("1"))
+	n.WaitCommit(t, res.Commit)
+	status, created := postJSON(t, n.URL+"/counters/c")
 	id, _ := created["id"].(string)
 	if status != 200 || id == "" || created["value"] != 0.0 || created["name"] != "c" {
 		t.Fatalf("create = %d %v", status, created)
@@ -85,7 +86,7 @@ func TestServer_ConcurrentIncrementsLoseNoUpdate(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				if status, v := postJSON(t, n.url+"/counters/"+id+"/incr"); status != 200 {
+				if status, v := postJSON(t, n.URL+"/counters/"+id+"/incr"); status != 200 {
 					failures <- fmt.Sprint(status, v)
 				}
 			}
@@ -96,39 +97,39 @@ func TestServer_ConcurrentIncrementsLoseNoUpdate(t *testing.T) {
 	for f := range failures {
 		t.Errorf("increment failed: %s", f)
 	}
-	_, _, body := n.get(t, "/counters/"+id)
+	_, _, body := n.Get(t, "/counters/"+id)
 	if want := fmt.Sprintf(`{"id":%q,"name":"c","value":%d}`, id, clients*each); body != want {
 		t.Fatalf("after %d increments the counter is %s, want %s", clients*each, body, want)
 	}
 }
 
 func TestServer_ObjectsUseTheMethodsOfTheServedCommit(t *testing.T) {
-	n := startNode(t, server.Config{})
-	v1 := n.push(t, counterApp("1"))
-	n.waitCommit(t, v1.Commit)
-	_, created := postJSON(t, n.url+"/counters/c")
+	n := servertest.Start(t, server.Config{})
+	v1 := n.Push(t, counterApp("1"))
+	n.WaitCommit(t, v1.Commit)
+	_, created := postJSON(t, n.URL+"/counters/c")
 	id := created["id"].(string)
-	postJSON(t, n.url+"/counters/"+id+"/incr") // 1
+	postJSON(t, n.URL+"/counters/"+id+"/incr") // 1
 
-	v10 := n.push(t, counterApp("10"))
-	n.waitCommit(t, v10.Commit)
-	if _, v := postJSON(t, n.url+"/counters/"+id+"/incr"); v["value"] != 11.0 {
+	v10 := n.Push(t, counterApp("10"))
+	n.WaitCommit(t, v10.Commit)
+	if _, v := postJSON(t, n.URL+"/counters/"+id+"/incr"); v["value"] != 11.0 {
 		t.Fatalf("after changing incr to add 10, the old object went to %v, want 11", v["value"])
 	}
-	rev, err := n.client.Revert(t.Context(), v1.Commit)
+	rev, err := n.Client.Revert(t.Context(), v1.Commit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.waitCommit(t, rev.Commit)
-	if _, v := postJSON(t, n.url+"/counters/"+id+"/incr"); v["value"] != 12.0 {
+	n.WaitCommit(t, rev.Commit)
+	if _, v := postJSON(t, n.URL+"/counters/"+id+"/incr"); v["value"] != 12.0 {
 		t.Fatalf("after reverting incr, the object went to %v, want 12", v["value"])
 	}
 
 	// A handler that fails after writing leaves no trace.
-	if status, v := postJSON(t, n.url+"/counters/"+id+"/broken"); status != 500 {
+	if status, v := postJSON(t, n.URL+"/counters/"+id+"/broken"); status != 500 {
 		t.Fatalf("broken handler = %d %v, want 500", status, v)
 	}
-	if _, _, body := n.get(t, "/counters/"+id); !strings.Contains(body, `"value":12`) {
+	if _, _, body := n.Get(t, "/counters/"+id); !strings.Contains(body, `"value":12`) {
 		t.Fatalf("after a failed handler the counter is %s, want value 12", body)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 func appReturning(s string) map[string]string {
@@ -17,9 +18,9 @@ func appReturning(s string) map[string]string {
 }
 
 func TestServer_MinRevisionHoldsUntilApplied(t *testing.T) {
-	n := startNode(t, server.Config{MinRevisionWait: 10 * time.Second})
-	first := n.push(t, appReturning("v1"))
-	n.waitCommit(t, first.Commit)
+	n := servertest.Start(t, server.Config{MinRevisionWait: 10 * time.Second})
+	first := n.Push(t, appReturning("v1"))
+	n.WaitCommit(t, first.Commit)
 
 	// Ask for the revision the next push will have, before pushing it.
 	type answer struct {
@@ -29,7 +30,7 @@ func TestServer_MinRevisionHoldsUntilApplied(t *testing.T) {
 	}
 	answers := make(chan answer, 1)
 	go func() {
-		req, _ := http.NewRequest("GET", n.url+"/", nil)
+		req, _ := http.NewRequest("GET", n.URL+"/", nil)
 		req.Header.Set("Starbase-Min-Revision", fmt.Sprint(first.Revision+1))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -46,7 +47,7 @@ func TestServer_MinRevisionHoldsUntilApplied(t *testing.T) {
 		t.Fatalf("request for a future revision answered at once: %+v", a)
 	case <-time.After(100 * time.Millisecond):
 	}
-	second := n.push(t, appReturning("v2"))
+	second := n.Push(t, appReturning("v2"))
 	a := <-answers
 	if a.status != 200 || a.body != "v2" || a.commit != second.Commit {
 		t.Fatalf("held request = %d %q from %s, want 200 \"v2\" from %s", a.status, a.body, a.commit, second.Commit)
@@ -54,11 +55,11 @@ func TestServer_MinRevisionHoldsUntilApplied(t *testing.T) {
 }
 
 func TestServer_MinRevisionTimesOutWith503(t *testing.T) {
-	n := startNode(t, server.Config{MinRevisionWait: 200 * time.Millisecond})
-	res := n.push(t, appReturning("v1"))
-	n.waitCommit(t, res.Commit)
+	n := servertest.Start(t, server.Config{MinRevisionWait: 200 * time.Millisecond})
+	res := n.Push(t, appReturning("v1"))
+	n.WaitCommit(t, res.Commit)
 
-	req, _ := http.NewRequest("GET", n.url+"/", nil)
+	req, _ := http.NewRequest("GET", n.URL+"/", nil)
 	req.Header.Set("Starbase-Min-Revision", fmt.Sprint(res.Revision+1000))
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
@@ -94,10 +95,10 @@ func TestServer_MinRevisionTimesOutWith503(t *testing.T) {
 }
 
 func TestServer_StatusListsThisNode(t *testing.T) {
-	n := startNode(t, server.Config{Node: "alpha"})
-	res := n.push(t, appReturning("v1"))
-	n.waitCommit(t, res.Commit)
-	resp, err := http.Get(n.url + "/-/status")
+	n := servertest.Start(t, server.Config{Node: "alpha"})
+	res := n.Push(t, appReturning("v1"))
+	n.WaitCommit(t, res.Commit)
+	resp, err := http.Get(n.URL + "/-/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,17 +113,17 @@ func TestServer_StatusListsThisNode(t *testing.T) {
 }
 
 func TestServer_MetricsCountRequestsByRoute(t *testing.T) {
-	n := startNode(t, server.Config{})
-	res := n.push(t, appReturning("v1"))
-	n.waitCommit(t, res.Commit)
+	n := servertest.Start(t, server.Config{})
+	res := n.Push(t, appReturning("v1"))
+	n.WaitCommit(t, res.Commit)
 	for i := 0; i < 3; i++ {
-		n.get(t, "/")
+		n.Get(t, "/")
 	}
-	n.get(t, "/missing")
+	n.Get(t, "/missing")
 	// A request is counted just after its answer is sent: poll until the last one shows.
 	var body string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		if _, _, body = n.get(t, "/-/metrics"); strings.Contains(body, `route="-"} 1`) {
+		if _, _, body = n.Get(t, "/-/metrics"); strings.Contains(body, `route="-"} 1`) {
 			break
 		}
 	}

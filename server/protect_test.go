@@ -16,11 +16,11 @@ import (
 func TestProtectedRefs_OnlyAdminsMoveThem(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	first := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
-	second := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n"})
+	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
+	second := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n"})
 	devSecret, _ := n.token(t, "dev", auth.Developer)
 	dev := asToken(t, n, devSecret)
-	if refs, err := n.admin.SetProtectedRefs(ctx, []string{"main"}); err != nil || len(refs) != 1 {
+	if refs, err := n.Client.SetProtectedRefs(ctx, []string{"main"}); err != nil || len(refs) != 1 {
 		t.Fatalf("protecting main = %v, %v", refs, err)
 	}
 	if refs, err := dev.ProtectedRefs(ctx); err != nil || len(refs) != 1 || refs[0] != "main" {
@@ -55,13 +55,13 @@ func TestProtectedRefs_OnlyAdminsMoveThem(t *testing.T) {
 	if _, err := dev.MoveRef(ctx, "canary", second.Commit, ""); err != nil {
 		t.Errorf("a developer moving unprotected canary: %v", err)
 	}
-	if _, err := n.admin.Revert(ctx, first.Commit); err != nil {
+	if _, err := n.Client.Revert(ctx, first.Commit); err != nil {
 		t.Errorf("an admin reverting protected main: %v", err)
 	}
-	if _, err := n.admin.SetProtectedRefs(ctx, nil); err != nil {
+	if _, err := n.Client.SetProtectedRefs(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	main, _, _ := n.srv.Repo().Ref(ctx, "main")
+	main, _, _ := n.Server.Repo().Ref(ctx, "main")
 	if _, err := dev.Push(ctx, api.PushRequest{Expected: string(main), Files: devFiles}); err != nil {
 		t.Errorf("a developer's push after unprotecting main: %v", err)
 	}
@@ -70,7 +70,7 @@ func TestProtectedRefs_OnlyAdminsMoveThem(t *testing.T) {
 func TestProtectedRefs_RefuseInvalidNames(t *testing.T) {
 	n := startSecNode(t, server.Config{}, false)
 	before := n.revision(t)
-	_, err := n.admin.SetProtectedRefs(context.Background(), []string{"main", "../x"})
+	_, err := n.Client.SetProtectedRefs(context.Background(), []string{"main", "../x"})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != http.StatusBadRequest {
 		t.Errorf("protecting an invalid ref name = %v, want 400", err)
@@ -83,16 +83,16 @@ func TestProtectedRefs_RefuseInvalidNames(t *testing.T) {
 func TestTokensAPI_CreateListRevoke(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	tok, err := n.admin.CreateToken(ctx, "ana", "reader")
+	tok, err := n.Client.CreateToken(ctx, "ana", "reader")
 	if err != nil {
 		t.Fatal(err)
 	}
-	toks, err := n.admin.Tokens(ctx)
+	toks, err := n.Client.Tokens(ctx)
 	if err != nil || len(toks) != 2 {
 		t.Fatalf("tokens = %+v, %v; want admin and ana", toks, err)
 	}
 	for _, bad := range []api.TokenRequest{{Name: "ana", Role: "reader"}, {Name: "bob", Role: "root"}, {Name: "", Role: "reader"}} {
-		if _, err := n.admin.CreateToken(ctx, bad.Name, bad.Role); err == nil {
+		if _, err := n.Client.CreateToken(ctx, bad.Name, bad.Role); err == nil {
 			t.Errorf("CreateToken(%q, %q) succeeded", bad.Name, bad.Role)
 		}
 	}
@@ -100,18 +100,18 @@ func TestTokensAPI_CreateListRevoke(t *testing.T) {
 	if _, err := ana.Log(ctx, 1); err != nil {
 		t.Errorf("the new reader token cannot read: %v", err)
 	}
-	if _, err := n.admin.RevokeToken(ctx, tok.ID); err != nil {
+	if _, err := n.Client.RevokeToken(ctx, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	var ce *client.Error
 	if _, err := ana.Log(ctx, 1); !errors.As(err, &ce) || ce.Status != 401 {
 		t.Errorf("the revoked token reads: %v, want 401", err)
 	}
-	admins, _ := n.admin.Tokens(ctx)
-	if _, err := n.admin.RevokeToken(ctx, admins[0].ID); !errors.As(err, &ce) || ce.Status != http.StatusConflict {
+	admins, _ := n.Client.Tokens(ctx)
+	if _, err := n.Client.RevokeToken(ctx, admins[0].ID); !errors.As(err, &ce) || ce.Status != http.StatusConflict {
 		t.Errorf("revoking the last admin = %v, want 409", err)
 	}
-	if _, err := n.admin.RevokeToken(ctx, "0123456789ab"); !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
+	if _, err := n.Client.RevokeToken(ctx, "0123456789ab"); !errors.As(err, &ce) || ce.Status != http.StatusNotFound {
 		t.Errorf("revoking an unknown id = %v, want 404", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 func TestRateLimit_FailedAuthenticationsAreLimitedPerSource(t *testing.T) {
@@ -17,7 +18,7 @@ func TestRateLimit_FailedAuthenticationsAreLimitedPerSource(t *testing.T) {
 	wrong := bearer("sb_" + randomHex(32))
 	// Successes cost nothing.
 	for i := range 10 {
-		if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(secAdmin)}); resp.status != 200 {
+		if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(servertest.AdminToken)}); resp.status != 200 {
 			t.Fatalf("good request %d = %d %s", i, resp.status, resp.body)
 		}
 	}
@@ -29,8 +30,8 @@ func TestRateLimit_FailedAuthenticationsAreLimitedPerSource(t *testing.T) {
 	before := n.revision(t)
 	for _, req := range []secRequest{
 		{method: "GET", path: "/-/api/log", header: wrong},
-		{method: "GET", path: "/-/api/log", header: bearer(secAdmin)}, // the good token too, from this source
-		{method: "POST", path: "/-/api/login", body: jsonBody(t, api.LoginRequest{Token: secAdmin})},
+		{method: "GET", path: "/-/api/log", header: bearer(servertest.AdminToken)}, // the good token too, from this source
+		{method: "POST", path: "/-/api/login", body: jsonBody(t, api.LoginRequest{Token: servertest.AdminToken})},
 	} {
 		resp := n.do(t, req)
 		if resp.status != http.StatusTooManyRequests {
@@ -49,7 +50,7 @@ func TestRateLimit_FailedAuthenticationsAreLimitedPerSource(t *testing.T) {
 	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: wrong, client: other}); resp.status != 401 {
 		t.Errorf("a wrong token from another source = %d, want 401", resp.status)
 	}
-	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(secAdmin), client: other}); resp.status != 200 {
+	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(servertest.AdminToken), client: other}); resp.status != 200 {
 		t.Errorf("the good token from another source = %d, want 200", resp.status)
 	}
 }
@@ -65,7 +66,7 @@ func TestRateLimit_FailedLoginsCountAndTheBucketRefills(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(secAdmin)})
+		resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", header: bearer(servertest.AdminToken)})
 		if resp.status == 200 {
 			break
 		}

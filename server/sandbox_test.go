@@ -60,7 +60,7 @@ func TestSandbox_PredeclaredNamesAreExactlyTheDocumentedList(t *testing.T) {
 func TestSandbox_StoredCodeCannotReachTheHost(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	good := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'ok'\n"})
+	good := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'ok'\n"})
 	for name, src := range map[string]string{
 		"open":            "def handle(req):\n    return open('/etc/passwd').read()\n",
 		"os":              "def handle(req):\n    return os.environ['HOME']\n",
@@ -75,7 +75,7 @@ func TestSandbox_StoredCodeCannotReachTheHost(t *testing.T) {
 		"db at top level": "X = db.list(None)\ndef handle(req):\n    return ''\n",
 	} {
 		before := n.revision(t)
-		_, err := n.admin.Push(ctx, api.PushRequest{Expected: good.Commit, Files: map[string][]byte{"app.star": []byte(src)}})
+		_, err := n.Client.Push(ctx, api.PushRequest{Expected: good.Commit, Files: map[string][]byte{"app.star": []byte(src)}})
 		var ce *client.Error
 		if !errors.As(err, &ce) || ce.Status != http.StatusUnprocessableEntity {
 			t.Errorf("%s: push = %v, want 422 from the validation gate", name, err)

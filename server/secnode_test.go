@@ -5,101 +5,40 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
-	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 	"github.com/starbase/starbase/store"
-	"github.com/starbase/starbase/store/bolt"
 )
 
 // The security tests attack a node on a real bolt file over real loopback HTTP.
 
-const secAdmin = "sec-admin-secret-0001"
-
 // secNode is a node under attack.
-type secNode struct {
-	srv   *server.Server
-	st    store.Store
-	url   string
-	http  *http.Client
-	admin *client.Client
-}
+type secNode struct{ *servertest.Node }
 
-// startSecNode starts a node with cfg (a fresh bolt store unless cfg.Store is set) whose
-// first admin token is secAdmin. tls serves HTTPS with httptest's certificate.
+// startSecNode starts a node with cfg (a fresh bolt store unless cfg.Store is set). tls
+// serves HTTPS with httptest's certificate.
 func startSecNode(t *testing.T, cfg server.Config, tls bool) *secNode {
 	t.Helper()
-	if cfg.Store == nil {
-		st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		cfg.Store = st
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, _, err := srv.Tokens().Bootstrap(ctx, secAdmin); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv)
 	if tls {
-		hs.StartTLS()
-	} else {
-		hs.Start()
+		return &secNode{servertest.StartTLS(t, cfg)}
 	}
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	hc := hs.Client()
-	admin, err := client.New(hs.URL, client.Options{Token: secAdmin, HTTP: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &secNode{srv: srv, st: cfg.Store, url: hs.URL, http: hc, admin: admin}
+	return &secNode{servertest.Start(t, cfg)}
 }
 
 // token creates a token through the API and returns its secret and id.
 func (n *secNode) token(t *testing.T, name string, role auth.Role) (secret, id string) {
 	t.Helper()
-	tok, err := n.admin.CreateToken(context.Background(), name, string(role))
+	tok, err := n.Client.CreateToken(context.Background(), name, string(role))
 	if err != nil {
 		t.Fatalf("creating token %s: %v", name, err)
 	}
 	return tok.Secret, tok.ID
-}
-
-// push pushes files as the admin on top of whatever main is.
-func (n *secNode) push(t *testing.T, files map[string]string) api.CommitResult {
-	t.Helper()
-	b := map[string][]byte{}
-	for k, v := range files {
-		b[k] = []byte(v)
-	}
-	res, err := n.admin.Push(context.Background(), api.PushRequest{Files: b, Force: true})
-	if err != nil {
-		t.Fatalf("push: %v", err)
-	}
-	return res
 }
 
 // secRequest is one HTTP request of an attack.
@@ -126,7 +65,7 @@ func (n *secNode) do(t *testing.T, req secRequest) secResponse {
 	if req.body != "" {
 		body = strings.NewReader(req.body)
 	}
-	hr, err := http.NewRequest(req.method, n.url+req.path, body)
+	hr, err := http.NewRequest(req.method, n.URL+req.path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,18 +79,10 @@ func (n *secNode) do(t *testing.T, req secRequest) secResponse {
 	}
 	hc := req.client
 	if hc == nil {
-		hc = n.http
+		hc = n.HTTP
 	}
-	resp, err := hc.Do(hr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return secResponse{status: resp.StatusCode, header: resp.Header, body: string(b), resp: resp}
+	resp, b := servertest.Do(t, hc, hr)
+	return secResponse{status: resp.StatusCode, header: resp.Header, body: b, resp: resp}
 }
 
 // bearer returns the header of a bearer token.
@@ -162,7 +93,7 @@ func bearer(secret string) http.Header {
 // revision returns the store's current revision.
 func (n *secNode) revision(t *testing.T) int64 {
 	t.Helper()
-	rev, err := n.st.Revision(context.Background())
+	rev, err := n.Store.Revision(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +103,7 @@ func (n *secNode) revision(t *testing.T) int64 {
 // state returns every key and value of the store at rev, the audit log aside.
 func (n *secNode) state(t *testing.T, rev int64) map[string]string {
 	t.Helper()
-	res, err := n.st.Range(context.Background(), "", store.RangeOptions{Revision: rev})
+	res, err := n.Store.Range(context.Background(), "", store.RangeOptions{Revision: rev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +119,7 @@ func (n *secNode) state(t *testing.T, rev int64) map[string]string {
 // audit returns the audit log, newest first.
 func (n *secNode) audit(t *testing.T) []auth.AuditRecord {
 	t.Helper()
-	recs, _, err := auth.ReadAudit(context.Background(), n.st, auth.AuditQuery{Limit: 1 << 20})
+	recs, _, err := auth.ReadAudit(context.Background(), n.Store, auth.AuditQuery{Limit: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,124 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/server"
-	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/server/servertest"
 )
 
-const adminToken = "test-admin-token"
-
-// testNode is one in-process node on a real bolt file, served over loopback HTTP.
-type testNode struct {
-	srv    *server.Server
-	url    string
-	client *client.Client
-}
-
-func startNode(t *testing.T, cfg server.Config) *testNode {
-	t.Helper()
-	if cfg.Store == nil {
-		st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		cfg.Store = st
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, _, err := srv.Tokens().Bootstrap(ctx, adminToken); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	c, err := client.New(hs.URL, client.Options{Token: adminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testNode{srv: srv, url: hs.URL, client: c}
-}
-
-// push pushes files as the admin, based on whatever main is.
-func (n *testNode) push(t *testing.T, files map[string]string) api.CommitResult {
-	t.Helper()
-	res, err := n.client.Push(context.Background(), api.PushRequest{Files: toBytes(files), Force: true})
-	if err != nil {
-		t.Fatalf("push: %v", err)
-	}
-	return res
-}
-
-// waitCommit waits until the node serves commit.
-func (n *testNode) waitCommit(t *testing.T, commit string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for n.srv.Status().Commit != commit {
-		if time.Now().After(deadline) {
-			t.Fatalf("node still serves %q, want %q", n.srv.Status().Commit, commit)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func (n *testNode) get(t *testing.T, path string) (int, http.Header, string) {
-	t.Helper()
-	resp, err := http.Get(n.url + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, string(b)
-}
-
-func toBytes(files map[string]string) map[string][]byte {
-	out := make(map[string][]byte, len(files))
-	for k, v := range files {
-		out[k] = []byte(v)
-	}
-	return out
-}
-
 func TestServer_NoAppAnswers503WithHowToPush(t *testing.T) {
-	n := startNode(t, server.Config{})
-	status, _, body := n.get(t, "/")
+	n := servertest.Start(t, server.Config{})
+	status, _, body := n.Get(t, "/")
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, "starbase push") {
 		t.Fatalf("GET / with no app = %d %q, want 503 saying how to push", status, body)
 	}
-	if status, _, _ := n.get(t, "/-/health"); status != http.StatusOK {
+	if status, _, _ := n.Get(t, "/-/health"); status != http.StatusOK {
 		t.Fatalf("/-/health = %d, want 200", status)
 	}
 }
 
 func TestServer_RoutesRequestsAndResults(t *testing.T) {
-	n := startNode(t, server.Config{})
-	res := n.push(t, map[string]string{
+	n := servertest.Start(t, server.Config{})
+	res := n.Push(t, map[string]string{
 		"app.star": `
 load("lib/util.star", "shout")
 def item(req):
@@ -146,9 +53,9 @@ routes = {
     return s.upper()
 `,
 	})
-	n.waitCommit(t, res.Commit)
+	n.WaitCommit(t, res.Commit)
 
-	status, hdr, body := n.get(t, "/items/42?q=x")
+	status, hdr, body := n.Get(t, "/items/42?q=x")
 	if status != 200 || hdr.Get("Content-Type") != "application/json" ||
 		body != `{"id":"42","q":"x","method":"GET","path":"/items/42"}` {
 		t.Errorf("GET /items/42 = %d %s %q", status, hdr.Get("Content-Type"), body)
@@ -156,18 +63,18 @@ routes = {
 	if got := hdr.Get("Starbase-Commit"); got != res.Commit {
 		t.Errorf("Starbase-Commit = %q, want %q", got, res.Commit)
 	}
-	status, hdr, body = n.get(t, "/page")
+	status, hdr, body = n.Get(t, "/page")
 	if status != 200 || body != "HI" || hdr.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Errorf("GET /page = %d %q %q", status, hdr.Get("Content-Type"), body)
 	}
-	if status, _, body = n.get(t, "/empty"); status != http.StatusNoContent || body != "" {
+	if status, _, body = n.Get(t, "/empty"); status != http.StatusNoContent || body != "" {
 		t.Errorf("GET /empty = %d %q, want 204", status, body)
 	}
-	if status, _, body = n.get(t, "/elsewhere"); status != 200 || body != "fallback /elsewhere" {
+	if status, _, body = n.Get(t, "/elsewhere"); status != 200 || body != "fallback /elsewhere" {
 		t.Errorf("GET /elsewhere = %d %q, want the handle() fallback", status, body)
 	}
 
-	req, _ := http.NewRequest("POST", n.url+"/echo", strings.NewReader("payload"))
+	req, _ := http.NewRequest("POST", n.URL+"/echo", strings.NewReader("payload"))
 	req.Header.Set("X-In", "v")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -181,31 +88,31 @@ routes = {
 }
 
 func TestServer_NoRouteIs404AndErrorsAre500(t *testing.T) {
-	n := startNode(t, server.Config{})
-	res := n.push(t, map[string]string{"app.star": `
+	n := servertest.Start(t, server.Config{})
+	res := n.Push(t, map[string]string{"app.star": `
 def boom(req):
     return 1 // 0
 routes = {"GET /boom": boom}
 `})
-	n.waitCommit(t, res.Commit)
-	if status, hdr, _ := n.get(t, "/nothing"); status != 404 || hdr.Get("Starbase-Commit") != res.Commit {
+	n.WaitCommit(t, res.Commit)
+	if status, hdr, _ := n.Get(t, "/nothing"); status != 404 || hdr.Get("Starbase-Commit") != res.Commit {
 		t.Errorf("GET /nothing = %d (commit %q), want 404 with the commit header", status, hdr.Get("Starbase-Commit"))
 	}
-	status, _, body := n.get(t, "/boom")
+	status, _, body := n.Get(t, "/boom")
 	if status != 500 || !strings.Contains(body, "error id") || strings.Contains(body, "division") {
 		t.Errorf("GET /boom without --dev = %d %q, want 500 with only an error id", status, body)
 	}
 }
 
 func TestServer_DevModeShowsTraceback(t *testing.T) {
-	n := startNode(t, server.Config{Dev: true})
-	res := n.push(t, map[string]string{"app.star": `
+	n := servertest.Start(t, server.Config{Dev: true})
+	res := n.Push(t, map[string]string{"app.star": `
 def boom(req):
     return 1 // 0
 routes = {"GET /boom": boom}
 `})
-	n.waitCommit(t, res.Commit)
-	status, _, body := n.get(t, "/boom")
+	n.WaitCommit(t, res.Commit)
+	status, _, body := n.Get(t, "/boom")
 	if status != 500 || !strings.Contains(body, "app.star:3") || !strings.Contains(body, "division by zero") {
 		t.Errorf("GET /boom with --dev = %d %q, want 500 with a traceback to app.star:3", status, body)
 	}
@@ -214,7 +121,7 @@ routes = {"GET /boom": boom}
 // TestServer_NoMixedVersions alternates two versions of a two-module app 100 times while
 // clients keep requesting it: every answer must come from exactly the commit it names.
 func TestServer_NoMixedVersions(t *testing.T) {
-	n := startNode(t, server.Config{})
+	n := servertest.Start(t, server.Config{})
 	version := func(v string) map[string]string {
 		return map[string]string{
 			"app.star": fmt.Sprintf(`load("lib/part.star", "PART")
@@ -227,9 +134,9 @@ routes = {"GET /": index}
 		}
 	}
 	commits := map[string]string{} // commit -> version
-	first := n.push(t, version("0"))
+	first := n.Push(t, version("0"))
 	commits[first.Commit] = "0"
-	n.waitCommit(t, first.Commit)
+	n.WaitCommit(t, first.Commit)
 
 	type answer struct {
 		status int
@@ -244,7 +151,7 @@ routes = {"GET /": index}
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				resp, err := http.Get(n.url + "/")
+				resp, err := http.Get(n.URL + "/")
 				if err != nil {
 					answers[c] = append(answers[c], answer{body: err.Error()})
 					return
@@ -257,9 +164,9 @@ routes = {"GET /": index}
 	}
 	for i := 1; i <= 100; i++ {
 		v := fmt.Sprint(i % 2)
-		res := n.push(t, version(v))
+		res := n.Push(t, version(v))
 		commits[res.Commit] = v
-		n.waitCommit(t, res.Commit)
+		n.WaitCommit(t, res.Commit)
 	}
 	cancel()
 	wg.Wait()
@@ -281,9 +188,9 @@ routes = {"GET /": index}
 }
 
 func TestServer_BadPushesChangeNothing(t *testing.T) {
-	n := startNode(t, server.Config{})
-	good := n.push(t, map[string]string{"app.star": "def index(req):\n    return 'v1'\nroutes = {'GET /': index}\n"})
-	n.waitCommit(t, good.Commit)
+	n := servertest.Start(t, server.Config{})
+	good := n.Push(t, map[string]string{"app.star": "def index(req):\n    return 'v1'\nroutes = {'GET /': index}\n"})
+	n.WaitCommit(t, good.Commit)
 
 	cases := []struct {
 		name   string
@@ -292,26 +199,26 @@ func TestServer_BadPushesChangeNothing(t *testing.T) {
 		status int
 		want   string
 	}{
-		{"syntax error", map[string]string{"app.star": "def index(req)\n    return 'v2'\n"}, adminToken, 422, "app.star:2:1: got newline, want ':'"},
-		{"dot-dot path", map[string]string{"app.star": "routes = {}\n", "../evil.star": "x = 1\n"}, adminToken, 422, `../evil.star: invalid path: it has a ".." element`},
+		{"syntax error", map[string]string{"app.star": "def index(req)\n    return 'v2'\n"}, servertest.AdminToken, 422, "app.star:2:1: got newline, want ':'"},
+		{"dot-dot path", map[string]string{"app.star": "routes = {}\n", "../evil.star": "x = 1\n"}, servertest.AdminToken, 422, `../evil.star: invalid path: it has a ".." element`},
 		{"no token", map[string]string{"app.star": "routes = {}\n"}, "", 401, "unauthenticated"},
 		{"wrong token", map[string]string{"app.star": "routes = {}\n"}, "nope", 401, "unauthenticated"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := client.New(n.url, client.Options{Token: tc.token})
+			c, err := client.New(n.URL, client.Options{Token: tc.token})
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = c.Push(context.Background(), api.PushRequest{Files: toBytes(tc.files), Force: true})
+			_, err = c.Push(context.Background(), api.PushRequest{Files: servertest.Files(tc.files), Force: true})
 			var ce *client.Error
 			if !errors.As(err, &ce) || ce.Status != tc.status || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("push = %v, want HTTP %d mentioning %q", err, tc.status, tc.want)
 			}
-			if got := n.srv.Status().Commit; got != good.Commit {
+			if got := n.Server.Status().Commit; got != good.Commit {
 				t.Fatalf("node serves %s after a refused push, want %s", got, good.Commit)
 			}
-			if _, _, body := n.get(t, "/"); body != "v1" {
+			if _, _, body := n.Get(t, "/"); body != "v1" {
 				t.Fatalf("GET / = %q after a refused push, want v1", body)
 			}
 		})

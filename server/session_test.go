@@ -9,6 +9,7 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 func TestSession_LoginSetsAnHttpOnlySameSiteStrictCookieAndIsAudited(t *testing.T) {
@@ -49,7 +50,7 @@ func TestSession_LoginSetsAnHttpOnlySameSiteStrictCookieAndIsAudited(t *testing.
 
 func TestSession_CookieOverTLSIsSecureAndHostPrefixed(t *testing.T) {
 	n := startSecNode(t, server.Config{}, true)
-	cookie, csrf := login(t, n, secAdmin)
+	cookie, csrf := login(t, n, servertest.AdminToken)
 	if cookie.Name != "__Host-starbase-session" || !cookie.Secure || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.Domain != "" {
 		t.Errorf("session cookie over TLS = %s; want __Host-starbase-session, Secure, HttpOnly, SameSite=Strict, Path=/", cookie.String())
 	}
@@ -68,10 +69,10 @@ func TestSession_CookieOverTLSIsSecureAndHostPrefixed(t *testing.T) {
 
 func TestSession_StateChangesNeedTheCSRFTokenFromTheSameOrigin(t *testing.T) {
 	n := startSecNode(t, server.Config{}, false)
-	first := n.push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
+	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
 	devSecret, _ := n.token(t, "dev", auth.Developer)
 	cookie, csrf := login(t, n, devSecret)
-	other, _ := login(t, n, secAdmin)
+	other, _ := login(t, n, servertest.AdminToken)
 	otherCSRF := auth.CSRFToken(other.Value)
 	push := jsonBody(t, api.PushRequest{Expected: first.Commit, Files: map[string][]byte{"app.star": []byte("def handle(req):\n    return 'v2'\n")}})
 
@@ -83,7 +84,7 @@ func TestSession_StateChangesNeedTheCSRFTokenFromTheSameOrigin(t *testing.T) {
 		{"wrong CSRF token", http.Header{"X-Csrf-Token": {strings.Repeat("0", 64)}}},
 		{"another session's CSRF token", http.Header{"X-Csrf-Token": {otherCSRF}}},
 		{"cross-site origin", http.Header{"X-Csrf-Token": {csrf}, "Origin": {"https://evil.example"}}},
-		{"same host other scheme", http.Header{"X-Csrf-Token": {csrf}, "Origin": {strings.Replace(n.url, "http:", "https:", 1)}}},
+		{"same host other scheme", http.Header{"X-Csrf-Token": {csrf}, "Origin": {strings.Replace(n.URL, "http:", "https:", 1)}}},
 		{"cross-site fetch", http.Header{"X-Csrf-Token": {csrf}, "Sec-Fetch-Site": {"cross-site"}}},
 		{"same-site fetch", http.Header{"X-Csrf-Token": {csrf}, "Sec-Fetch-Site": {"same-site"}}},
 	} {
@@ -108,7 +109,7 @@ func TestSession_StateChangesNeedTheCSRFTokenFromTheSameOrigin(t *testing.T) {
 		t.Errorf("GET with the cookie = %d %s, want 200", resp.status, resp.body)
 	}
 	resp := n.do(t, secRequest{method: "POST", path: "/-/api/push", body: push, cookies: []*http.Cookie{cookie},
-		header: http.Header{"X-Csrf-Token": {csrf}, "Origin": {n.url}, "Sec-Fetch-Site": {"same-origin"}}})
+		header: http.Header{"X-Csrf-Token": {csrf}, "Origin": {n.URL}, "Sec-Fetch-Site": {"same-origin"}}})
 	if resp.status != 200 {
 		t.Fatalf("same-origin push with the CSRF token = %d %s, want 200", resp.status, resp.body)
 	}
@@ -121,7 +122,7 @@ func TestSession_StateChangesNeedTheCSRFTokenFromTheSameOrigin(t *testing.T) {
 
 func TestSession_LogoutEndsTheSessionAndClearsTheCookie(t *testing.T) {
 	n := startSecNode(t, server.Config{}, false)
-	cookie, csrf := login(t, n, secAdmin)
+	cookie, csrf := login(t, n, servertest.AdminToken)
 	if resp := n.do(t, secRequest{method: "POST", path: "/-/api/logout", cookies: []*http.Cookie{cookie}}); resp.status != 403 {
 		t.Errorf("logout without the CSRF token = %d, want 403 (another site must not end sessions either)", resp.status)
 	}
@@ -138,7 +139,7 @@ func TestSession_LogoutEndsTheSessionAndClearsTheCookie(t *testing.T) {
 	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/session", cookies: []*http.Cookie{cookie}}); resp.status != 401 {
 		t.Errorf("the ended session = %d, want 401", resp.status)
 	}
-	if resp := n.do(t, secRequest{method: "POST", path: "/-/api/logout", header: bearer(secAdmin)}); resp.status != 400 {
+	if resp := n.do(t, secRequest{method: "POST", path: "/-/api/logout", header: bearer(servertest.AdminToken)}); resp.status != 400 {
 		t.Errorf("logout with a bearer token = %d, want 400 (there is no session to end)", resp.status)
 	}
 }
@@ -147,7 +148,7 @@ func TestSession_RevokingTheTokenEndsItsSessionsAtOnce(t *testing.T) {
 	n := startSecNode(t, server.Config{}, false)
 	devSecret, devID := n.token(t, "dev", auth.Developer)
 	cookie, _ := login(t, n, devSecret)
-	if _, err := n.admin.RevokeToken(t.Context(), devID); err != nil {
+	if _, err := n.Client.RevokeToken(t.Context(), devID); err != nil {
 		t.Fatal(err)
 	}
 	if resp := n.do(t, secRequest{method: "GET", path: "/-/api/log", cookies: []*http.Cookie{cookie}}); resp.status != 401 || !strings.Contains(resp.body, "revoked") {
@@ -157,7 +158,7 @@ func TestSession_RevokingTheTokenEndsItsSessionsAtOnce(t *testing.T) {
 
 func TestSession_LoginRefusesCrossSiteAttempts(t *testing.T) {
 	n := startSecNode(t, server.Config{}, false)
-	resp := n.do(t, secRequest{method: "POST", path: "/-/api/login", body: jsonBody(t, api.LoginRequest{Token: secAdmin}),
+	resp := n.do(t, secRequest{method: "POST", path: "/-/api/login", body: jsonBody(t, api.LoginRequest{Token: servertest.AdminToken}),
 		header: http.Header{"Origin": {"https://evil.example"}}})
 	if resp.status != 403 || len(resp.resp.Cookies()) != 0 {
 		t.Errorf("cross-site login = %d with cookies %v, want 403 and no cookie", resp.status, resp.resp.Cookies())
@@ -169,8 +170,8 @@ func TestSession_LoginRefusesCrossSiteAttempts(t *testing.T) {
 
 func TestApp_NeverSeesTheSessionCookie(t *testing.T) {
 	n := startSecNode(t, server.Config{}, false)
-	n.push(t, map[string]string{"app.star": "def handle(req):\n    return req.headers.get('cookie', '')\n"})
-	cookie, _ := login(t, n, secAdmin)
+	n.Push(t, map[string]string{"app.star": "def handle(req):\n    return req.headers.get('cookie', '')\n"})
+	cookie, _ := login(t, n, servertest.AdminToken)
 	resp := n.do(t, secRequest{method: "GET", path: "/", cookies: []*http.Cookie{{Name: "a", Value: "1"}, cookie, {Name: "b", Value: "2"}}})
 	if resp.status != 200 || resp.body != "a=1; b=2" {
 		t.Errorf("the app saw cookies %q (status %d), want only a=1; b=2", resp.body, resp.status)

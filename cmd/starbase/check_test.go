@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,46 +13,8 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/server"
-	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/server/servertest"
 )
-
-const gateTestToken = "gate-test-token"
-
-// gateServer is an in-process node on a real bolt file, served on loopback.
-type gateServer struct {
-	url    string
-	client *client.Client
-}
-
-func startGateServer(t *testing.T) *gateServer {
-	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Config{Store: st, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, _, err := srv.Tokens().Bootstrap(ctx, gateTestToken); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	c, err := client.New(hs.URL, client.Options{Token: gateTestToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &gateServer{url: hs.URL, client: c}
-}
 
 // writeTree writes files under dir.
 func writeTree(t *testing.T, dir string, files map[string]string) {
@@ -134,16 +94,12 @@ func TestCheck_PassesAGoodTree(t *testing.T) {
 }
 
 func TestCheck_AgreesWithTheServerGate(t *testing.T) {
-	srv := startGateServer(t)
+	srv := servertest.Start(t, server.Config{})
 	dir := t.TempDir()
 	writeTree(t, dir, brokenTree)
 	out, _, _ := runCLI(t, "check", dir)
 
-	files := map[string][]byte{}
-	for p, c := range brokenTree {
-		files[p] = []byte(c)
-	}
-	_, err := srv.client.Push(context.Background(), api.PushRequest{Files: files})
+	_, err := srv.Client.Push(context.Background(), api.PushRequest{Files: servertest.Files(brokenTree)})
 	var ce *client.Error
 	if !errors.As(err, &ce) || ce.Status != 422 {
 		t.Fatalf("push = %v, want HTTP 422", err)

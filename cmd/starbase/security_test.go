@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -14,11 +13,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,53 +25,14 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/client"
 	"github.com/starbase/starbase/server"
-	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 const secAdminToken = "cli-admin-secret-0001"
 
-// secServer starts an in-process node on a real bolt file over loopback HTTP, with
-// secAdminToken as its admin, and returns its URL.
-func secServer(t *testing.T) string {
-	t.Helper()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(server.Config{Store: st, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := srv.Tokens().Bootstrap(context.Background(), secAdminToken); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		hs.Close()
-		srv.Close()
-	})
-	return hs.URL
-}
-
-// secRun runs the starbase command with args in process and returns its stdout and stderr.
-func secRun(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := newRootCmd()
-	cmd.SetArgs(args)
-	cmd.SetOut(&stdout)
-	cmd.SetErr(&stderr)
-	err := cmd.ExecuteContext(context.Background())
-	return stdout.String(), stderr.String(), err
-}
-
 func secMustRun(t *testing.T, args ...string) string {
 	t.Helper()
-	out, errOut, err := secRun(t, args...)
+	out, errOut, err := runCLI(t, args...)
 	if err != nil {
 		t.Fatalf("starbase %s: %v\n%s", strings.Join(args, " "), err, errOut)
 	}
@@ -82,11 +40,11 @@ func secMustRun(t *testing.T, args ...string) string {
 }
 
 func TestTokenCmd_CreatePrintsTheSecretOnceListShowsNoSecretRevokeIsImmediate(t *testing.T) {
-	url := secServer(t)
+	url := servertest.Start(t, server.Config{}).URL
 	as := func(token string, args ...string) []string {
 		return append(args, "--server", url, "--token", token)
 	}
-	out, errOut, err := secRun(t, as(secAdminToken, "token", "create", "--name", "ana", "--role", "developer")...)
+	out, errOut, err := runCLI(t, as(servertest.AdminToken, "token", "create", "--name", "ana", "--role", "developer")...)
 	if err != nil {
 		t.Fatal(err, errOut)
 	}
@@ -97,7 +55,7 @@ func TestTokenCmd_CreatePrintsTheSecretOnceListShowsNoSecretRevokeIsImmediate(t 
 	if !strings.Contains(errOut, "shown above, and only now") {
 		t.Errorf("token create said %q on stderr, want the warning that the secret is shown once", errOut)
 	}
-	list := secMustRun(t, as(secAdminToken, "token", "list")...)
+	list := secMustRun(t, as(servertest.AdminToken, "token", "list")...)
 	if !strings.Contains(list, "ana") || !strings.Contains(list, "developer") || strings.Contains(list, secret) {
 		t.Errorf("token list = %q, want ana as developer and no secret", list)
 	}
@@ -109,31 +67,28 @@ func TestTokenCmd_CreatePrintsTheSecretOnceListShowsNoSecretRevokeIsImmediate(t 
 	}
 	// The new token works, and cannot manage tokens.
 	secMustRun(t, as(secret, "log")...)
-	if _, _, err := secRun(t, as(secret, "token", "list")...); err == nil || !strings.Contains(err.Error(), "admin role") {
+	if _, _, err := runCLI(t, as(secret, "token", "list")...); err == nil || !strings.Contains(err.Error(), "admin role") {
 		t.Errorf("a developer listing tokens: %v, want a refusal naming the admin role", err)
 	}
-	if out := secMustRun(t, as(secAdminToken, "token", "revoke", id)...); !strings.Contains(out, "revoked token "+id) {
+	if out := secMustRun(t, as(servertest.AdminToken, "token", "revoke", id)...); !strings.Contains(out, "revoked token "+id) {
 		t.Errorf("token revoke printed %q", out)
 	}
-	if _, _, err := secRun(t, as(secret, "log")...); err == nil || !strings.Contains(err.Error(), "unauthenticated") {
+	if _, _, err := runCLI(t, as(secret, "log")...); err == nil || !strings.Contains(err.Error(), "unauthenticated") {
 		t.Errorf("the revoked token still works: %v", err)
 	}
-	if _, _, err := secRun(t, as(secAdminToken, "token", "create", "--name", "bob")...); err == nil {
+	if _, _, err := runCLI(t, as(servertest.AdminToken, "token", "create", "--name", "bob")...); err == nil {
 		t.Error("token create without --role succeeded")
 	}
 }
 
 func TestAuditCmd_ShowsChangesWithTheirPathsAndRefusals(t *testing.T) {
-	url := secServer(t)
-	c, err := client.New(url, client.Options{Token: secAdminToken})
-	if err != nil {
+	n := servertest.Start(t, server.Config{})
+	url := n.URL
+	if _, err := n.Client.Push(context.Background(), api.PushRequest{Files: map[string][]byte{"app.star": []byte("X = 1\n"), "lib/a.star": []byte("A = 1\n")}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Push(context.Background(), api.PushRequest{Files: map[string][]byte{"app.star": []byte("X = 1\n"), "lib/a.star": []byte("A = 1\n")}}); err != nil {
-		t.Fatal(err)
-	}
-	secRun(t, "log", "--server", url, "--token", "sb_not-a-real-token-at-all")
-	out := secMustRun(t, "audit", "-n", "5", "--server", url, "--token", secAdminToken)
+	runCLI(t, "log", "--server", url, "--token", "sb_not-a-real-token-at-all")
+	out := secMustRun(t, "audit", "-n", "5", "--server", url, "--token", servertest.AdminToken)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "REV") {
 		t.Fatalf("audit printed %q, want a header and two records", out)
@@ -146,14 +101,14 @@ func TestAuditCmd_ShowsChangesWithTheirPathsAndRefusals(t *testing.T) {
 		t.Errorf("older record %q, want admin's commit with its paths", lines[2])
 	}
 	var recs []api.AuditRecord
-	if err := json.Unmarshal([]byte(secMustRun(t, "audit", "--json", "--server", url, "--token", secAdminToken)), &recs); err != nil || len(recs) != 2 {
+	if err := json.Unmarshal([]byte(secMustRun(t, "audit", "--json", "--server", url, "--token", servertest.AdminToken)), &recs); err != nil || len(recs) != 2 {
 		t.Errorf("audit --json = %v, %v; want two records", recs, err)
 	}
 }
 
 func TestProtectCmd_ProtectsListsAndUnprotects(t *testing.T) {
-	url := secServer(t)
-	flags := []string{"--server", url, "--token", secAdminToken}
+	url := servertest.Start(t, server.Config{}).URL
+	flags := []string{"--server", url, "--token", servertest.AdminToken}
 	if out := secMustRun(t, append([]string{"protect"}, flags...)...); out != "no protected refs\n" {
 		t.Errorf("protect with no refs = %q", out)
 	}
@@ -163,7 +118,7 @@ func TestProtectCmd_ProtectsListsAndUnprotects(t *testing.T) {
 	if out := secMustRun(t, append([]string{"unprotect", "canary"}, flags...)...); out != "main\n" {
 		t.Errorf("unprotect canary = %q", out)
 	}
-	if _, _, err := secRun(t, append([]string{"protect", "../x"}, flags...)...); err == nil {
+	if _, _, err := runCLI(t, append([]string{"protect", "../x"}, flags...)...); err == nil {
 		t.Error("protecting an invalid ref name succeeded")
 	}
 }
@@ -203,7 +158,7 @@ func TestCLI_RefusesToSendATokenOverPlainHTTPToAnotherHostUnlessInsecure(t *test
 	t.Cleanup(func() { hs.Close() })
 	url := "http://" + ln.Addr().String()
 
-	_, _, err = secRun(t, "log", "--server", url, "--token", secAdminToken)
+	_, _, err = runCLI(t, "log", "--server", url, "--token", secAdminToken)
 	if err == nil || !strings.Contains(err.Error(), "refusing to send a token over plain HTTP") {
 		t.Fatalf("log over plain HTTP to %s: %v, want a refusal", ip, err)
 	}
@@ -212,14 +167,14 @@ func TestCLI_RefusesToSendATokenOverPlainHTTPToAnotherHostUnlessInsecure(t *test
 		t.Fatalf("the server received a request (Authorization %q) despite the refusal", h)
 	default:
 	}
-	if _, _, err := secRun(t, "log", "--server", url, "--token", secAdminToken, "--insecure"); err != nil {
+	if _, _, err := runCLI(t, "log", "--server", url, "--token", secAdminToken, "--insecure"); err != nil {
 		t.Fatalf("log --insecure: %v", err)
 	}
 	if h := <-got; h != "Bearer "+secAdminToken {
 		t.Errorf("with --insecure the server received Authorization %q", h)
 	}
 	// Loopback needs no --insecure; without a token nothing is refused either.
-	if _, _, err := secRun(t, "log", "--server", secServer(t), "--token", secAdminToken); err != nil {
+	if _, _, err := runCLI(t, "log", "--server", servertest.Start(t, server.Config{}).URL, "--token", servertest.AdminToken); err != nil {
 		t.Errorf("log over plain HTTP to loopback: %v", err)
 	}
 }
@@ -384,7 +339,7 @@ func TestServe_RefusesHalfOrBadTLSFlags(t *testing.T) {
 		{"--tls-cert", filepath.Join(t.TempDir(), "missing.pem"), "--tls-key", keyFile},
 	} {
 		data := t.TempDir()
-		_, _, err := secRun(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, args...)...)
+		_, _, err := runCLI(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data}, args...)...)
 		if err == nil || !strings.Contains(err.Error(), "tls") && !strings.Contains(err.Error(), "TLS") {
 			t.Errorf("serve %v: %v, want a TLS error", args, err)
 		}

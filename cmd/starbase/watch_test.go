@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
 )
 
 // lineWriter collects output and lets a test wait for lines matching a pattern.
@@ -63,7 +66,7 @@ func (w *lineWriter) waitLines(t *testing.T, re *regexp.Regexp, n int) []string 
 var commitLine = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func TestPushWatch_PushesEachSaveAndReportsRefusals(t *testing.T) {
-	srv := startGateServer(t)
+	srv := servertest.Start(t, server.Config{})
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{
 		"app.star":      "def index(req):\n    return \"v1\"\nroutes = {\"GET /\": index}\n",
@@ -77,7 +80,7 @@ func TestPushWatch_PushesEachSaveAndReportsRefusals(t *testing.T) {
 		cmd := newRootCmd()
 		cmd.SetOut(stdout)
 		cmd.SetErr(stderr)
-		cmd.SetArgs([]string{"push", "--watch", "--debounce", "150ms", "--server", srv.url, "--token", gateTestToken, dir})
+		cmd.SetArgs([]string{"push", "--watch", "--debounce", "150ms", "--server", srv.URL, "--token", servertest.AdminToken, dir})
 		done <- cmd.ExecuteContext(ctx)
 	}()
 	t.Cleanup(func() {
@@ -109,7 +112,7 @@ func TestPushWatch_PushesEachSaveAndReportsRefusals(t *testing.T) {
 		writeTree(t, dir, map[string]string{p: files[p]})
 	}
 	second := stdout.waitLines(t, commitLine, 2)[1]
-	got, err := srv.client.Files(context.Background(), "")
+	got, err := srv.Client.Files(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +133,9 @@ func TestPushWatch_PushesEachSaveAndReportsRefusals(t *testing.T) {
 	done <- nil // for the cleanup
 }
 
-func assertMain(t *testing.T, srv *gateServer, commit, path, content string) {
+func assertMain(t *testing.T, srv *servertest.Node, commit, path, content string) {
 	t.Helper()
-	got, err := srv.client.Files(context.Background(), "")
+	got, err := srv.Client.Files(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
