@@ -87,13 +87,16 @@ routes = {
 	}
 }
 
-func TestServer_NoRouteIs404AndErrorsAre500(t *testing.T) {
-	n := servertest.Start(t, server.Config{})
-	res := n.Push(t, map[string]string{"app.star": `
+// boomApp is an app whose GET /boom fails at app.star:3.
+var boomApp = map[string]string{"app.star": `
 def boom(req):
     return 1 // 0
 routes = {"GET /boom": boom}
-`})
+`}
+
+func TestServer_NoRouteIs404AndErrorsAre500(t *testing.T) {
+	n := servertest.Start(t, server.Config{})
+	res := n.Push(t, boomApp)
 	n.WaitCommit(t, res.Commit)
 	if status, hdr, _ := n.Get(t, "/nothing"); status != 404 || hdr.Get("Starbase-Commit") != res.Commit {
 		t.Errorf("GET /nothing = %d (commit %q), want 404 with the commit header", status, hdr.Get("Starbase-Commit"))
@@ -106,11 +109,7 @@ routes = {"GET /boom": boom}
 
 func TestServer_DevModeShowsTraceback(t *testing.T) {
 	n := servertest.Start(t, server.Config{Dev: true})
-	res := n.Push(t, map[string]string{"app.star": `
-def boom(req):
-    return 1 // 0
-routes = {"GET /boom": boom}
-`})
+	res := n.Push(t, boomApp)
 	n.WaitCommit(t, res.Commit)
 	status, _, body := n.Get(t, "/boom")
 	if status != 500 || !strings.Contains(body, "app.star:3") || !strings.Contains(body, "division by zero") {

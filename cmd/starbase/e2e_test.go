@@ -170,24 +170,11 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for p, content := range files {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 func TestE2E_PushChangeRevertPullRestart(t *testing.T) {
 	data := t.TempDir()
 	n := startServe(t, data)
 	src := t.TempDir()
-	writeFiles(t, src, map[string]string{
+	writeTree(t, src, map[string]string{
 		"app.star":        "load(\"lib/helper.star\", \"greeting\")\ndef index(req):\n    return greeting()\nroutes = {\"GET /\": index}\n",
 		"lib/helper.star": "def greeting():\n    return \"hello v1\"\n",
 		"static/note.txt": "binary-safe \x00\xff bytes\n",
@@ -199,7 +186,7 @@ func TestE2E_PushChangeRevertPullRestart(t *testing.T) {
 		t.Fatalf("Starbase-Commit = %s, want the pushed commit %s", c, first)
 	}
 
-	writeFiles(t, src, map[string]string{"lib/helper.star": "def greeting():\n    return \"hello v2\"\n"})
+	writeTree(t, src, map[string]string{"lib/helper.star": "def greeting():\n    return \"hello v2\"\n"})
 	second := lastLine(n.cli(t, "push", src, "-m", "second"))
 	if second == first {
 		t.Fatal("pushing a change printed the old commit id")
@@ -253,19 +240,19 @@ func TestE2E_PushRefusesToDiscardOthersWork(t *testing.T) {
 	n := startServe(t, t.TempDir())
 	alice, bob := t.TempDir(), t.TempDir()
 	app := "def index(req):\n    return \"%s\"\nroutes = {\"GET /\": index}\n"
-	writeFiles(t, alice, map[string]string{"app.star": fmt.Sprintf(app, "alice")})
+	writeTree(t, alice, map[string]string{"app.star": fmt.Sprintf(app, "alice")})
 	n.cli(t, "push", alice)
 
-	writeFiles(t, bob, map[string]string{"app.star": fmt.Sprintf(app, "bob")})
+	writeTree(t, bob, map[string]string{"app.star": fmt.Sprintf(app, "bob")})
 	_, stderr, err := n.try("push", bob)
 	if err == nil || !strings.Contains(stderr, "--force") {
 		t.Fatalf("push from a directory with no base while main exists: err=%v stderr=%q, want a refusal mentioning --force", err, stderr)
 	}
 	n.cli(t, "pull", bob, "--force")
-	writeFiles(t, bob, map[string]string{"app.star": fmt.Sprintf(app, "bob")})
+	writeTree(t, bob, map[string]string{"app.star": fmt.Sprintf(app, "bob")})
 	n.cli(t, "push", bob)
 
-	writeFiles(t, alice, map[string]string{"app.star": fmt.Sprintf(app, "alice again")})
+	writeTree(t, alice, map[string]string{"app.star": fmt.Sprintf(app, "alice again")})
 	if _, stderr, err := n.try("push", alice); err == nil || !strings.Contains(stderr, "pull") {
 		t.Fatalf("stale push: err=%v stderr=%q, want a refusal saying to pull", err, stderr)
 	}
@@ -289,7 +276,7 @@ func TestE2E_DemoAndBadInput(t *testing.T) {
 	demoCommit := lastLine(n.cli(t, "log"))
 
 	src := t.TempDir()
-	writeFiles(t, src, map[string]string{"app.star": "routes = {\n"})
+	writeTree(t, src, map[string]string{"app.star": "routes = {\n"})
 	_, stderr, err := n.try("push", src, "--force")
 	if err == nil || !strings.Contains(stderr, "app.star:2:1") {
 		t.Fatalf("push of a syntax error: err=%v stderr=%q, want a refusal at app.star:2:1", err, stderr)

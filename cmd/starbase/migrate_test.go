@@ -18,7 +18,7 @@ def all(req):
     return db.list(Person)
 routes = {"POST /people/{name}": add, "GET /people": all}
 `
-	writeFiles(t, src, map[string]string{
+	writeTree(t, src, map[string]string{
 		"app.star":    app,
 		"people.star": "Person = model(\"Person\", fields = {\"name\": \"\"})\n",
 	})
@@ -27,7 +27,7 @@ routes = {"POST /people/{name}": add, "GET /people": all}
 		post(t, n.url+"/people/"+name)
 	}
 
-	writeFiles(t, src, map[string]string{"people.star": `
+	writeTree(t, src, map[string]string{"people.star": `
 def _migrate(fields, from_version):
     fields["name"] = fields["name"].capitalize()
     return fields
