@@ -278,12 +278,8 @@ func (s *Server) apiRevert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	files, err := s.repo.Files(ctx, target)
+	files, err := s.gatedFiles(ctx, target)
 	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits}); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -302,6 +298,19 @@ func (s *Server) apiRevert(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("revert", "ref", ref, "to", target, "commit", res.Commit, "author", who.tok.Name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, commitResult(res))
+}
+
+// gatedFiles returns the files of commit id once the validation gate passed them: a revert
+// or a ref move publishes a stored tree, which must pass the gate as a pushed one does.
+func (s *Server) gatedFiles(ctx context.Context, id code.ID) (map[string][]byte, error) {
+	files, err := s.repo.Files(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits}); err != nil {
+		return nil, err
+	}
+	return files, nil
 }
 
 // apiMoveRef moves the ref {name} to an existing commit by compare-and-set against the
@@ -335,12 +344,7 @@ func (s *Server) apiMoveRef(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	files, err := s.repo.Files(ctx, to)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits}); err != nil {
+	if _, err := s.gatedFiles(ctx, to); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -351,9 +355,7 @@ func (s *Server) apiMoveRef(w http.ResponseWriter, r *http.Request) {
 	}
 	rec := s.newAuditRecord(r, who, auth.ActionRefMove)
 	rec.Ref, rec.Commit, rec.Parent = name, string(to), string(expected)
-	for _, d := range diffs {
-		rec.Paths = append(rec.Paths, auth.PathChange{Path: d.Path, Status: string(d.Status)})
-	}
+	rec.Paths = pathChanges(diffs)
 	rev, err := s.repo.SetRef(ctx, name, to, expected, []store.Op{auth.AuditOp(rec)})
 	if err != nil {
 		writeError(w, err)
@@ -393,7 +395,7 @@ func (s *Server) commitAudited(r *http.Request, who principal, p publication) (c
 			if len(c.Parents) > 0 {
 				rec.Parent = string(c.Parents[0])
 			}
-			rec.Paths = pathChanges(parentTree, tree)
+			rec.Paths = pathChanges(code.DiffTrees(parentTree, tree))
 			return []store.Op{auth.AuditOp(rec)}, nil
 		},
 	}

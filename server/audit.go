@@ -87,9 +87,8 @@ func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, retry time.Dura
 	writeError(w, fmt.Errorf("%w: too many refused requests from %s; retry in %d s", errRateLimited, sourceOf(r), secs))
 }
 
-// pathChanges lists the files that differ from tree a to tree b, for an audit record.
-func pathChanges(a, b code.Tree) []auth.PathChange {
-	diffs := code.DiffTrees(a, b)
+// pathChanges lists the changed files of diffs as an audit record names them.
+func pathChanges(diffs []code.FileDiff) []auth.PathChange {
 	out := make([]auth.PathChange, len(diffs))
 	for i, d := range diffs {
 		out[i] = auth.PathChange{Path: d.Path, Status: string(d.Status)}
