@@ -142,27 +142,32 @@ func TestPush_ForceOverwritesAMovedRef(t *testing.T) {
 	wantFiles(t, r, res.Commit, map[string]string{"a": "3"})
 }
 
-func TestPush_ConcurrentPushesFromSameBase_ExactlyOneWins(t *testing.T) {
-	ctx := context.Background()
-	r := newTestRepo(t)
-	base := mustPush(t, r, "", map[string]string{"a": "base"}, "base")
-	const pushers = 8
-
-	results := make([]PushResult, pushers)
-	errs := make([]error, pushers)
+// pushAtOnce starts n pushes to DefaultBranch based on base, pusher i writing "a" = "pusher
+// i", releases them together and returns each one's result and error.
+func pushAtOnce(r *Repo, base ID, n int, force bool) ([]PushResult, []error) {
+	results := make([]PushResult, n)
+	errs := make([]error, n)
 	start := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range pushers {
+	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = r.Push(ctx, PushRequest{
+			results[i], errs[i] = r.Push(context.Background(), PushRequest{
 				Ref: DefaultBranch, Files: byteFiles(map[string]string{"a": fmt.Sprint("pusher ", i)}),
-				Expected: base.Commit, Author: "ana@example.com", Message: fmt.Sprint("push ", i),
+				Expected: base, Force: force, Author: "ana@example.com", Message: fmt.Sprint("push ", i),
 			})
 		})
 	}
 	close(start)
 	wg.Wait()
+	return results, errs
+}
+
+func TestPush_ConcurrentPushesFromSameBase_ExactlyOneWins(t *testing.T) {
+	r := newTestRepo(t)
+	base := mustPush(t, r, "", map[string]string{"a": "base"}, "base")
+	const pushers = 8
+	results, errs := pushAtOnce(r, base.Commit, pushers, false)
 
 	winner := -1
 	for i, err := range errs {
@@ -441,22 +446,7 @@ func TestPush_ConcurrentForcedPushesNeverOverwriteEachOther(t *testing.T) {
 	r := newTestRepo(t)
 	base := mustPush(t, r, "", map[string]string{"a": "base"}, "base")
 	const pushers = 8
-
-	results := make([]PushResult, pushers)
-	errs := make([]error, pushers)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range pushers {
-		wg.Go(func() {
-			<-start
-			results[i], errs[i] = r.Push(ctx, PushRequest{
-				Ref: DefaultBranch, Files: byteFiles(map[string]string{"a": fmt.Sprint("pusher ", i)}),
-				Expected: base.Commit, Force: true, Author: "ana@example.com",
-			})
-		})
-	}
-	close(start)
-	wg.Wait()
+	results, errs := pushAtOnce(r, base.Commit, pushers, true)
 
 	// Each forced push either lost the race cleanly or landed on top of what the ref held,
 	// so every one that succeeded is in the ref's history.
