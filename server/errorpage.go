@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/traceback"
 )
 
@@ -21,12 +23,19 @@ import (
 // over, but its error deserves its source.
 const sourceReadTimeout = 2 * time.Second
 
-// fail answers a request whose stored code failed. The log always gets the whole
+// fail answers a request whose stored code failed, with 500, or 503 or 409 when the store
+// or the data, not the code, is at fault (appStatus). The log always gets the whole
 // traceback as one structured record, under a new error id and with the request id. The
 // client gets the error id and, only in dev mode, the traceback: as JSON when it accepts
 // application/json, as an HTML page whose frames link to the editor when it accepts
 // text/html, as text otherwise.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqID string, err error) {
+	if r.Context().Err() != nil && errors.Is(err, runtime.ErrCanceled) {
+		// The client went away: nobody reads an answer, and nothing in the code failed.
+		s.log.Info("request canceled by the client", "request_id", reqID, "commit", rel.commit, "path", r.URL.Path)
+		return
+	}
+	status := appStatus(err)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), sourceReadTimeout)
 	defer cancel()
 	tb := traceback.New(ctx, err, rel.snap)
@@ -42,11 +51,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqI
 	format := errorFormat(r)
 	if !s.cfg.Dev {
 		if format == "json" {
-			writeJSON(w, http.StatusInternalServerError, appError{Error: "internal error", ErrorID: errID})
+			writeJSON(w, status, appError{Error: "internal error", ErrorID: errID})
 			return
 		}
 		h.Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
+		w.WriteHeader(status)
 		fmt.Fprintf(w, "Internal error (error id %s)\n", errID)
 		return
 	}
@@ -56,15 +65,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqI
 		if frames == nil {
 			frames = []traceback.Frame{}
 		}
-		writeJSON(w, http.StatusInternalServerError, appError{Error: tb.Message, ErrorID: errID, Frames: frames})
+		writeJSON(w, status, appError{Error: tb.Message, ErrorID: errID, Frames: frames})
 	case "html":
 		h.Set("Content-Type", "text/html; charset=utf-8")
 		h.Set("Content-Security-Policy", errorPageCSP)
-		w.WriteHeader(http.StatusInternalServerError)
+		w.WriteHeader(status)
 		errorPage.Execute(w, newErrorPageData(tb, rel, errID))
 	default:
 		h.Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(http.StatusInternalServerError)
+		w.WriteHeader(status)
 		fmt.Fprintf(w, "Internal error in stored code (commit %s, error id %s)\n\n%s\n", rel.commit.Short(), errID, tb)
 	}
 }

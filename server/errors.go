@@ -55,6 +55,18 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
+// appStatus is the status of a failed app request: the store being unavailable (503) and
+// data conflicts (409) are not the code's fault; everything else is a 500.
+func appStatus(err error) int {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, objects.ErrConflict), errors.Is(err, objects.ErrNewerObject):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
 // writeError answers err as an api.Error with its status.
 func writeError(w http.ResponseWriter, err error) {
 	body := api.Error{Error: err.Error()}

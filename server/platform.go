@@ -21,7 +21,10 @@ func (s *Server) self() api.Node {
 	n := api.Node{Node: s.cfg.Node, Ref: s.cfg.Ref, Revision: s.applied.Load(), Started: s.start.UTC(), Updated: time.Now().UTC()}
 	if rel := s.current.Load(); rel != nil {
 		n.Commit = string(rel.commit)
-		n.Error = errString(rel.loadErr)
+		if rel.loadErr != nil {
+			// Status is public: it says that the app fails, not what the stored code said.
+			n.Error = "the app of this commit fails to load; the node's log has the error"
+		}
 	}
 	return n
 }

@@ -47,10 +47,10 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading request body: %w", err)
+		return nil, fmt.Errorf("%w: reading the request body: %v", errBadRequest, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("request body is larger than the limit of %d bytes", limit)
+		return nil, fmt.Errorf("%w: the request body is larger than the limit of %d bytes", errTooLarge, limit)
 	}
 	return b, nil
 }

@@ -112,7 +112,8 @@ type Server struct {
 	notify chan struct{}
 
 	cancel context.CancelFunc
-	done   chan struct{}
+	// running counts the goroutines Start launched; Close waits for them.
+	running sync.WaitGroup
 }
 
 // New builds a server over cfg.Store. Start launches it.
@@ -142,7 +143,6 @@ func New(cfg Config) (*Server, error) {
 		tokens:    auth.NewTokens(cfg.Store),
 		start:     time.Now(),
 		notify:    make(chan struct{}),
-		done:      make(chan struct{}),
 		nodes:     newRegistry(cfg.Store, cfg.Node),
 		published: make(chan struct{}, 1),
 	}
@@ -160,14 +160,25 @@ func (s *Server) Repo() *code.Repo { return s.repo }
 // Tokens returns the server's token records.
 func (s *Server) Tokens() *auth.Tokens { return s.tokens }
 
-// Start loads the release of the current ref and watches the ref for changes until Close.
+// Start serves the release of the current ref and follows the ref until Close. It fails only
+// if the store cannot be read; if the current commit cannot be loaded for a passing reason,
+// the node starts without it and keeps trying.
 func (s *Server) Start(ctx context.Context) error {
-	rev, err := s.refresh(ctx)
+	kv, rev, err := s.cfg.Store.Get(ctx, s.refKey(), 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading ref %s: %w", s.cfg.Ref, err)
+	}
+	next := target{revision: rev}
+	if kv != nil {
+		next.commit = code.ID(kv.Value)
+	}
+	pending := &next
+	if s.apply(ctx, next) == nil {
+		pending = nil
 	}
 	ctx, s.cancel = context.WithCancel(context.Background())
-	go s.watch(ctx, rev)
+	s.running.Add(2)
+	go s.watch(ctx, rev, pending)
 	go s.publish(ctx)
 	return nil
 }
@@ -176,6 +187,7 @@ func (s *Server) Start(ctx context.Context) error {
 // change of what it serves, and periodically, so that a record lost while the store was
 // unreachable comes back.
 func (s *Server) publish(ctx context.Context) {
+	defer s.running.Done()
 	defer s.nodes.close()
 	tick := time.NewTicker(nodeTTL / 2)
 	defer tick.Stop()
@@ -200,106 +212,184 @@ func (s *Server) changed() {
 	}
 }
 
-// Close stops watching and releases the loader. It does not close the store.
+// Close stops following the store, waits for the node's goroutines (its registry record is
+// removed) and releases the loader. It does not close the store.
 func (s *Server) Close() error {
 	if s.cancel != nil {
 		s.cancel()
-		<-s.done
+		s.running.Wait()
 	}
 	return s.loader.Close()
 }
 
-// refresh reads the ref at the latest revision and serves it. It returns that revision.
-func (s *Server) refresh(ctx context.Context) (int64, error) {
-	kv, rev, err := s.cfg.Store.Get(ctx, s.refKey(), 0)
-	if err != nil {
-		return 0, fmt.Errorf("reading ref %s: %w", s.cfg.Ref, err)
-	}
-	if kv != nil {
-		s.switchTo(ctx, code.ID(kv.Value), rev)
-	}
-	s.advance(rev)
-	return rev, nil
+// target is a state of the ref to serve: its commit ("" when the ref does not exist) as of
+// a store revision.
+type target struct {
+	commit   code.ID
+	revision int64
 }
 
-// watch follows the ref from rev. When the watch ends (compaction, a lost connection), it
-// re-reads the ref and watches again from there, so no change is missed for long.
-func (s *Server) watch(ctx context.Context, rev int64) {
-	defer close(s.done)
+// errTransient marks a failure to build a release that may pass by itself: the store
+// unreachable, a module load out of time or memory because the node was busy.
+var errTransient = errors.New("transient")
+
+// watch follows the ref from rev, applying each new state in order. Changes that arrive
+// while a release is being built are coalesced: only the latest state is built. A state
+// whose release fails to build for a passing reason is retried with backoff while the node
+// keeps serving what it has; applied revisions advance only once a state is served. When
+// the watch ends (compaction, a lost connection), the ref is read again and watched from
+// there, so no change is missed for long.
+func (s *Server) watch(ctx context.Context, rev int64, pending *target) {
+	defer s.running.Done()
 	key := s.refKey()
+	var events <-chan store.Event
+	var retry <-chan time.Time
 	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		for ev := range s.cfg.Store.Watch(ctx, key, rev) {
-			if ev.Err != nil {
-				s.log.Warn("ref watch ended", "ref", s.cfg.Ref, "revision", rev, "err", ev.Err)
-				break
-			}
-			backoff = 50 * time.Millisecond
-			for _, ch := range ev.Changes {
-				if ch.Key == key && !ch.Deleted {
-					s.switchTo(ctx, code.ID(ch.Value), ev.Revision)
+	rewatch := func() { // after a failed read or an ended watch
+		retry = time.After(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	if pending != nil {
+		rewatch()
+	}
+	events = s.cfg.Store.Watch(ctx, key, rev)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			for ok && ev.Err == nil {
+				for _, ch := range ev.Changes {
+					if ch.Key == key {
+						t := target{revision: ev.Revision}
+						if !ch.Deleted {
+							t.commit = code.ID(ch.Value)
+						}
+						pending = &t
+					}
 				}
-			}
-			rev = ev.Revision
-			s.advance(rev)
-		}
-		for ctx.Err() == nil {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, 2*time.Second)
-			next, err := s.refresh(ctx)
-			if err == nil {
-				rev = next
+				rev = ev.Revision
+				if pending == nil {
+					s.advance(rev)
+				}
+				// Coalesce what is already queued: only the latest state is worth building.
+				select {
+				case ev, ok = <-events:
+					continue
+				default:
+				}
 				break
 			}
-			s.log.Warn("re-reading ref failed; serving the last release", "ref", s.cfg.Ref, "err", err)
+			if !ok || ev.Err != nil {
+				if ev.Err != nil {
+					s.log.Warn("ref watch ended", "ref", s.cfg.Ref, "revision", rev, "err", ev.Err)
+				}
+				events = nil
+				rewatch()
+			}
+		case <-retry:
+			retry = nil
+			if events == nil {
+				kv, cur, err := s.cfg.Store.Get(ctx, key, 0)
+				if err != nil {
+					s.log.Warn("re-reading ref failed; serving the last release", "ref", s.cfg.Ref, "err", err)
+					rewatch()
+					continue
+				}
+				t := target{revision: cur}
+				if kv != nil {
+					t.commit = code.ID(kv.Value)
+				}
+				pending, rev = &t, cur
+				events = s.cfg.Store.Watch(ctx, key, rev)
+			}
+		}
+		if pending == nil {
+			continue
+		}
+		if err := s.apply(ctx, *pending); err != nil {
+			s.log.Warn("switching commit failed; serving the last release and retrying", "commit", pending.commit, "err", err)
+			if retry == nil {
+				rewatch()
+			}
+			continue
+		}
+		pending = nil
+		backoff = 50 * time.Millisecond
+	}
+}
+
+// apply serves t: it builds t's release (unless it is served already) and records t's
+// revision as applied. It fails, changing nothing, when the build failed for a passing reason.
+func (s *Server) apply(ctx context.Context, t target) error {
+	if t.commit != "" {
+		if err := s.switchTo(ctx, t.commit, t.revision); err != nil {
+			return err
 		}
 	}
+	s.advance(t.revision)
+	return nil
 }
 
 // switchTo builds the release of commit and makes it current, unless a newer one is served.
-func (s *Server) switchTo(ctx context.Context, commit code.ID, rev int64) {
+func (s *Server) switchTo(ctx context.Context, commit code.ID, rev int64) error {
 	if cur := s.current.Load(); cur != nil && (cur.revision >= rev || cur.commit == commit) {
 		if cur.commit == commit && cur.revision < rev {
 			next := *cur
 			next.revision = rev
 			s.current.Store(&next)
 		}
-		return
+		return nil
 	}
 	start := time.Now()
 	rel := s.buildRelease(ctx, commit, rev)
+	if errors.Is(rel.loadErr, errTransient) {
+		return rel.loadErr
+	}
 	s.current.Store(rel)
 	s.metrics.switched(string(commit), rel.committed)
 	s.changed()
 	s.log.Info("serving commit", "commit", commit, "revision", rev,
 		"build_ms", time.Since(start).Milliseconds(), "load_error", errString(rel.loadErr))
+	return nil
 }
 
 func (s *Server) refKey() string { return code.RefPrefix + s.cfg.Ref }
 
-// buildRelease loads commit's tree and app. A release whose app fails to load is still a
-// release: it answers every request with that error, so what is served is always what the
-// ref names.
+// buildRelease loads commit's tree and app. A release whose app fails to load for a reason
+// in the code is still a release: it answers every request with that error, so what is
+// served is always what the ref names. A failure that may pass by itself is returned
+// marked errTransient instead, and the caller keeps its current release.
 func (s *Server) buildRelease(ctx context.Context, commit code.ID, rev int64) *release {
 	rel := &release{commit: commit, revision: rev}
 	c, err := s.repo.Commit(ctx, commit)
 	if err != nil {
-		rel.loadErr = err
+		rel.loadErr = classify(err)
 		return rel
 	}
 	rel.committed = c.Time
 	tree, err := s.repo.Tree(ctx, c.Tree)
 	if err != nil {
-		rel.loadErr = err
+		rel.loadErr = classify(err)
 		return rel
 	}
 	rel.snap = &runtime.Snapshot{Commit: commit, Tree: tree, Blobs: s.repo}
 	rel.app, rel.loadErr = s.loadApp(ctx, rel.snap)
+	rel.loadErr = classify(rel.loadErr)
 	return rel
+}
+
+// classify marks errors that may pass by themselves with errTransient.
+func classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, runtime.ErrTimeout),
+		errors.Is(err, runtime.ErrCanceled), errors.Is(err, runtime.ErrMemoryLimit),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %w", errTransient, err)
+	}
+	return err
 }
 
 func (s *Server) loadApp(ctx context.Context, snap *runtime.Snapshot) (*app, error) {
@@ -428,14 +518,18 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	}
 	body, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+		http.Error(w, err.Error(), statusOf(err))
 		return route
 	}
 	req := newRequestValue(r, rt, reqID, body)
 	req.Freeze() // a handler re-run after a conflict must see the same request
 	var result starlark.Value
-	err = objects.Run(r.Context(), s.cfg.Store, s.classResolver(rel), s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
-		result, err = s.loader.Call(r.Context(), rel.snap, rt.fn, starlark.Tuple{req}, nil,
+	// One deadline bounds the request, however many times a conflict re-runs its handler.
+	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout,
+		fmt.Errorf("%w: the request ran longer than %v", runtime.ErrTimeout, s.cfg.Limits.Timeout))
+	defer cancel()
+	err = objects.Run(ctx, s.cfg.Store, s.classResolver(rel), s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
+		result, err = s.loader.Call(ctx, rel.snap, rt.fn, starlark.Tuple{req}, nil,
 			map[string]any{"request_id": reqID, objects.LocalKey(): tx})
 		return err
 	})
