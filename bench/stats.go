@@ -103,6 +103,14 @@ func ratio(v float64) string {
 	return fmt.Sprintf("%.2f×", v)
 }
 
+// ratio3 formats a ratio with three decimals, for goals whose margin is a few percent.
+func ratio3(v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return "—"
+	}
+	return fmt.Sprintf("%.3f×", v)
+}
+
 // ms formats seconds as milliseconds, with precision fitting the magnitude.
 func ms(seconds float64) string {
 	if math.IsNaN(seconds) {
