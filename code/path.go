@@ -28,7 +28,8 @@ func (e *PathError) Error() string {
 func (e *PathError) Unwrap() error { return ErrInvalidPath }
 
 // ValidatePath reports whether p can name a file in a tree: a relative, slash-separated,
-// clean path of valid UTF-8 without empty, "." or ".." elements, control characters or
+// clean path of valid UTF-8 without empty elements, elements starting with "." (so no "..",
+// and no dotfiles: a pulled tree can never write .git/hooks), control characters or
 // backslashes, at most MaxPathLen bytes long.
 func ValidatePath(p string) error {
 	bad := func(reason string) error { return &PathError{Path: p, Reason: reason} }
@@ -55,6 +56,9 @@ func ValidatePath(p string) error {
 			return bad("it has an empty element (a trailing slash or \"//\")")
 		case ".", "..":
 			return bad(fmt.Sprintf("it has a %q element; paths must stay inside the tree", elem))
+		}
+		if elem[0] == '.' {
+			return bad(fmt.Sprintf("its element %q starts with a dot; dotfiles (.git, .starbase, ...) are the developer's own and never part of a tree", elem))
 		}
 	}
 	return nil

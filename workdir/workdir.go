@@ -120,6 +120,18 @@ func SaveState(dir, commit string, files map[string][]byte) error {
 // it first refuses, changing nothing, if that would overwrite or remove a file that differs
 // from what prev recorded (a local edit, or a local file prev did not give).
 func Apply(dir string, prev State, commit string, files map[string][]byte, force bool) error {
+	// The files come from a server: check every path before writing anything, so that no
+	// path can reach outside dir or into its dotfiles.
+	for p := range files {
+		if err := code.ValidatePath(p); err != nil {
+			return fmt.Errorf("refusing to pull: %w", err)
+		}
+	}
+	for p := range prev.Files {
+		if err := code.ValidatePath(p); err != nil {
+			return fmt.Errorf("%s records a bad path: %w; delete it and pull again", StateFile, err)
+		}
+	}
 	local, err := Read(dir)
 	if err != nil {
 		return err

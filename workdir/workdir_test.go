@@ -104,3 +104,20 @@ func TestLoadState_CorruptStateSaysHowToRecover(t *testing.T) {
 		t.Fatalf("LoadState of a corrupt file = %v, want advice to pull again", err)
 	}
 }
+
+func TestApply_RefusesHostilePathsBeforeWritingAnything(t *testing.T) {
+	for _, bad := range []string{"../outside.txt", ".git/hooks/pre-commit", "/etc/x"} {
+		dir := t.TempDir()
+		files := map[string][]byte{"a.star": []byte("1"), bad: []byte("pwned")}
+		err := workdir.Apply(dir, workdir.State{}, "c1", files, true)
+		if err == nil || !strings.Contains(err.Error(), "refusing to pull") {
+			t.Fatalf("Apply with %q = %v, want a refusal", bad, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "a.star")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("a refused pull (%q) wrote a.star", bad)
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "outside.txt")); err == nil {
+			t.Fatal("a pull wrote outside its directory")
+		}
+	}
+}
