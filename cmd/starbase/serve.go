@@ -123,7 +123,15 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, TLSConfig: tlsConfig}
+	hs := &http.Server{
+		Handler:   srv,
+		TLSConfig: tlsConfig,
+		// A client cannot hold a connection by trickling: headers within 10s, the whole
+		// request (a push of many files included) within 5 minutes, idle keep-alives closed.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
