@@ -27,7 +27,7 @@
 // bounded caches of blobs, trees and commits.
 //
 // [Repo.Push] is the one way code changes: it publishes a complete set of files on a ref,
-// refusing (with ErrStale) if the ref moved since the commit the author started from.
-// [Repo.Revert] publishes an old tree as a new commit; [Repo.Diff], [Repo.UnifiedDiff] and
-// [Repo.Log] read history.
+// refusing (with ErrStale) if the ref moved since the commit the author started from. A
+// revert pushes an old commit's files as a new commit ([RevertMessage]). [Repo.Diff],
+// [Repo.UnifiedDiff] and [Repo.Log] read history.
 package code

@@ -30,7 +30,7 @@ var (
 	// ErrInvalidRef is returned when a ref name is not acceptable (see ValidateRefName).
 	ErrInvalidRef = errors.New("code: invalid ref name")
 
-	// ErrInvalidRequest is returned when a Push, SetRef or Revert request is malformed apart
+	// ErrInvalidRequest is returned when a Push or SetRef request is malformed apart
 	// from its paths: an empty or overlong author, a message or note with control
 	// characters, or Extra operations that would write code objects behind the repository's
 	// back.

@@ -209,40 +209,10 @@ func TestLog_FollowsFirstParentsNewestFirst(t *testing.T) {
 	})
 }
 
-func TestRevert_MakesANewCommitWithTheTargetTree(t *testing.T) {
-	ctx := context.Background()
-	r := newTestRepo(t)
-	good := mustPush(t, r, "", map[string]string{"app.star": "ok\n", "lib.star": "v1\n"}, "Working version\n\nDetails.")
-	bad := mustPush(t, r, good.Commit, map[string]string{"app.star": "broken\n"}, "Break it")
-
-	res, err := r.Revert(ctx, DefaultBranch, good.Commit, "bo@example.com",
-		[]store.Op{store.Put("audit/revert", []byte("x"))})
-	if err != nil {
-		t.Fatalf("Revert: %v", err)
-	}
-
-	if !res.Changed || res.Parent != bad.Commit {
-		t.Errorf("result = %+v, want a new commit on top of %s", res, bad.Commit.Short())
-	}
-	c, err := r.Commit(ctx, res.Commit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	goodCommit, _ := r.Commit(ctx, good.Commit)
-	if c.Tree != goodCommit.Tree {
-		t.Errorf("tree = %s, want the target's tree %s", c.Tree.Short(), goodCommit.Tree.Short())
-	}
-	if want := "Revert to " + good.Commit.Short() + ": Working version"; c.Message != want || c.Author != "bo@example.com" {
-		t.Errorf("message, author = %q, %q; want %q, bo@example.com", c.Message, c.Author, want)
-	}
-	if got := refAt(t, r, DefaultBranch); got != res.Commit {
-		t.Errorf("ref = %s, want %s", got.Short(), res.Commit.Short())
-	}
-	wantFiles(t, r, res.Commit, map[string]string{"app.star": "ok\n", "lib.star": "v1\n"})
-
-	again, err := r.Revert(ctx, DefaultBranch, good.Commit, "bo@example.com", nil)
-	if err != nil || again.Changed || again.Commit != res.Commit {
-		t.Errorf("second Revert = %+v, %v; want unchanged at %s", again, err, res.Commit.Short())
+func TestRevertMessage_NamesTheTargetAndItsSubject(t *testing.T) {
+	target := Commit{ID: ID(strings.Repeat("ab", 32)), Message: "Working version\n\nDetails."}
+	if got, want := RevertMessage(target), "Revert to abababababab: Working version"; got != want {
+		t.Errorf("RevertMessage = %q, want %q", got, want)
 	}
 }
 

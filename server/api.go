@@ -212,6 +212,9 @@ func (s *Server) checkProtected(ctx context.Context, who principal, ref string) 
 	return nil
 }
 
+// maxLog bounds the commits one log request returns.
+const maxLog = 1000
+
 func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
 	var req api.PushRequest
 	if err := s.decode(w, r, &req); err != nil {
@@ -223,6 +226,18 @@ func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkProtected(r.Context(), who, ref); err != nil {
 		s.answer(w, r, who, err)
 		return
+	}
+	// A stale push is refused before the gate runs the tree's tests, not after.
+	if !req.Force {
+		current, _, err := s.repo.Ref(r.Context(), ref)
+		if err != nil && !errors.Is(err, code.ErrNotFound) {
+			writeError(w, err)
+			return
+		}
+		if current != code.ID(req.Expected) {
+			writeError(w, &code.StaleError{Ref: ref, Expected: code.ID(req.Expected), Current: current})
+			return
+		}
 	}
 	if err := gate.Check(r.Context(), req.Files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits, NoTests: req.NoTests}); err != nil {
 		writeError(w, err)
@@ -283,13 +298,12 @@ func (s *Server) apiRevert(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	subject, _, _ := strings.Cut(t.Message, "\n")
 	res, err := s.commitAudited(r, who, publication{
 		action:  auth.ActionRevert,
 		ref:     ref,
 		files:   files,
 		force:   true,
-		message: fmt.Sprintf("Revert to %s: %s", target.Short(), subject),
+		message: code.RevertMessage(t),
 		target:  target,
 	})
 	if err != nil {
@@ -426,8 +440,8 @@ func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
 	n := 20
 	if v := r.URL.Query().Get("n"); v != "" {
 		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			writeError(w, fmt.Errorf("%w: n must be a positive number, got %q", errBadRequest, v))
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > maxLog {
+			writeError(w, fmt.Errorf("%w: n must be a number from 1 to %d, got %q", errBadRequest, maxLog, v))
 			return
 		}
 	}
