@@ -51,6 +51,7 @@ func (r Role) Min(other Role) Role {
 // Store keys of token records.
 const (
 	TokenPrefix     = "auth/tokens/"
+	tokenNamePrefix = "auth/token-names/" // reserves the name of each created token
 	bootstrapMarker = "auth/bootstrapped"
 )
 
@@ -161,6 +162,9 @@ func CreateOp(secret, name string, role Role, now time.Time) (Token, store.Op, e
 	return t, store.Put(TokenPrefix+h, b), nil
 }
 
+// tokenNameKey reserves a token name while its token exists.
+func tokenNameKey(name string) string { return tokenNamePrefix + Hash(name) }
+
 // Create makes a new token named name with role and returns its secret, which exists
 // nowhere else: it is shown once. extra, when not nil, returns operations (the audit record)
 // written in the same store commit as the token.
@@ -185,11 +189,16 @@ func (ts *Tokens) Create(ctx context.Context, name string, role Role, extra func
 			return "", Token{}, fmt.Errorf("%w: a token named %q (id %s) exists; pick another name or revoke it first", ErrExists, name, t.ID)
 		}
 	}
-	ops := []store.Op{op}
+	// The name key makes two concurrent creations of one name conflict: one of them wins.
+	ops := []store.Op{op, store.Put(tokenNameKey(name), []byte(tok.ID))}
 	if extra != nil {
 		ops = append(ops, extra(tok)...)
 	}
-	if _, err := ts.st.Commit(ctx, []store.Compare{store.Absent(op.Key)}, ops); err != nil {
+	_, err = ts.st.Commit(ctx, []store.Compare{store.Absent(op.Key), store.Absent(tokenNameKey(name))}, ops)
+	if errors.Is(err, store.ErrConflict) {
+		return "", Token{}, fmt.Errorf("%w: a token named %q was created at the same time; pick another name", ErrExists, name)
+	}
+	if err != nil {
 		return "", Token{}, fmt.Errorf("storing token %s: %w", tok.ID, err)
 	}
 	return secret, tok, nil
@@ -288,7 +297,7 @@ func (ts *Tokens) Revoke(ctx context.Context, id string, extra func(Token) []sto
 			return Token{}, ErrLastAdmin
 		}
 		compares := append([]store.Compare{store.Unchanged(kvs[target].Key, &kvs[target])}, otherAdmins...)
-		ops := []store.Op{store.Delete(kvs[target].Key)}
+		ops := []store.Op{store.Delete(kvs[target].Key), store.Delete(tokenNameKey(tok.Name))}
 		if extra != nil {
 			ops = append(ops, extra(tok)...)
 		}

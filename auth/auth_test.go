@@ -243,3 +243,44 @@ func TestParseBearer_AcceptsOnlyBearerTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestTokens_ConcurrentCreatesOfOneNameMakeOneToken(t *testing.T) {
+	ts := auth.NewTokens(openStore(t))
+	ctx := context.Background()
+	const n = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, err := ts.Create(ctx, "ci", auth.Developer, nil)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	created := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case !errors.Is(err, auth.ErrExists):
+			t.Errorf("Create = %v, want nil or ErrExists", err)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d concurrent creations of one name succeeded, want exactly 1", created)
+	}
+	list, err := ts.List(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %v (%v), want one token", list, err)
+	}
+	// Revoking frees the name.
+	if _, err := ts.Revoke(ctx, list[0].ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ts.Create(ctx, "ci", auth.Developer, nil); err != nil {
+		t.Fatalf("Create after revoke = %v", err)
+	}
+}
