@@ -28,6 +28,8 @@ var (
 
 // ConflictError tells which compare of a commit failed.
 type ConflictError struct {
+	// Key is the key of the failing compare; for a range compare, a key of its range that was
+	// created or modified after the compare's revision.
 	Key string
 }
 

@@ -23,10 +23,13 @@ const DefaultLockTimeout = time.Second
 // Limits of one commit. They are generous (a whole application's code fits in one commit)
 // but finite, so that one commit cannot hold the single writer or the memory for too long.
 const (
-	// MaxOps is the largest number of compares plus operations in one commit.
+	// MaxCompares is the largest number of compares in one commit (a range compare counts as
+	// one, but scans its range while the commit holds the writer).
+	MaxCompares = 10000
+	// MaxOps is the largest number of operations in one commit.
 	MaxOps = 10000
-	// MaxBytes is the largest total size of the keys (of compares and operations) and values
-	// of one commit.
+	// MaxBytes is the largest total size of the keys (of compares, range ends and operations)
+	// and values of one commit.
 	MaxBytes = 64 << 20
 	// MaxKeySize is the longest key, in bytes (bbolt's own limit). Longer keys fail with
 	// store.ErrTooLarge.
@@ -104,9 +107,9 @@ func Open(path string, opts Options) (*Store, error) {
 // Path returns the file the store lives in.
 func (s *Store) Path() string { return s.path }
 
-// Limits reports MaxOps and MaxBytes.
+// Limits reports MaxCompares, MaxOps and MaxBytes.
 func (s *Store) Limits() store.Limits {
-	return store.Limits{MaxOps: MaxOps, MaxBytes: MaxBytes}
+	return store.Limits{MaxCompares: MaxCompares, MaxOps: MaxOps, MaxBytes: MaxBytes}
 }
 
 // Revision returns the current revision.

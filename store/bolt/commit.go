@@ -43,8 +43,8 @@ func (s *Store) Commit(ctx context.Context, compares []store.Compare, ops []stor
 		rev = current
 		latest := tx.Bucket(latestBucket)
 		for _, c := range compares {
-			if !holds(latest, c) {
-				return &store.ConflictError{Key: c.Key}
+			if changed, ok := holds(latest, c); !ok {
+				return &store.ConflictError{Key: changed}
 			}
 		}
 		next := current + 1
@@ -80,24 +80,26 @@ func (s *Store) Commit(ctx context.Context, compares []store.Compare, ops []stor
 
 // validate checks the sizes and keys of a commit before any work is done.
 func validate(compares []store.Compare, ops []store.Op) error {
-	if n := len(compares) + len(ops); n > MaxOps {
-		return fmt.Errorf("%w: %d compares and operations, the limit is %d; split the commit", store.ErrTooLarge, n, MaxOps)
+	limits := store.Limits{MaxCompares: MaxCompares, MaxOps: MaxOps, MaxBytes: MaxBytes}
+	if err := limits.Check(store.SizeOf(compares, ops)); err != nil {
+		return fmt.Errorf("%w; split the commit", err)
 	}
-	size := 0
 	for _, c := range compares {
-		if err := validateKey(c.Key); err != nil {
+		if err := c.Check(); err != nil {
 			return err
 		}
-		size += len(c.Key)
+		// A longer single key cannot exist, so its compare could only hold as absent; a
+		// range may start or end anywhere.
+		if !c.IsRange() {
+			if err := validateKey(c.Key); err != nil {
+				return err
+			}
+		}
 	}
 	for _, op := range ops {
 		if err := validateKey(op.Key); err != nil {
 			return err
 		}
-		size += len(op.Key) + len(op.Value)
-	}
-	if size > MaxBytes {
-		return fmt.Errorf("%w: %d bytes of keys and values, the limit is %d; split the commit", store.ErrTooLarge, size, MaxBytes)
 	}
 	return nil
 }
@@ -112,14 +114,35 @@ func validateKey(key string) error {
 	return nil
 }
 
-// holds reports whether compare c holds against the latest versions.
-func holds(latest *bbolt.Bucket, c store.Compare) bool {
+// holds reports whether compare c holds against the latest versions; when it does not, it
+// also returns the key that breaks it.
+func holds(latest *bbolt.Bucket, c store.Compare) (string, bool) {
+	if c.IsRange() {
+		return rangeHolds(latest, c)
+	}
 	v := latest.Get([]byte(c.Key))
 	if c.ModRevision == 0 || v == nil {
-		return c.ModRevision == 0 && v == nil
+		return c.Key, c.ModRevision == 0 && v == nil
 	}
 	_, modRev, _, err := decodeLatest(v)
-	return err == nil && modRev == c.ModRevision
+	return c.Key, err == nil && modRev == c.ModRevision
+}
+
+// rangeHolds reports whether no key of range compare c's range has a ModRevision above the
+// compare's, scanning the range's latest versions; when one does, it returns that key.
+func rangeHolds(latest *bbolt.Bucket, c store.Compare) (string, bool) {
+	end := []byte(c.End)
+	cur := latest.Cursor()
+	for k, v := cur.Seek([]byte(c.Key)); k != nil; k, v = cur.Next() {
+		if c.End != store.EndOfKeys && bytes.Compare(k, end) >= 0 {
+			break
+		}
+		_, modRev, _, err := decodeLatest(v)
+		if err != nil || modRev > c.ModRevision {
+			return string(k), false
+		}
+	}
+	return "", true
 }
 
 // apply writes ops, sorted by key, as revision rev and returns the keys it changed.

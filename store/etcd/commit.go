@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -14,9 +15,10 @@ import (
 // bounds (tags, length prefixes, revisions as varints), so a commit that passes the check
 // encodes smaller.
 const (
-	opOverhead  = 32  // a put or delete: op and request tags and lengths
-	cmpOverhead = 48  // a compare and its Else read: tags, lengths, target and revision
-	txnOverhead = 512 // the transaction and the raft request header around it
+	opOverhead    = 32  // a put or delete: op and request tags and lengths
+	cmpOverhead   = 48  // a compare or its Else read: tags, lengths, target, revision, options
+	rangeOverhead = 24  // a range end and, in the Else read, its limit and revision filter
+	txnOverhead   = 512 // the transaction and the raft request header around it
 )
 
 // Commit applies ops if every compare holds, in one etcd transaction, and returns the new
@@ -36,13 +38,7 @@ func (s *Store) Commit(ctx context.Context, compares []store.Compare, ops []stor
 	cmps := make([]clientv3.Cmp, len(compares))
 	reads := make([]clientv3.Op, len(compares))
 	for i, c := range compares {
-		key := s.prefix + c.Key
-		if c.ModRevision == 0 {
-			cmps[i] = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
-		} else {
-			cmps[i] = clientv3.Compare(clientv3.ModRevision(key), "=", c.ModRevision)
-		}
-		reads[i] = clientv3.OpGet(key, clientv3.WithKeysOnly())
+		cmps[i], reads[i] = s.compare(c)
 	}
 	writes := make([]clientv3.Op, len(ops))
 	for i, op := range ops {
@@ -60,25 +56,66 @@ func (s *Store) Commit(ctx context.Context, compares []store.Compare, ops []stor
 		return 0, fmt.Errorf("etcd: commit of %d compares and %d ops: %w", len(compares), len(ops), s.mapErr(ctx, err))
 	}
 	if !resp.Succeeded {
-		return 0, &store.ConflictError{Key: firstFailing(compares, resp)}
+		return 0, &store.ConflictError{Key: firstFailing(compares, resp, s.prefix)}
 	}
 	return resp.Header.Revision, nil
 }
 
-// checkCommit refuses, before anything is sent, a commit that etcd would refuse: beyond the
-// limits (ErrTooLarge), writing a key twice, or with an empty key.
-func (s *Store) checkCommit(compares []store.Compare, ops []store.Op) error {
-	if n := len(compares) + len(ops); n > s.limits.MaxOps {
-		return fmt.Errorf("etcd: commit of %d compares and %d ops: %w: at most %d compares plus ops fit in one etcd transaction; split the commit",
-			len(compares), len(ops), store.ErrTooLarge, s.limits.MaxOps)
+// compare returns the etcd compare of c and the read of the transaction's failure branch that
+// shows whether it held.
+//
+// A single-key compare on absence is CreateRevision == 0, any other is ModRevision == rev, and
+// its read is the key. A range compare at rev is ModRevision < rev+1 over the range (etcd
+// checks a range compare on every key present in it, and an empty range passes), and its read
+// is the first key of the range modified after rev, if any (keys only).
+func (s *Store) compare(c store.Compare) (clientv3.Cmp, clientv3.Op) {
+	key := s.prefix + c.Key
+	if !c.IsRange() {
+		read := clientv3.OpGet(key, clientv3.WithKeysOnly())
+		if c.ModRevision == 0 {
+			return clientv3.Compare(clientv3.CreateRevision(key), "=", 0), read
+		}
+		return clientv3.Compare(clientv3.ModRevision(key), "=", c.ModRevision), read
 	}
-	size, encoded := 0, txnOverhead
+	if key == "" {
+		key = "\x00" // etcd refuses the empty key; no key sorts before "\x00" anyway
+	}
+	end := s.prefix + c.End
+	if c.End == store.EndOfKeys {
+		end = clientv3.GetPrefixRangeEnd(s.prefix) // "\x00" (every key) when there is no prefix
+	}
+	cmp := clientv3.Compare(clientv3.ModRevision(key), "<", c.ModRevision+1).WithRange(end)
+	read := clientv3.OpGet(key, clientv3.WithRange(end), clientv3.WithKeysOnly(),
+		clientv3.WithMinModRev(c.ModRevision+1), clientv3.WithLimit(1))
+	return cmp, read
+}
+
+// checkCommit refuses, before anything is sent, a commit that etcd would refuse: beyond the
+// limits (ErrTooLarge), writing a key twice, with an empty key or a compare store.Compare.Check
+// refuses.
+//
+// etcd bounds each list of a transaction by --max-txn-ops: the compares, the operations of the
+// success branch (the ops), and those of the failure branch (one read per compare). So
+// compares and ops are each bounded by MaxTxnOps, not their sum (etcdserver/api/v3rpc
+// checkTxnRequest), which is what Limits reports.
+func (s *Store) checkCommit(compares []store.Compare, ops []store.Op) error {
+	if err := s.limits.Check(store.SizeOf(compares, ops)); err != nil {
+		return fmt.Errorf("etcd: commit: %w; at most %d compares and %d ops fit in one etcd transaction (--max-txn-ops); split the commit",
+			err, s.limits.MaxCompares, s.limits.MaxOps)
+	}
+	encoded := txnOverhead
 	for _, c := range compares {
-		if s.prefix+c.Key == "" {
+		if err := c.Check(); err != nil {
+			return fmt.Errorf("etcd: commit: %w", err)
+		}
+		if !c.IsRange() && s.prefix+c.Key == "" {
 			return fmt.Errorf("etcd: commit: a compare has the empty key, which etcd cannot store; give a key or a Config.Prefix")
 		}
-		size += len(c.Key)
+		// The compare and its failure-branch read each carry the key (and the range end).
 		encoded += 2 * (len(s.prefix) + len(c.Key) + cmpOverhead)
+		if c.IsRange() {
+			encoded += 2 * (len(s.prefix) + len(c.End) + rangeOverhead)
+		}
 	}
 	written := make(map[string]bool, len(ops))
 	for _, op := range ops {
@@ -89,12 +126,7 @@ func (s *Store) checkCommit(compares []store.Compare, ops []store.Op) error {
 			return fmt.Errorf("etcd: commit: key %q is written twice; a commit may put or delete each key once", op.Key)
 		}
 		written[op.Key] = true
-		size += len(op.Key) + len(op.Value)
 		encoded += len(s.prefix) + len(op.Key) + len(op.Value) + opOverhead
-	}
-	if size > s.limits.MaxBytes {
-		return fmt.Errorf("etcd: commit of %d bytes of keys and values: %w: the limit is %d bytes; split the commit",
-			size, store.ErrTooLarge, s.limits.MaxBytes)
 	}
 	if encoded > s.maxRequestBytes {
 		return fmt.Errorf("etcd: commit of %d bytes once encoded with the prefix %q: %w: etcd accepts requests of at most %d bytes; split the commit",
@@ -103,16 +135,24 @@ func (s *Store) checkCommit(compares []store.Compare, ops []store.Op) error {
 	return nil
 }
 
-// firstFailing names the first compare that the Else reads of a failed transaction show
-// not holding. The reads ran at the revision the compares were checked at, so one of them
-// fails; "" is returned only if the response has an unexpected shape.
-func firstFailing(compares []store.Compare, resp *clientv3.TxnResponse) string {
+// firstFailing names the first compare that the failure-branch reads of a failed transaction
+// show not holding: a single key whose modification revision differs, or a range in which a
+// key was modified after the compare's revision (the key is named). The reads ran at the
+// revision the compares were checked at, so one of them fails; "" is returned only if the
+// response has an unexpected shape.
+func firstFailing(compares []store.Compare, resp *clientv3.TxnResponse, prefix string) string {
 	for i, c := range compares {
 		if i >= len(resp.Responses) {
 			break
 		}
 		r := resp.Responses[i].GetResponseRange()
 		if r == nil {
+			continue
+		}
+		if c.IsRange() {
+			if len(r.Kvs) > 0 {
+				return strings.TrimPrefix(string(r.Kvs[0].Key), prefix)
+			}
 			continue
 		}
 		var modRev int64

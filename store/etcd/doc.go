@@ -15,9 +15,13 @@
 //     behind first catches up with the leader, so a read at a revision that any client saw
 //     committed never fails with ErrFutureRevision.
 //   - Commit is one etcd transaction: If(every compare) Then(every op) Else(read the compared
-//     keys). A compare on absence is CreateRevision == 0, any other is ModRevision == rev.
-//     When the transaction fails, the Else reads, made at the same revision as the failed
-//     compares, name the first compare that does not hold in the *store.ConflictError.
+//     keys). A compare on absence is CreateRevision == 0, any other is ModRevision == rev. A
+//     range compare at rev is ModRevision < rev+1 over the key range (etcd 3.3 and later
+//     check it on every key present in the range), and its Else read asks for the first key
+//     of the range modified after rev. When the transaction fails, the Else reads, made at the
+//     same revision as the failed compares, name the first compare that does not hold (for a
+//     range, the key that changed) in the *store.ConflictError. etcd checks a range compare
+//     by reading the whole range, so its cost grows with the number of keys in it.
 //   - Watch is an etcd watch of the prefix from fromRev+1, re-established from the last
 //     delivered revision whenever etcd ends it (a member stopped, lost its leader or was
 //     cut off), so that no revision is lost or delivered twice. Events of one etcd watch
@@ -28,10 +32,11 @@
 //
 // # Limits
 //
-// etcd refuses transactions of more than --max-txn-ops operations (128 by default) in each
-// of its branches, and requests larger than --max-request-bytes (1.5 MiB by default). A
-// commit beyond [Store.Limits] fails with store.ErrTooLarge before anything is sent, so a
-// commit is never split nor half written. Config.MaxTxnOps and Config.MaxRequestBytes must
+// etcd refuses transactions with more than --max-txn-ops (128 by default) compares, or
+// operations in either branch, and requests larger than --max-request-bytes (1.5 MiB by
+// default). The Else branch holds one read per compare, so a commit may have MaxTxnOps
+// compares and MaxTxnOps ops, not their sum. A commit beyond [Store.Limits] fails with
+// store.ErrTooLarge before anything is sent, so a commit is never split nor half written. Config.MaxTxnOps and Config.MaxRequestBytes must
 // not exceed the servers' settings; the defaults match etcd's defaults.
 //
 // # Failures

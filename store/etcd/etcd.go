@@ -119,7 +119,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		prefix:          cfg.Prefix,
 		endpoints:       strings.Join(cfg.Endpoints, ","),
 		requestTimeout:  orDefault(cfg.RequestTimeout, DefaultRequestTimeout),
-		limits:          store.Limits{MaxOps: maxOps, MaxBytes: maxRequestBytes * 2 / 3},
+		limits:          store.Limits{MaxCompares: maxOps, MaxOps: maxOps, MaxBytes: maxRequestBytes * 2 / 3},
 		maxRequestBytes: maxRequestBytes,
 		ctx:             sctx,
 		cancel:          cancel,
@@ -142,9 +142,10 @@ func orDefault[T comparable](v, def T) T {
 	return v
 }
 
-// Limits reports the size a commit may reach: MaxTxnOps compares plus operations, and two
-// thirds of MaxRequestBytes of keys and values (the rest leaves room for the prefix and the
-// encoding).
+// Limits reports the size a commit may reach: MaxTxnOps compares and MaxTxnOps operations
+// (etcd bounds each list of a transaction, not their sum; the failure branch holds one read
+// per compare, so it is bounded with the compares), and two thirds of MaxRequestBytes of keys
+// and values (the rest leaves room for the prefix and the encoding).
 func (s *Store) Limits() store.Limits { return s.limits }
 
 // Revision returns the cluster's current revision.

@@ -69,6 +69,14 @@ func revision(t *testing.T, s store.Store) int64 {
 	return rev
 }
 
+func absents(prefix string, n int) []store.Compare {
+	compares := make([]store.Compare, n)
+	for i := range compares {
+		compares[i] = store.Absent(fmt.Sprintf("%s%04d", prefix, i))
+	}
+	return compares
+}
+
 func puts(prefix string, n, valueSize int) []store.Op {
 	ops := make([]store.Op, n)
 	for i := range ops {
@@ -81,7 +89,7 @@ func TestCommit_BeyondLimitsIsRefusedBeforeSending(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	// The server accepts 128 ops and 1.5 MiB: each refusal below comes from the store itself.
 	s := open(t, c.Endpoints(), func(cfg *etcd.Config) { cfg.MaxTxnOps = 8; cfg.MaxRequestBytes = 64 << 10 })
-	if got, want := s.Limits(), (store.Limits{MaxOps: 8, MaxBytes: (64 << 10) * 2 / 3}); got != want {
+	if got, want := s.Limits(), (store.Limits{MaxCompares: 8, MaxOps: 8, MaxBytes: (64 << 10) * 2 / 3}); got != want {
 		t.Fatalf("Limits() = %+v, want %+v", got, want)
 	}
 	before := revision(t, s)
@@ -90,9 +98,9 @@ func TestCommit_BeyondLimitsIsRefusedBeforeSending(t *testing.T) {
 	if !errors.Is(err, store.ErrTooLarge) {
 		t.Errorf("commit of 9 ops with MaxTxnOps 8: got %v, want ErrTooLarge", err)
 	}
-	_, err = s.Commit(t.Context(), []store.Compare{store.Absent("x")}, puts("ops/", 8, 1))
+	_, err = s.Commit(t.Context(), absents("cmp/", 9), puts("ops/", 1, 1))
 	if !errors.Is(err, store.ErrTooLarge) {
-		t.Errorf("commit of 1 compare and 8 ops with MaxTxnOps 8: got %v, want ErrTooLarge", err)
+		t.Errorf("commit of 9 compares and 1 op with MaxTxnOps 8: got %v, want ErrTooLarge", err)
 	}
 	_, err = s.Commit(t.Context(), nil, puts("bytes/", 2, s.Limits().MaxBytes/2))
 	if !errors.Is(err, store.ErrTooLarge) {
@@ -122,15 +130,48 @@ func TestCommit_RefusedByTheServerIsTooLarge(t *testing.T) {
 	if !errors.Is(err, store.ErrTooLarge) {
 		t.Errorf("commit of 200 ops refused by the server: got %v, want ErrTooLarge", err)
 	}
+	// 129 compares (and so 129 reads in the failure branch) and no op.
+	_, err = s.Commit(t.Context(), absents("cmp/", 129), nil)
+	if !errors.Is(err, store.ErrTooLarge) {
+		t.Errorf("commit of 129 compares refused by the server: got %v, want ErrTooLarge", err)
+	}
 	wantNothingWritten(t, s, "", before)
+}
+
+// TestCommit_StoreRefusesExactlyWhatTheServerRefuses finds, with a store that lets everything
+// through to the server, the largest commits the server accepts, and checks that the store
+// with the server's setting allows exactly those: compares and ops are each bounded by
+// --max-txn-ops, the failure branch (one read per compare) included.
+func TestCommit_StoreRefusesExactlyWhatTheServerRefuses(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	permissive := open(t, c.Endpoints(), func(cfg *etcd.Config) { cfg.MaxTxnOps = 1000 })
+	exact := open(t, c.Endpoints(), nil)
+	for _, tc := range []struct{ compares, ops int }{
+		{128, 128}, {129, 0}, {129, 1}, {0, 129}, {1, 129}, {128, 0}, {0, 128}, {127, 128},
+	} {
+		compares := absents(fmt.Sprintf("exact/%d-%d/cmp/", tc.compares, tc.ops), tc.compares)
+		ops := puts(fmt.Sprintf("exact/%d-%d/ops/", tc.compares, tc.ops), tc.ops, 1)
+		_, serverErr := permissive.Commit(t.Context(), compares, ops)
+		if serverErr != nil && !errors.Is(serverErr, store.ErrTooLarge) {
+			t.Fatalf("%d compares and %d ops: the server answered %v", tc.compares, tc.ops, serverErr)
+		}
+		allowed := exact.Limits().Allows(store.SizeOf(compares, ops))
+		if allowed != (serverErr == nil) {
+			t.Errorf("%d compares and %d ops: Limits().Allows = %v, but the server's answer is %v", tc.compares, tc.ops, allowed, serverErr)
+		}
+		_, err := exact.Commit(t.Context(), compares, ops)
+		if allowed && err != nil || !allowed && !errors.Is(err, store.ErrTooLarge) {
+			t.Errorf("%d compares and %d ops: Commit = %v, want success exactly when the server accepts it (%v)", tc.compares, tc.ops, err, serverErr)
+		}
+	}
 }
 
 func TestCommit_AtBothLimitsSucceeds(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	s := open(t, c.Endpoints(), nil)
 	limits := s.Limits()
-	// One compare and MaxOps-1 puts whose keys and values add up to MaxBytes exactly.
-	n := limits.MaxOps - 1
+	// One compare and MaxOps puts whose keys and values add up to MaxBytes exactly.
+	n := limits.MaxOps
 	ops := puts("k/", n, 0)
 	room := limits.MaxBytes - len("x")
 	for _, op := range ops {
@@ -146,7 +187,7 @@ func TestCommit_AtBothLimitsSucceeds(t *testing.T) {
 	before := revision(t, s)
 	rev, err := s.Commit(t.Context(), []store.Compare{store.Absent("x")}, ops)
 	if err != nil {
-		t.Fatalf("commit of %d ops and %d bytes (the limits %+v): %v", n+1, limits.MaxBytes, limits, err)
+		t.Fatalf("commit of 1 compare, %d ops and %d bytes (the limits %+v): %v", n, limits.MaxBytes, limits, err)
 	}
 	if rev != before+1 {
 		t.Errorf("commit at the limits: got revision %d, want %d", rev, before+1)

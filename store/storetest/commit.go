@@ -200,24 +200,20 @@ func testCommitSameKeyTwiceFails(t *testing.T, s store.Store, p string) {
 
 func testCommitBeyondLimitsFailsWhole(t *testing.T, s store.Store, p string) {
 	limits := s.Limits()
-	if limits.MaxOps <= 0 || limits.MaxBytes <= 0 {
+	if limits.MaxCompares <= 0 || limits.MaxOps <= 0 || limits.MaxBytes <= 0 {
 		t.Fatalf("Limits() = %+v, want positive limits", limits)
 	}
 	before := revision(t, s)
 
-	ops := make([]store.Op, limits.MaxOps+1)
-	for i := range ops {
-		ops[i] = store.Put(fmt.Sprintf("%sops/%06d", p, i), []byte("v"))
-	}
+	ops := puts(p+"ops/", limits.MaxOps+1)
 	_, err := s.Commit(t.Context(), nil, ops)
 	wantErr(t, fmt.Sprintf("commit of %d ops (limit %d)", len(ops), limits.MaxOps), err, store.ErrTooLarge)
 
-	ops = make([]store.Op, limits.MaxOps)
-	for i := range ops {
-		ops[i] = store.Put(fmt.Sprintf("%sops/%06d", p, i), []byte("v"))
-	}
-	_, err = s.Commit(t.Context(), []store.Compare{store.Absent(p + "x")}, ops)
-	wantErr(t, fmt.Sprintf("commit of 1 compare and %d ops (limit %d)", len(ops), limits.MaxOps), err, store.ErrTooLarge)
+	compares := absents(p+"cmp/", limits.MaxCompares+1)
+	_, err = s.Commit(t.Context(), compares, puts(p+"ops/", 1))
+	wantErr(t, fmt.Sprintf("commit of %d compares (limit %d) and 1 op", len(compares), limits.MaxCompares), err, store.ErrTooLarge)
+	_, err = s.Commit(t.Context(), compares, nil)
+	wantErr(t, fmt.Sprintf("commit of %d compares (limit %d) and no op", len(compares), limits.MaxCompares), err, store.ErrTooLarge)
 
 	if limits.MaxBytes <= 256<<20 {
 		big := []store.Op{store.Put(p+"small", []byte("v")), store.Put(p+"big", make([]byte, limits.MaxBytes))}
@@ -233,19 +229,41 @@ func testCommitBeyondLimitsFailsWhole(t *testing.T, s store.Store, p string) {
 	}
 }
 
-func testCommitAtOpsLimitSucceeds(t *testing.T, s store.Store, p string) {
+// testCommitAtBothCountLimitsSucceeds commits MaxCompares compares and MaxOps ops at once:
+// the limits bound each list, not their sum.
+func testCommitAtBothCountLimitsSucceeds(t *testing.T, s store.Store, p string) {
 	limits := s.Limits()
 	before := revision(t, s)
-	ops := make([]store.Op, limits.MaxOps-1)
-	for i := range ops {
-		ops[i] = store.Put(fmt.Sprintf("%sops/%06d", p, i), []byte("v"))
+	compares := absents(p+"cmp/", limits.MaxCompares-1)
+	compares = append(compares, store.UnmodifiedSince(p, before))
+	ops := puts(p+"ops/", limits.MaxOps)
+	if size := store.SizeOf(compares, ops); !limits.Allows(size) {
+		t.Fatalf("Limits() = %+v does not allow %+v", limits, size)
 	}
-	rev := commit(t, s, []store.Compare{store.Absent(p + "x")}, ops...)
+	rev := commit(t, s, compares, ops...)
 	if rev != before+1 {
-		t.Errorf("commit at the ops limit: got revision %d, want %d", rev, before+1)
+		t.Errorf("commit at both limits: got revision %d, want %d", rev, before+1)
 	}
 	res := rangeKeys(t, s, p+"ops/", store.RangeOptions{})
 	if len(res.KVs) != len(ops) {
-		t.Errorf("keys after the commit at the ops limit: got %d, want %d", len(res.KVs), len(ops))
+		t.Errorf("keys after the commit at both limits: got %d, want %d", len(res.KVs), len(ops))
 	}
+}
+
+// puts returns n puts of small values to keys under prefix.
+func puts(prefix string, n int) []store.Op {
+	ops := make([]store.Op, n)
+	for i := range ops {
+		ops[i] = store.Put(fmt.Sprintf("%s%06d", prefix, i), []byte("v"))
+	}
+	return ops
+}
+
+// absents returns n compares on the absence of keys under prefix.
+func absents(prefix string, n int) []store.Compare {
+	compares := make([]store.Compare, n)
+	for i := range compares {
+		compares[i] = store.Absent(fmt.Sprintf("%s%06d", prefix, i))
+	}
+	return compares
 }

@@ -34,6 +34,9 @@ const waitTimeout = 10 * time.Second
 //   - a commit that changes nothing (no ops, or only deletions of missing keys) makes no
 //     revision and returns the current one, but its compares are still checked;
 //   - a commit naming one key in two ops fails and writes nothing (etcd refuses it too);
+//   - a commit may hold MaxCompares compares and MaxOps ops at once (not their sum);
+//   - a range compare is checked against the latest versions at commit time; a range that
+//     failed is named by a key of it that was created or modified after the revision;
 //   - Get and Range at a revision report that revision, not the current one;
 //   - Watch from fromRev needs revision fromRev itself retained: fromRev below the
 //     compaction point ends with ErrCompacted, fromRev at it works;
@@ -61,7 +64,14 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Commit_DeleteOfMissingKeyChangesNothing", testCommitDeleteOfMissingKeyChangesNothing},
 		{"Commit_SameKeyTwiceFails", testCommitSameKeyTwiceFails},
 		{"Commit_BeyondLimitsFailsWhole", testCommitBeyondLimitsFailsWhole},
-		{"Commit_AtOpsLimitSucceeds", testCommitAtOpsLimitSucceeds},
+		{"Commit_AtBothCountLimitsSucceeds", testCommitAtBothCountLimitsSucceeds},
+		{"Commit_RangeCompareHoldsWhileNothingInItChanges", testCommitRangeCompareHoldsWhileNothingInItChanges},
+		{"Commit_RangeCompareFailsOnCreationOrModification", testCommitRangeCompareFailsOnCreationOrModification},
+		{"Commit_RangeCompareDoesNotSeeDeletions", testCommitRangeCompareDoesNotSeeDeletions},
+		{"Commit_RangeCompareCoversExactlyItsRange", testCommitRangeCompareCoversExactlyItsRange},
+		{"Commit_RangeCompareAtZeroRequiresAnEmptyRange", testCommitRangeCompareAtZeroRequiresAnEmptyRange},
+		{"Commit_RangeCompareToEndOfKeys", testCommitRangeCompareToEndOfKeys},
+		{"Commit_InvalidComparesFailWhole", testCommitInvalidComparesFailWhole},
 		{"Read_OldRevisionSeesOldSnapshot", testReadOldRevisionSeesOldSnapshot},
 		{"Read_FutureRevisionFails", testReadFutureRevisionFails},
 		{"Range_OrdersKeysAndIsolatesPrefixes", testRangeOrdersKeysAndIsolatesPrefixes},
