@@ -22,6 +22,7 @@ type env struct {
 	self    string // this program, built without the race detector, run as the child servers (see child.go)
 	log     io.Writer
 	started time.Time
+	load    string // the load average when the run started
 
 	wrk      string // path of wrk, "" when the Go load generator is used
 	gunicorn string // path of gunicorn, "" when missing (Flask is then not compared)
@@ -39,7 +40,7 @@ func newEnv(ctx context.Context, cfg config, log io.Writer) (*env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &env{cfg: cfg, root: root, tmp: tmp, log: log, started: time.Now()}
+	e := &env{cfg: cfg, root: root, tmp: tmp, log: log, started: time.Now(), load: loadAverage()}
 	e.starbin, e.self = filepath.Join(tmp, "starbase"), filepath.Join(tmp, "bench")
 	// The child servers are this program built like the binary (not the test binary of the
 	// smoke test, which may run under the race detector), so that they compare fairly.
@@ -155,6 +156,19 @@ func gunicornPython(gunicorn string) (string, error) {
 		return exec.LookPath(fields[1])
 	}
 	return fields[0], nil
+}
+
+// loadAverage returns the 1, 5 and 15 minute load averages of the machine, "" if unknown.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // repoRoot returns the nearest directory holding go.mod, from the working directory up.

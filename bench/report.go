@@ -215,6 +215,10 @@ func machine(e *env) []string {
 	if k := firstLine(exec.Command("uname", "-srm")); k != "" {
 		lines = append(lines, "Kernel: "+k)
 	}
+	if e.load != "" {
+		lines = append(lines, fmt.Sprintf("Load average (1, 5, 15 min) when the run started: %s; when it ended: %s. "+
+			"The machine is shared: other processes' load shows in the ranges.", e.load, loadAverage()))
+	}
 	lines = append(lines, "Go: "+runtime.Version())
 	if e.wrk != "" {
 		lines = append(lines, "wrk: "+firstLine(exec.Command(e.wrk, "-v")))
