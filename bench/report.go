@@ -88,7 +88,6 @@ func atMost(what string, got, want float64, format func(float64) string) goal {
 // report is the result of a run of the harness.
 type report struct {
 	sections []*section
-	skipped  []string // scenarios not run, with why
 }
 
 // runScenarios runs every scenario the configuration wants, in order.

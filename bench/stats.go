@@ -54,15 +54,6 @@ func (s sample) quantile(q float64) float64 {
 	return c[min(max(i, 0), len(c)-1)]
 }
 
-// spread is the range of the sample as a percentage of its median: ±half the range.
-func (s sample) spread() float64 {
-	m := s.median()
-	if len(s) < 2 || m == 0 {
-		return 0
-	}
-	return (s.max() - s.min()) / 2 / math.Abs(m) * 100
-}
-
 // format renders the median and, for several values, the range: "12,340 (11,900–12,800)".
 // f formats one value.
 func (s sample) format(f func(float64) string) string {
