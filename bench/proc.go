@@ -22,7 +22,7 @@ import (
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	url  string // http://127.0.0.1:PORT
+	url  string // http://127.0.0.1:PORT; for the etcd child, its members' HOST:PORT, comma-separated
 	done chan struct{}
 
 	// mu guards tail, switches and printed.
@@ -38,8 +38,8 @@ type proc struct {
 const tailLines = 40
 
 // startProc starts cmd and returns once ready finds the server's URL in a line the process
-// printed, or once ready, if nil, the URL given answers 200 on probe. It fails when the
-// process exits first or within timeout.
+// printed, or, if ready is nil, once url answers GET probe with 200. It fails when the
+// process exits first or does not serve within timeout.
 func startProc(ctx context.Context, name string, cmd *exec.Cmd, url, probe string, ready func(line string) (string, bool), timeout time.Duration) (*proc, error) {
 	p := &proc{name: name, cmd: cmd, url: url, done: make(chan struct{}), switches: map[string]time.Duration{}, printed: make(chan struct{})}
 	stdout, err := cmd.StdoutPipe()
