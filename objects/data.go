@@ -174,9 +174,11 @@ func (tx *Tx) save(obj *Object) (string, error) {
 			}
 		}
 	}
+	// The membership key is written with every write of the record, so that a range compare
+	// on a page of them (db.list) tells that none of its records changed.
 	tx.put(objKey(id), data)
+	tx.put(memberKey(obj.class, id), nil)
 	if old == nil {
-		tx.put(memberKey(obj.class, id), nil)
 		tx.bump(classVersionKey(obj.class))
 	}
 	if err := tx.reindex(obj.class, id, old, rec); err != nil {
@@ -323,15 +325,26 @@ func (tx *Tx) list(thread *starlark.Thread, m *Model, limit int, after string) (
 		return nil, err
 	}
 	objs := make([]*Object, 0, len(keys))
+	var first, last string // the membership keys of the first and last covered records
+	var covered []string
 	for _, k := range keys {
-		obj, err := tx.load(thread, strings.TrimPrefix(k, prefix))
+		id := strings.TrimPrefix(k, prefix)
+		obj, err := tx.load(thread, id)
 		if err != nil {
 			return nil, err
 		}
 		if obj == nil {
-			return nil, fmt.Errorf("%w: %s lists object %s, which does not exist", ErrCorrupt, class, strings.TrimPrefix(k, prefix))
+			return nil, fmt.Errorf("%w: %s lists object %s, which does not exist", ErrCorrupt, class, id)
 		}
 		objs = append(objs, obj)
+		if tx.reads[objKey(id)] != nil { // the record is in the snapshot
+			if first == "" {
+				first = k
+			}
+			last = k
+			covered = append(covered, objKey(id))
+		}
 	}
+	tx.coverRecords(first, last, covered)
 	return objs, nil
 }

@@ -80,8 +80,20 @@
 // update, write skew or phantom is possible. The cost is optimistic: under contention on the
 // same objects, transactions are re-run (with randomized, growing pauses between attempts).
 //
-// A transaction is one store commit, so it must fit the store's [store.Limits] in compares
-// (keys read) plus writes, and in bytes: a larger one fails with ErrTooLarge, never split.
+// The keys a transaction read are compared one by one, except the records of the objects a
+// db.list page returned: every write of a record also rewrites the object's membership key
+// under its class, so one range compare on the page's membership keys ("none created or
+// modified since the snapshot", [store.RangeUnmodifiedSince]) stands for all of them, and the
+// class version key that db.list reads catches their deletion, which a range compare cannot
+// see. So a page of MaxListLimit objects costs three compares, not a thousand. Every node
+// writing to one store must follow this rule: a node running older code, which rewrote
+// membership keys only on creation, must not write while newer nodes list.
+//
+// A transaction is one store commit, so it must fit the store's [store.Limits]: at most
+// MaxCompares compares (keys read outside list pages, plus one per page) and MaxOps writes (an
+// object written is its record, its membership key and any index entries that change, with
+// their version keys), and MaxBytes: a larger one fails with ErrTooLarge, never split. On a
+// default etcd, both counts are 128.
 //
 // # Keys
 //

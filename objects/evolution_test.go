@@ -270,6 +270,29 @@ func testMigrate_UpgradesEveryObjectInResumableBatches(t *testing.T, open storeO
 	}
 }
 
+// testMigrate_HalvesBatchesThatDoNotFitOneCommit migrates with batches far larger than a
+// commit holds on etcd (each object writes its record, membership key and new index entry).
+func testMigrate_HalvesBatchesThatDoNotFitOneCommit(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	v2 := newCode(map[string]string{"counters.star": countersV2, "app.star": v2Handlers})
+	const n = 150
+	for done := 0; done < n; done += 25 {
+		v1.mustCall(t, st, "app.star", "create_many", starlark.MakeInt(25))
+	}
+	visited := 0
+	err := objects.Migrate(t.Context(), st, v2.resolve, "counters.star:Counter", 1000, func(done int, cursor string) { visited = done })
+	if err != nil {
+		t.Fatalf("Migrate with batches of 1000: %v", err)
+	}
+	if visited != n {
+		t.Errorf("Migrate visited %d objects, want %d", visited, n)
+	}
+	if got := toInt(t, v2.mustCall(t, st, "app.star", "by_unit", str("items"))); got != n {
+		t.Errorf("after migrating, find(unit = ...) found %d objects, want %d", got, n)
+	}
+}
+
 func testMigrate_RefusesNewerObjectsAndBadNames(t *testing.T, open storeOpener) {
 	st := open(t)
 	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})

@@ -44,12 +44,15 @@ var dataTests = []struct {
 	{"Objects_RollbackRefusesToWriteNewerObjects", testObjects_RollbackRefusesToWriteNewerObjects},
 	{"Objects_WhoseClassIsGoneArePlainRecords", testObjects_WhoseClassIsGoneArePlainRecords},
 	{"Migrate_UpgradesEveryObjectInResumableBatches", testMigrate_UpgradesEveryObjectInResumableBatches},
+	{"Migrate_HalvesBatchesThatDoNotFitOneCommit", testMigrate_HalvesBatchesThatDoNotFitOneCommit},
 	{"Migrate_RefusesNewerObjectsAndBadNames", testMigrate_RefusesNewerObjectsAndBadNames},
 	{"DB_StoredValuesRoundTripExactly", testDB_StoredValuesRoundTripExactly},
 	{"DB_FindUsesTheIndexes", testDB_FindUsesTheIndexes},
 	{"DB_ListPagesThroughAClassInIdOrder", testDB_ListPagesThroughAClassInIdOrder},
 	{"DB_ListSeesTheRequestsOwnWritesOnEveryPage", testDB_ListSeesTheRequestsOwnWritesOnEveryPage},
 	{"DB_DeletingEveryObjectLeavesOnlyVersionKeys", testDB_DeletingEveryObjectLeavesOnlyVersionKeys},
+	{"DB_AFullListPageThenAPutFitsOneCommit", testDB_AFullListPageThenAPutFitsOneCommit},
+	{"DB_ListConflictsExactlyWithChangesToWhatItRead", testDB_ListConflictsExactlyWithChangesToWhatItRead},
 }
 
 func runDataTests(t *testing.T, open storeOpener) {

@@ -2,6 +2,7 @@ package objects
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -19,7 +20,8 @@ const migrateAttempts = 10
 // also how existing objects get a newly declared index). Objects already current are not
 // written.
 //
-// It works in transactions of batch objects (100 when batch < 1), in id order. Each batch
+// It works in transactions of batch objects (100 when batch < 1), in id order; a batch too
+// large for one store commit (see store.Limits) is halved until it fits. Each batch
 // that rewrites objects also stores the position reached, so that a Migrate that stopped
 // (error, cancelled ctx, crash) resumes there when run again; the position is removed when the
 // class is done, and a run with nothing to do writes nothing. After each batch, progress (if
@@ -93,6 +95,10 @@ func Migrate(ctx context.Context, st store.Store, resolve ClassResolver, class s
 			}
 			return nil
 		})
+		if errors.Is(err, ErrTooLarge) && batch > 1 {
+			batch /= 2 // every object rewritten writes at least its record and membership key
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("migrate %s: after %d objects: %w", class, done, err)
 		}

@@ -19,7 +19,8 @@ import (
 // indexed value's encoding, <bucket> its first two hex digits):
 //
 //	data/obj/<id>                             the object's record
-//	data/cls/<class>/<id>                     empty: the object is an instance of class (db.list)
+//	data/cls/<class>/<id>                     empty: the object is an instance of class (db.list);
+//	                                          rewritten with every write of the record
 //	data/ver/<class>                          changes whenever an instance is added or removed
 //	data/idx/<class>/<field>/<vh>/<id>        empty: the object's field has that value (db.find)
 //	data/idxver/<class>/<field>/<bucket>      changes whenever an entry of that bucket does

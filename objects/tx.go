@@ -30,10 +30,15 @@ type Tx struct {
 	resolve ClassResolver
 	stamp   []byte // the value this transaction writes to the version keys it bumps
 
-	rev     int64                      // snapshot revision; 0 until the first read
-	reads   map[string]*store.KeyValue // keys read from the snapshot; nil when absent there
-	writes  map[string]store.Op        // buffered writes
-	classes map[string]classLookup     // classes resolved by qualified name
+	rev    int64                      // snapshot revision; 0 until the first read
+	reads  map[string]*store.KeyValue // keys read from the snapshot; nil when absent there
+	writes map[string]store.Op        // buffered writes
+	// ranges are range compares at the snapshot revision that the commit checks besides the
+	// reads, and covered the reads they make redundant, which get no compare of their own
+	// (see coverRecords).
+	ranges  []store.Compare
+	covered map[string]bool
+	classes map[string]classLookup // classes resolved by qualified name
 	// retry, when set, is a snapshot read failure (a compacted revision) after which the
 	// transaction is worth running again from the start, whatever fn returned.
 	retry error
@@ -54,6 +59,7 @@ func newTx(ctx context.Context, st store.Store, resolve ClassResolver) *Tx {
 		stamp:   stamp,
 		reads:   make(map[string]*store.KeyValue),
 		writes:  make(map[string]store.Op),
+		covered: make(map[string]bool),
 		classes: make(map[string]classLookup),
 	}
 }
@@ -215,29 +221,49 @@ func (tx *Tx) keys(prefix, after string, limit int) ([]string, error) {
 	return out, nil
 }
 
+// coverRecords replaces the compares of the object records read at recordKeys with one range
+// compare on the membership keys from firstMember to lastMember, the objects' membership keys
+// in order, which db.list has just read.
+//
+// It is sound because of two rules of the key layout (record.go): every write of a record
+// rewrites the object's membership key in the same commit, so a record changed since the
+// snapshot makes the range compare fail; and every deletion changes the class version key,
+// which db.list reads first, so a record deleted since the snapshot (invisible to a range
+// compare) makes that key's compare fail. Only records that existed in the snapshot are
+// covered; the absence of the others is compared key by key.
+func (tx *Tx) coverRecords(firstMember, lastMember string, recordKeys []string) {
+	if len(recordKeys) == 0 {
+		return
+	}
+	tx.ranges = append(tx.ranges, store.RangeUnmodifiedSince(firstMember, store.KeyAfter(lastMember), tx.rev))
+	for _, k := range recordKeys {
+		tx.covered[k] = true
+	}
+}
+
 // commit applies the buffered writes if nothing read has changed since the snapshot.
 func (tx *Tx) commit() error {
 	if len(tx.writes) == 0 {
 		return nil
 	}
-	compares := make([]store.Compare, 0, len(tx.reads))
-	size := 0
+	compares := make([]store.Compare, 0, len(tx.reads)+len(tx.ranges))
 	for key, kv := range tx.reads {
-		compares = append(compares, store.Unchanged(key, kv))
-		size += len(key)
+		if !tx.covered[key] {
+			compares = append(compares, store.Unchanged(key, kv))
+		}
 	}
+	slices.SortFunc(compares, func(a, b store.Compare) int { return strings.Compare(a.Key, b.Key) })
+	compares = append(compares, tx.ranges...)
 	ops := make([]store.Op, 0, len(tx.writes))
 	for _, op := range tx.writes {
 		ops = append(ops, op)
-		size += len(op.Key) + len(op.Value)
 	}
-	slices.SortFunc(compares, func(a, b store.Compare) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(ops, func(a, b store.Op) int { return strings.Compare(a.Key, b.Key) })
 
 	limits := tx.st.Limits()
-	if (limits.MaxOps > 0 && len(compares)+len(ops) > limits.MaxOps) || (limits.MaxBytes > 0 && size > limits.MaxBytes) {
-		return fmt.Errorf("%w: it read %d keys and writes %d (%d bytes), the store commits at most %d keys and %d bytes at once; "+
-			"read and write fewer or smaller objects per request", ErrTooLarge, len(compares), len(ops), size, limits.MaxOps, limits.MaxBytes)
+	if err := limits.Check(store.SizeOf(compares, ops)); err != nil {
+		return fmt.Errorf("%w: it read %d keys (%d compares, %d of them on ranges) and writes %d keys: %w; "+
+			"read and write fewer or smaller objects per request", ErrTooLarge, len(tx.reads), len(compares), len(tx.ranges), len(ops), err)
 	}
 	if _, err := tx.st.Commit(tx.ctx, compares, ops); err != nil {
 		if errors.Is(err, store.ErrTooLarge) {
