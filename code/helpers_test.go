@@ -3,7 +3,6 @@ package code
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"path/filepath"
 	"strings"
@@ -110,8 +109,8 @@ type limitedStore struct {
 func (s *limitedStore) Limits() store.Limits { return s.limits }
 
 func (s *limitedStore) Commit(ctx context.Context, compares []store.Compare, ops []store.Op) (int64, error) {
-	if n, size := commitSize(compares, ops); !fits(s.limits, n, size) {
-		return 0, fmt.Errorf("%w: %d operations, %d bytes", store.ErrTooLarge, n, size)
+	if err := s.limits.Check(store.SizeOf(compares, ops)); err != nil {
+		return 0, err
 	}
 	rev, err := s.Store.Commit(ctx, compares, ops)
 	if err == nil {

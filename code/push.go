@@ -230,36 +230,24 @@ func (r *Repo) prepareCommit(u *update, author, message string, notes []string, 
 func (r *Repo) checkLimits(u *update) error {
 	limits := r.store.Limits()
 	for id, content := range u.blobs {
-		if !fits(limits, 1, len(blobKey(id))+len(content)) {
+		if !limits.Allows(store.CommitSize{Ops: 1, Bytes: len(blobKey(id)) + len(content)}) {
 			return fmt.Errorf("%w: a file of %d bytes is larger than one store commit allows (%d bytes)",
 				ErrTooLarge, len(content), limits.MaxBytes)
 		}
 	}
 	compares, ops := u.final()
-	if n, size := commitSize(compares, ops); !fits(limits, n, size) {
-		return fmt.Errorf("%w: publishing needs one store commit of %d operations and %d bytes "+
-			"(tree, commit, ref and %d extra operations), the store allows %d operations and %d bytes; "+
+	if size := store.SizeOf(compares, ops); !limits.Allows(size) {
+		return fmt.Errorf("%w: publishing needs one store commit of %d compares, %d operations and %d bytes "+
+			"(tree, commit, ref and %d extra operations), the store allows %s; "+
 			"split the code into fewer, smaller files or push less at once",
-			ErrTooLarge, n, size, len(u.extra), limits.MaxOps, limits.MaxBytes)
+			ErrTooLarge, size.Compares, size.Ops, size.Bytes, len(u.extra), describeLimits(limits))
 	}
 	return nil
 }
 
-// fits reports whether a store commit of n compares and operations totalling size bytes is
-// within limits; a zero limit is no limit.
-func fits(limits store.Limits, n, size int) bool {
-	return (limits.MaxOps <= 0 || n <= limits.MaxOps) && (limits.MaxBytes <= 0 || size <= limits.MaxBytes)
-}
-
-// commitSize measures a store commit the way store.Limits does.
-func commitSize(compares []store.Compare, ops []store.Op) (n, size int) {
-	for _, c := range compares {
-		size += len(c.Key)
-	}
-	for _, op := range ops {
-		size += len(op.Key) + len(op.Value)
-	}
-	return len(compares) + len(ops), size
+// describeLimits tells the bounds of limits, for error messages.
+func describeLimits(limits store.Limits) string {
+	return fmt.Sprintf("%d compares, %d operations and %d bytes (0: no bound)", limits.MaxCompares, limits.MaxOps, limits.MaxBytes)
 }
 
 // final returns the compares and operations of the store commit that publishes u.
@@ -324,7 +312,7 @@ func (r *Repo) writeBlobs(ctx context.Context, blobs map[ID][]byte) error {
 		}
 		op := store.Put(blobKey(id), blobs[id])
 		size := len(op.Key) + len(op.Value)
-		if !fits(limits, len(batch)+1, batchSize+size) {
+		if !limits.Allows(store.CommitSize{Ops: len(batch) + 1, Bytes: batchSize + size}) {
 			if err := flush(); err != nil {
 				return err
 			}

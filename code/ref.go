@@ -186,10 +186,9 @@ func (r *Repo) SetRef(ctx context.Context, name string, to ID, expected ID, extr
 	compares := []store.Compare{store.Unchanged(refKey(name), kv)}
 	ops := append([]store.Op{store.Put(refKey(name), []byte(to))}, extra...)
 	limits := r.store.Limits()
-	if n, size := commitSize(compares, ops); !fits(limits, n, size) {
-		return 0, fmt.Errorf("%w: moving ref %q needs one store commit of %d operations and %d "+
-			"bytes, the store allows %d operations and %d bytes", ErrTooLarge, name, n, size,
-			limits.MaxOps, limits.MaxBytes)
+	if size := store.SizeOf(compares, ops); !limits.Allows(size) {
+		return 0, fmt.Errorf("%w: moving ref %q needs one store commit of %d compares, %d operations and %d "+
+			"bytes, the store allows %s", ErrTooLarge, name, size.Compares, size.Ops, size.Bytes, describeLimits(limits))
 	}
 	rev, err := r.store.Commit(ctx, compares, ops)
 	switch {
