@@ -270,6 +270,8 @@ func (tx *Tx) find(thread *starlark.Thread, m *Model, filters []filter) ([]*Obje
 			m.name, by.field, MaxFindResults)
 	}
 	var found []*Object
+	var first, last string // the membership keys of the first and last records read
+	var read []string
 	for _, k := range keys {
 		id := strings.TrimPrefix(k, prefix)
 		obj, err := tx.load(thread, id)
@@ -282,9 +284,27 @@ func (tx *Tx) find(thread *starlark.Thread, m *Model, filters []filter) ([]*Obje
 		if obj.matches(filters) {
 			found = append(found, obj)
 		}
+		// Only records of the class in the snapshot: their membership keys are in the range.
+		if tx.reads[objKey(id)] != nil && obj.class == m.QualifiedName() {
+			if first == "" {
+				first = memberKey(m.QualifiedName(), id)
+			}
+			last = memberKey(m.QualifiedName(), id)
+			read = append(read, objKey(id))
+		}
+	}
+	// The objects found are scattered among their class's: their membership keys are
+	// compared as one range only when it holds few others (see coverScattered).
+	if len(read) >= minCoveredFind {
+		tx.scattered = append(tx.scattered, scatteredRead{membersPrefix(m.QualifiedName()), first, last, read})
 	}
 	return found, nil
 }
+
+// minCoveredFind is the fewest records a db.find must read for the commit to try to compare
+// them as one range (at the price of one more read): below it, one compare per record is
+// cheap enough.
+const minCoveredFind = 16
 
 func describeIndexes(m *Model) string {
 	if len(m.indexes) == 0 {
@@ -337,7 +357,8 @@ func (tx *Tx) list(thread *starlark.Thread, m *Model, limit int, after string) (
 			return nil, fmt.Errorf("%w: %s lists object %s, which does not exist", ErrCorrupt, class, id)
 		}
 		objs = append(objs, obj)
-		if tx.reads[objKey(id)] != nil { // the record is in the snapshot
+		// Only records of the class in the snapshot: their membership keys are in the range.
+		if tx.reads[objKey(id)] != nil && obj.class == class {
 			if first == "" {
 				first = k
 			}

@@ -85,9 +85,14 @@
 // under its class, so one range compare on the page's membership keys ("none created or
 // modified since the snapshot", [store.RangeUnmodifiedSince]) stands for all of them, and the
 // class version key that db.list reads catches their deletion, which a range compare cannot
-// see. So a page of MaxListLimit objects costs three compares, not a thousand. Every node
-// writing to one store must follow this rule: a node running older code, which rewrote
-// membership keys only on creation, must not write while newer nodes list.
+// see. So a page of MaxListLimit objects costs three compares, not a thousand. The records a
+// db.find read (16 or more) are compared the same way, from the first to the last of their
+// membership keys, when that range holds at most twice as many objects as they are (the
+// commit reads it to know; the index bucket's version key catches deletions); objects found
+// scattered among many others keep one compare each, so that unrelated writes do not
+// conflict with them. Every node writing to one store must follow this rule: a node running
+// older code, which rewrote membership keys only on creation, must not write while newer
+// nodes read.
 //
 // A transaction is one store commit, so it must fit the store's [store.Limits]: at most
 // MaxCompares compares (keys read outside list pages, plus one per page) and MaxOps writes (an

@@ -53,6 +53,8 @@ var dataTests = []struct {
 	{"DB_DeletingEveryObjectLeavesOnlyVersionKeys", testDB_DeletingEveryObjectLeavesOnlyVersionKeys},
 	{"DB_AFullListPageThenAPutFitsOneCommit", testDB_AFullListPageThenAPutFitsOneCommit},
 	{"DB_ListConflictsExactlyWithChangesToWhatItRead", testDB_ListConflictsExactlyWithChangesToWhatItRead},
+	{"DB_AFullFindThenAPutFitsOneCommit", testDB_AFullFindThenAPutFitsOneCommit},
+	{"DB_FindConflictsWithChangesToWhatItRead", testDB_FindConflictsWithChangesToWhatItRead},
 }
 
 func runDataTests(t *testing.T, open storeOpener) {

@@ -36,9 +36,10 @@ type Tx struct {
 	// ranges are range compares at the snapshot revision that the commit checks besides the
 	// reads, and covered the reads they make redundant, which get no compare of their own
 	// (see coverRecords).
-	ranges  []store.Compare
-	covered map[string]bool
-	classes map[string]classLookup // classes resolved by qualified name
+	ranges    []store.Compare
+	covered   map[string]bool
+	scattered []scatteredRead        // records read by db.find, which the commit may cover
+	classes   map[string]classLookup // classes resolved by qualified name
 	// retry, when set, is a snapshot read failure (a compacted revision) after which the
 	// transaction is worth running again from the start, whatever fn returned.
 	retry error
@@ -222,15 +223,16 @@ func (tx *Tx) keys(prefix, after string, limit int) ([]string, error) {
 }
 
 // coverRecords replaces the compares of the object records read at recordKeys with one range
-// compare on the membership keys from firstMember to lastMember, the objects' membership keys
-// in order, which db.list has just read.
+// compare on the membership keys from firstMember to lastMember, those of the objects (in
+// order), which db.list or db.find has just read.
 //
 // It is sound because of two rules of the key layout (record.go): every write of a record
 // rewrites the object's membership key in the same commit, so a record changed since the
-// snapshot makes the range compare fail; and every deletion changes the class version key,
-// which db.list reads first, so a record deleted since the snapshot (invisible to a range
-// compare) makes that key's compare fail. Only records that existed in the snapshot are
-// covered; the absence of the others is compared key by key.
+// snapshot makes the range compare fail; and every deletion changes the class version key and
+// the version keys of the index buckets the object was in, which db.list and db.find read
+// first, so a record deleted since the snapshot (invisible to a range compare) makes that
+// key's compare fail. Only records that existed in the snapshot are covered; the absence of
+// the others is compared key by key.
 func (tx *Tx) coverRecords(firstMember, lastMember string, recordKeys []string) {
 	if len(recordKeys) == 0 {
 		return
@@ -241,10 +243,34 @@ func (tx *Tx) coverRecords(firstMember, lastMember string, recordKeys []string) 
 	}
 }
 
+// A scatteredRead is the records a db.find read, with the first and last of their membership
+// keys: whether a range compare can stand for their compares depends on how many other
+// objects of the class lie between, which the commit finds out (a read-only transaction never
+// needs to).
+type scatteredRead struct {
+	prefix, first, last string // the class's membership prefix, the first and last keys
+	records             []string
+}
+
+// coverScattered covers the records of r with one range compare when the snapshot holds at
+// most twice as many membership keys from r.first to r.last as r has records: few enough that
+// checking the range stays cheap and conflicts with writes of other objects stay rare.
+// Otherwise, or when the measure cannot be read, the records keep one compare each.
+func (tx *Tx) coverScattered(r scatteredRead) {
+	n := 2 * len(r.records)
+	page, err := tx.st.Range(tx.ctx, r.prefix, store.RangeOptions{Revision: tx.rev, After: r.first, Limit: n})
+	if err == nil && len(page.KVs) > 0 && page.KVs[len(page.KVs)-1].Key >= r.last {
+		tx.coverRecords(r.first, r.last, r.records)
+	}
+}
+
 // commit applies the buffered writes if nothing read has changed since the snapshot.
 func (tx *Tx) commit() error {
 	if len(tx.writes) == 0 {
 		return nil
+	}
+	for _, r := range tx.scattered {
+		tx.coverScattered(r)
 	}
 	compares := make([]store.Compare, 0, len(tx.reads)+len(tx.ranges))
 	for key, kv := range tx.reads {
