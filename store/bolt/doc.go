@@ -5,9 +5,10 @@
 //
 // The file holds a multi-version copy of every key. A commit runs in one bbolt write
 // transaction (bbolt admits a single writer at a time, which is what serialises commits):
-// it checks the compares against the latest versions, then writes the new versions, the
-// revision record and the new current revision together, so a commit is either wholly in the
-// file or not at all. Reads run in bbolt read transactions, which see one committed state;
+// it checks the compares against the latest versions (a range compare walks the latest
+// bucket over its range, so its cost grows with the keys in it), then writes the new
+// versions, the revision record and the new current revision together, so a commit is either
+// wholly in the file or not at all. Reads run in bbolt read transactions, which see one committed state;
 // reads at an older revision pick, for each key, the newest version at or before it.
 //
 // # Layout

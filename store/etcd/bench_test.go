@@ -74,3 +74,45 @@ func BenchmarkWatchDelivery(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCommitCompares measures a commit of one key guarded by reads of keys with empty
+// values (as the membership keys of a db.list page): one range compare over 1000 or 128 keys,
+// and one compare per key for as many keys as etcd allows by default (128).
+func BenchmarkCommitCompares(b *testing.B) {
+	benchClusters(b, func(b *testing.B, s *etcd.Store) {
+		const keys = 1000
+		for lo := 0; lo < keys; lo += 100 {
+			var ops []store.Op
+			for i := lo; i < lo+100; i++ {
+				ops = append(ops, store.Put(fmt.Sprintf("r/%06d", i), nil))
+			}
+			if _, err := s.Commit(b.Context(), nil, ops); err != nil {
+				b.Fatalf("fill: %v", err)
+			}
+		}
+		res, err := s.Range(b.Context(), "r/", store.RangeOptions{Limit: etcd.DefaultMaxTxnOps})
+		if err != nil {
+			b.Fatalf("Range: %v", err)
+		}
+		perKey := make([]store.Compare, len(res.KVs))
+		for i, kv := range res.KVs {
+			perKey[i] = store.Unchanged(kv.Key, &kv)
+		}
+		for _, bc := range []struct {
+			name     string
+			compares []store.Compare
+		}{
+			{"range-of-1000", []store.Compare{store.UnmodifiedSince("r/", res.Revision)}},
+			{"range-of-128", []store.Compare{store.RangeUnmodifiedSince(perKey[0].Key, store.KeyAfter(perKey[len(perKey)-1].Key), res.Revision)}},
+			{"per-key-128", perKey},
+		} {
+			b.Run(bc.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.Commit(b.Context(), bc.compares, []store.Op{store.Put("w", nil)}); err != nil {
+						b.Fatalf("Commit: %v", err)
+					}
+				}
+			})
+		}
+	})
+}
