@@ -82,6 +82,7 @@ func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() er
 	}
 	exec := &execution{name: thread.Name, started: time.Now(), stop: stop, done: make(chan struct{})}
 	thread.SetLocal(executionLocal, exec)
+	setThreadContext(thread, ctx, &l.limits) // for ThreadContext, ChargeAlloc, ChargeSteps
 	l.guard.add(exec)
 	defer func() {
 		l.guard.remove(exec)
