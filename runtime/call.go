@@ -6,25 +6,28 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
-	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/runtime/printlog"
 )
 
-// snapshotLocal is the thread-local key under which Call stores the request's snapshot.
-const snapshotLocal = "starbase.snapshot"
+// PrintBudgetLocal is the key of an optional Call local: a *printlog.Budget that the
+// call's print() output is charged to instead of a budget of its own. A server passes one
+// per request, so that a handler re-run after a data conflict shares its budget with the
+// earlier runs, and reports what it dropped once, when the request ends.
+const PrintBudgetLocal = "starbase.prints"
 
 // ThreadSnapshot returns the snapshot of the Call running on thread, for builtins that
 // read assets of the request's commit. It returns nil on a module's top level, which has
 // no request.
 func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
-	snap, _ := thread.Local(snapshotLocal).(*Snapshot)
-	return snap
+	if e := executionOf(thread); e != nil {
+		return e.snap
+	}
+	return nil
 }
 
 // Call runs fn(*args, **kwargs) on a new thread bounded by the limits: MaxSteps, the
@@ -32,30 +35,41 @@ func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
 // builtins to read (a "request_id" local also tags print output); snap is available to
 // builtins through ThreadSnapshot.
 //
+// The Timeout is counted from the start of the call, unless ctx's deadline comes no later:
+// a caller that bounds several calls with one deadline (a request re-run after a data
+// conflict) costs Call no timer of its own.
+//
+// print() output is bounded by Limits.MaxPrintLines and MaxPrintBytes: per call, the
+// excess being dropped and counted in one warning when the call returns, or by the
+// *printlog.Budget given as the PrintBudgetLocal local, which the caller reports.
+//
 // If the thread is stopped, the error wraps ErrStepLimit, ErrTimeout, ErrCanceled or
 // ErrMemoryLimit (the heap guard) together with the *starlark.EvalError holding the
 // backtrace. An operation refused by a check fails like any Starlark error, with an
-// *starlark.EvalError wrapping ErrMemoryLimit, ErrDepthLimit or ErrResponseTooLarge. Other failures of fn are
-// returned as they are (usually a *starlark.EvalError). Call returns ErrClosed after Close.
+// *starlark.EvalError wrapping ErrMemoryLimit, ErrDepthLimit or ErrResponseTooLarge. Other
+// failures of fn are returned as they are (usually a *starlark.EvalError). Call returns
+// ErrClosed after Close.
 func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable, args starlark.Tuple, kwargs []starlark.Tuple, locals map[string]any) (starlark.Value, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	var commit code.ID
-	if snap != nil {
-		commit = snap.Commit
-	}
-	thread := &starlark.Thread{Name: "call " + fn.Name(), Print: l.printer(commit)}
+	thread := &starlark.Thread{Name: fn.Name(), Print: printToLog}
 	for k, v := range locals {
 		thread.SetLocal(k, v)
 	}
-	thread.SetLocal(snapshotLocal, snap)
+	e := &execution{kind: "call", snap: snap}
+	if snap != nil {
+		e.commit = snap.Commit
+	}
+	e.prints, _ = locals[PrintBudgetLocal].(*printlog.Budget)
 
-	ctx, cancel := context.WithTimeoutCause(ctx, l.limits.Timeout,
-		fmt.Errorf("%w: call ran longer than %v", ErrTimeout, l.limits.Timeout))
-	defer cancel()
+	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > l.limits.Timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, l.limits.Timeout, l.callTimeout)
+		defer cancel()
+	}
 	var result starlark.Value
-	err := l.limit(ctx, thread, func() (err error) {
+	err := l.limit(ctx, thread, e, func() (err error) {
 		result, err = starlark.Call(thread, fn, args, kwargs)
 		return err
 	})
@@ -69,57 +83,63 @@ func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable,
 // heap guard.
 const stepCheckpoint = 1 << 16
 
-// limit runs f, which executes Starlark on thread, stopping the thread when it exceeds
-// MaxSteps, when ctx ends, or when the heap guard stops it. An error of a stopped thread
-// is wrapped with the reason: ErrStepLimit, ErrTimeout (ctx's deadline, or a cause
+// limit runs f, which executes Starlark on thread as e, stopping the thread when it
+// exceeds MaxSteps, when ctx ends, or when the heap guard stops it. An error of a stopped
+// thread is wrapped with the reason: ErrStepLimit, ErrTimeout (ctx's deadline, or a cause
 // wrapping ErrTimeout), ErrCanceled or ErrMemoryLimit. A panic in f (a Go builtin's bug)
-// is returned as an error. thread must not have started.
-func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, f func() error) (err error) {
-	var reason atomic.Pointer[error] // why the thread was stopped, first reason wins
-	stop := func(why error) {
-		reason.CompareAndSwap(nil, &why)
-		thread.Cancel(why.Error())
+// is returned as an error. thread must not have started; e needs only its kind, commit,
+// snapshot and (optionally) print budget set. Without a budget, e's print output is
+// bounded by Limits.MaxPrintLines and MaxPrintBytes, and what was dropped is logged when
+// f returns.
+func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, e *execution, f func() error) (err error) {
+	e.loader, e.thread, e.started, e.maxSteps = l, thread, time.Now(), l.limits.MaxSteps
+	if e.prints == nil {
+		e.own.Reset(printlog.Options{MaxLines: l.limits.MaxPrintLines, MaxBytes: int(l.limits.MaxPrintBytes)})
+		e.prints = &e.own
+		defer e.reportPrints()
 	}
-	exec := &execution{name: thread.Name, started: time.Now(), stop: stop, done: make(chan struct{})}
-	thread.SetLocal(executionLocal, exec)
+	thread.SetLocal(executionLocal, e)
 	setThreadContext(thread, ctx, &l.limits) // for ThreadContext, ChargeAlloc, ChargeSteps
-	l.guard.add(exec)
-	defer func() {
-		l.guard.remove(exec)
-		close(exec.done)
-	}()
-
 	// The step limit is reached in checkpoints: at each, OnMaxSteps (which runs on the
 	// thread's goroutine) publishes the count and sets the next one.
-	maxSteps := l.limits.MaxSteps
-	thread.SetMaxExecutionSteps(min(maxSteps, stepCheckpoint))
-	thread.OnMaxSteps = func(thread *starlark.Thread) {
-		exec.steps.Store(thread.Steps)
-		if thread.Steps >= maxSteps {
-			stop(fmt.Errorf("%w: more than %d steps", ErrStepLimit, maxSteps))
-			return
-		}
-		thread.SetMaxExecutionSteps(min(maxSteps, thread.Steps+stepCheckpoint))
-	}
-	stopOnDone := context.AfterFunc(ctx, func() { stop(stopReason(ctx)) })
-	defer stopOnDone()
+	thread.SetMaxExecutionSteps(min(e.maxSteps, stepCheckpoint))
+	thread.OnMaxSteps = stepCheckpointReached
+
 	if ctx.Err() != nil {
 		return stopReason(ctx)
 	}
+	l.guard.add(e)
+	defer func() {
+		l.guard.remove(e)
+		e.finished.Store(true)
+	}()
+	stopOnDone := context.AfterFunc(ctx, func() { e.stop(stopReason(ctx)) })
+	defer stopOnDone()
 	defer func() {
 		if p := recover(); p != nil {
-			l.logger.Error("panic in Starlark thread", "thread", thread.Name, "panic", p, "stack", string(debug.Stack()))
-			err = fmt.Errorf("internal error in %s: panic: %v", thread.Name, p)
+			l.logger.Error("panic in Starlark thread", "thread", e.name(), "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error in %s: panic: %v", e.name(), p)
 		}
 	}()
 
 	if err := f(); err != nil {
-		if why := reason.Load(); why != nil {
+		if why := e.reason.Load(); why != nil {
 			return &stoppedError{reason: *why, err: err}
 		}
 		return err
 	}
 	return nil
+}
+
+// stepCheckpointReached is the OnMaxSteps of threads run by limit.
+func stepCheckpointReached(thread *starlark.Thread) {
+	e := executionOf(thread)
+	e.steps.Store(thread.Steps)
+	if thread.Steps >= e.maxSteps {
+		e.stop(fmt.Errorf("%w: more than %d steps", ErrStepLimit, e.maxSteps))
+		return
+	}
+	thread.SetMaxExecutionSteps(min(e.maxSteps, thread.Steps+stepCheckpoint))
 }
 
 // stoppedError is the error of a thread stopped by limit: its message is the thread's
@@ -138,50 +158,63 @@ func stopReason(ctx context.Context) error {
 	switch {
 	case errors.Is(cause, ErrTimeout):
 		return cause
-	case errors.Is(cause, context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", ErrTimeout, cause)
 	default:
 		return fmt.Errorf("%w: %w", ErrCanceled, cause)
 	}
 }
 
-// printer returns a thread's print function: each line is logged with the position of
-// the print call, the commit and the thread's "request_id" local, if any.
+// printToLog is the print function of threads run by limit: each line is logged at level
+// Info with the position of the print call, the commit and the thread's "request_id"
+// local, if any, within the execution's print budget.
 //
-// A request may print in a loop, and the server's log handler then drops most lines
-// (Limits.MaxPrintLines): each call is kept cheap, a record built without the caller's
-// program counter (which slog.Logger would unwind the stack for) or fmt.
-func (l *Loader) printer(commit code.ID) func(*starlark.Thread, string) {
-	handler := l.logger.Handler()
-	return func(thread *starlark.Thread, msg string) {
-		ctx := context.Background()
-		if !handler.Enabled(ctx, slog.LevelInfo) {
-			return
-		}
-		r := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
-		r.AddAttrs(slog.String("source", "print"))
-		if thread.CallStackDepth() > 1 {
-			pos := thread.CallFrame(1).Pos
-			r.AddAttrs(slog.String("module", pos.Filename()), slog.String("pos", positionString(pos)))
-		}
-		if commit != "" {
-			r.AddAttrs(slog.String("commit", string(commit)))
-		}
-		if id := thread.Local("request_id"); id != nil {
-			r.AddAttrs(slog.Any("request_id", id))
-		}
-		_ = handler.Handle(ctx, r) // a log that cannot be written is not the program's failure
+// A request may print in a loop, and its budget then drops most lines: each call is kept
+// cheap, a record built without the caller's program counter (which slog.Logger would
+// unwind the stack for) or fmt, and a dropped line costs no record at all.
+func printToLog(thread *starlark.Thread, msg string) {
+	e := executionOf(thread)
+	if e == nil {
+		return // a thread not run by a Loader: nowhere to log
 	}
+	handler := e.loader.logger.Handler()
+	ctx := context.Background()
+	if !handler.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	var pos syntax.Position // of the print call: frame 0 is print itself
+	if thread.CallStackDepth() > 1 {
+		pos = thread.CallFrame(1).Pos
+	}
+	if !e.prints.Admit(len(msg), pos) {
+		return
+	}
+	r := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
+	r.AddAttrs(slog.String("source", "print"))
+	if pos.IsValid() {
+		r.AddAttrs(slog.String("module", pos.Filename()), slog.String("pos", printlog.PositionString(pos)))
+	}
+	if e.commit != "" {
+		r.AddAttrs(slog.String("commit", string(e.commit)))
+	}
+	if id := thread.Local("request_id"); id != nil {
+		r.AddAttrs(slog.Any("request_id", id))
+	}
+	_ = handler.Handle(ctx, r) // a log that cannot be written is not the program's failure
 }
 
-// positionString formats pos as syntax.Position.String does, without fmt.
-func positionString(pos syntax.Position) string {
-	s := pos.Filename()
-	if pos.Line > 0 {
-		s += ":" + strconv.Itoa(int(pos.Line))
-		if pos.Col > 0 {
-			s += ":" + strconv.Itoa(int(pos.Col))
-		}
+// reportPrints logs, if e dropped print output over its own budget, one warning counting
+// it.
+func (e *execution) reportPrints() {
+	if e.own.Dropped() == 0 {
+		return
 	}
-	return s
+	attrs := []slog.Attr{slog.String("thread", e.name())}
+	if e.commit != "" {
+		attrs = append(attrs, slog.String("commit", string(e.commit)))
+	}
+	if id := e.thread.Local("request_id"); id != nil {
+		attrs = append(attrs, slog.Any("request_id", id))
+	}
+	e.own.Report(context.Background(), e.loader.logger, "print output over the limit of one "+e.kind+" was dropped", attrs...)
 }

@@ -84,17 +84,18 @@
 //     list or tuple stored code can build, so doubling s = s + s stops there.
 //   - Memory of the process (MaxHeapBytes, 2 GiB): what the checks cannot refuse is
 //     growth in small steps (appending a chunk at a time to a list, a comprehension, a
-//     dict filled key by key). A guard (guard.go) reads the live heap every 10ms and,
-//     above the budget, stops the running execution that allocated the most with
-//     [ErrMemoryLimit]. It acts on live memory only: it confirms with a forced garbage
+//     dict filled key by key). A guard (guard.go) reads the live heap every 10ms while
+//     executions run and, above the budget, stops the running execution that allocated
+//     the most with [ErrMemoryLimit]. It acts on live memory only: it confirms with a forced garbage
 //     collection before stopping anyone, so garbage left by an execution stopped earlier
 //     (or finished) never counts against the next, innocent one; then it waits for the
 //     stopped execution to return before considering another. While the heap (live and
 //     garbage) is above the budget, it forces at most one collection per 100ms.
 //   - Response size (MaxResponseBytes, 32 MiB): response() and the server refuse larger
 //     bodies ([ErrResponseTooLarge]); [JSONSize] measures a JSON result before encoding.
-//   - Print output (MaxPrintLines 100, MaxPrintBytes 64 KiB per request): enforced by the
-//     server's log handler (runtime/printlog), which drops and counts the excess.
+//   - Print output (MaxPrintLines 100, MaxPrintBytes 64 KiB per Call, per request given a
+//     budget with [PrintBudgetLocal], and per run of a module's top level): a budget kept
+//     with the thread (runtime/printlog) drops the excess and one warning counts it.
 //
 // Measured on the development machine (2 cores; go test ./server -run TestLimits): a
 // handler doubling a string is refused at 64 MiB with MaxAllocBytes 32 MiB, the heap

@@ -4,49 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	goruntime "runtime"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.starlark.net/starlark"
 )
-
-// executionLocal is the thread-local key of the *execution of a thread run by limit.
-const executionLocal = "starbase.execution"
-
-// bytesPerStep estimates what one Starlark step may allocate without passing through a
-// check: appending to a list in a comprehension, inserting into a dict, making a small
-// tuple. It weighs steps in an execution's usage, so that a request that grows a structure
-// one element at a time is seen by the heap guard.
-const bytesPerStep = 8
-
-// execution is one running Starlark thread: a Call or a module's top level. The checks,
-// on the thread's goroutine, add to charged; limit publishes the step count at every
-// checkpoint; the heap guard reads both from its own goroutine.
-type execution struct {
-	name    string
-	started time.Time
-	stop    func(why error) // cancels the thread with that reason
-	done    chan struct{}   // closed when the execution has returned
-
-	charged atomic.Int64  // bytes admitted by the checks
-	steps   atomic.Uint64 // the thread's steps, as of the last checkpoint
-}
-
-// usage estimates the memory the execution holds: what it allocated through the checks
-// plus what its steps may have allocated. It counts garbage the execution already dropped,
-// so it is an upper bound, good for choosing whom to stop, not for billing.
-func (e *execution) usage() int64 {
-	return satAdd(e.charged.Load(), satMul(int64(e.steps.Load()), bytesPerStep))
-}
-
-// executionOf returns the execution of thread, or nil for a thread not run by a Loader.
-func executionOf(thread *starlark.Thread) *execution {
-	e, _ := thread.Local(executionLocal).(*execution)
-	return e
-}
 
 // Timing of the heap guard.
 const (
@@ -71,83 +35,162 @@ const (
 // before it considers stopping another, and the next reading comes from a collection that
 // ran after the stopped execution's memory became garbage.
 //
-// One guard serves one Loader; it starts with the first execution and stops on Close.
-// It is safe for concurrent use.
+// Every execution registers on start and unregisters on return. The registry is sharded,
+// each shard an intrusive list under its own mutex, so that registering allocates nothing
+// and concurrent executions seldom share a lock. The guard's goroutine runs only while
+// executions do: add starts it, and it returns after a tick that finds no execution
+// registered and none added since the previous tick. One guard serves one Loader; Close
+// stops it for good. It is safe for concurrent use.
 type heapGuard struct {
 	limit  int64 // bytes; <= 0 disables the guard
 	logger *slog.Logger
 	ctx    context.Context // ends on Loader.Close
 
-	// mu guards execs and started.
-	mu      sync.Mutex
-	execs   map[*execution]struct{}
-	started bool
-	done    chan struct{} // closed when the guard's goroutine returned (once started)
+	shards [guardShards]guardShard
+
+	running atomic.Bool // a goroutine is running run (or about to)
+	added   atomic.Bool // an execution was added since the last tick
+
+	// mu guards closed and the transitions of running (start, and stopping when idle).
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // goroutines running run
 
 	stops atomic.Uint64 // executions stopped by the guard
 }
 
-func newHeapGuard(ctx context.Context, limit ByteSize, logger *slog.Logger) *heapGuard {
-	return &heapGuard{limit: int64(limit), logger: logger, ctx: ctx, execs: map[*execution]struct{}{}, done: make(chan struct{})}
+// guardShards is the number of shards of the registry of executions.
+const guardShards = 8
+
+// guardShard is one shard of the registry of executions: a doubly linked list.
+type guardShard struct {
+	mu   sync.Mutex // guards head and the prev and next links of the executions listed
+	head *execution
+	_    [48]byte // keeps shards on distinct cache lines (64 bytes with mu and head)
 }
 
-// add registers e, starting the guard on first use.
+func newHeapGuard(ctx context.Context, limit ByteSize, logger *slog.Logger) *heapGuard {
+	return &heapGuard{limit: int64(limit), logger: logger, ctx: ctx}
+}
+
+// add registers e, starting the guard's goroutine unless it runs.
 func (g *heapGuard) add(e *execution) {
 	if g.limit <= 0 {
 		return
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.execs[e] = struct{}{}
-	if !g.started && g.ctx.Err() == nil {
-		g.started = true
-		go g.run()
+	s := &g.shards[rand.IntN(guardShards)]
+	e.shard = s
+	s.mu.Lock()
+	e.next = s.head
+	if s.head != nil {
+		s.head.prev = e
+	}
+	s.head = e
+	s.mu.Unlock()
+	if !g.added.Load() {
+		g.added.Store(true)
+	}
+	if !g.running.Load() {
+		g.start()
 	}
 }
 
-// remove unregisters e.
+// remove unregisters e, if add registered it.
 func (g *heapGuard) remove(e *execution) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	delete(g.execs, e)
+	s := e.shard
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		s.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	}
+	e.prev, e.next = nil, nil
+	s.mu.Unlock()
 }
 
-// wait returns when the guard's goroutine, if started, has returned. The Loader's
-// context must have ended.
+// start launches the guard's goroutine unless it runs or the Loader is closed.
+func (g *heapGuard) start() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed || g.running.Load() || g.ctx.Err() != nil {
+		return
+	}
+	g.running.Store(true)
+	g.wg.Add(1)
+	go g.run()
+}
+
+// stopIfIdle is called by run when no execution is registered. It reports whether none
+// was added since the previous call either; if so run must return.
+//
+// It cannot miss an execution added meanwhile: add registers, then reads running. If the
+// registration came after the reading of the shards here, add's reading of running comes
+// after running was cleared here, so add starts a new goroutine (waiting on mu until this
+// one has decided).
+func (g *heapGuard) stopIfIdle() bool {
+	if g.added.Swap(false) {
+		return false
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running.Store(false)
+	if g.busy() {
+		g.running.Store(true)
+		return false
+	}
+	return true
+}
+
+// wait makes the guard stop for good and returns when its goroutine, if any, has
+// returned. The Loader's context must have ended.
 func (g *heapGuard) wait() {
 	g.mu.Lock()
-	started := g.started
-	g.started = true // no start after Close
+	g.closed = true
 	g.mu.Unlock()
-	if started {
-		<-g.done
-	}
+	g.wg.Wait()
 }
 
 // largest returns the registered execution with the largest usage (the oldest among
 // equals), or nil.
 func (g *heapGuard) largest() *execution {
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	var best *execution
 	var bestUsage int64
-	for e := range g.execs {
-		u := e.usage()
-		if best == nil || u > bestUsage || u == bestUsage && e.started.Before(best.started) {
-			best, bestUsage = e, u
+	for i := range g.shards {
+		s := &g.shards[i]
+		s.mu.Lock()
+		for e := s.head; e != nil; e = e.next {
+			u := e.usage()
+			if best == nil || u > bestUsage || u == bestUsage && e.started.Before(best.started) {
+				best, bestUsage = e, u
+			}
 		}
+		s.mu.Unlock()
 	}
 	return best
 }
 
+// busy reports whether an execution is registered.
 func (g *heapGuard) busy() bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.execs) > 0
+	for i := range g.shards {
+		s := &g.shards[i]
+		s.mu.Lock()
+		busy := s.head != nil
+		s.mu.Unlock()
+		if busy {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *heapGuard) run() {
-	defer close(g.done)
+	defer g.wg.Done()
 	tick := time.NewTicker(guardInterval)
 	defer tick.Stop()
 	heap := newHeapReader()
@@ -155,13 +198,31 @@ func (g *heapGuard) run() {
 	// quietUntil: after finding no execution to blame, the guard rests a while rather than
 	// forcing a collection on every tick.
 	var quietUntil time.Time
+	// victim: the execution stopped last, until it returns or waitUntil passes. A stopped
+	// thread returns at its next instruction; one instruction is bounded by MaxAllocBytes,
+	// but a builtin of another package might block.
+	var victim *execution
+	var waitUntil time.Time
 	for {
 		select {
 		case <-g.ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if !g.busy() || time.Now().Before(quietUntil) {
+		if !g.busy() {
+			if g.stopIfIdle() {
+				return
+			}
+			continue
+		}
+		now := time.Now()
+		if victim != nil {
+			if !victim.finished.Load() && now.Before(waitUntil) {
+				continue
+			}
+			victim = nil
+		}
+		if now.Before(quietUntil) {
 			continue
 		}
 		live, objects := heap.read()
@@ -175,11 +236,11 @@ func (g *heapGuard) run() {
 		if live, _ = heap.read(); live <= g.limit {
 			continue
 		}
-		victim := g.largest()
-		if victim == nil {
+		candidate := g.largest()
+		if candidate == nil {
 			continue
 		}
-		usage := victim.usage()
+		usage := candidate.usage()
 		// An execution that allocated a small fraction of the excess cannot be its cause:
 		// the heap is held by something else (caches, another loader), and stopping an
 		// innocent request would free nothing.
@@ -189,19 +250,12 @@ func (g *heapGuard) run() {
 			quietUntil = time.Now().Add(guardQuiet)
 			continue
 		}
-		victim.stop(fmt.Errorf("%w: the live heap of the process is %s, over its limit of %s (Limits.MaxHeapBytes), and this execution had allocated the most (about %s)",
+		candidate.stop(fmt.Errorf("%w: the live heap of the process is %s, over its limit of %s (Limits.MaxHeapBytes), and this execution had allocated the most (about %s)",
 			ErrMemoryLimit, ByteSize(live), ByteSize(g.limit), ByteSize(usage)))
 		g.stops.Add(1)
 		g.logger.Warn("stopped the Starlark execution that allocated the most: the live heap is over Limits.MaxHeapBytes",
-			"thread", victim.name, "usage_bytes", usage, "live_bytes", live, "limit_bytes", g.limit)
-		// A stopped thread returns at its next instruction; one instruction is bounded
-		// by MaxAllocBytes, but a builtin of another package might block.
-		select {
-		case <-g.ctx.Done():
-			return
-		case <-victim.done:
-		case <-time.After(guardStopWait):
-		}
+			"thread", candidate.name(), "usage_bytes", usage, "live_bytes", live, "limit_bytes", g.limit)
+		victim, waitUntil = candidate, time.Now().Add(guardStopWait)
 	}
 }
 

@@ -185,7 +185,8 @@ func (l *Loader) instance(ctx context.Context, commit code.ID, n *node) (starlar
 const maxFreezeVisits = 10_000_000
 
 // run loads the dependencies of n, then runs its top level on a fresh thread without
-// locals, bounded by LoadTimeout and MaxSteps, and freezes its globals.
+// locals, bounded by LoadTimeout and MaxSteps (and its print output by MaxPrintLines and
+// MaxPrintBytes, like a request's), and freezes its globals.
 func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
 	loaded := make(map[string]starlark.StringDict, len(n.deps))
 	for _, d := range n.deps {
@@ -200,8 +201,8 @@ func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
 	}
 
 	thread := &starlark.Thread{
-		Name:  "load " + n.path,
-		Print: l.printer(commit),
+		Name:  n.path,
+		Print: printToLog,
 		Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
 			if globals, ok := loaded[module]; ok {
 				return globals, nil
@@ -209,11 +210,10 @@ func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
 			return nil, fmt.Errorf("module %s was not resolved before running %s", module, n.path)
 		},
 	}
-	ctx, cancel := context.WithTimeoutCause(l.ctx, l.limits.LoadTimeout,
-		fmt.Errorf("%w: module top level ran longer than %v", ErrTimeout, l.limits.LoadTimeout))
+	ctx, cancel := context.WithTimeoutCause(l.ctx, l.limits.LoadTimeout, l.loadTimeout)
 	defer cancel()
 	var globals starlark.StringDict
-	err := l.limit(ctx, thread, func() (err error) {
+	err := l.limit(ctx, thread, &execution{kind: "load", commit: commit}, func() (err error) {
 		globals, err = n.prog.Init(thread, l.predeclared)
 		return err
 	})

@@ -42,8 +42,10 @@ type Limits struct {
 	// body, and the server refuses a larger handler result (string, bytes or JSON).
 	MaxResponseBytes ByteSize
 
-	// MaxPrintLines and MaxPrintBytes bound the print() output one request writes to the
-	// log; the server drops the excess and logs how much it dropped (runtime/printlog).
+	// MaxPrintLines and MaxPrintBytes bound the print() output one execution writes to
+	// the log: a Call (or every Call given one printlog.Budget, a request's), or a run of a
+	// module's top level. The excess is dropped and counted in one warning
+	// (runtime/printlog).
 	MaxPrintLines int
 	MaxPrintBytes ByteSize
 }
@@ -159,6 +161,9 @@ type Loader struct {
 	logger      *slog.Logger
 	onModuleRun func(path string, commit code.ID)
 
+	// The causes of the timeouts of Call and of module runs, built once.
+	callTimeout, loadTimeout error
+
 	ctx    context.Context // canceled by Close; bounds module runs and compilations
 	cancel context.CancelFunc
 	closed atomic.Bool
@@ -208,6 +213,8 @@ func New(opts Options) (*Loader, error) {
 	return &Loader{
 		guard:       newHeapGuard(ctx, limits.MaxHeapBytes, logger),
 		limits:      limits,
+		callTimeout: fmt.Errorf("%w: call ran longer than %v", ErrTimeout, limits.Timeout),
+		loadTimeout: fmt.Errorf("%w: module top level ran longer than %v", ErrTimeout, limits.LoadTimeout),
 		cacheDir:    opts.CacheDir,
 		predeclared: predeclared,
 		config:      configID(predeclared),

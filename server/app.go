@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,8 +20,9 @@ const EntryPoint = "app.star"
 
 // app is the routing table of one release: the app.star globals turned into a ServeMux.
 type app struct {
-	mux    *http.ServeMux
-	handle starlark.Callable // nil when app.star defines no handle
+	mux      *http.ServeMux
+	handle   starlark.Callable // nil when app.star defines no handle
+	patterns []string          // of the routes, sorted
 }
 
 // appRoute is one entry of app.star's routes dict.
@@ -41,9 +41,6 @@ type release struct {
 	app       *app  // nil when loadErr is set
 	loadErr   error // why app.star could not be loaded
 }
-
-// routeKey is the request-context key of the matched route.
-type routeKey struct{}
 
 var wildcardRE = regexp.MustCompile(`\{([^{}$.]+)(\.\.\.)?\}`)
 
@@ -77,6 +74,7 @@ func buildApp(globals starlark.StringDict) (*app, error) {
 		if err := register(a.mux, r); err != nil {
 			return nil, err
 		}
+		a.patterns = append(a.patterns, r.pattern)
 	}
 	return a, nil
 }
@@ -123,41 +121,47 @@ func register(mux *http.ServeMux, r appRoute) (err error) {
 	return nil
 }
 
-// routeHandler only records which route matched; the server runs it with the request's release.
+// routeHandler only records which route matched, in the matcher match serves it with;
+// the server runs the route with the request's release.
 func routeHandler(r appRoute) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if slot, ok := req.Context().Value(routeKey{}).(*appRoute); ok {
-			*slot = r
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if m, ok := w.(*matcher); ok {
+			m.route = &r
 		}
 	})
 }
 
-// match finds the route of req in a. When no route matches, ok is false and rec holds what
-// ServeMux answers instead: 404, 405 with Allow, or a redirect to the canonical path.
-func (a *app) match(req *http.Request) (r appRoute, rec *recorder, ok bool) {
-	var slot appRoute
-	ctxReq := req.WithContext(context.WithValue(req.Context(), routeKey{}, &slot))
-	rec = &recorder{header: http.Header{}, status: http.StatusOK}
+// match finds the route of req in a, and sets req's path values (req.PathValue) to the
+// route's wildcards. When no route matches, ok is false and m holds what ServeMux answers
+// instead: 404, 405 with Allow, or a redirect to the canonical path.
+func (a *app) match(req *http.Request) (r appRoute, m *matcher, ok bool) {
+	m = &matcher{status: http.StatusOK}
 	// ServeMux records the match (pattern and path values) on the request it serves.
-	a.mux.ServeHTTP(rec, ctxReq)
-	if slot.fn == nil {
-		return appRoute{}, rec, false
+	a.mux.ServeHTTP(m, req)
+	if m.route == nil {
+		return appRoute{}, m, false
 	}
-	for _, name := range slot.params {
-		req.SetPathValue(name, ctxReq.PathValue(name))
-	}
-	return slot, nil, true
+	return *m.route, nil, true
 }
 
-// recorder captures what ServeMux answers for an unmatched request.
-type recorder struct {
+// matcher is the http.ResponseWriter match serves a request with: it records the route
+// that matched, or what ServeMux answers for an unmatched request. Its header is made on
+// first use, which only an unmatched request makes.
+type matcher struct {
+	route  *appRoute
 	header http.Header
 	status int
 }
 
-func (r *recorder) Header() http.Header         { return r.header }
-func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *recorder) WriteHeader(code int)        { r.status = code }
+func (m *matcher) Header() http.Header {
+	if m.header == nil {
+		m.header = http.Header{}
+	}
+	return m.header
+}
+
+func (m *matcher) Write(b []byte) (int, error) { return len(b), nil }
+func (m *matcher) WriteHeader(code int)        { m.status = code }
 
 // errNoApp is the load error of a release whose tree has no app.star.
 var errNoApp = errors.New("the tree has no " + EntryPoint + ": add one that defines routes or handle(req)")

@@ -39,7 +39,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqI
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), sourceReadTimeout)
 	defer cancel()
 	tb := traceback.New(ctx, err, rel.snap)
-	errID := newRequestID()
+	errID := newErrorID()
 	s.log.LogAttrs(ctx, slog.LevelError, "app error",
 		slog.String("error_id", errID), slog.String("request_id", reqID),
 		slog.String("commit", string(rel.commit)), slog.String("method", r.Method),

@@ -1,15 +1,18 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/runtime"
 )
 
 // maxJSONDepth bounds the nesting of a JSON reply; it also stops cyclic values.
@@ -17,99 +20,253 @@ const maxJSONDepth = 64
 
 // encodeJSON renders a handler's result as JSON, the way a Python user expects: dicts keep
 // their insertion order, stored objects become {"id": ..., field: value, ...}, and values JSON
-// cannot hold (functions, NaN, non-string keys) are refused naming where they are.
-func encodeJSON(v starlark.Value) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := writeJSONValue(&buf, v, "result", 0); err != nil {
-		return nil, fmt.Errorf("handler result is not JSON-encodable: %w", err)
+// cannot hold (functions, NaN, non-string keys) are refused naming where they are. Strings
+// are escaped exactly as encoding/json escapes them (HTML characters included).
+//
+// The result is encoded once, into a buffer that may not grow past max: a result whose
+// JSON would be larger is refused with runtime.ErrResponseTooLarge as soon as the encoder
+// knows it, so a result that shares structure (one big string referenced a thousand times)
+// costs at most max bytes, never its expansion.
+func encodeJSON(v starlark.Value, max runtime.ByteSize) ([]byte, error) {
+	e := jsonEncoder{buf: make([]byte, 0, 256), max: int(min(max, math.MaxInt)), top: v}
+	if err := e.value(v, 0); err != nil {
+		var bad *jsonError
+		if errors.As(err, &bad) {
+			return nil, fmt.Errorf("handler result is not JSON-encodable: %w", err)
+		}
+		return nil, err
 	}
-	return buf.Bytes(), nil
+	// Between checks, the encoder appends only punctuation: closing brackets may pass.
+	if len(e.buf) > e.max {
+		return nil, e.tooLarge()
+	}
+	return e.buf, nil
 }
 
-func writeJSONValue(buf *bytes.Buffer, v starlark.Value, path string, depth int) error {
-	if depth > maxJSONDepth {
-		return fmt.Errorf("%s: nested more than %d levels deep (or cyclic)", path, maxJSONDepth)
+// jsonEncoder appends JSON to buf, failing once buf would pass max bytes.
+type jsonEncoder struct {
+	buf []byte
+	max int
+	top starlark.Value // the result, for the too-large error
+}
+
+// jsonError is a value with no JSON form. Its path (result["items"][3].name) is built
+// as the encoder unwinds, so a success builds none.
+type jsonError struct {
+	segments []string // innermost first
+	msg      string
+	err      error // the cause, if any
+}
+
+func (e *jsonError) Error() string {
+	var b strings.Builder
+	b.WriteString("result")
+	for _, s := range slices.Backward(e.segments) {
+		b.WriteString(s)
 	}
-	switch v := v.(type) {
-	case starlark.NoneType:
-		buf.WriteString("null")
-	case starlark.Bool:
-		buf.WriteString(strconv.FormatBool(bool(v)))
-	case starlark.Int:
-		buf.WriteString(v.String())
-	case starlark.Float:
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("%s: %v has no JSON form", path, v)
-		}
-		buf.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
-	case starlark.String:
-		writeJSONString(buf, string(v))
-	case *starlark.Dict:
-		buf.WriteByte('{')
-		for i, item := range v.Items() {
-			k, ok := item[0].(starlark.String)
-			if !ok {
-				return fmt.Errorf("%s: dict key %s is a %s; JSON keys must be strings", path, item[0], item[0].Type())
-			}
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writeJSONString(buf, string(k))
-			buf.WriteByte(':')
-			if err := writeJSONValue(buf, item[1], path+"["+strconv.Quote(string(k))+"]", depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case *objects.Object:
-		buf.WriteString(`{"id":`)
-		writeJSONString(buf, v.ID())
-		for _, name := range v.FieldNames() {
-			field, _ := v.Field(name)
-			buf.WriteByte(',')
-			writeJSONString(buf, name)
-			buf.WriteByte(':')
-			if err := writeJSONValue(buf, field, path+"."+name, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	case starlark.Indexable: // list, tuple
-		buf.WriteByte('[')
-		for i := range v.Len() {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			if err := writeJSONValue(buf, v.Index(i), path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte(']')
-	case starlark.HasAttrs: // struct
-		buf.WriteByte('{')
-		for i, name := range v.AttrNames() {
-			attr, err := v.Attr(name)
-			if err != nil {
-				return fmt.Errorf("%s.%s: %w", path, name, err)
-			}
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			writeJSONString(buf, name)
-			buf.WriteByte(':')
-			if err := writeJSONValue(buf, attr, path+"."+name, depth+1); err != nil {
-				return err
-			}
-		}
-		buf.WriteByte('}')
-	default:
-		return fmt.Errorf("%s: a %s has no JSON form", path, v.Type())
+	b.WriteString(": ")
+	b.WriteString(e.msg)
+	return b.String()
+}
+
+func (e *jsonError) Unwrap() error { return e.err }
+
+// within prefixes the path of err, if it is a *jsonError, with the segment segment()
+// (called only then).
+func within(err error, segment func() string) error {
+	if bad, ok := err.(*jsonError); ok {
+		bad.segments = append(bad.segments, segment())
+	}
+	return err
+}
+
+// grow fails if n more bytes would pass the limit.
+func (e *jsonEncoder) grow(n int) error {
+	if len(e.buf)+n > e.max {
+		return e.tooLarge()
 	}
 	return nil
 }
 
-func writeJSONString(buf *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s) // a string always marshals
-	buf.Write(b)
+func (e *jsonEncoder) tooLarge() error {
+	return fmt.Errorf("%w: the handler returned a %s whose JSON would be larger than %s, over the limit of %s (Limits.MaxResponseBytes, serve --max-response)",
+		runtime.ErrResponseTooLarge, e.top.Type(), runtime.ByteSize(e.max), runtime.ByteSize(e.max))
+}
+
+func (e *jsonEncoder) value(v starlark.Value, depth int) error {
+	if depth > maxJSONDepth {
+		return &jsonError{msg: "nested more than " + strconv.Itoa(maxJSONDepth) + " levels deep (or cyclic)"}
+	}
+	// Scalars are at most a few dozen bytes (an Int may be longer: checked below).
+	if err := e.grow(32); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case starlark.NoneType:
+		e.buf = append(e.buf, "null"...)
+	case starlark.Bool:
+		e.buf = strconv.AppendBool(e.buf, bool(v))
+	case starlark.Int:
+		if i, ok := v.Int64(); ok {
+			e.buf = strconv.AppendInt(e.buf, i, 10)
+			break
+		}
+		s := v.String()
+		if err := e.grow(len(s)); err != nil {
+			return err
+		}
+		e.buf = append(e.buf, s...)
+	case starlark.Float:
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return &jsonError{msg: v.String() + " has no JSON form"}
+		}
+		e.buf = strconv.AppendFloat(e.buf, f, 'g', -1, 64)
+	case starlark.String:
+		return e.string(string(v))
+	case *starlark.Dict:
+		e.buf = append(e.buf, '{')
+		i := 0
+		for k, val := range v.Entries() {
+			key, ok := k.(starlark.String)
+			if !ok {
+				return &jsonError{msg: "dict key " + k.String() + " is a " + k.Type() + "; JSON keys must be strings"}
+			}
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			i++
+			if err := e.string(string(key)); err != nil {
+				return err
+			}
+			e.buf = append(e.buf, ':')
+			if err := e.value(val, depth+1); err != nil {
+				return within(err, func() string { return "[" + strconv.Quote(string(key)) + "]" })
+			}
+		}
+		e.buf = append(e.buf, '}')
+	case *objects.Object:
+		e.buf = append(e.buf, `{"id":`...)
+		if err := e.string(v.ID()); err != nil {
+			return err
+		}
+		for _, name := range v.FieldNames() {
+			field, _ := v.Field(name)
+			e.buf = append(e.buf, ',')
+			if err := e.string(name); err != nil {
+				return err
+			}
+			e.buf = append(e.buf, ':')
+			if err := e.value(field, depth+1); err != nil {
+				return within(err, func() string { return "." + name })
+			}
+		}
+		e.buf = append(e.buf, '}')
+	case starlark.Indexable: // list, tuple
+		e.buf = append(e.buf, '[')
+		for i := range v.Len() {
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			if err := e.value(v.Index(i), depth+1); err != nil {
+				return within(err, func() string { return "[" + strconv.Itoa(i) + "]" })
+			}
+		}
+		e.buf = append(e.buf, ']')
+	case starlark.HasAttrs: // struct
+		e.buf = append(e.buf, '{')
+		for i, name := range v.AttrNames() {
+			attr, err := v.Attr(name)
+			if err != nil {
+				return &jsonError{segments: []string{"." + name}, msg: err.Error(), err: err}
+			}
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			if err := e.string(name); err != nil {
+				return err
+			}
+			e.buf = append(e.buf, ':')
+			if err := e.value(attr, depth+1); err != nil {
+				return within(err, func() string { return "." + name })
+			}
+		}
+		e.buf = append(e.buf, '}')
+	default:
+		return &jsonError{msg: "a " + v.Type() + " has no JSON form"}
+	}
+	return nil
+}
+
+// string appends s as a JSON string, or fails if that would pass the limit.
+func (e *jsonEncoder) string(s string) error {
+	// The quotes and s are the least the string takes; escapes are checked as they come.
+	if err := e.grow(len(s) + 2); err != nil {
+		return err
+	}
+	before := len(e.buf)
+	e.buf = appendJSONString(e.buf, s)
+	if len(e.buf) > e.max {
+		e.buf = e.buf[:before]
+		return e.tooLarge()
+	}
+	return nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s to buf as encoding/json.Marshal writes a string, byte for
+// byte: quotes, backslash and control characters escaped (\b \f \n \r \t or \u00XX), the
+// HTML characters <, > and & as \u003c, \u003e and \u0026, U+2028 and U+2029 (which
+// JavaScript treats as line ends) as \u2028 and \u2029, and each byte of invalid UTF-8 as
+// \ufffd.
+func appendJSONString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	start := 0 // s[start:i] is pending, to be copied as it is
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+				i++
+				continue
+			}
+			buf = append(buf, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				buf = append(buf, '\\', b)
+			case '\b':
+				buf = append(buf, '\\', 'b')
+			case '\f':
+				buf = append(buf, '\\', 'f')
+			case '\n':
+				buf = append(buf, '\\', 'n')
+			case '\r':
+				buf = append(buf, '\\', 'r')
+			case '\t':
+				buf = append(buf, '\\', 't')
+			default: // other control characters, and <, > and &
+				buf = append(buf, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			buf = append(buf, s[start:i]...)
+			buf = append(buf, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	buf = append(buf, s[start:]...)
+	return append(buf, '"')
 }

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +16,11 @@ import (
 
 // metrics are a node's Prometheus metrics, served at /-/metrics. Each Server has its own
 // registry, so several servers in one process (tests) do not share counters.
+//
+// The series of app requests are labelled by route pattern. Each route's series are
+// cached (routeSeries), so that recording a request looks no label up; when the node
+// starts serving another app, the series of the routes it no longer serves are deleted,
+// so that a node serving many deploys does not keep every route it ever served.
 type metrics struct {
 	registry    *prometheus.Registry
 	requests    *prometheus.CounterVec
@@ -20,6 +28,22 @@ type metrics struct {
 	commit      *prometheus.GaugeVec
 	propagation prometheus.Gauge
 	switches    prometheus.Counter
+
+	// routes holds the cached series by route; it is replaced, never changed, so that
+	// readers take no lock.
+	routes atomic.Pointer[map[string]*routeSeries]
+	// served is the app whose routes the cache was last pruned for.
+	served atomic.Pointer[app]
+	// mu serializes the replacements of routes and the prunes.
+	mu sync.Mutex
+}
+
+// routeSeries are the series of one route: its latency, and its request counter by
+// status code, copied on write like metrics.routes.
+type routeSeries struct {
+	latency prometheus.Observer
+	codes   atomic.Pointer[map[int]prometheus.Counter]
+	mu      sync.Mutex // serializes the replacements of codes
 }
 
 func newMetrics(s *Server) *metrics {
@@ -76,8 +100,99 @@ func newMetrics(s *Server) *metrics {
 
 // observe records one finished request.
 func (m *metrics) observe(route string, code int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	rs := m.route(route)
+	rs.counter(m, route, code).Inc()
+	rs.latency.Observe(d.Seconds())
+}
+
+// route returns the cached series of route, making them on first use.
+func (m *metrics) route(route string) *routeSeries {
+	if routes := m.routes.Load(); routes != nil {
+		if rs, ok := (*routes)[route]; ok {
+			return rs
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.routes.Load()
+	if old != nil {
+		if rs, ok := (*old)[route]; ok {
+			return rs
+		}
+	}
+	rs := &routeSeries{latency: m.latency.WithLabelValues(route)}
+	routes := make(map[string]*routeSeries, 1+len(ptrValue(old)))
+	maps.Copy(routes, ptrValue(old))
+	routes[route] = rs
+	m.routes.Store(&routes)
+	return rs
+}
+
+// counter returns the request counter of route and code, making it on first use.
+func (rs *routeSeries) counter(m *metrics, route string, code int) prometheus.Counter {
+	if codes := rs.codes.Load(); codes != nil {
+		if c, ok := (*codes)[code]; ok {
+			return c
+		}
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	old := rs.codes.Load()
+	if old != nil {
+		if c, ok := (*old)[code]; ok {
+			return c
+		}
+	}
+	c := m.requests.WithLabelValues(route, strconv.Itoa(code))
+	codes := make(map[int]prometheus.Counter, 1+len(ptrValue(old)))
+	maps.Copy(codes, ptrValue(old))
+	codes[code] = c
+	rs.codes.Store(&codes)
+	return c
+}
+
+// ptrValue returns *p, or the zero value for a nil p.
+func ptrValue[T any](p *T) (v T) {
+	if p != nil {
+		v = *p
+	}
+	return v
+}
+
+// serving is called by every app request with the app it runs (nil for a release that
+// failed to load). The first request on another app deletes the series of the routes that
+// app does not have. A request still running on the previous app may record its route
+// again after that; its series then wait for the next prune.
+func (m *metrics) serving(a *app) {
+	if m.served.Load() == a {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.served.Load() == a {
+		return
+	}
+	m.served.Store(a)
+	keep := map[string]bool{"-": true}
+	if a != nil {
+		for _, p := range a.patterns {
+			keep[p] = true
+		}
+		if a.handle != nil {
+			keep["handle"] = true
+		}
+	}
+	old := ptrValue(m.routes.Load())
+	routes := make(map[string]*routeSeries, len(old))
+	for route, rs := range old {
+		if keep[route] {
+			routes[route] = rs
+			continue
+		}
+		m.requests.DeletePartialMatch(prometheus.Labels{"route": route})
+		m.latency.DeleteLabelValues(route)
+	}
+	m.routes.Store(&routes)
 }
 
 // switched records that the node now serves commit, committed at committed.

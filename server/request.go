@@ -1,48 +1,136 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 )
 
-// newRequestValue builds the req value handlers receive. body is read by the caller, within
-// the size limit.
-func newRequestValue(r *http.Request, rt appRoute, id string, body []byte) starlark.Value {
-	params := starlark.NewDict(len(rt.params))
-	for _, name := range rt.params {
-		_ = params.SetKey(starlark.String(name), starlark.String(r.PathValue(name)))
+// request is the req value handlers receive: a struct (its type is "struct", it prints as
+// request(body = ..., headers = ..., ...)) with the fields body, headers, id, method,
+// params, path and query. Each field is built from the HTTP request on first use and then
+// kept, so a handler pays only for what it reads: most never read the headers, which
+// would be lowercased into a dict, or the query, which would be parsed.
+//
+// The server freezes every request before calling its handler, because a data conflict
+// may run the handler again and each run must see the same request: a frozen request
+// freezes each field as it builds it. A request is used by the goroutine serving it (its
+// handler's runs are sequential): it is not safe for concurrent use.
+type request struct {
+	http   *http.Request
+	id     string
+	params []string // the route's wildcard names
+	body   []byte   // read within the size limit
+	frozen bool
+
+	fields [len(requestFields)]starlark.Value // built so far, by index in requestFields
+}
+
+// requestFields are the attribute names of a request, sorted.
+var requestFields = [...]string{"body", "headers", "id", "method", "params", "path", "query"}
+
+var _ starlark.HasAttrs = (*request)(nil)
+
+// newRequestValue returns the req value of r, matched to a route whose wildcards are
+// params. body is read by the caller, within the size limit.
+func newRequestValue(r *http.Request, params []string, id string, body []byte) *request {
+	return &request{http: r, id: id, params: params, body: body}
+}
+
+func (r *request) Attr(name string) (starlark.Value, error) {
+	i := slices.Index(requestFields[:], name)
+	if i < 0 {
+		return nil, starlark.NoSuchAttrError(fmt.Sprintf("request has no .%s field", name))
 	}
-	q := r.URL.Query()
-	query := starlark.NewDict(len(q))
-	for k, vs := range q {
-		_ = query.SetKey(starlark.String(k), starlark.String(vs[0]))
+	if r.fields[i] == nil {
+		v := r.build(name)
+		if r.frozen {
+			v.Freeze()
+		}
+		r.fields[i] = v
 	}
-	headers := starlark.NewDict(len(r.Header))
-	for k, vs := range r.Header {
-		_ = headers.SetKey(starlark.String(strings.ToLower(k)), starlark.String(strings.Join(vs, ", ")))
+	return r.fields[i], nil
+}
+
+// build returns a new value of the field name.
+func (r *request) build(name string) starlark.Value {
+	switch name {
+	case "body":
+		return starlark.String(r.body)
+	case "headers":
+		headers := starlark.NewDict(len(r.http.Header))
+		for k, vs := range r.http.Header {
+			_ = headers.SetKey(starlark.String(strings.ToLower(k)), starlark.String(strings.Join(vs, ", ")))
+		}
+		return headers
+	case "id":
+		return starlark.String(r.id)
+	case "method":
+		return starlark.String(r.http.Method)
+	case "params":
+		params := starlark.NewDict(len(r.params))
+		for _, name := range r.params {
+			_ = params.SetKey(starlark.String(name), starlark.String(r.http.PathValue(name)))
+		}
+		return params
+	case "path":
+		return starlark.String(r.http.URL.Path)
+	default: // "query"
+		q := r.http.URL.Query()
+		query := starlark.NewDict(len(q))
+		for k, vs := range q {
+			_ = query.SetKey(starlark.String(k), starlark.String(vs[0]))
+		}
+		return query
 	}
-	return starlarkstruct.FromStringDict(starlark.String("request"), starlark.StringDict{
-		"id":      starlark.String(id),
-		"method":  starlark.String(r.Method),
-		"path":    starlark.String(r.URL.Path),
-		"params":  params,
-		"query":   query,
-		"headers": headers,
-		"body":    starlark.String(body),
-	})
+}
+
+func (r *request) AttrNames() []string { return slices.Clone(requestFields[:]) }
+
+// String formats r as starlarkstruct does a struct: request(body = "", headers = {...}, ...).
+func (r *request) String() string {
+	var b strings.Builder
+	b.WriteString("request(")
+	for i, name := range requestFields {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		v, _ := r.Attr(name)
+		b.WriteString(name)
+		b.WriteString(" = ")
+		b.WriteString(v.String())
+	}
+	b.WriteByte(')')
+	return b.String()
+}
+
+func (r *request) Type() string         { return "struct" }
+func (r *request) Truth() starlark.Bool { return true }
+func (r *request) Hash() (uint32, error) {
+	return 0, errors.New("unhashable type: struct (a request holds dicts)")
+}
+
+// Freeze makes r and every field, built now or later, immutable.
+func (r *request) Freeze() {
+	r.frozen = true
+	for _, v := range r.fields {
+		if v != nil {
+			v.Freeze()
+		}
+	}
 }
 
 // readBody reads at most limit bytes of the request body.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.Body == nil {
+	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
@@ -80,14 +168,8 @@ func toReply(v starlark.Value, maxBody runtime.ByteSize) (reply, error) {
 	case starlark.NoneType:
 		return reply{status: http.StatusNoContent}, nil
 	case *starlark.Dict, *starlark.List, starlark.Tuple, *objects.Object:
-		if err := checkJSONSize(v, maxBody); err != nil {
-			return reply{}, err
-		}
-		b, err := encodeJSON(v)
+		b, err := encodeJSON(v, maxBody)
 		if err != nil {
-			return reply{}, err
-		}
-		if err := checkResponseSize("JSON", len(b), maxBody); err != nil {
 			return reply{}, err
 		}
 		return reply{status: http.StatusOK, contentType: "application/json", body: b}, nil

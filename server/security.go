@@ -17,6 +17,18 @@ const (
 	hsts = "max-age=31536000"
 )
 
+// Header values of the security headers, made once: a response is given these slices
+// instead of new ones. Each has its length as capacity, so that a handler adding a value
+// (Header.Add) appends to a copy. They are never modified.
+var (
+	nosniffValue     = []string{"nosniff"}
+	denyValue        = []string{"DENY"}
+	platformCSPValue = []string{platformCSP}
+	defaultCSPValue  = []string{defaultCSP}
+	noReferrerValue  = []string{"no-referrer"}
+	hstsValue        = []string{hsts}
+)
+
 // securityWriter sets the security headers of a response just before its header is
 // written, so that it sees what the handler set:
 //
@@ -29,16 +41,16 @@ const (
 //   - Strict-Transport-Security is set on responses sent over TLS.
 type securityWriter struct {
 	http.ResponseWriter
-	csp   string
+	csp   []string // the default Content-Security-Policy
 	tls   bool
 	wrote bool
 }
 
 // withSecurityHeaders wraps w so that the response to r carries the security headers.
 func withSecurityHeaders(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
-	csp := defaultCSP
+	csp := defaultCSPValue
 	if strings.HasPrefix(r.URL.Path, "/-/api/") {
-		csp = platformCSP
+		csp = platformCSPValue
 	}
 	return &securityWriter{ResponseWriter: w, csp: csp, tls: r.TLS != nil}
 }
@@ -48,17 +60,18 @@ func (w *securityWriter) WriteHeader(status int) {
 	// may still change.
 	if !w.wrote && status >= 200 {
 		w.wrote = true
+		// The keys are canonical, so the map is used directly (as Header.Set would).
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		if h.Get("Content-Security-Policy") == "" {
-			h.Set("Content-Security-Policy", w.csp)
+		h["X-Content-Type-Options"] = nosniffValue
+		h["X-Frame-Options"] = denyValue
+		if v := h["Content-Security-Policy"]; len(v) == 0 || v[0] == "" {
+			h["Content-Security-Policy"] = w.csp
 		}
-		if h.Get("Referrer-Policy") == "" {
-			h.Set("Referrer-Policy", "no-referrer")
+		if v := h["Referrer-Policy"]; len(v) == 0 || v[0] == "" {
+			h["Referrer-Policy"] = noReferrerValue
 		}
 		if w.tls {
-			h.Set("Strict-Transport-Security", hsts)
+			h["Strict-Transport-Security"] = hstsValue
 		}
 	}
 	w.ResponseWriter.WriteHeader(status)

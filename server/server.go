@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,16 +86,18 @@ func (c *Config) setDefaults() {
 
 // Server serves one store's app and platform API. It is safe for concurrent use.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	repo    *code.Repo
-	loader  *runtime.Loader
-	prints  *printlog.Handler // bounds the print() output of each request in the log
-	tokens  *auth.Tokens
-	api     http.Handler
-	start   time.Time
-	metrics *metrics
-	nodes   *registry
+	cfg    Config
+	log    *slog.Logger
+	repo   *code.Repo
+	loader *runtime.Loader
+	ids    *requestIDs
+	// requestTimeout is the cause of the deadline of app requests (Limits.Timeout).
+	requestTimeout error
+	tokens         *auth.Tokens
+	api            http.Handler
+	start          time.Time
+	metrics        *metrics
+	nodes          *registry
 	// published is signalled when this node's state changed and should be republished.
 	published chan struct{}
 
@@ -122,29 +122,27 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: a store is required")
 	}
 	cfg.setDefaults()
-	prints := printlog.New(cfg.Logger.Handler(), printlog.Options{
-		MaxLines: cfg.Limits.MaxPrintLines, MaxBytes: int(cfg.Limits.MaxPrintBytes),
-	})
 	loader, err := runtime.New(runtime.Options{
 		Limits:      cfg.Limits,
 		CacheDir:    cfg.CacheDir,
-		Logger:      slog.New(prints),
+		Logger:      cfg.Logger,
 		Predeclared: sandbox.Predeclared(),
 	})
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		repo:      code.NewRepo(cfg.Store),
-		loader:    loader,
-		prints:    prints,
-		tokens:    auth.NewTokens(cfg.Store),
-		start:     time.Now(),
-		notify:    make(chan struct{}),
-		nodes:     newRegistry(cfg.Store, cfg.Node),
-		published: make(chan struct{}, 1),
+		cfg:            cfg,
+		log:            cfg.Logger,
+		repo:           code.NewRepo(cfg.Store),
+		loader:         loader,
+		ids:            newRequestIDs(),
+		requestTimeout: fmt.Errorf("%w: the request ran longer than %v", runtime.ErrTimeout, cfg.Limits.Timeout),
+		tokens:         auth.NewTokens(cfg.Store),
+		start:          time.Now(),
+		notify:         make(chan struct{}),
+		nodes:          newRegistry(cfg.Store, cfg.Node),
+		published:      make(chan struct{}, 1),
 	}
 	s.api = s.apiHandler()
 	s.metrics = newMetrics(s)
@@ -493,21 +491,28 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		http.Error(w, "No app is deployed yet. Push one with: starbase push DIR", http.StatusServiceUnavailable)
 		return route
 	}
+	s.metrics.serving(rel.app)
 	w.Header().Set("Starbase-Commit", string(rel.commit))
-	reqID := newRequestID()
-	s.prints.Begin(reqID)
-	defer s.prints.End(context.WithoutCancel(r.Context()), reqID)
+	reqID := s.ids.next()
+	// One print budget for the request, however many times a conflict re-runs its handler.
+	prints := printlog.NewBudget(printlog.Options{MaxLines: s.cfg.Limits.MaxPrintLines, MaxBytes: int(s.cfg.Limits.MaxPrintBytes)})
+	defer func() {
+		if prints.Dropped() > 0 {
+			prints.Report(context.WithoutCancel(r.Context()), s.log, "print output over the per-request limit was dropped",
+				slog.String("request_id", reqID))
+		}
+	}()
 	if rel.loadErr != nil {
 		s.fail(w, r, rel, reqID, rel.loadErr)
 		return route
 	}
-	rt, rec, ok := rel.app.match(r)
+	rt, miss, ok := rel.app.match(r)
 	if !ok {
-		if rel.app.handle == nil || (rec.status != http.StatusNotFound && rec.status != http.StatusMethodNotAllowed) {
-			for k, v := range rec.header {
+		if rel.app.handle == nil || (miss.status != http.StatusNotFound && miss.status != http.StatusMethodNotAllowed) {
+			for k, v := range miss.header {
 				w.Header()[k] = v
 			}
-			http.Error(w, http.StatusText(rec.status), rec.status)
+			http.Error(w, http.StatusText(miss.status), miss.status)
 			return route
 		}
 		rt = appRoute{pattern: "", fn: rel.app.handle}
@@ -521,16 +526,17 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		http.Error(w, err.Error(), statusOf(err))
 		return route
 	}
-	req := newRequestValue(r, rt, reqID, body)
+	req := newRequestValue(r, rt.params, reqID, body)
 	req.Freeze() // a handler re-run after a conflict must see the same request
 	var result starlark.Value
-	// One deadline bounds the request, however many times a conflict re-runs its handler.
-	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout,
-		fmt.Errorf("%w: the request ran longer than %v", runtime.ErrTimeout, s.cfg.Limits.Timeout))
+	// One deadline bounds the request, however many times a conflict re-runs its handler;
+	// the loader then sets no timer of its own.
+	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
 	err = objects.Run(ctx, s.cfg.Store, s.classResolver(rel), s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
-		result, err = s.loader.Call(ctx, rel.snap, rt.fn, starlark.Tuple{req}, nil,
-			map[string]any{"request_id": reqID, objects.LocalKey(): tx})
+		result, err = s.loader.Call(ctx, rel.snap, rt.fn, starlark.Tuple{req}, nil, map[string]any{
+			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints,
+		})
 		return err
 	})
 	if errors.Is(err, objects.ErrConflict) {
@@ -576,10 +582,4 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-func newRequestID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"go.starlark.net/syntax"
 
 	"github.com/starbase/starbase/runtime/printlog"
 )
@@ -30,95 +31,90 @@ func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 	return out
 }
 
-func printAs(log *slog.Logger, id, msg string) {
-	log.LogAttrs(context.Background(), slog.LevelInfo, msg,
-		slog.String("source", "print"), slog.String("pos", "app.star:3:5"), slog.Any("request_id", id))
+// at returns the position line:col of app.star.
+func at(line, col int32) syntax.Position {
+	return syntax.MakePosition(new("app.star"), line, col)
 }
 
-func TestHandler_BoundsLinesPerRequestAndCountsTheRest(t *testing.T) {
-	var buf bytes.Buffer
-	h := printlog.New(slog.NewJSONHandler(&buf, nil), printlog.Options{MaxLines: 3})
-	log := slog.New(h).With("node", "n1") // derived handlers share the limits
-	h.Begin("r1")
+func TestBudget_AdmitsLinesUpToTheLimitThenNothing(t *testing.T) {
+	b := printlog.NewBudget(printlog.Options{MaxLines: 3})
+	var got []bool
 	for i := range 5 {
-		printAs(log, "r1", fmt.Sprint("p", i))
+		got = append(got, b.Admit(1, at(int32(i+1), 5)))
 	}
-	log.Info("not a print", "request_id", "r1")
-	if dropped := h.End(context.Background(), "r1"); dropped != 2 {
-		t.Errorf("End = %d, want 2 dropped", dropped)
+	if want := []bool{true, true, true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Admit of 5 one-byte prints = %v, want %v", got, want)
 	}
-	var msgs []string
-	for _, rec := range logLines(t, &buf) {
-		msgs = append(msgs, rec["msg"].(string))
-	}
-	want := "p0 p1 p2 not a print print output over the per-request limit was dropped"
-	if got := strings.Join(msgs, " "); got != want {
-		t.Errorf("logged %q, want %q", got, want)
-	}
-	last := logLines(t, &buf)[4]
-	if last["dropped_lines"] != float64(2) || last["request_id"] != "r1" || last["first_dropped_at"] != "app.star:3:5" || last["level"] != "WARN" {
-		t.Errorf("drop record = %v", last)
+	if b.Dropped() != 2 {
+		t.Errorf("Dropped = %d, want 2", b.Dropped())
 	}
 }
 
-func TestHandler_BoundsBytesPerRequest(t *testing.T) {
+func TestBudget_AdmitsBytesUpToTheLimitAndNothingAfterTheFirstRefusal(t *testing.T) {
+	b := printlog.NewBudget(printlog.Options{MaxBytes: 10})
+	got := []bool{b.Admit(5, at(1, 1)), b.Admit(6, at(2, 1)), b.Admit(1, at(3, 1))}
+	// The third print would fit, but is refused: a log that skips lines misleads.
+	if want := []bool{true, false, false}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Admit of 5, 6 and 1 bytes = %v, want %v", got, want)
+	}
+}
+
+func TestBudget_ZeroOptionsTakeTheDefaults(t *testing.T) {
+	b := printlog.NewBudget(printlog.Options{})
+	admitted := 0
+	for b.Admit(1, at(1, 1)) {
+		admitted++
+	}
+	if admitted != printlog.DefaultMaxLines {
+		t.Errorf("admitted %d one-byte prints, want DefaultMaxLines = %d", admitted, printlog.DefaultMaxLines)
+	}
+	b.Reset(printlog.Options{})
+	if !b.Admit(printlog.DefaultMaxBytes, at(1, 1)) || b.Admit(1, at(1, 1)) {
+		t.Errorf("after Reset: want a print of DefaultMaxBytes admitted and the next refused")
+	}
+}
+
+func TestBudget_ReportLogsOneWarningCountingTheDrops(t *testing.T) {
 	var buf bytes.Buffer
-	h := printlog.New(slog.NewJSONHandler(&buf, nil), printlog.Options{MaxBytes: 10})
-	h.Begin("r1")
-	printAs(slog.New(h), "r1", "12345")
-	printAs(slog.New(h), "r1", "123456")
-	printAs(slog.New(h), "r1", "1")
-	h.End(context.Background(), "r1")
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	b := printlog.NewBudget(printlog.Options{MaxLines: 1})
+	b.Admit(2, at(1, 1))
+	b.Admit(3, at(7, 9))
+	b.Admit(4, at(8, 9))
+	if got := b.Report(context.Background(), log, "dropped", slog.String("request_id", "r1")); got != 2 {
+		t.Errorf("Report = %d, want 2 dropped", got)
+	}
 	recs := logLines(t, &buf)
-	if len(recs) != 2 || recs[0]["msg"] != "12345" || recs[1]["dropped_lines"] != float64(2) || recs[1]["dropped_bytes"] != float64(7) {
-		t.Errorf("records = %v, want the first print, then a count of 2 lines and 7 bytes dropped", recs)
+	if len(recs) != 1 {
+		t.Fatalf("logged %d records, want 1: %v", len(recs), recs)
+	}
+	want := map[string]any{
+		"msg": "dropped", "level": "WARN", "source": "print", "request_id": "r1", "dropped_lines": 2.0, "dropped_bytes": 7.0,
+		"max_lines": 1.0, "max_bytes": float64(printlog.DefaultMaxBytes), "first_dropped_at": "app.star:7:9",
+	}
+	for k, v := range want {
+		if recs[0][k] != v {
+			t.Errorf("record[%q] = %v, want %v (record %v)", k, recs[0][k], v, recs[0])
+		}
 	}
 }
 
-func TestHandler_PassesPrintsOfRequestsNotBegun(t *testing.T) {
+func TestBudget_ReportLogsNothingWhenNothingWasDropped(t *testing.T) {
 	var buf bytes.Buffer
-	h := printlog.New(slog.NewJSONHandler(&buf, nil), printlog.Options{MaxLines: 1})
-	for range 3 {
-		printAs(slog.New(h), "", "top level")
-		printAs(slog.New(h), "other", "unbounded")
-	}
-	if dropped := h.End(context.Background(), "other"); dropped != 0 {
-		t.Errorf("End of a request never begun = %d, want 0", dropped)
-	}
-	if n := len(logLines(t, &buf)); n != 6 {
-		t.Errorf("logged %d records, want all 6", n)
+	b := printlog.NewBudget(printlog.Options{MaxLines: 1})
+	b.Admit(1, at(1, 1))
+	if got := b.Report(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), "dropped"); got != 0 || buf.Len() != 0 {
+		t.Errorf("Report = %d and logged %q, want 0 and nothing", got, buf.String())
 	}
 }
 
-func TestHandler_ConcurrentRequestsAreCountedApart(t *testing.T) {
-	var buf safeBuffer
-	h := printlog.New(slog.NewJSONHandler(&buf, nil), printlog.Options{MaxLines: 10})
-	var wg sync.WaitGroup
-	for r := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprint("r", r)
-			h.Begin(id)
-			for range 20 {
-				printAs(slog.New(h), id, "x")
-			}
-			if dropped := h.End(context.Background(), id); dropped != 10 {
-				t.Errorf("request %s dropped %d, want 10", id, dropped)
-			}
-		}()
+func TestPositionString_FormatsLikeSyntaxPosition(t *testing.T) {
+	for _, pos := range []syntax.Position{at(3, 5), at(3, 0), at(0, 0)} {
+		if got, want := printlog.PositionString(pos), pos.String(); got != want {
+			t.Errorf("PositionString = %q, want %q", got, want)
+		}
 	}
-	wg.Wait()
-}
-
-// safeBuffer is a bytes.Buffer safe for concurrent writes.
-type safeBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	if got := printlog.PositionString(syntax.Position{}); got != "" {
+		t.Errorf("PositionString of the zero Position = %q, want \"\"", got)
+	}
 }

@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"go.starlark.net/starlark"
+)
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", within, what)
+		}
+		time.Sleep(time.Millisecond) // polling interval, not a synchronisation
+	}
+}
+
+func TestHeapGuard_RunsOnlyWhileExecutionsRun(t *testing.T) {
+	l, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	fn := starlark.NewBuiltin("noop", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		return starlark.None, nil
+	})
+	if l.guard.running.Load() {
+		t.Fatal("the guard runs before any execution")
+	}
+	for round := range 3 {
+		if _, err := l.Call(context.Background(), nil, fn, nil, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !l.guard.running.Load() {
+			t.Fatalf("round %d: the guard does not run after an execution started", round)
+		}
+		waitFor(t, 5*time.Second, "the guard still runs with no execution", func() bool { return !l.guard.running.Load() })
+	}
+}
+
+func TestHeapGuard_RegistersConcurrentExecutionsAndForgetsThemOnReturn(t *testing.T) {
+	l, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	release := make(chan struct{})
+	started := make(chan struct{}, 64)
+	block := starlark.NewBuiltin("block", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		started <- struct{}{}
+		<-release
+		return starlark.None, nil
+	})
+	const n = 64
+	done := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := l.Call(context.Background(), nil, block, nil, nil, nil)
+			done <- err
+		}()
+	}
+	for range n {
+		<-started
+	}
+	if got := registered(l.guard); got != n {
+		t.Errorf("%d executions registered while %d run", got, n)
+	}
+	close(release)
+	for range n {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if got := registered(l.guard); got != 0 {
+		t.Errorf("%d executions registered after all returned, want 0", got)
+	}
+}
+
+// registered counts the executions in g's registry.
+func registered(g *heapGuard) int {
+	n := 0
+	for i := range g.shards {
+		s := &g.shards[i]
+		s.mu.Lock()
+		for e := s.head; e != nil; e = e.next {
+			n++
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
