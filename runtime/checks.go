@@ -28,10 +28,15 @@ type checks struct {
 	maxAlloc    int64
 	maxDepth    int
 	maxResponse int64
+
+	universeGetattr *starlark.Builtin // the unchecked getattr, which c.getattr calls
 }
 
 func newChecks(lim Limits) *checks {
-	return &checks{maxAlloc: int64(lim.MaxAllocBytes), maxDepth: lim.MaxCallDepth, maxResponse: int64(lim.MaxResponseBytes)}
+	return &checks{
+		maxAlloc: int64(lim.MaxAllocBytes), maxDepth: lim.MaxCallDepth, maxResponse: int64(lim.MaxResponseBytes),
+		universeGetattr: starlark.Universe["getattr"].(*starlark.Builtin),
+	}
 }
 
 // predeclared returns the checks and the checked universe functions, by the names stored
@@ -47,6 +52,8 @@ func (c *checks) predeclared() starlark.StringDict {
 		checkAugmentMod: starlark.NewBuiltin("%=", c.augment(syntax.PERCENT)),
 		checkAugmentShl: starlark.NewBuiltin("<<=", c.augment(syntax.LTLT)),
 		checkAttr:       starlark.NewBuiltin("getattr", c.attr),
+		checkStar:       starlark.NewBuiltin("*", c.star),
+		"getattr":       starlark.NewBuiltin("getattr", c.getattr),
 		checkEnter:      starlark.NewBuiltin("call", c.enter),
 		"response":      starlark.NewBuiltin("response", c.response),
 		"json":          c.json(),
@@ -67,6 +74,14 @@ func (c *checks) predeclared() starlark.StringDict {
 		"int":       c.int,
 	} {
 		d[name] = c.wrap(starlark.Universe[name].(*starlark.Builtin), estimate)
+	}
+	// These iterate their argument inside one instruction: min(range(1 << 60)) would run
+	// for years. Each element they visit counts as a step.
+	for _, name := range []string{"min", "max", "any", "all"} {
+		inner := starlark.Universe[name].(*starlark.Builtin)
+		d[name] = starlark.NewBuiltin(name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return callMetered(thread, inner, args, kwargs)
+		})
 	}
 	return d
 }
@@ -109,9 +124,22 @@ func (c *checks) alloc(thread *starlark.Thread, what string, size int64) error {
 // needs a slot. Counting a lazy iterable stops past it.
 func (c *checks) maxElems() int64 { return c.maxAlloc/slotBytes + 1 }
 
-func (c *checks) refuse(what string, size int64) error {
-	return fmt.Errorf("%w: %s would allocate %s, over the limit of %s for one operation (Limits.MaxAllocBytes)",
-		ErrMemoryLimit, what, ByteSize(size), ByteSize(c.maxAlloc))
+func (c *checks) refuse(what string, size int64) error { return allocError(what, size, c.maxAlloc) }
+
+// star is the check of f(*x): the interpreter collects the elements of x into the
+// arguments inside the call instruction, so f(*range(1 << 30)) would allocate 16 GiB at
+// once. It returns x.
+func (c *checks) star(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) != 1 || len(kwargs) != 0 {
+		return nil, fmt.Errorf("internal error: %s check called with %d arguments", b.Name(), len(args))
+	}
+	x := args[0]
+	if n, ok := length(x, c.maxElems()); ok {
+		if err := c.alloc(thread, fmt.Sprintf("*args of a %s of %d elements", x.Type(), n), satMul(n, elemBytes(x))); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
 }
 
 // binary returns the check of x op y, which then computes x op y.
@@ -357,70 +385,122 @@ func (c *checks) enter(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.
 }
 
 // attr implements x.name for the names of checkedMethods: for the types whose method of
-// that name allocates, it returns the method with its check; otherwise the attribute.
+// that name allocates or iterates, it returns the method with its check; otherwise the
+// attribute.
 func (c *checks) attr(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
 	x, name := args[0], string(args[1].(starlark.String))
-	var estimate func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error)
+	v, err := getattr(x, name)
+	if err != nil {
+		return nil, err
+	}
+	return c.method(x, name, v), nil
+}
+
+// getattr implements the universe getattr(x, name[, default]), which reaches any method
+// by a name computed at run time (getattr(",", "jo" + "in"), or every name of dir(x)):
+// the methods that x.name would return checked are returned checked here too.
+func (c *checks) getattr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	v, err := c.universeGetattr.CallInternal(thread, args, kwargs)
+	if err != nil || len(args) < 2 {
+		return v, err
+	}
+	name, ok := args[1].(starlark.String)
+	if !ok {
+		return v, nil
+	}
+	return c.method(args[0], string(name), v), nil
+}
+
+// methodCheck is the check of a method: estimate returns what a call would allocate (0
+// if unknown), and metered methods iterate their argument without side effects, so a
+// meter can stop them (see callMetered).
+type methodCheck struct {
+	estimate func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error)
+	metered  bool
+}
+
+// methodCheck returns the check of x's method name, if it has one.
+func (c *checks) methodCheck(x starlark.Value, name string) (methodCheck, bool) {
 	switch x.(type) {
 	case starlark.String:
 		switch name {
 		case "join":
-			estimate = c.joinSize
+			return methodCheck{estimate: c.joinSize}, true
 		case "replace":
-			estimate = replaceSize
+			return methodCheck{estimate: replaceSize}, true
 		case "format":
-			estimate = func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
+			return methodCheck{estimate: func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
 				return formatSize(string(recv.(starlark.String)), args, kwargs, c.maxAlloc)
-			}
+			}}, true
 		case "split", "rsplit":
-			estimate = splitSize
+			return methodCheck{estimate: splitSize}, true
 		case "splitlines":
-			estimate = func(recv starlark.Value, _ starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+			return methodCheck{estimate: func(recv starlark.Value, _ starlark.Tuple, _ []starlark.Tuple) (int64, error) {
 				lines := int64(strings.Count(string(recv.(starlark.String)), "\n")) + 1
 				return satMul(lines, slotBytes+boxedBytes), nil
-			}
+			}}, true
 		}
 	case *starlark.List:
 		if name == "extend" {
-			estimate = func(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+			return methodCheck{estimate: func(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
 				if len(args) != 1 {
 					return 0, nil
 				}
 				n, _ := length(args[0], c.maxElems())
 				return satAdd(satMul(int64(recv.(*starlark.List).Len()), slotBytes), satMul(n, elemBytes(args[0]))), nil
-			}
+			}}, true
 		}
 	case *starlark.Set:
-		if name == "update" || name == "union" {
-			estimate = func(_ starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+		switch name {
+		case "update", "union", "symmetric_difference":
+			// symmetric_difference(x) copies the set and adds the elements of x it lacks.
+			return methodCheck{estimate: func(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
 				var size int64
+				if name != "update" {
+					size = satMul(int64(recv.(*starlark.Set).Len()), setItemBytes)
+				}
 				for _, a := range args {
 					n, _ := length(a, c.maxElems())
 					size = satAdd(size, satMul(n, setItemBytes))
 				}
 				return size, nil
-			}
+			}, metered: name == "symmetric_difference"}, true
+		case "intersection", "difference", "issubset", "issuperset":
+			// They make at most a copy of the set, but iterate their argument, which can be
+			// range(1 << 60).
+			return methodCheck{metered: true}, true
 		}
 	}
-	v, err := getattr(x, name)
-	if err != nil || estimate == nil {
-		return v, err
+	return methodCheck{}, false
+}
+
+// method returns v, the attribute name of x, with its check if it is a method that has
+// one.
+func (c *checks) method(x starlark.Value, name string, v starlark.Value) starlark.Value {
+	check, ok := c.methodCheck(x, name)
+	if !ok {
+		return v
 	}
 	method, ok := v.(*starlark.Builtin)
 	if !ok {
-		return v, nil
+		return v
 	}
 	what := x.Type() + "." + name
 	return starlark.NewBuiltin(name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		size, err := estimate(x, args, kwargs)
-		if err != nil {
-			return nil, err
+		if check.estimate != nil {
+			size, err := check.estimate(x, args, kwargs)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.alloc(thread, what, size); err != nil {
+				return nil, err
+			}
 		}
-		if err := c.alloc(thread, what, size); err != nil {
-			return nil, err
+		if check.metered {
+			return callMetered(thread, method, args, kwargs)
 		}
 		return method.CallInternal(thread, args, kwargs)
-	}).BindReceiver(x), nil
+	}).BindReceiver(x)
 }
 
 // getattr returns x.name as the interpreter would.

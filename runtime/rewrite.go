@@ -16,7 +16,9 @@ import (
 //	x % y      ->  $mod(x, y)       (not when an operand is a number literal: i % 2)
 //	x << y     ->  $shl(x, y)
 //	t op= y    ->  t op= $augment_op(t, y)   for +=, *=, %=, <<=; the check returns y
-//	x.name     ->  $attr(x, "name") for the method names that allocate (see checkedMethods)
+//	x.name     ->  $attr(x, "name") for the method names that allocate or iterate (see
+//	               checkedMethods); getattr(x, name) is checked the same way (checks.go)
+//	f(*x)      ->  f(*$star(x))     (the call collects the elements of x)
 //	def f(...): body        ->  def f(...): $enter(); body
 //	lambda ...: e           ->  lambda ...: $enter() and e
 //
@@ -27,7 +29,7 @@ import (
 // the checks nor shadow them. Each inserted call is placed at the position of the operator
 // it replaces, so tracebacks point where they did. rewriteVersion is part of every cache
 // key: change it whenever the rewriting changes.
-const rewriteVersion = "checks-1"
+const rewriteVersion = "checks-2"
 
 // Names of the checks the rewriting inserts.
 const (
@@ -36,6 +38,7 @@ const (
 	checkMod   = "$mod"
 	checkShl   = "$shl"
 	checkAttr  = "$attr"
+	checkStar  = "$star"
 	checkEnter = "$enter"
 
 	checkAugmentAdd = "$augment_add"
@@ -45,12 +48,14 @@ const (
 )
 
 // checkedMethods are the method names whose result can be much larger than their operands
-// (join, replace, format, split...) or that materialise a lazy argument (extend(range(n))).
-// x.name for these names is rewritten whatever x is; the check looks at x's type.
+// (join, replace, format, split...), that materialise a lazy argument (extend(range(n))),
+// or that iterate one inside their call (set([0]).issuperset(range(1 << 60))). x.name for
+// these names is rewritten whatever x is; the check looks at x's type.
 var checkedMethods = map[string]bool{
 	"join": true, "replace": true, "format": true,
 	"split": true, "rsplit": true, "splitlines": true,
-	"extend": true, "update": true, "union": true,
+	"extend": true, "update": true, "union": true, "symmetric_difference": true,
+	"intersection": true, "difference": true, "issubset": true, "issuperset": true,
 }
 
 // rewrite inserts the checks into f, in place, before it is resolved and compiled. It
@@ -216,6 +221,11 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 	case *syntax.CallExpr:
 		e.Fn = r.expr(e.Fn)
 		r.exprs(e.Args) // keyword arguments are BinaryExpr{EQ}: only their value changes
+		for _, a := range e.Args {
+			if star, ok := a.(*syntax.UnaryExpr); ok && star.Op == syntax.STAR {
+				star.X = call(star.OpPos, checkStar, star.X)
+			}
+		}
 	case *syntax.DotExpr:
 		e.X = r.expr(e.X)
 		if checkedMethods[e.Name.Name] {
