@@ -34,16 +34,24 @@ func Builtins() starlark.StringDict {
 //
 //	response(body, status=200, headers={}, content_type=None)
 //
-// body is a string or bytes; status an int in 100..599; headers a dict of header name to
-// value, or a list of (name, value) pairs when a name repeats; content_type, if given,
-// sets Content-Type (and then headers must not). Names must be HTTP tokens and values must
-// not contain control characters other than tab (no CR or LF: no header injection).
+// body is a string or bytes; status an int in 200..599 (1xx responses are interim, and only
+// the server sends them); headers a dict of header name to value, or a list of (name,
+// value) pairs when a name repeats; content_type, if given, sets Content-Type (and then
+// headers must not). Names must be HTTP tokens and values must not contain control
+// characters other than tab (no CR or LF: no header injection).
+//
+// Some headers are the platform's, and stored code cannot set them (see platformHeader):
+// any header whose name starts with "Starbase-" (Starbase-Commit names the code that
+// answered), and a Set-Cookie for a cookie whose name starts with "starbase-", optionally
+// after the "__Host-" or "__Secure-" prefix: the editor's session cookie is
+// starbase-session (__Host-starbase-session over TLS), and an app that could set it could
+// log users out of the editor or fix their session.
 //
 // In Starlark a response is immutable and has the attributes body, status, headers (a
 // list of (name, value) tuples) and content_type.
 type Response struct {
 	Body        string      // the bytes of the Starlark string or bytes body
-	Status      int         // 100..599
+	Status      int         // 200..599
 	Headers     [][2]string // in the order given, Content-Type excluded
 	ContentType string      // "" if not set
 }
@@ -71,8 +79,12 @@ func makeResponse(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	default:
 		return nil, fmt.Errorf("%s: body must be a string or bytes, not %s", b.Name(), body.Type())
 	}
-	if status < 100 || status > 599 {
-		return nil, fmt.Errorf("%s: status %d is not an HTTP status code (100-599)", b.Name(), status)
+	if status < 200 || status > 599 {
+		why := "a response's status must be 200-599"
+		if status >= 100 {
+			why += " (1xx responses are interim, and only the server sends them)"
+		}
+		return nil, fmt.Errorf("%s: status %d is not allowed: %s", b.Name(), status, why)
 	}
 	pairs, err := headerPairs(headers)
 	if err != nil {
@@ -80,6 +92,9 @@ func makeResponse(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	}
 	for _, h := range pairs {
 		if err := checkHeader(h[0], h[1]); err != nil {
+			return nil, fmt.Errorf("%s: headers: %w", b.Name(), err)
+		}
+		if err := platformHeader(h[0], h[1]); err != nil {
 			return nil, fmt.Errorf("%s: headers: %w", b.Name(), err)
 		}
 		if strings.EqualFold(h[0], "Content-Type") {
@@ -156,6 +171,36 @@ func checkHeader(name, value string) error {
 		}
 	}
 	return nil
+}
+
+// platformHeader refuses the headers that are the platform's: any Starbase-* header, and
+// a Set-Cookie for a cookie named starbase-* (after an optional __Host- or __Secure-
+// prefix). Names are compared without regard to case, and a cookie without "=" counts
+// by its whole text, as a browser would store it as a nameless cookie that the server
+// reads back under that name.
+func platformHeader(name, value string) error {
+	if hasPrefixFold(name, "Starbase-") {
+		return fmt.Errorf("header %q is reserved for the platform: stored code cannot set Starbase-* headers", name)
+	}
+	if !strings.EqualFold(name, "Set-Cookie") {
+		return nil
+	}
+	pair, _, _ := strings.Cut(value, ";")
+	cookie, _, _ := strings.Cut(pair, "=")
+	cookie = strings.TrimSpace(cookie)
+	for _, prefix := range []string{"__Host-", "__Secure-"} {
+		if hasPrefixFold(cookie, prefix) {
+			cookie = cookie[len(prefix):]
+		}
+	}
+	if hasPrefixFold(cookie, "starbase-") || strings.EqualFold(cookie, "starbase") {
+		return fmt.Errorf("Set-Cookie for %q is refused: cookies named starbase-* (with or without the __Host- or __Secure- prefix) are the platform's, such as the editor's session cookie", strings.TrimSpace(pair))
+	}
+	return nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func isTokenChar(c byte) bool {
