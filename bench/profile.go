@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,6 +29,7 @@ type cpuProfile struct {
 
 // pprofRow is one row of `go tool pprof -top`.
 type pprofRow struct {
+	flat   float64 // seconds
 	cum    float64 // seconds
 	cumPct float64
 	name   string
@@ -73,33 +76,28 @@ func reportFindings(sec *section, profiles []cpuProfile, ratios map[string]float
 		"a node reads nothing from its store per request (it builds a release once per commit and swaps a pointer), so "+
 		"serving from the store costs nothing measurable; the rounds' spread is the noise of this shared two-core machine.\n",
 		ratio(ratios["json store/files"]), ratio(ratios["table store/files"]))
-	sec.printf("- **Small JSON against plain Go** (%s): Starbase's own code takes %s of the %s of CPU per request "+
-		"(%.0f%%); the rest is net/http, the kernel and the GC, which plain Go pays too. Of that, running the handler "+
-		"(`Loader.Call`) takes %s, of which the handler's own Starlark code %s; building the request value "+
-		"takes %s, the security headers %s and the reply %s: fixed costs per request that a "+
-		"plain Go handler does not pay. What would cut them, as the code reads in this run:\n",
-		ratio(ratios["json store/go"]), us(perReq(json, costs[0].fn)), us(json.total/float64(max(json.load.Requests, 1))*1e6),
-		share(json, costs[0].fn), us(perReq(json, "runtime.(*Loader).Call")), us(perReq(json, "runtime.(*Loader).Call.func1")),
-		us(perReq(json, "server.newRequestValue")), us(perReq(json, "server.(*securityWriter).WriteHeader")),
-		us(perReq(json, "server.toReply")))
-	saved := 0.0
-	for _, cut := range cuts {
-		cost := perReq(json, cut.fn)
-		if cut.minus != "" {
-			cost -= perReq(json, cut.minus)
-		}
-		if cost >= 0.5 {
-			sec.printf("  - `%s` (%s): %s\n", cut.fn, us(cost), cut.how)
-			saved += cost
-		}
+	total := json.total / float64(max(json.load.Requests, 1)) * 1e6
+	sec.printf("- **Small JSON against plain Go** (%s): per request, Starbase's process used %s of CPU and plain Go's %s. "+
+		"Starbase's own code takes %s of its %s per request (%.0f%%), of which running the handler (`Loader.Call`) %s "+
+		"and the handler's own Starlark code %s; the rest is net/http, the kernel and the GC, which plain Go pays too "+
+		"(though for fewer allocations). Starbase's largest own costs per request, each function's own time with the "+
+		"library code it calls:",
+		ratio(ratios["json store/go"]), ms(ratios["json store cpu"]), ms(ratios["json go cpu"]),
+		us(perReq(json, costs[0].fn)), us(total), share(json, costs[0].fn),
+		us(perReq(json, "runtime.(*Loader).Call")), us(perReq(json, "runtime.(*Loader).Call.func1")))
+	var own []string
+	for _, r := range topOwn(json.starbase, 6) {
+		own = append(own, fmt.Sprintf("`%s` %s", strings.TrimPrefix(strings.TrimSuffix(r.name, " (inline)"), "github.com/starbase/starbase/"),
+			us(r.flat/float64(max(json.load.Requests, 1))*1e6)))
 	}
-	if total := json.total / float64(max(json.load.Requests, 1)) * 1e6; saved > 0 && saved < total {
-		gain := total / (total - saved)
-		sec.printf("  \n  Together these are %s of the %s of CPU per request: at best, without them, (a) would answer "+
-			"%.0f%% more requests, about %s plain Go's and %s Flask's on this machine (an estimate from the profile, "+
-			"not a measurement).\n", us(saved), us(total), (gain-1)*100,
+	sec.printf(" %s. ", strings.Join(own, ", "))
+	if own := perReq(json, costs[0].fn); own > 0 && own < total {
+		gain := total / (total - own)
+		sec.printf("Were Starbase's own code free, (a) would answer at most %.0f%% more requests (about %s plain Go's and "+
+			"%s Flask's here; an estimate from the profile, not a measurement).", (gain-1)*100,
 			ratio(ratios["json store/go"]*gain), ratio(ratios["json store/flask"]*gain))
 	}
+	sec.printf("\n")
 	sec.printf("- **Table page against Flask** (%s): per request, Starbase's process used %s of CPU and Flask's workers "+
 		"%s. Running the handler (`Loader.Call`) takes %.0f%% of Starbase's CPU, %s per request, and the rest of its "+
 		"request path %s: the page's 100 rows are formatted by Starlark code, which go.starlark.net interprets more "+
@@ -217,7 +215,7 @@ func pprofTop(ctx context.Context, file string, args ...string) (header []string
 		if err != nil {
 			continue
 		}
-		rows = append(rows, pprofRow{cum: pprofSeconds(f[3]), cumPct: cumPct, name: strings.Join(f[5:], " "), text: line})
+		rows = append(rows, pprofRow{flat: pprofSeconds(f[0]), cum: pprofSeconds(f[3]), cumPct: cumPct, name: strings.Join(f[5:], " "), text: line})
 	}
 	if len(rows) == 0 {
 		return nil, nil, fmt.Errorf("go tool pprof printed no rows:\n%s", out)
@@ -237,34 +235,22 @@ func pprofSeconds(s string) float64 {
 var costs = [...]struct{ fn, what string }{
 	{"server.(*Server).ServeHTTP", "everything Starbase does for an app request; the rest of the CPU is net/http, the kernel and the GC"},
 	{"objects.Run", "the request's data transaction, around the handler call"},
-	{"runtime.(*Loader).Call", "running the Starlark handler on a new thread, with its limits"},
-	{"runtime.(*Loader).Call.func1", "of which: the handler's own Starlark code; the rest of Call is its thread, locals, deadline and step limit"},
-	{"server.newRequestValue", "building the request value: params, query and every header as Starlark dicts"},
-	{"server.toReply", "converting the handler's result (JSON encoding for a dict)"},
-	{"server.(*securityWriter).WriteHeader", "setting the security headers of the response"},
-	{"server.(*app).match", "routing: ServeMux on a copy of the request carrying a context value"},
-	{"server.(*metrics).observe", "the Prometheus counter and histogram of the request"},
-	{"server.newRequestID", "the request id (crypto/rand)"},
+	{"runtime.(*Loader).Call", "running the handler on a new Starlark thread, within its limits"},
+	{"runtime.(*Loader).Call.func1", "of which: the handler's own Starlark code"},
+	{"server.newRequestValue", "building the request value"},
+	{"server.toReply", "converting the handler's result into the response"},
+	{"server.(*securityWriter).WriteHeader", "the security headers"},
+	{"server.(*app).match", "routing"},
+	{"server.(*metrics).observe", "request metrics"},
+	{"server.newRequestID", "the request id"},
 }
 
-// cuts are the ways to make the named functions cheaper, as their code reads when this was
-// written; reportFindings lists those that cost at least 0.5 µs per request.
-var cuts = [...]struct {
-	fn    string
-	minus string // a callee whose time is not the function's own
-	how   string
-}{
-	{"runtime.(*Loader).Call", "runtime.(*Loader).Call.func1", "each call formats its timeout error with fmt.Errorf, derives a timer context " +
-		"(context.WithTimeoutCause) and registers a context.AfterFunc; building the error once per Loader and stopping " +
-		"the thread from one timer would leave little beyond the handler's own code"},
-	{"server.newRequestValue", "", "builds Starlark dicts of every header (lower-cased) and query parameter for every " +
-		"request; a request value whose attributes are built on first access costs nothing for handlers that do not " +
-		"read them"},
-	{"server.(*securityWriter).WriteHeader", "", "sets four headers with Header.Set (canonicalising each name) and reads " +
-		"two with Header.Get on every response; assigning pre-built []string values to the canonical keys would make " +
-		"it negligible"},
-	{"objects.Run", "runtime.(*Loader).Call", "each request starts a data transaction (three maps and 16 random bytes) even when the handler " +
-		"touches no data; creating it on the first data access would save that"},
+// topOwn returns the n rows of rows with the most flat time: with pprof's -show, a shown
+// function's own time and that of the hidden functions it calls.
+func topOwn(rows []pprofRow, n int) []pprofRow {
+	sorted := slices.Clone(rows)
+	slices.SortStableFunc(sorted, func(a, b pprofRow) int { return cmp.Compare(b.flat, a.flat) })
+	return sorted[:min(n, len(sorted))]
 }
 
 // reportProfiles writes what the profiles show: the CPU time per request of each named
