@@ -38,8 +38,9 @@ func IsTemplate(path string) bool {
 }
 
 // Parse parses the templates among files (see IsTemplate) into one set, each named by its
-// path. It returns every problem it finds, sorted by path and line: parse errors and
-// {{template "name"}} actions naming a template the set does not define. The set is nil
+// path. It returns every problem it finds, sorted by path and line: parse errors,
+// {{template "name"}} actions naming a template the set does not define, templates that
+// include themselves, and templates nested too deeply (see bounds.go). The set is nil
 // when there are problems.
 func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceError) {
 	var paths []string
@@ -69,9 +70,13 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 	if len(problems) == 0 {
 		problems = undefinedTemplates(set, files)
 	}
+	if len(problems) == 0 {
+		problems = shapeProblems(set, files)
+	}
 	if len(problems) > 0 {
 		return nil, problems
 	}
+	insertTicks(set)
 	return set, nil
 }
 
@@ -97,6 +102,12 @@ func undefinedTemplates(set *template.Template, files map[string][]byte) []*trac
 			})
 		})
 	}
+	sortProblems(problems)
+	return problems
+}
+
+// sortProblems sorts problems by path, line and column.
+func sortProblems(problems []*traceback.SourceError) {
 	sort.Slice(problems, func(i, j int) bool {
 		a, b := problems[i], problems[j]
 		if a.Path != b.Path {
@@ -107,7 +118,6 @@ func undefinedTemplates(set *template.Template, files map[string][]byte) []*trac
 		}
 		return a.Col < b.Col
 	})
-	return problems
 }
 
 func firstTemplate(files map[string][]byte) string {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"math/big"
 	"sort"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"text/template/parse"
 
 	"go.starlark.net/starlark"
-	"go.starlark.net/starlarkstruct"
 
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/runtime"
@@ -77,7 +75,9 @@ func (r *Renderer) Predeclared() starlark.StringDict {
 	return starlark.StringDict{"render": starlark.NewBuiltin("render", r.builtin)}
 }
 
-// builtin implements render(path, **data) on the snapshot of the running request.
+// builtin implements render(path, **data) on the snapshot of the running request. The
+// conversion of data is charged to the execution's allocation check, and the template's
+// execution to its steps and context (see output).
 func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var path string
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, nil, 1, &path); err != nil {
@@ -87,26 +87,39 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 	if snap == nil {
 		return nil, fmt.Errorf("render: templates can be rendered only while handling a request, not at a module's top level")
 	}
+	const what = "render() of its data"
+	conv := &converter{
+		max:    int64(runtime.ThreadLimits(thread).MaxAllocBytes),
+		refuse: func(size int64) error { return runtime.ChargeAlloc(thread, what, size) },
+	}
 	data := make(map[string]any, len(kwargs))
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))
-		v, err := toGo(kv[1], 0)
+		v, err := conv.toGo(kv[1], 0)
 		if err != nil {
 			return nil, fmt.Errorf("render: argument %s: %w", name, err)
 		}
 		data[name] = v
 	}
-	// The thread carries no context: blob reads are bounded by the store's own timeouts.
-	html, err := r.Render(context.Background(), snap, path, data)
+	if err := runtime.ChargeAlloc(thread, what, conv.size); err != nil {
+		return nil, err
+	}
+	html, err := r.execute(runtime.ThreadContext(thread), thread, snap, path, data)
 	if err != nil {
 		return nil, err
 	}
 	return starlark.String(html), nil
 }
 
-// Render executes the template at path of snap's tree with data. Errors located in a
-// template are *traceback.SourceError.
+// Render executes the template at path of snap's tree with data, until ctx ends. Errors
+// located in a template are *traceback.SourceError.
 func (r *Renderer) Render(ctx context.Context, snap *runtime.Snapshot, path string, data any) (string, error) {
+	return r.execute(ctx, nil, snap, path, data)
+}
+
+// execute executes the template at path of snap's tree with data, for the Starlark
+// thread if not nil, until ctx ends.
+func (r *Renderer) execute(ctx context.Context, thread *starlark.Thread, snap *runtime.Snapshot, path string, data any) (string, error) {
 	ps, err := r.set(ctx, snap)
 	if err != nil {
 		return "", err
@@ -116,9 +129,12 @@ func (r *Renderer) Render(ctx context.Context, snap *runtime.Snapshot, path stri
 		return "", fmt.Errorf("render: no template %q in the tree of commit %s (templates are the files under %s and the files ending in .html)",
 			path, commitName(snap.Commit), Dir)
 	}
-	out := &limitedBuilder{max: r.maxOutput}
+	out := r.output(ctx, thread)
 	if err := t.Execute(out, data); err != nil {
 		return "", execError(err, ps.files)
+	}
+	if err := out.finish(); err != nil {
+		return "", err
 	}
 	return out.String(), nil
 }
@@ -159,6 +175,7 @@ func (r *Renderer) set(ctx context.Context, snap *runtime.Snapshot) (*parsedSet,
 	if len(problems) > 0 {
 		return nil, problems[0]
 	}
+	set.Funcs(funcs(r.maxOutput))
 	ps = &parsedSet{set: set, files: files}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -207,85 +224,68 @@ func execError(err error, files map[string][]byte) error {
 	return fmt.Errorf("render: %w", err)
 }
 
-// limitedBuilder collects output up to max bytes, then fails every write, which stops the
-// template's execution.
-type limitedBuilder struct {
+// stepBatch is how many writes an output counts before it charges them to the thread.
+const stepBatch = 1024
+
+// output collects the HTML of one execution, and is where the ticks Parse inserted land
+// (see bounds.go): every write, even an empty one, counts as a step of the calling
+// Starlark thread, charged every stepBatch writes with runtime.ChargeSteps, which fails
+// at the thread's step limit; and every write first looks at the context, so a render
+// ends within one iteration of the request's deadline. The HTML is bounded by
+// Options.MaxOutput and, for a thread, by its Limits.MaxAllocBytes.
+type output struct {
 	strings.Builder
-	max int
+	max      int
+	tooLarge func(size int) error // the error for size bytes, over max
+	done     <-chan struct{}      // the context's
+	stopped  func() error         // why done is closed
+	thread   *starlark.Thread     // nil when rendering for Go code
+	writes   uint64               // since the last charge
 }
 
-func (b *limitedBuilder) Write(p []byte) (int, error) {
-	if b.Len()+len(p) > b.max {
-		return 0, fmt.Errorf("%w: more than %d bytes", ErrOutputTooLarge, b.max)
+func (r *Renderer) output(ctx context.Context, thread *starlark.Thread) *output {
+	o := &output{max: r.maxOutput, done: ctx.Done(), thread: thread}
+	o.tooLarge = func(size int) error {
+		return fmt.Errorf("%w: more than %d bytes (Options.MaxOutput)", ErrOutputTooLarge, r.maxOutput)
 	}
-	return b.Builder.Write(p)
+	o.stopped = func() error { return fmt.Errorf("render stopped: %w", context.Cause(ctx)) }
+	if thread != nil {
+		o.stopped = func() error { return runtime.Stopped(thread) }
+		if maxAlloc := int(runtime.ThreadLimits(thread).MaxAllocBytes); maxAlloc < o.max {
+			o.max = maxAlloc
+			o.tooLarge = func(size int) error { return runtime.ChargeAlloc(thread, "render() output", int64(size)) }
+		}
+	}
+	return o
 }
 
-// toGo converts a Starlark value to the Go value a template sees: None is nil, bools,
-// ints (int64, or *big.Int beyond), floats and strings are themselves, bytes are strings,
-// lists, tuples and ranges are []any, dicts with string keys and structs are map[string]any.
-func toGo(v starlark.Value, depth int) (any, error) {
-	if depth > maxDataDepth {
-		return nil, fmt.Errorf("nested more than %d levels deep (a list or dict that contains itself?)", maxDataDepth)
+func (o *output) Write(p []byte) (int, error) {
+	select {
+	case <-o.done:
+		return 0, o.stopped()
+	default:
 	}
-	switch v := v.(type) {
-	case starlark.NoneType:
-		return nil, nil
-	case starlark.Bool:
-		return bool(v), nil
-	case starlark.Int:
-		if i, ok := v.Int64(); ok {
-			return i, nil
+	if o.thread != nil {
+		if o.writes++; o.writes == stepBatch {
+			o.writes = 0
+			if err := runtime.ChargeSteps(o.thread, stepBatch); err != nil {
+				return 0, err
+			}
 		}
-		return new(big.Int).Set(v.BigInt()), nil
-	case starlark.Float:
-		return float64(v), nil
-	case starlark.String:
-		return string(v), nil
-	case starlark.Bytes:
-		return string(v), nil
-	case *starlark.Dict:
-		m := make(map[string]any, v.Len())
-		for _, item := range v.Items() {
-			k, ok := starlark.AsString(item[0])
-			if !ok {
-				return nil, fmt.Errorf("dict key %s is %s; templates need string keys", item[0], item[0].Type())
-			}
-			x, err := toGo(item[1], depth+1)
-			if err != nil {
-				return nil, fmt.Errorf("[%q]: %w", k, err)
-			}
-			m[k] = x
-		}
-		return m, nil
-	case *starlarkstruct.Struct:
-		m := map[string]any{}
-		for _, name := range v.AttrNames() {
-			attr, err := v.Attr(name)
-			if err != nil {
-				return nil, err
-			}
-			x, err := toGo(attr, depth+1)
-			if err != nil {
-				return nil, fmt.Errorf(".%s: %w", name, err)
-			}
-			m[name] = x
-		}
-		return m, nil
-	case starlark.Indexable: // list, tuple, range
-		return listToGo(v, depth)
 	}
-	return nil, fmt.Errorf("a %s cannot be passed to a template (pass strings, numbers, lists, dicts or structs)", v.Type())
+	if o.Len()+len(p) > o.max {
+		return 0, o.tooLarge(o.Len() + len(p))
+	}
+	return o.Builder.Write(p)
 }
 
-func listToGo(v starlark.Indexable, depth int) ([]any, error) {
-	out := make([]any, v.Len())
-	for i := range out {
-		x, err := toGo(v.Index(i), depth+1)
-		if err != nil {
-			return nil, fmt.Errorf("[%d]: %w", i, err)
-		}
-		out[i] = x
+// finish charges what the execution has not charged yet: its last writes and its HTML.
+func (o *output) finish() error {
+	if o.thread == nil {
+		return nil
 	}
-	return out, nil
+	if err := runtime.ChargeSteps(o.thread, o.writes); err != nil {
+		return err
+	}
+	return runtime.ChargeAlloc(o.thread, "render() output", int64(o.Len()))
 }
