@@ -31,9 +31,9 @@ func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
 }
 
 // Call runs fn(*args, **kwargs) on a new thread bounded by the limits: MaxSteps, the
-// Timeout, and ctx (its cancellation and deadline). locals become thread locals, for
-// builtins to read (a "request_id" local also tags print output); snap is available to
-// builtins through ThreadSnapshot.
+// Timeout, and ctx (its cancellation and deadline, which stop the thread within 10ms of
+// ctx ending). locals become thread locals, for builtins to read (a "request_id" local
+// also tags print output); snap is available to builtins through ThreadSnapshot.
 //
 // The Timeout is counted from the start of the call, unless ctx's deadline comes no later:
 // a caller that bounds several calls with one deadline (a request re-run after a data
@@ -53,23 +53,24 @@ func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable,
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	thread := &starlark.Thread{Name: fn.Name(), Print: printToLog}
+	e := &execution{kind: "call", snap: snap, started: time.Now()}
+	thread := &e.thread
+	thread.Name, thread.Print = fn.Name(), printToLog
 	for k, v := range locals {
 		thread.SetLocal(k, v)
 	}
-	e := &execution{kind: "call", snap: snap}
 	if snap != nil {
 		e.commit = snap.Commit
 	}
 	e.prints, _ = locals[PrintBudgetLocal].(*printlog.Budget)
 
-	if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > l.limits.Timeout {
+	if deadline, ok := ctx.Deadline(); !ok || deadline.Sub(e.started) > l.limits.Timeout {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, l.limits.Timeout, l.callTimeout)
 		defer cancel()
 	}
 	var result starlark.Value
-	err := l.limit(ctx, thread, e, func() (err error) {
+	err := l.limit(ctx, e, func() (err error) {
 		result, err = starlark.Call(thread, fn, args, kwargs)
 		return err
 	})
@@ -83,16 +84,20 @@ func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable,
 // heap guard.
 const stepCheckpoint = 1 << 16
 
-// limit runs f, which executes Starlark on thread as e, stopping the thread when it
+// limit runs f, which executes Starlark on e's thread, stopping the thread when it
 // exceeds MaxSteps, when ctx ends, or when the heap guard stops it. An error of a stopped
 // thread is wrapped with the reason: ErrStepLimit, ErrTimeout (ctx's deadline, or a cause
 // wrapping ErrTimeout), ErrCanceled or ErrMemoryLimit. A panic in f (a Go builtin's bug)
-// is returned as an error. thread must not have started; e needs only its kind, commit,
-// snapshot and (optionally) print budget set. Without a budget, e's print output is
-// bounded by Limits.MaxPrintLines and MaxPrintBytes, and what was dropped is logged when
-// f returns.
-func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, e *execution, f func() error) (err error) {
-	e.loader, e.thread, e.started, e.maxSteps = l, thread, time.Now(), l.limits.MaxSteps
+// is returned as an error. The thread must not have started; e needs only its kind,
+// commit, snapshot, thread name, print function and (optionally) start time and print
+// budget set. Without a budget, e's print output is bounded by Limits.MaxPrintLines and
+// MaxPrintBytes, and what was dropped is logged when f returns.
+func (l *Loader) limit(ctx context.Context, e *execution, f func() error) (err error) {
+	thread := &e.thread
+	e.loader, e.maxSteps = l, l.limits.MaxSteps
+	if e.started.IsZero() {
+		e.started = time.Now()
+	}
 	if e.prints == nil {
 		e.own.Reset(printlog.Options{MaxLines: l.limits.MaxPrintLines, MaxBytes: int(l.limits.MaxPrintBytes)})
 		e.prints = &e.own
@@ -108,13 +113,13 @@ func (l *Loader) limit(ctx context.Context, thread *starlark.Thread, e *executio
 	if ctx.Err() != nil {
 		return stopReason(ctx)
 	}
-	l.guard.add(e)
+	// The watchdog stops the thread when ctx ends.
+	e.ctx = ctx
+	l.watchdog.add(e)
 	defer func() {
-		l.guard.remove(e)
+		l.watchdog.remove(e)
 		e.finished.Store(true)
 	}()
-	stopOnDone := context.AfterFunc(ctx, func() { e.stop(stopReason(ctx)) })
-	defer stopOnDone()
 	defer func() {
 		if p := recover(); p != nil {
 			l.logger.Error("panic in Starlark thread", "thread", e.name(), "panic", p, "stack", string(debug.Stack()))

@@ -160,3 +160,23 @@ func TestCall_TimesOutAfterTimeoutUnlessTheContextEndsFirst(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkCall_Overhead measures what Call adds to the function it calls: a builtin that
+// does nothing, with a request's locals and deadline, as a server calls a handler.
+func BenchmarkCall_Overhead(b *testing.B) {
+	l := newLoader(b, runtime.Options{Logger: slog.New(slog.DiscardHandler)})
+	snap := snapshotOf(b, map[string]string{"app.star": "x = 1\n"})
+	noop := starlark.NewBuiltin("noop", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		return starlark.None, nil
+	})
+	budget := printlog.NewBudget(printlog.Options{})
+	// A deadline within Limits.Timeout, as a server sets for each request.
+	ctx, cancel := context.WithTimeout(context.Background(), runtime.DefaultTimeout/2)
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Call(ctx, snap, noop, nil, nil, map[string]any{"request_id": "r-1", runtime.PrintBudgetLocal: budget}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

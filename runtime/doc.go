@@ -53,8 +53,9 @@
 // can mutate them.
 //
 // [Loader.Call] runs a function (typically a request handler) on a fresh thread bounded by
-// [Limits.MaxSteps] and [Limits.Timeout] and cancelled with the caller's context. Its
-// errors wrap [ErrStepLimit], [ErrTimeout] or [ErrCanceled] together with the
+// [Limits.MaxSteps] and [Limits.Timeout] and cancelled with the caller's context (a
+// watchdog goroutine polls the context of every running execution every 10ms, which costs
+// a call nothing to start). Its errors wrap [ErrStepLimit], [ErrTimeout] or [ErrCanceled] together with the
 // [*starlark.EvalError] that carries the Starlark backtrace.
 //
 // # Resource limits

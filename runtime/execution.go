@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -26,11 +27,11 @@ const bytesPerStep = 8
 //
 // The fields before reason are set before the thread starts and then only read. The
 // checks, on the thread's goroutine, add to charged; the step checkpoints publish steps;
-// the heap guard reads both, and may call stop, from its own goroutine.
+// the watchdog reads both, and may call stop, from its own goroutine.
 type execution struct {
+	thread   starlark.Thread // in the execution, to make both with one allocation
 	loader   *Loader
 	kind     string // "call" or "load": with thread.Name, names the execution in messages
-	thread   *starlark.Thread
 	started  time.Time
 	commit   code.ID   // whose code runs, for print records
 	snap     *Snapshot // the Call's snapshot; nil on a module's top level
@@ -41,12 +42,19 @@ type execution struct {
 	prints *printlog.Budget
 	own    printlog.Budget
 
+	ctx context.Context // ends when the execution must stop (see limit)
+
 	reason   atomic.Pointer[error] // why the thread was stopped; the first reason wins
 	finished atomic.Bool           // set when the execution has returned
 	charged  atomic.Int64          // bytes admitted by the checks
 	steps    atomic.Uint64         // the thread's steps, as of the last checkpoint
 
-	// The heap guard's registry: the shard holding the execution and its neighbours
+	// watched is set once ctx has an AfterFunc of its own (after Loader.Close), and
+	// unwatch then holds its stop function.
+	watched atomic.Bool
+	unwatch atomic.Pointer[func() bool]
+
+	// The watchdog's registry: the shard holding the execution and its neighbours
 	// there, guarded by shard.mu.
 	shard      *guardShard
 	prev, next *execution
@@ -66,6 +74,16 @@ func (e *execution) name() string { return e.kind + " " + e.thread.Name }
 func (e *execution) stop(why error) {
 	e.reason.CompareAndSwap(nil, &why)
 	e.thread.Cancel(why.Error())
+}
+
+// watchContext makes e's context stop e by itself, when the watchdog no longer polls it.
+// It may be called more than once, from any goroutine; the first call counts.
+func (e *execution) watchContext() {
+	if !e.watched.CompareAndSwap(false, true) {
+		return
+	}
+	release := context.AfterFunc(e.ctx, func() { e.stop(stopReason(e.ctx)) })
+	e.unwatch.Store(&release)
 }
 
 // usage estimates the memory the execution holds: what it allocated through the checks

@@ -12,9 +12,9 @@ import (
 	"time"
 )
 
-// Timing of the heap guard.
+// Timing of the watchdog.
 const (
-	guardInterval = 10 * time.Millisecond  // between two readings of the heap
+	guardInterval = 10 * time.Millisecond  // between two polls of the contexts and readings of the heap
 	guardForceGap = 100 * time.Millisecond // least time between two collections it forces
 	guardStopWait = 5 * time.Second        // longest wait for a stopped execution to return
 	// guardShare: an execution is stopped only if its usage is at least 1/guardShare of
@@ -23,26 +23,39 @@ const (
 	guardQuiet = time.Second // rest after finding no execution to blame
 )
 
-// heapGuard keeps the process's live heap under a budget by stopping the Starlark
-// execution with the largest usage when the budget is exceeded.
+// watchdog watches every running execution, from one goroutine, at every tick
+// (guardInterval):
 //
-// Go has no per-goroutine memory accounting, so the guard reads process-wide figures
-// (runtime/metrics) and attributes them by each execution's usage estimate. It acts on
-// live memory only: the live heap is what the last garbage collection marked, so before
-// stopping anyone it forces a collection and reads the figure again. Garbage left by an
-// execution stopped earlier (or that ended by itself) is therefore never held against the
-// executions still running. After stopping one, it waits for that execution to return
-// before it considers stopping another, and the next reading comes from a collection that
-// ran after the stopped execution's memory became garbage.
+//   - It stops an execution whose context has ended (the caller's cancellation or
+//     deadline, Limits.Timeout, LoadTimeout), with ErrCanceled or ErrTimeout. Polling
+//     costs an execution nothing to start, where a context.AfterFunc per execution would
+//     cost three allocations and two locks of the caller's context; the price is that a
+//     thread is stopped up to one tick (10ms) after its context ended.
+//
+//   - It keeps the process's live heap under Limits.MaxHeapBytes (when positive) by
+//     stopping the execution with the largest usage when the budget is exceeded. Go has
+//     no per-goroutine memory accounting, so it reads process-wide figures
+//     (runtime/metrics) and attributes them by each execution's usage estimate. It acts
+//     on live memory only: the live heap is what the last garbage collection marked, so
+//     before stopping anyone it forces a collection and reads the figure again. Garbage
+//     left by an execution stopped earlier (or that ended by itself) is therefore never
+//     held against the executions still running. After stopping one, it waits for that
+//     execution to return before it considers stopping another, and the next reading
+//     comes from a collection that ran after the stopped execution's memory became
+//     garbage.
 //
 // Every execution registers on start and unregisters on return. The registry is sharded,
 // each shard an intrusive list under its own mutex, so that registering allocates nothing
-// and concurrent executions seldom share a lock. The guard's goroutine runs only while
-// executions do: add starts it, and it returns after a tick that finds no execution
-// registered and none added since the previous tick. One guard serves one Loader; Close
-// stops it for good. It is safe for concurrent use.
-type heapGuard struct {
-	limit  int64 // bytes; <= 0 disables the guard
+// and concurrent executions seldom share a lock. The goroutine runs only while executions
+// do: add starts it, and it returns after a tick that finds no execution registered and
+// none added since the previous tick.
+//
+// One watchdog serves one Loader. On Close its goroutine hands every execution still
+// running over to a context.AfterFunc of its own (so that their contexts still stop
+// them) and returns; executions registered later watch their own contexts the same way.
+// It is safe for concurrent use.
+type watchdog struct {
+	limit  int64 // heap bytes; <= 0 disables the heap guard
 	logger *slog.Logger
 	ctx    context.Context // ends on Loader.Close
 
@@ -50,13 +63,14 @@ type heapGuard struct {
 
 	running atomic.Bool // a goroutine is running run (or about to)
 	added   atomic.Bool // an execution was added since the last tick
+	closing atomic.Bool // the goroutine polls no more: executions watch their contexts
 
 	// mu guards closed and the transitions of running (start, and stopping when idle).
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup // goroutines running run
 
-	stops atomic.Uint64 // executions stopped by the guard
+	stops atomic.Uint64 // executions stopped by the heap guard
 }
 
 // guardShards is the number of shards of the registry of executions.
@@ -69,15 +83,12 @@ type guardShard struct {
 	_    [48]byte // keeps shards on distinct cache lines (64 bytes with mu and head)
 }
 
-func newHeapGuard(ctx context.Context, limit ByteSize, logger *slog.Logger) *heapGuard {
-	return &heapGuard{limit: int64(limit), logger: logger, ctx: ctx}
+func newWatchdog(ctx context.Context, limit ByteSize, logger *slog.Logger) *watchdog {
+	return &watchdog{limit: int64(limit), logger: logger, ctx: ctx}
 }
 
-// add registers e, starting the guard's goroutine unless it runs.
-func (g *heapGuard) add(e *execution) {
-	if g.limit <= 0 {
-		return
-	}
+// add registers e, whose context is e.ctx, starting the goroutine unless it runs.
+func (g *watchdog) add(e *execution) {
 	s := &g.shards[rand.IntN(guardShards)]
 	e.shard = s
 	s.mu.Lock()
@@ -90,17 +101,16 @@ func (g *heapGuard) add(e *execution) {
 	if !g.added.Load() {
 		g.added.Store(true)
 	}
-	if !g.running.Load() {
-		g.start()
+	// The goroutine may have scanned e's shard for its hand-over before e was in it: it
+	// set closing before scanning, so e sees it here.
+	if g.closing.Load() || !g.running.Load() && !g.start() {
+		e.watchContext()
 	}
 }
 
-// remove unregisters e, if add registered it.
-func (g *heapGuard) remove(e *execution) {
+// remove unregisters e, and releases the AfterFunc of its context, if any.
+func (g *watchdog) remove(e *execution) {
 	s := e.shard
-	if s == nil {
-		return
-	}
 	s.mu.Lock()
 	if e.prev != nil {
 		e.prev.next = e.next
@@ -112,18 +122,25 @@ func (g *heapGuard) remove(e *execution) {
 	}
 	e.prev, e.next = nil, nil
 	s.mu.Unlock()
+	if release := e.unwatch.Load(); release != nil {
+		(*release)()
+	}
 }
 
-// start launches the guard's goroutine unless it runs or the Loader is closed.
-func (g *heapGuard) start() {
+// start launches the goroutine unless it runs, and reports whether one runs: none does
+// after Close.
+func (g *watchdog) start() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed || g.running.Load() || g.ctx.Err() != nil {
-		return
+	if g.closed {
+		return false
 	}
-	g.running.Store(true)
-	g.wg.Add(1)
-	go g.run()
+	if !g.running.Load() {
+		g.running.Store(true)
+		g.wg.Add(1)
+		go g.run()
+	}
+	return true
 }
 
 // stopIfIdle is called by run when no execution is registered. It reports whether none
@@ -133,7 +150,7 @@ func (g *heapGuard) start() {
 // registration came after the reading of the shards here, add's reading of running comes
 // after running was cleared here, so add starts a new goroutine (waiting on mu until this
 // one has decided).
-func (g *heapGuard) stopIfIdle() bool {
+func (g *watchdog) stopIfIdle() bool {
 	if g.added.Swap(false) {
 		return false
 	}
@@ -147,36 +164,59 @@ func (g *heapGuard) stopIfIdle() bool {
 	return true
 }
 
-// wait makes the guard stop for good and returns when its goroutine, if any, has
+// wait makes the watchdog stop for good and returns when its goroutine, if any, has
 // returned. The Loader's context must have ended.
-func (g *heapGuard) wait() {
+func (g *watchdog) wait() {
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
 	g.wg.Wait()
 }
 
-// largest returns the registered execution with the largest usage (the oldest among
-// equals), or nil.
-func (g *heapGuard) largest() *execution {
-	var best *execution
-	var bestUsage int64
+// handOver makes every registered execution watch its own context, as the goroutine
+// stops polling for good.
+func (g *watchdog) handOver() {
+	g.closing.Store(true)
+	g.each(func(e *execution) { e.watchContext() })
+}
+
+// each calls f with every registered execution, holding the lock of its shard.
+func (g *watchdog) each(f func(e *execution)) {
 	for i := range g.shards {
 		s := &g.shards[i]
 		s.mu.Lock()
 		for e := s.head; e != nil; e = e.next {
-			u := e.usage()
-			if best == nil || u > bestUsage || u == bestUsage && e.started.Before(best.started) {
-				best, bestUsage = e, u
-			}
+			f(e)
 		}
 		s.mu.Unlock()
 	}
+}
+
+// stopEnded stops the executions whose context has ended.
+func (g *watchdog) stopEnded() {
+	g.each(func(e *execution) {
+		if e.reason.Load() == nil && e.ctx.Err() != nil {
+			e.stop(stopReason(e.ctx))
+		}
+	})
+}
+
+// largest returns the registered execution with the largest usage (the oldest among
+// equals), or nil.
+func (g *watchdog) largest() *execution {
+	var best *execution
+	var bestUsage int64
+	g.each(func(e *execution) {
+		u := e.usage()
+		if best == nil || u > bestUsage || u == bestUsage && e.started.Before(best.started) {
+			best, bestUsage = e, u
+		}
+	})
 	return best
 }
 
 // busy reports whether an execution is registered.
-func (g *heapGuard) busy() bool {
+func (g *watchdog) busy() bool {
 	for i := range g.shards {
 		s := &g.shards[i]
 		s.mu.Lock()
@@ -189,14 +229,14 @@ func (g *heapGuard) busy() bool {
 	return false
 }
 
-func (g *heapGuard) run() {
+func (g *watchdog) run() {
 	defer g.wg.Done()
 	tick := time.NewTicker(guardInterval)
 	defer tick.Stop()
 	heap := newHeapReader()
 	var forced time.Time
-	// quietUntil: after finding no execution to blame, the guard rests a while rather than
-	// forcing a collection on every tick.
+	// quietUntil: after finding no execution to blame, the heap guard rests a while
+	// rather than forcing a collection on every tick.
 	var quietUntil time.Time
 	// victim: the execution stopped last, until it returns or waitUntil passes. A stopped
 	// thread returns at its next instruction; one instruction is bounded by MaxAllocBytes,
@@ -206,6 +246,7 @@ func (g *heapGuard) run() {
 	for {
 		select {
 		case <-g.ctx.Done():
+			g.handOver()
 			return
 		case <-tick.C:
 		}
@@ -213,6 +254,10 @@ func (g *heapGuard) run() {
 			if g.stopIfIdle() {
 				return
 			}
+			continue
+		}
+		g.stopEnded()
+		if g.limit <= 0 {
 			continue
 		}
 		now := time.Now()

@@ -2,12 +2,14 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
 	"time"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -22,7 +24,7 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
-func TestHeapGuard_RunsOnlyWhileExecutionsRun(t *testing.T) {
+func TestWatchdog_RunsOnlyWhileExecutionsRun(t *testing.T) {
 	l, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -31,21 +33,21 @@ func TestHeapGuard_RunsOnlyWhileExecutionsRun(t *testing.T) {
 	fn := starlark.NewBuiltin("noop", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
 		return starlark.None, nil
 	})
-	if l.guard.running.Load() {
+	if l.watchdog.running.Load() {
 		t.Fatal("the guard runs before any execution")
 	}
 	for round := range 3 {
 		if _, err := l.Call(context.Background(), nil, fn, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
-		if !l.guard.running.Load() {
+		if !l.watchdog.running.Load() {
 			t.Fatalf("round %d: the guard does not run after an execution started", round)
 		}
-		waitFor(t, 5*time.Second, "the guard still runs with no execution", func() bool { return !l.guard.running.Load() })
+		waitFor(t, 5*time.Second, "the guard still runs with no execution", func() bool { return !l.watchdog.running.Load() })
 	}
 }
 
-func TestHeapGuard_RegistersConcurrentExecutionsAndForgetsThemOnReturn(t *testing.T) {
+func TestWatchdog_RegistersConcurrentExecutionsAndForgetsThemOnReturn(t *testing.T) {
 	l, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +71,7 @@ func TestHeapGuard_RegistersConcurrentExecutionsAndForgetsThemOnReturn(t *testin
 	for range n {
 		<-started
 	}
-	if got := registered(l.guard); got != n {
+	if got := registered(l.watchdog); got != n {
 		t.Errorf("%d executions registered while %d run", got, n)
 	}
 	close(release)
@@ -78,13 +80,13 @@ func TestHeapGuard_RegistersConcurrentExecutionsAndForgetsThemOnReturn(t *testin
 			t.Error(err)
 		}
 	}
-	if got := registered(l.guard); got != 0 {
+	if got := registered(l.watchdog); got != 0 {
 		t.Errorf("%d executions registered after all returned, want 0", got)
 	}
 }
 
 // registered counts the executions in g's registry.
-func registered(g *heapGuard) int {
+func registered(g *watchdog) int {
 	n := 0
 	for i := range g.shards {
 		s := &g.shards[i]
@@ -95,4 +97,39 @@ func registered(g *heapGuard) int {
 		s.mu.Unlock()
 	}
 	return n
+}
+
+func TestWatchdog_ContextsStillStopExecutionsAfterClose(t *testing.T) {
+	l, err := New(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Limits: Limits{MaxSteps: 1 << 62}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := make(chan struct{})
+	predeclared := starlark.StringDict{"running": starlark.NewBuiltin("running", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		close(running)
+		return starlark.None, nil
+	})}
+	src := "def spin():\n    running()\n    while True:\n        pass\n"
+	globals, err := starlark.ExecFileOptions(&syntax.FileOptions{While: true}, &starlark.Thread{}, "spin.star", src, predeclared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := l.Call(ctx, nil, globals["spin"].(starlark.Callable), nil, nil, nil)
+		done <- err
+	}()
+	<-running
+	l.Close() // the watchdog's goroutine returns, handing spin over to its context
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrCanceled) {
+			t.Errorf("spin() after Close and cancel: error %v, want ErrCanceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("spin() still runs 10s after its context was canceled (after Close)")
+	}
 }

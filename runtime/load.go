@@ -200,20 +200,19 @@ func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
 		loaded[d.node.path] = globals
 	}
 
-	thread := &starlark.Thread{
-		Name:  n.path,
-		Print: printToLog,
-		Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
-			if globals, ok := loaded[module]; ok {
-				return globals, nil
-			}
-			return nil, fmt.Errorf("module %s was not resolved before running %s", module, n.path)
-		},
+	e := &execution{kind: "load", commit: commit}
+	thread := &e.thread
+	thread.Name, thread.Print = n.path, printToLog
+	thread.Load = func(_ *starlark.Thread, module string) (starlark.StringDict, error) {
+		if globals, ok := loaded[module]; ok {
+			return globals, nil
+		}
+		return nil, fmt.Errorf("module %s was not resolved before running %s", module, n.path)
 	}
 	ctx, cancel := context.WithTimeoutCause(l.ctx, l.limits.LoadTimeout, l.loadTimeout)
 	defer cancel()
 	var globals starlark.StringDict
-	err := l.limit(ctx, thread, &execution{kind: "load", commit: commit}, func() (err error) {
+	err := l.limit(ctx, e, func() (err error) {
 		globals, err = n.prog.Init(thread, l.predeclared)
 		return err
 	})

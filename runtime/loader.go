@@ -167,7 +167,8 @@ type Loader struct {
 	ctx    context.Context // canceled by Close; bounds module runs and compilations
 	cancel context.CancelFunc
 	closed atomic.Bool
-	guard  *heapGuard // enforces Limits.MaxHeapBytes
+	// watchdog stops executions whose context ended and enforces Limits.MaxHeapBytes.
+	watchdog *watchdog
 
 	programs *lru[*starlark.Program]   // by programKey
 	modules  *lru[starlark.StringDict] // frozen globals by module key
@@ -211,7 +212,7 @@ func New(opts Options) (*Loader, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Loader{
-		guard:       newHeapGuard(ctx, limits.MaxHeapBytes, logger),
+		watchdog:    newWatchdog(ctx, limits.MaxHeapBytes, logger),
 		limits:      limits,
 		callTimeout: fmt.Errorf("%w: call ran longer than %v", ErrTimeout, limits.Timeout),
 		loadTimeout: fmt.Errorf("%w: module top level ran longer than %v", ErrTimeout, limits.LoadTimeout),
@@ -240,17 +241,17 @@ func (l *Loader) Stats() Stats {
 		Compiles:     l.stats.compiles.Load(),
 		CompileHits:  l.stats.compileHits.Load(),
 		DiskHits:     l.stats.diskHits.Load(),
-		HeapStops:    l.guard.stops.Load(),
+		HeapStops:    l.watchdog.stops.Load(),
 	}
 }
 
-// Close stops running module loads and compilations and the heap guard, waits for them,
-// and makes later Load and Call fail with ErrClosed. Threads already started by Call are not stopped:
-// their callers' contexts bound them.
+// Close stops running module loads and compilations and the watchdog's goroutine, waits
+// for them, and makes later Load and Call fail with ErrClosed. Threads already started by
+// Call are not stopped: their callers' contexts bound them.
 func (l *Loader) Close() error {
 	l.closed.Store(true)
 	l.cancel()
-	l.guard.wait()
+	l.watchdog.wait()
 	l.runs.close()
 	l.compiles.close()
 	return nil

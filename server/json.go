@@ -126,16 +126,17 @@ func (e *jsonEncoder) value(v starlark.Value, depth int) error {
 		return e.string(string(v))
 	case *starlark.Dict:
 		e.buf = append(e.buf, '{')
-		i := 0
-		for k, val := range v.Entries() {
+		// Keys and Get cost one allocation; Items costs two, and ranging over Entries
+		// moves the loop's state to the heap.
+		for i, k := range v.Keys() {
 			key, ok := k.(starlark.String)
 			if !ok {
 				return &jsonError{msg: "dict key " + k.String() + " is a " + k.Type() + "; JSON keys must be strings"}
 			}
+			val, _, _ := v.Get(k) // a string key hashes
 			if i > 0 {
 				e.buf = append(e.buf, ',')
 			}
-			i++
 			if err := e.string(string(key)); err != nil {
 				return err
 			}
