@@ -104,7 +104,6 @@ func (l *Loader) limit(ctx context.Context, e *execution, f func() error) (err e
 		defer e.reportPrints()
 	}
 	thread.SetLocal(executionLocal, e)
-	setThreadContext(thread, ctx, &l.limits) // for ThreadContext, ChargeAlloc, ChargeSteps
 	// The step limit is reached in checkpoints: at each, OnMaxSteps (which runs on the
 	// thread's goroutine) publishes the count and sets the next one.
 	thread.SetMaxExecutionSteps(min(e.maxSteps, stepCheckpoint))

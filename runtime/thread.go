@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"go.starlark.net/starlark"
@@ -10,39 +9,24 @@ import (
 
 // Builtins of other packages (render, the data API) do work for stored code inside one
 // Starlark instruction, where the interpreter neither counts steps nor sees cancellation.
-// The functions below let them keep that work within the execution's limits: the
-// execution's context, its step budget and the memory check of one operation.
-//
-// limit records the context and the limits of each execution in thread locals before the
-// thread starts (setThreadContext); a thread that no Loader runs has neither, and gets
-// context.Background() and DefaultLimits().
-
-// Thread-local keys of the execution's context and limits.
-const (
-	contextLocal = "starbase.context"
-	limitsLocal  = "starbase.limits"
-)
+// The functions below let them keep that work within the execution's limits: its
+// context, its step budget, the memory check of one operation, and the heap guard's
+// verdict. They read the thread's execution (execution.go); a thread that no Loader runs
+// has none, and gets context.Background() and DefaultLimits().
 
 // stepBatch is how many elements or iterations a builtin counts before it charges them
 // to the thread's steps and looks at its context.
 const stepBatch = 1024
 
-// setThreadContext records ctx and limits for the builtins of the execution on thread. It
-// must be called before the thread starts.
-func setThreadContext(thread *starlark.Thread, ctx context.Context, limits *Limits) {
-	thread.SetLocal(contextLocal, ctx)
-	thread.SetLocal(limitsLocal, limits)
-}
-
 // ThreadContext returns the context of the execution running on thread: it ends when
-// the caller's context ends, at the execution's deadline (Limits.Timeout or LoadTimeout),
-// and when the execution is stopped for any other reason (the step limit, the heap guard).
-// Its cause then says why, wrapping ErrTimeout, ErrCanceled, ErrStepLimit or
-// ErrMemoryLimit. A builtin that blocks or loops must give up when it ends. For a thread
-// that no Loader runs it returns context.Background().
+// the caller's context ends and at the execution's deadline (Limits.Timeout or
+// LoadTimeout), and its cause then wraps ErrTimeout or ErrCanceled. A builtin that blocks
+// must give up when it ends; one that loops should call Stopped, which also sees the
+// other reasons to stop. For a thread that no Loader runs it returns
+// context.Background().
 func ThreadContext(thread *starlark.Thread) context.Context {
-	if ctx, ok := thread.Local(contextLocal).(context.Context); ok {
-		return ctx
+	if e := executionOf(thread); e != nil && e.ctx != nil {
+		return e.ctx
 	}
 	return context.Background()
 }
@@ -50,8 +34,8 @@ func ThreadContext(thread *starlark.Thread) context.Context {
 // ThreadLimits returns the limits of the execution running on thread: those of the
 // Loader that runs it, or DefaultLimits() for a thread that no Loader runs.
 func ThreadLimits(thread *starlark.Thread) Limits {
-	if lim, ok := thread.Local(limitsLocal).(*Limits); ok {
-		return *lim
+	if e := executionOf(thread); e != nil {
+		return e.loader.limits
 	}
 	return DefaultLimits()
 }
@@ -61,17 +45,18 @@ func ThreadLimits(thread *starlark.Thread) Limits {
 // an error wrapping ErrMemoryLimit that names the operation what ("render() data", ...);
 // otherwise it counts size in the execution's usage, which the heap guard weighs.
 func ChargeAlloc(thread *starlark.Thread, what string, size int64) error {
-	maxAlloc := int64(DefaultLimits().MaxAllocBytes)
-	if lim, ok := thread.Local(limitsLocal).(*Limits); ok {
-		maxAlloc = int64(lim.MaxAllocBytes)
-	}
 	if size <= 0 {
 		return nil
+	}
+	e := executionOf(thread)
+	maxAlloc := int64(DefaultLimits().MaxAllocBytes)
+	if e != nil {
+		maxAlloc = int64(e.loader.limits.MaxAllocBytes)
 	}
 	if size > maxAlloc {
 		return allocError(what, size, maxAlloc)
 	}
-	if e := executionOf(thread); e != nil {
+	if e != nil {
 		e.charged.Add(size)
 	}
 	return nil
@@ -87,17 +72,16 @@ func allocError(what string, size, maxAlloc int64) error {
 // ChargeSteps counts n steps of work that a builtin did for the execution running on
 // thread: one per element it visited, per iteration of a template's loop, and so on. It
 // fails with an error wrapping ErrStepLimit once the thread's steps reach
-// Limits.MaxSteps, and with the cause of ThreadContext (ErrTimeout, ErrCanceled, ...) once
-// that has ended. A builtin that loops should call it every few thousand iterations and
-// stop at its first error. It must be called on the thread's goroutine, that is, from a
-// builtin the thread runs.
+// Limits.MaxSteps, and with Stopped's error once the execution must stop. A builtin that
+// loops should call it every few thousand iterations and stop at its first error. It
+// must be called on the thread's goroutine, that is, from a builtin the thread runs.
 func ChargeSteps(thread *starlark.Thread, n uint64) error {
 	if err := Stopped(thread); err != nil {
 		return err
 	}
 	maxSteps := DefaultLimits().MaxSteps
-	if lim, ok := thread.Local(limitsLocal).(*Limits); ok {
-		maxSteps = lim.MaxSteps
+	if e := executionOf(thread); e != nil {
+		maxSteps = e.maxSteps
 	}
 	if thread.Steps >= maxSteps || n >= maxSteps-thread.Steps {
 		// The interpreter stops the thread at its next instruction, too.
@@ -108,23 +92,27 @@ func ChargeSteps(thread *starlark.Thread, n uint64) error {
 	return nil
 }
 
-// Stopped returns nil while the execution running on thread may go on, and the reason
-// it was stopped once ThreadContext has ended (an error wrapping ErrTimeout, ErrCanceled,
-// ErrStepLimit or ErrMemoryLimit). It is cheap enough to call at every iteration of a loop.
+// Stopped returns nil while the execution running on thread may go on, and why it must
+// stop once it must: its context ended (an error wrapping ErrTimeout or ErrCanceled), or
+// it was stopped (ErrStepLimit, or ErrMemoryLimit from the heap guard). It is cheap
+// enough to call at every iteration of a loop.
 func Stopped(thread *starlark.Thread) error {
-	ctx := ThreadContext(thread)
+	e := executionOf(thread)
+	if e == nil {
+		return nil
+	}
+	if why := e.reason.Load(); why != nil {
+		return *why
+	}
+	if e.ctx == nil {
+		return nil
+	}
 	select {
-	case <-ctx.Done():
+	case <-e.ctx.Done():
+		return stopReason(e.ctx)
 	default:
 		return nil
 	}
-	cause := context.Cause(ctx)
-	for _, reason := range []error{ErrTimeout, ErrCanceled, ErrStepLimit, ErrMemoryLimit} {
-		if errors.Is(cause, reason) {
-			return cause
-		}
-	}
-	return stopReason(ctx)
 }
 
 // meter is an iterable given to a builtin in place of the one stored code passed, so that
