@@ -254,6 +254,31 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
+// machineCPU returns the busy time of all the machine's cores (not idle, not waiting for
+// I/O), from /proc/stat, in clock ticks of 1/100 s.
+func machineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0, errors.New("/proc/stat: unexpected format")
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, errors.New("/proc/stat: unexpected format")
+		}
+		if i != 3 && i != 4 && i < 8 { // user nice system idle iowait irq softirq steal; guest is in user
+			busy += n
+		}
+	}
+	return time.Duration(busy) * 10 * time.Millisecond, nil
+}
+
 // treeCPU returns the CPU time used by process root and its live descendants (gunicorn's
 // workers, say).
 func treeCPU(root int) (time.Duration, error) {
