@@ -132,21 +132,20 @@ func routeHandler(r appRoute) http.Handler {
 }
 
 // match finds the route of req in a, and sets req's path values (req.PathValue) to the
-// route's wildcards. When no route matches, ok is false and m holds what ServeMux answers
-// instead: 404, 405 with Allow, or a redirect to the canonical path.
-func (a *app) match(req *http.Request) (r appRoute, m *matcher, ok bool) {
-	m = &matcher{status: http.StatusOK}
+// route's wildcards. When no route matches, ok is false and m (a new matcher) holds what
+// ServeMux answers instead: 404, 405 with Allow, or a redirect to the canonical path.
+func (a *app) match(req *http.Request, m *matcher) (r appRoute, ok bool) {
 	// ServeMux records the match (pattern and path values) on the request it serves.
 	a.mux.ServeHTTP(m, req)
 	if m.route == nil {
-		return appRoute{}, m, false
+		return appRoute{}, false
 	}
-	return *m.route, nil, true
+	return *m.route, true
 }
 
 // matcher is the http.ResponseWriter match serves a request with: it records the route
 // that matched, or what ServeMux answers for an unmatched request. Its header is made on
-// first use, which only an unmatched request makes.
+// first use, which only an unmatched request makes. A new matcher has status 200.
 type matcher struct {
 	route  *appRoute
 	header http.Header

@@ -12,6 +12,7 @@ import (
 
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/runtime/printlog"
 )
 
 // request is the req value handlers receive: a struct (its type is "struct", it prints as
@@ -39,10 +40,31 @@ var requestFields = [...]string{"body", "headers", "id", "method", "params", "pa
 
 var _ starlark.HasAttrs = (*request)(nil)
 
-// newRequestValue returns the req value of r, matched to a route whose wildcards are
-// params. body is read by the caller, within the size limit.
-func newRequestValue(r *http.Request, params []string, id string, body []byte) *request {
-	return &request{http: r, id: id, params: params, body: body}
+// appRequest is the state of one app request, made with one allocation: the writer its
+// route is matched with, the print budget its handler's runs share, the req value they
+// receive and their arguments, (req,).
+type appRequest struct {
+	matcher matcher
+	prints  printlog.Budget
+	value   request
+	args    [1]starlark.Value
+}
+
+// newAppRequest returns the state of a request whose prints are bounded by limits.
+func newAppRequest(limits runtime.Limits) *appRequest {
+	ar := &appRequest{matcher: matcher{status: http.StatusOK}}
+	ar.prints.Reset(printlog.Options{MaxLines: limits.MaxPrintLines, MaxBytes: int(limits.MaxPrintBytes)})
+	return ar
+}
+
+// setRequest makes the req value of ar the frozen request r, matched to a route whose
+// wildcards are params, and returns the handler's arguments. body is read by the caller,
+// within the size limit.
+func (ar *appRequest) setRequest(r *http.Request, params []string, id string, body []byte) starlark.Tuple {
+	ar.value = request{http: r, id: id, params: params, body: body}
+	ar.value.Freeze() // a handler re-run after a conflict must see the same request
+	ar.args[0] = &ar.value
+	return ar.args[:]
 }
 
 func (r *request) Attr(name string) (starlark.Value, error) {
@@ -146,10 +168,18 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 // reply is an HTTP answer computed from a handler's return value.
 type reply struct {
 	status      int
-	contentType string
+	contentType []string // the value of Content-Type, if any
 	headers     [][2]string
 	body        []byte
 }
+
+// Values of Content-Type, made once: a response is given these slices instead of new
+// ones (see security.go). They are never modified.
+var (
+	htmlContentType  = []string{"text/html; charset=utf-8"}
+	bytesContentType = []string{"application/octet-stream"}
+	jsonContentType  = []string{"application/json"}
+)
 
 // toReply converts what a handler returned into an HTTP answer whose body is at most
 // maxBody bytes (see limits.go).
@@ -159,12 +189,12 @@ func toReply(v starlark.Value, maxBody runtime.ByteSize) (reply, error) {
 		if err := checkResponseSize("a string", len(v), maxBody); err != nil {
 			return reply{}, err
 		}
-		return reply{status: http.StatusOK, contentType: "text/html; charset=utf-8", body: []byte(v)}, nil
+		return reply{status: http.StatusOK, contentType: htmlContentType, body: []byte(v)}, nil
 	case starlark.Bytes:
 		if err := checkResponseSize("bytes", len(v), maxBody); err != nil {
 			return reply{}, err
 		}
-		return reply{status: http.StatusOK, contentType: "application/octet-stream", body: []byte(v)}, nil
+		return reply{status: http.StatusOK, contentType: bytesContentType, body: []byte(v)}, nil
 	case starlark.NoneType:
 		return reply{status: http.StatusNoContent}, nil
 	case *starlark.Dict, *starlark.List, starlark.Tuple, *objects.Object:
@@ -172,14 +202,14 @@ func toReply(v starlark.Value, maxBody runtime.ByteSize) (reply, error) {
 		if err != nil {
 			return reply{}, err
 		}
-		return reply{status: http.StatusOK, contentType: "application/json", body: b}, nil
+		return reply{status: http.StatusOK, contentType: jsonContentType, body: b}, nil
 	case *runtime.Response:
 		if err := checkResponseSize("a response() body", len(v.Body), maxBody); err != nil {
 			return reply{}, err
 		}
-		rep := reply{status: v.Status, contentType: v.ContentType, headers: v.Headers, body: []byte(v.Body)}
-		if rep.contentType == "" {
-			rep.contentType = "text/html; charset=utf-8"
+		rep := reply{status: v.Status, contentType: htmlContentType, headers: v.Headers, body: []byte(v.Body)}
+		if v.ContentType != "" {
+			rep.contentType = []string{v.ContentType}
 		}
 		return rep, nil
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
-	"github.com/starbase/starbase/runtime/printlog"
 	"github.com/starbase/starbase/sandbox"
 	"github.com/starbase/starbase/store"
 )
@@ -93,11 +92,13 @@ type Server struct {
 	ids    *requestIDs
 	// requestTimeout is the cause of the deadline of app requests (Limits.Timeout).
 	requestTimeout error
-	tokens         *auth.Tokens
-	api            http.Handler
-	start          time.Time
-	metrics        *metrics
-	nodes          *registry
+	// servedRel is what app requests derived from the release they ran on last.
+	servedRel atomic.Pointer[servedRelease]
+	tokens    *auth.Tokens
+	api       http.Handler
+	start     time.Time
+	metrics   *metrics
+	nodes     *registry
 	// published is signalled when this node's state changed and should be republished.
 	published chan struct{}
 
@@ -491,11 +492,12 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		http.Error(w, "No app is deployed yet. Push one with: starbase push DIR", http.StatusServiceUnavailable)
 		return route
 	}
-	s.metrics.serving(rel.app)
-	w.Header().Set("Starbase-Commit", string(rel.commit))
+	served := s.served(rel)
+	w.Header()["Starbase-Commit"] = served.commitHeader
 	reqID := s.ids.next()
+	ar := newAppRequest(s.cfg.Limits)
 	// One print budget for the request, however many times a conflict re-runs its handler.
-	prints := printlog.NewBudget(printlog.Options{MaxLines: s.cfg.Limits.MaxPrintLines, MaxBytes: int(s.cfg.Limits.MaxPrintBytes)})
+	prints := &ar.prints
 	defer func() {
 		if prints.Dropped() > 0 {
 			prints.Report(context.WithoutCancel(r.Context()), s.log, "print output over the per-request limit was dropped",
@@ -506,8 +508,9 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		s.fail(w, r, rel, reqID, rel.loadErr)
 		return route
 	}
-	rt, miss, ok := rel.app.match(r)
+	rt, ok := rel.app.match(r, &ar.matcher)
 	if !ok {
+		miss := &ar.matcher
 		if rel.app.handle == nil || (miss.status != http.StatusNotFound && miss.status != http.StatusMethodNotAllowed) {
 			for k, v := range miss.header {
 				w.Header()[k] = v
@@ -526,15 +529,14 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		http.Error(w, err.Error(), statusOf(err))
 		return route
 	}
-	req := newRequestValue(r, rt.params, reqID, body)
-	req.Freeze() // a handler re-run after a conflict must see the same request
+	args := ar.setRequest(r, rt.params, reqID, body)
 	var result starlark.Value
 	// One deadline bounds the request, however many times a conflict re-runs its handler;
 	// the loader then sets no timer of its own.
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
-	err = objects.Run(ctx, s.cfg.Store, s.classResolver(rel), s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
-		result, err = s.loader.Call(ctx, rel.snap, rt.fn, starlark.Tuple{req}, nil, map[string]any{
+	err = objects.Run(ctx, s.cfg.Store, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
+		result, err = s.loader.Call(ctx, rel.snap, rt.fn, args, nil, map[string]any{
 			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints,
 		})
 		return err
@@ -555,12 +557,33 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	for _, h := range rep.headers {
 		w.Header().Add(h[0], h[1])
 	}
-	if rep.contentType != "" {
-		w.Header().Set("Content-Type", rep.contentType)
+	if rep.contentType != nil {
+		w.Header()["Content-Type"] = rep.contentType
 	}
 	w.WriteHeader(rep.status)
 	w.Write(rep.body)
 	return route
+}
+
+// servedRelease is what app requests need of a release beyond the release itself, made
+// once per release rather than per request.
+type servedRelease struct {
+	rel          *release
+	commitHeader []string // the value of Starbase-Commit
+	resolver     objects.ClassResolver
+}
+
+// served returns the servedRelease of rel, made by the first request on rel (and again
+// if requests on two releases alternate, while a switch finishes). The first also lets
+// the metrics drop the routes rel no longer serves.
+func (s *Server) served(rel *release) *servedRelease {
+	if sr := s.servedRel.Load(); sr != nil && sr.rel == rel {
+		return sr
+	}
+	s.metrics.serving(rel.app)
+	sr := &servedRelease{rel: rel, commitHeader: []string{string(rel.commit)}, resolver: s.classResolver(rel)}
+	s.servedRel.Store(sr)
+	return sr
 }
 
 // classResolver binds stored objects to their classes as defined in rel's commit.
