@@ -113,7 +113,7 @@ func TestRender_CountsIterationsAndTemplateCallsAsSteps(t *testing.T) {
 		"template calls":    calls.String(),
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err, elapsed := renderWith(t, render.New(render.Options{}), runtime.Limits{MaxSteps: 1 << 20}, map[string]string{
+			_, err, elapsed := renderWith(t, render.New(render.Options{}), runtime.Limits{MaxSteps: 1 << 18}, map[string]string{
 				"app.star": page(`render("t.html")`),
 				"t.html":   tmpl,
 			})
