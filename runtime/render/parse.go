@@ -13,6 +13,13 @@
 //
 // The validation gate checks every template of a tree with Parse, the same code render
 // uses, before a commit can be served.
+//
+// A render runs within the limits of the request that calls it: its data is charged to
+// the execution's allocation check (runtime.ChargeAlloc) before it is converted, its
+// output is bounded by Options.MaxOutput and Limits.MaxAllocBytes, and every template call
+// and range iteration counts as a step (runtime.ChargeSteps) and stops the template at
+// the step limit or when the request's context ends. Parse refuses the templates whose
+// execution nothing else could bound (see bounds.go).
 package render
 
 import (
