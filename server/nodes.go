@@ -27,10 +27,9 @@ type registry struct {
 	leaser store.Leaser // nil on a single-process store
 	key    string
 
-	// mu guards eph and last.
-	mu   sync.Mutex
-	eph  store.Ephemeral
-	last api.Node
+	// mu guards eph.
+	mu  sync.Mutex
+	eph store.Ephemeral
 }
 
 func newRegistry(st store.Store, node string) *registry {
@@ -42,12 +41,11 @@ func newRegistry(st store.Store, node string) *registry {
 // publish records n as this node's state. Failures are returned for logging; the node keeps
 // serving either way and the next publish retries.
 func (r *registry) publish(ctx context.Context, n api.Node) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.last = n
 	if r.leaser == nil {
 		return nil
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	b, err := json.Marshal(n)
 	if err != nil {
 		return err
@@ -65,11 +63,9 @@ func (r *registry) publish(ctx context.Context, n api.Node) error {
 	return r.eph.Update(ctx, b)
 }
 
-// list returns every live node, ordered by name.
-func (r *registry) list(ctx context.Context) ([]api.Node, error) {
-	r.mu.Lock()
-	self := r.last
-	r.mu.Unlock()
+// list returns every live node, ordered by name, with self (this node's state now) in
+// place of its own published record, which may lag behind it.
+func (r *registry) list(ctx context.Context, self api.Node) ([]api.Node, error) {
 	if r.leaser == nil {
 		return []api.Node{self}, nil
 	}
@@ -77,13 +73,15 @@ func (r *registry) list(ctx context.Context) ([]api.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodes := make([]api.Node, 0, len(res.KVs))
+	nodes := []api.Node{self}
 	for _, kv := range res.KVs {
 		var n api.Node
 		if err := json.Unmarshal(kv.Value, &n); err != nil {
 			return nil, fmt.Errorf("node record %s is corrupt: %w", kv.Key, err)
 		}
-		nodes = append(nodes, n)
+		if n.Node != self.Node {
+			nodes = append(nodes, n)
+		}
 	}
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Node < nodes[j].Node })
 	return nodes, nil

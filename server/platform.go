@@ -35,7 +35,7 @@ func (s *Server) Status() api.Status {
 	st := api.Status{Node: s.self()}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	nodes, err := s.nodes.list(ctx)
+	nodes, err := s.nodes.list(ctx, st.Node)
 	if err != nil {
 		s.log.Warn("listing nodes failed", "err", err)
 		nodes = []api.Node{st.Node}
