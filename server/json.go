@@ -36,14 +36,12 @@ func encodeJSON(v starlark.Value, max runtime.ByteSize) ([]byte, error) {
 		}
 		return nil, err
 	}
-	// Between checks, the encoder appends only punctuation: closing brackets may pass.
-	if len(e.buf) > e.max {
-		return nil, e.tooLarge()
-	}
 	return e.buf, nil
 }
 
-// jsonEncoder appends JSON to buf, failing once buf would pass max bytes.
+// jsonEncoder appends JSON to buf, failing once buf would pass max bytes: a string is
+// checked before it is written, every value once written, so buf passes max by at most
+// one short scalar or bracket.
 type jsonEncoder struct {
 	buf []byte
 	max int
@@ -80,14 +78,6 @@ func within(err error, segment func() string) error {
 	return err
 }
 
-// grow fails if n more bytes would pass the limit.
-func (e *jsonEncoder) grow(n int) error {
-	if len(e.buf)+n > e.max {
-		return e.tooLarge()
-	}
-	return nil
-}
-
 func (e *jsonEncoder) tooLarge() error {
 	return fmt.Errorf("%w: the handler returned a %s whose JSON would be larger than %s, over the limit of %s (Limits.MaxResponseBytes, serve --max-response)",
 		runtime.ErrResponseTooLarge, e.top.Type(), runtime.ByteSize(e.max), runtime.ByteSize(e.max))
@@ -96,10 +86,6 @@ func (e *jsonEncoder) tooLarge() error {
 func (e *jsonEncoder) value(v starlark.Value, depth int) error {
 	if depth > maxJSONDepth {
 		return &jsonError{msg: "nested more than " + strconv.Itoa(maxJSONDepth) + " levels deep (or cyclic)"}
-	}
-	// Scalars are at most a few dozen bytes (an Int may be longer: checked below).
-	if err := e.grow(32); err != nil {
-		return err
 	}
 	switch v := v.(type) {
 	case starlark.NoneType:
@@ -112,8 +98,8 @@ func (e *jsonEncoder) value(v starlark.Value, depth int) error {
 			break
 		}
 		s := v.String()
-		if err := e.grow(len(s)); err != nil {
-			return err
+		if len(e.buf)+len(s) > e.max {
+			return e.tooLarge()
 		}
 		e.buf = append(e.buf, s...)
 	case starlark.Float:
@@ -196,21 +182,21 @@ func (e *jsonEncoder) value(v starlark.Value, depth int) error {
 	default:
 		return &jsonError{msg: "a " + v.Type() + " has no JSON form"}
 	}
+	// Scalars are checked once written (they are short); a string before and after.
+	if len(e.buf) > e.max {
+		return e.tooLarge()
+	}
 	return nil
 }
 
-// string appends s as a JSON string, or fails if that would pass the limit.
+// string appends s as a JSON string, or fails if that would pass the limit. A string
+// that might not fit once escaped is measured first, so a refused string is never written.
 func (e *jsonEncoder) string(s string) error {
-	// The quotes and s are the least the string takes; escapes are checked as they come.
-	if err := e.grow(len(s) + 2); err != nil {
-		return err
-	}
-	before := len(e.buf)
-	e.buf = appendJSONString(e.buf, s)
-	if len(e.buf) > e.max {
-		e.buf = e.buf[:before]
+	room := e.max - len(e.buf)
+	if len(s)+2 > room || len(s) > (room-2)/6 && jsonStringLen(s) > room {
 		return e.tooLarge()
 	}
+	e.buf = appendJSONString(e.buf, s)
 	return nil
 }
 
@@ -270,4 +256,31 @@ func appendJSONString(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
+}
+
+// jsonStringLen returns len(appendJSONString(nil, s)), without writing it.
+func jsonStringLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			switch {
+			case b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&':
+				n++
+			case b == '"' || b == '\\' || b == '\b' || b == '\f' || b == '\n' || b == '\r' || b == '\t':
+				n += 2
+			default:
+				n += 6
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			n += 6
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
 }
