@@ -99,8 +99,8 @@ func (l *Loader) limit(ctx context.Context, e *execution, f func() error) (err e
 		e.started = time.Now()
 	}
 	if e.prints == nil {
-		e.own.Reset(printlog.Options{MaxLines: l.limits.MaxPrintLines, MaxBytes: int(l.limits.MaxPrintBytes)})
-		e.prints = &e.own
+		e.own = printlog.NewBudget(printlog.Options{MaxLines: l.limits.MaxPrintLines, MaxBytes: int(l.limits.MaxPrintBytes)})
+		e.prints = e.own
 		defer e.reportPrints()
 	}
 	thread.SetLocal(executionLocal, e)

@@ -38,9 +38,9 @@ type execution struct {
 	maxSteps uint64
 
 	// prints is what print() output is charged to: the caller's budget (a request's,
-	// shared by its re-runs), or own.
+	// shared by its re-runs), or own, made for the execution when the caller gave none.
 	prints *printlog.Budget
-	own    printlog.Budget
+	own    *printlog.Budget
 
 	ctx context.Context // ends when the execution must stop (see limit)
 

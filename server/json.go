@@ -28,7 +28,7 @@ const maxJSONDepth = 64
 // knows it, so a result that shares structure (one big string referenced a thousand times)
 // costs at most max bytes, never its expansion.
 func encodeJSON(v starlark.Value, max runtime.ByteSize) ([]byte, error) {
-	e := jsonEncoder{buf: make([]byte, 0, 256), max: int(min(max, math.MaxInt)), top: v}
+	e := jsonEncoder{buf: make([]byte, 0, 128), max: int(min(max, math.MaxInt)), top: v}
 	if err := e.value(v, 0); err != nil {
 		var bad *jsonError
 		if errors.As(err, &bad) {
