@@ -574,13 +574,15 @@ type servedRelease struct {
 }
 
 // served returns the servedRelease of rel, made by the first request on rel (and again
-// if requests on two releases alternate, while a switch finishes). The first also lets
-// the metrics drop the routes rel no longer serves.
+// if requests on two releases alternate, while a switch finishes). The first request on
+// the current release also lets the metrics drop the routes it no longer serves.
 func (s *Server) served(rel *release) *servedRelease {
 	if sr := s.servedRel.Load(); sr != nil && sr.rel == rel {
 		return sr
 	}
-	s.metrics.serving(rel.app)
+	if rel == s.current.Load() {
+		s.metrics.serving(rel.app)
+	}
 	sr := &servedRelease{rel: rel, commitHeader: []string{string(rel.commit)}, resolver: s.classResolver(rel)}
 	s.servedRel.Store(sr)
 	return sr
