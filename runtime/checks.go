@@ -30,13 +30,19 @@ type checks struct {
 	maxResponse int64
 
 	universeGetattr *starlark.Builtin // the unchecked getattr, which c.getattr calls
+
+	// methods are the checked methods, unbound (methods.go). Like the rest of checks, it
+	// is built once and only read after: checks are safe for concurrent use.
+	methods map[methodKey]*starlark.Builtin
 }
 
 func newChecks(lim Limits) *checks {
-	return &checks{
+	c := &checks{
 		maxAlloc: int64(lim.MaxAllocBytes), maxDepth: lim.MaxCallDepth, maxResponse: int64(lim.MaxResponseBytes),
 		universeGetattr: starlark.Universe["getattr"].(*starlark.Builtin),
 	}
+	c.methods = c.buildMethods()
+	return c
 }
 
 // predeclared returns the checks and the checked universe functions, by the names stored
@@ -63,15 +69,15 @@ func (c *checks) predeclared() starlark.StringDict {
 		"tuple":     c.collection("tuple", 0),
 		"reversed":  c.collection("reversed", 0),
 		"sorted":    c.collection("sorted", slotBytes),
-		"set":       c.set,
+		"set":       {c.set, c.describeCollection("set")},
 		"enumerate": c.collection("enumerate", slotBytes+2*slotBytes+24),
-		"zip":       c.zip,
-		"bytes":     c.bytes,
+		"zip":       {c.zip, c.describeZip},
+		"bytes":     {c.bytes, c.describeBytes},
 		"str":       c.text(false),
 		"repr":      c.text(true),
-		"print":     c.joined,
-		"fail":      c.joined,
-		"int":       c.int,
+		"print":     {c.joined, describedAs("the text of print() or fail()")},
+		"fail":      {c.joined, describedAs("the text of print() or fail()")},
+		"int":       {c.int, describedAs("int() of a string")},
 	} {
 		d[name] = c.wrap(starlark.Universe[name].(*starlark.Builtin), estimate)
 	}
@@ -86,22 +92,32 @@ func (c *checks) predeclared() starlark.StringDict {
 	return d
 }
 
-// An estimator returns what a call would allocate, in bytes, and a description of the
-// operation for the error message. It returns 0 when it cannot tell (for example on
-// arguments of the wrong type), leaving the error to the function itself.
-type estimator func(args starlark.Tuple, kwargs []starlark.Tuple) (size int64, what string, err error)
+// An estimator bounds what a call would allocate: size returns it in bytes, or 0 when it
+// cannot tell (for example on arguments of the wrong type), leaving the error to the
+// function itself; describe names the operation for the error message. Only a refusal
+// needs the description, so it is built only then: checks run on every call.
+type estimator struct {
+	size     func(args starlark.Tuple, kwargs []starlark.Tuple) (int64, error)
+	describe func(args starlark.Tuple) string
+}
+
+// describedAs returns a describe function that always says what.
+func describedAs(what string) func(starlark.Tuple) string {
+	return func(starlark.Tuple) string { return what }
+}
 
 // wrap returns a builtin of the same name as inner that checks estimate first. inner is
 // called without a frame of its own, so tracebacks are those of the unchecked function.
 func (c *checks) wrap(inner *starlark.Builtin, estimate estimator) *starlark.Builtin {
 	return starlark.NewBuiltin(inner.Name(), func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		size, what, err := estimate(args, kwargs)
+		size, err := estimate.size(args, kwargs)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.alloc(thread, what, size); err != nil {
-			return nil, err
+		if size > c.maxAlloc {
+			return nil, c.refuse(estimate.describe(args), size)
 		}
+		c.charge(thread, size)
 		return inner.CallInternal(thread, args, kwargs)
 	})
 }
@@ -114,10 +130,19 @@ func (c *checks) alloc(thread *starlark.Thread, what string, size int64) error {
 	if size > c.maxAlloc {
 		return c.refuse(what, size)
 	}
+	c.charge(thread, size)
+	return nil
+}
+
+// charge counts an admitted allocation of size bytes in the execution's usage, which the
+// heap guard weighs.
+func (c *checks) charge(thread *starlark.Thread, size int64) {
+	if size <= 0 {
+		return
+	}
 	if e := executionOf(thread); e != nil {
 		e.charged.Add(size)
 	}
-	return nil
 }
 
 // maxElems is the most elements a collection built in one operation can have: each
@@ -142,15 +167,28 @@ func (c *checks) star(thread *starlark.Thread, b *starlark.Builtin, args starlar
 	return x, nil
 }
 
-// binary returns the check of x op y, which then computes x op y.
+// binary returns the check of x op y, which then computes x op y. The common cases,
+// int + int and string + string, are decided inline: they run at every step of most loops.
 func (c *checks) binary(op syntax.Token) builtinFunc {
 	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if len(args) != 2 || len(kwargs) != 0 {
 			return nil, fmt.Errorf("internal error: %s check called with %d arguments", b.Name(), len(args))
 		}
 		x, y := args[0], args[1]
-		if _, ok := x.(starlark.Int); ok && op == syntax.PLUS {
-			return starlark.Binary(op, x, y) // the common case: integers grow by one bit
+		if op == syntax.PLUS {
+			switch x := x.(type) {
+			case starlark.Int:
+				return starlark.Binary(op, x, y) // integers grow by one bit
+			case starlark.String:
+				if y, ok := y.(starlark.String); ok {
+					size := int64(len(x)) + int64(len(y))
+					if size > c.maxAlloc {
+						return nil, c.refuse(describeBinary(op, x, y), size)
+					}
+					c.charge(thread, size)
+					return x + y, nil // what starlark.Binary computes
+				}
+			}
 		}
 		if err := c.checkBinary(thread, op, x, y); err != nil {
 			return nil, err
@@ -193,7 +231,6 @@ type builtinFunc = func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []s
 
 // checkBinary checks what x op y would allocate.
 func (c *checks) checkBinary(thread *starlark.Thread, op syntax.Token, x, y starlark.Value) error {
-	what := func() string { return fmt.Sprintf("%s %s %s", x.Type(), op, y.Type()) }
 	var size int64
 	switch op {
 	case syntax.PLUS:
@@ -201,7 +238,10 @@ func (c *checks) checkBinary(thread *starlark.Thread, op syntax.Token, x, y star
 	case syntax.STAR:
 		if xi, ok := x.(starlark.Int); ok {
 			if yi, ok := y.(starlark.Int); ok {
-				return checkIntBits(what, satAdd(intBits(xi), intBits(yi)))
+				if n := satAdd(intBits(xi), intBits(yi)); n > MaxIntBits {
+					return intBitsError(describeBinary(op, x, y), n)
+				}
+				return nil
 			}
 			size = repeatSize(y, xi) // 3 * "ab" repeats like "ab" * 3
 		} else if n, ok := y.(starlark.Int); ok {
@@ -218,21 +258,28 @@ func (c *checks) checkBinary(thread *starlark.Thread, op syntax.Token, x, y star
 		if xi, ok := x.(starlark.Int); ok {
 			if n, ok := y.(starlark.Int); ok {
 				shift, _ := n.Int64()
-				return checkIntBits(what, satAdd(intBits(xi), max(shift, 0)))
+				if bits := satAdd(intBits(xi), max(shift, 0)); bits > MaxIntBits {
+					return intBitsError(describeBinary(op, x, y), bits)
+				}
+				return nil
 			}
 		}
 	}
 	if size > c.maxAlloc {
-		return c.refuse(what(), size)
+		return c.refuse(describeBinary(op, x, y), size)
 	}
-	return c.alloc(thread, "", size)
+	c.charge(thread, size)
+	return nil
 }
 
-func checkIntBits(what func() string, n int64) error {
-	if n > MaxIntBits {
-		return fmt.Errorf("%w: %s would make an integer of %d bits, over the limit of %d bits (runtime.MaxIntBits)", ErrMemoryLimit, what(), n, MaxIntBits)
-	}
-	return nil
+// describeBinary names x op y for an error message.
+func describeBinary(op syntax.Token, x, y starlark.Value) string {
+	return x.Type() + " " + op.String() + " " + y.Type()
+}
+
+// intBitsError is the refusal of an operation what that would make an integer of n bits.
+func intBitsError(what string, n int64) error {
+	return fmt.Errorf("%w: %s would make an integer of %d bits, over the limit of %d bits (runtime.MaxIntBits)", ErrMemoryLimit, what, n, MaxIntBits)
 }
 
 // concatSize returns what x + y allocates when both are strings, bytes, lists or tuples.
@@ -384,125 +431,6 @@ func (c *checks) enter(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.
 	return starlark.True, nil
 }
 
-// attr implements x.name for the names of checkedMethods: for the types whose method of
-// that name allocates or iterates, it returns the method with its check; otherwise the
-// attribute.
-func (c *checks) attr(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
-	x, name := args[0], string(args[1].(starlark.String))
-	v, err := getattr(x, name)
-	if err != nil {
-		return nil, err
-	}
-	return c.method(x, name, v), nil
-}
-
-// getattr implements the universe getattr(x, name[, default]), which reaches any method
-// by a name computed at run time (getattr(",", "jo" + "in"), or every name of dir(x)):
-// the methods that x.name would return checked are returned checked here too.
-func (c *checks) getattr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-	v, err := c.universeGetattr.CallInternal(thread, args, kwargs)
-	if err != nil || len(args) < 2 {
-		return v, err
-	}
-	name, ok := args[1].(starlark.String)
-	if !ok {
-		return v, nil
-	}
-	return c.method(args[0], string(name), v), nil
-}
-
-// methodCheck is the check of a method: estimate returns what a call would allocate (0
-// if unknown), and metered methods iterate their argument without side effects, so a
-// meter can stop them (see callMetered).
-type methodCheck struct {
-	estimate func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error)
-	metered  bool
-}
-
-// methodCheck returns the check of x's method name, if it has one.
-func (c *checks) methodCheck(x starlark.Value, name string) (methodCheck, bool) {
-	switch x.(type) {
-	case starlark.String:
-		switch name {
-		case "join":
-			return methodCheck{estimate: c.joinSize}, true
-		case "replace":
-			return methodCheck{estimate: replaceSize}, true
-		case "format":
-			return methodCheck{estimate: func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
-				return formatSize(string(recv.(starlark.String)), args, kwargs, c.maxAlloc)
-			}}, true
-		case "split", "rsplit":
-			return methodCheck{estimate: splitSize}, true
-		case "splitlines":
-			return methodCheck{estimate: func(recv starlark.Value, _ starlark.Tuple, _ []starlark.Tuple) (int64, error) {
-				lines := int64(strings.Count(string(recv.(starlark.String)), "\n")) + 1
-				return satMul(lines, slotBytes+boxedBytes), nil
-			}}, true
-		}
-	case *starlark.List:
-		if name == "extend" {
-			return methodCheck{estimate: func(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
-				if len(args) != 1 {
-					return 0, nil
-				}
-				n, _ := length(args[0], c.maxElems())
-				return satAdd(satMul(int64(recv.(*starlark.List).Len()), slotBytes), satMul(n, elemBytes(args[0]))), nil
-			}}, true
-		}
-	case *starlark.Set:
-		switch name {
-		case "update", "union", "symmetric_difference":
-			// symmetric_difference(x) copies the set and adds the elements of x it lacks.
-			return methodCheck{estimate: func(recv starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
-				var size int64
-				if name != "update" {
-					size = satMul(int64(recv.(*starlark.Set).Len()), setItemBytes)
-				}
-				for _, a := range args {
-					n, _ := length(a, c.maxElems())
-					size = satAdd(size, satMul(n, setItemBytes))
-				}
-				return size, nil
-			}, metered: name == "symmetric_difference"}, true
-		case "intersection", "difference", "issubset", "issuperset":
-			// They make at most a copy of the set, but iterate their argument, which can be
-			// range(1 << 60).
-			return methodCheck{metered: true}, true
-		}
-	}
-	return methodCheck{}, false
-}
-
-// method returns v, the attribute name of x, with its check if it is a method that has
-// one.
-func (c *checks) method(x starlark.Value, name string, v starlark.Value) starlark.Value {
-	check, ok := c.methodCheck(x, name)
-	if !ok {
-		return v
-	}
-	method, ok := v.(*starlark.Builtin)
-	if !ok {
-		return v
-	}
-	what := x.Type() + "." + name
-	return starlark.NewBuiltin(name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if check.estimate != nil {
-			size, err := check.estimate(x, args, kwargs)
-			if err != nil {
-				return nil, err
-			}
-			if err := c.alloc(thread, what, size); err != nil {
-				return nil, err
-			}
-		}
-		if check.metered {
-			return callMetered(thread, method, args, kwargs)
-		}
-		return method.CallInternal(thread, args, kwargs)
-	}).BindReceiver(x)
-}
-
 // getattr returns x.name as the interpreter would.
 func getattr(x starlark.Value, name string) (starlark.Value, error) {
 	if h, ok := x.(starlark.HasAttrs); ok {
@@ -604,49 +532,78 @@ func splitSize(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple
 // collection estimates list(x), tuple(x), sorted(x), reversed(x) or enumerate(x): extra
 // bytes per element besides the element's slot.
 func (c *checks) collection(name string, extra int64) estimator {
-	return func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
-		if len(args) == 0 {
-			return 0, "", nil
-		}
-		n, _ := length(args[0], c.maxElems())
-		return satMul(n, elemBytes(args[0])+extra), fmt.Sprintf("%s() of a %s of %d elements", name, args[0].Type(), n), nil
+	return estimator{
+		size: func(args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+			if len(args) == 0 {
+				return 0, nil
+			}
+			n, _ := length(args[0], c.maxElems())
+			return satMul(n, elemBytes(args[0])+extra), nil
+		},
+		describe: c.describeCollection(name),
 	}
 }
 
-func (c *checks) set(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+// describeCollection describes name(x) for the error message.
+func (c *checks) describeCollection(name string) func(starlark.Tuple) string {
+	return func(args starlark.Tuple) string {
+		n, _ := length(args[0], c.maxElems())
+		return fmt.Sprintf("%s() of a %s of %d elements", name, args[0].Type(), n)
+	}
+}
+
+func (c *checks) set(args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
 	if len(args) == 0 {
-		return 0, "", nil
+		return 0, nil
 	}
 	n, _ := length(args[0], c.maxElems())
-	return satMul(n, setItemBytes), fmt.Sprintf("set() of a %s of %d elements", args[0].Type(), n), nil
+	return satMul(n, setItemBytes), nil
 }
 
-func (c *checks) zip(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+func (c *checks) zip(args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+	shortest := c.shortest(args)
+	if shortest <= 0 {
+		return 0, nil
+	}
+	perTuple := slotBytes + 24 + boxedBytes + slotBytes*int64(len(args))
+	return satMul(shortest, perTuple), nil
+}
+
+func (c *checks) describeZip(args starlark.Tuple) string {
+	return fmt.Sprintf("zip() of %d elements", c.shortest(args))
+}
+
+// shortest returns the length of the shortest of args that has one, or -1.
+func (c *checks) shortest(args starlark.Tuple) int64 {
 	var shortest int64 = -1
 	for _, a := range args {
 		if n, ok := length(a, c.maxElems()); ok && (shortest < 0 || n < shortest) {
 			shortest = n
 		}
 	}
-	if shortest <= 0 {
-		return 0, "", nil
-	}
-	perTuple := slotBytes + 24 + boxedBytes + slotBytes*int64(len(args))
-	return satMul(shortest, perTuple), fmt.Sprintf("zip() of %d elements", shortest), nil
+	return shortest
 }
 
-func (c *checks) bytes(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
+func (c *checks) bytes(args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
 	if len(args) != 1 {
-		return 0, "", nil
+		return 0, nil
 	}
 	switch x := args[0].(type) {
 	case starlark.String:
-		return int64(len(x)) * 3, "bytes() of a string", nil // invalid UTF-8 becomes U+FFFD
+		return int64(len(x)) * 3, nil // invalid UTF-8 becomes U+FFFD
 	case starlark.Bytes:
-		return 0, "", nil
+		return 0, nil
 	}
 	n, _ := length(args[0], c.maxElems())
-	return n, fmt.Sprintf("bytes() of %d elements", n), nil
+	return n, nil
+}
+
+func (c *checks) describeBytes(args starlark.Tuple) string {
+	if _, ok := args[0].(starlark.String); ok {
+		return "bytes() of a string"
+	}
+	n, _ := length(args[0], c.maxElems())
+	return fmt.Sprintf("bytes() of %d elements", n)
 }
 
 // text estimates str(x) or repr(x).
@@ -655,21 +612,32 @@ func (c *checks) text(quote bool) estimator {
 	if quote {
 		name = "repr"
 	}
-	return func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
-		if len(args) != 1 {
-			return 0, "", nil
-		}
-		if _, ok := args[0].(starlark.String); ok && !quote {
-			return 0, "", nil // str of a string is the string itself
-		}
-		size, err := renderedSize(args[0], quote, false, c.maxAlloc)
-		return size, fmt.Sprintf("%s() of a %s", name, args[0].Type()), err
+	return estimator{
+		size: func(args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+			if len(args) != 1 {
+				return 0, nil
+			}
+			// The scalars are sized as renderedSize would, without its walk: str(i) is
+			// among the most common calls of all.
+			switch x := args[0].(type) {
+			case starlark.String:
+				if !quote {
+					return 0, nil // str of a string is the string itself
+				}
+			case starlark.Int:
+				return intTextLen(x), nil
+			case starlark.Float, starlark.Bool, starlark.NoneType:
+				return 32, nil
+			}
+			return renderedSize(args[0], quote, false, c.maxAlloc)
+		},
+		describe: func(args starlark.Tuple) string { return fmt.Sprintf("%s() of a %s", name, args[0].Type()) },
 	}
 }
 
 // joined estimates print(*args, sep=" ") and fail(*args, sep=" "), which convert their
 // arguments with str and join them.
-func (c *checks) joined(args starlark.Tuple, kwargs []starlark.Tuple) (int64, string, error) {
+func (c *checks) joined(args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
 	var size int64
 	for _, kw := range kwargs {
 		if s, ok := kw[1].(starlark.String); ok && kw[0] == starlark.String("sep") {
@@ -680,23 +648,23 @@ func (c *checks) joined(args starlark.Tuple, kwargs []starlark.Tuple) (int64, st
 	for _, a := range args {
 		n, err := renderedSize(a, false, false, c.maxAlloc-size)
 		if err != nil {
-			return 0, "", err
+			return 0, err
 		}
 		if size = satAdd(size, n); size > c.maxAlloc {
 			break
 		}
 	}
-	return size, "the text of print() or fail()", nil
+	return size, nil
 }
 
 // int refuses to parse integers of more than MaxIntBits.
-func (c *checks) int(args starlark.Tuple, kwargs []starlark.Tuple) (int64, string, error) {
+func (c *checks) int(args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
 	if len(args) == 0 {
-		return 0, "", nil
+		return 0, nil
 	}
 	s, ok := args[0].(starlark.String)
 	if !ok {
-		return 0, "", nil
+		return 0, nil
 	}
 	base := starlark.Value(starlark.MakeInt(10))
 	if len(args) > 1 {
@@ -713,7 +681,10 @@ func (c *checks) int(args starlark.Tuple, kwargs []starlark.Tuple) (int64, strin
 			bitsPerDigit = int64(bits.Len64(uint64(b - 1)))
 		}
 	}
-	return 0, "", checkIntBits(func() string { return "int() of a string" }, satMul(int64(len(s)), bitsPerDigit))
+	if n := satMul(int64(len(s)), bitsPerDigit); n > MaxIntBits {
+		return 0, intBitsError("int() of a string", n)
+	}
+	return 0, nil
 }
 
 // response refuses a body over MaxResponseBytes, then builds the response.
@@ -745,20 +716,22 @@ func (c *checks) response(thread *starlark.Thread, b *starlark.Builtin, args sta
 func (c *checks) json() *starlarkstruct.Module {
 	member := func(name string) *starlark.Builtin { return json.Module.Members[name].(*starlark.Builtin) }
 	encode, indent := member("encode"), member("indent")
-	encodeSize := func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
-		if len(args) != 1 {
-			return 0, "", nil
-		}
-		size, err := renderedSize(args[0], true, true, c.maxAlloc)
-		return size, "json.encode of a " + args[0].Type(), err
+	encodeSize := estimator{
+		size: func(args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+			if len(args) != 1 {
+				return 0, nil
+			}
+			return renderedSize(args[0], true, true, c.maxAlloc)
+		},
+		describe: func(args starlark.Tuple) string { return "json.encode of a " + args[0].Type() },
 	}
-	indentSize := func(args starlark.Tuple, kwargs []starlark.Tuple) (int64, string, error) {
+	indentSize := func(args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
 		if len(args) != 1 {
-			return 0, "", nil
+			return 0, nil
 		}
 		s, ok := args[0].(starlark.String)
 		if !ok {
-			return 0, "", nil
+			return 0, nil
 		}
 		prefix, unit := "", "\t"
 		for _, kw := range kwargs {
@@ -771,18 +744,19 @@ func (c *checks) json() *starlarkstruct.Module {
 				}
 			}
 		}
-		return indentedSize(string(s), prefix, unit), "json.indent", nil
+		return indentedSize(string(s), prefix, unit), nil
+	}
+	decodeSize := func(args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+		if len(args) == 0 {
+			return 0, nil
+		}
+		s, _ := starlark.AsString(args[0])
+		return decodedSize(s), nil
 	}
 	members := starlark.StringDict{
 		"encode": c.wrap(encode, encodeSize),
-		"decode": c.wrap(member("decode"), func(args starlark.Tuple, _ []starlark.Tuple) (int64, string, error) {
-			if len(args) == 0 {
-				return 0, "", nil
-			}
-			s, _ := starlark.AsString(args[0])
-			return decodedSize(s), "json.decode", nil
-		}),
-		"indent": c.wrap(indent, indentSize),
+		"decode": c.wrap(member("decode"), estimator{decodeSize, describedAs("json.decode")}),
+		"indent": c.wrap(indent, estimator{indentSize, describedAs("json.indent")}),
 	}
 	// encode_indent(x, prefix=, indent=) is encode then indent: check both.
 	members["encode_indent"] = starlark.NewBuiltin("json.encode_indent", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
