@@ -93,7 +93,8 @@
 //     stopped execution to return before considering another. While the heap (live and
 //     garbage) is above the budget, it forces at most one collection per 100ms.
 //   - Response size (MaxResponseBytes, 32 MiB): response() and the server refuse larger
-//     bodies ([ErrResponseTooLarge]); [JSONSize] measures a JSON result before encoding.
+//     bodies ([ErrResponseTooLarge]); the server encodes a JSON result into a buffer
+//     that fails as soon as it would pass the limit.
 //   - Print output (MaxPrintLines 100, MaxPrintBytes 64 KiB per Call, per request given a
 //     budget with [PrintBudgetLocal], and per run of a module's top level): a budget kept
 //     with the thread (runtime/printlog) drops the excess and one warning counts it.
