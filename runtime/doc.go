@@ -83,12 +83,23 @@
 //     allocated nothing. Integers are bounded to [MaxIntBits], since big-integer
 //     arithmetic is not cancellable either. The same limit bounds any single string,
 //     list or tuple stored code can build, so doubling s = s + s stops there.
+//     There is no way around the checks: getattr returns the same checked methods as
+//     x.name, f(*x) checks what collecting x allocates, and builtins that iterate inside
+//     one instruction (min, max, any, all, the set methods) count one step per element
+//     and stop at the step limit or deadline.
+//   - Builtins of other packages keep their work within the same limits through
+//     [ThreadContext], [ThreadLimits], [ChargeAlloc] and [ChargeSteps]: render charges
+//     its data and output to MaxAllocBytes, counts a step at every template and range
+//     iteration and stops at the request's deadline; its parser refuses recursive and
+//     too deeply nested templates.
 //   - Memory of the process (MaxHeapBytes, 2 GiB): what the checks cannot refuse is
 //     growth in small steps (appending a chunk at a time to a list, a comprehension, a
 //     dict filled key by key). A guard (guard.go) reads the live heap every 10ms while
 //     executions run and, above the budget, stops the running execution that allocated
-//     the most with [ErrMemoryLimit]. It acts on live memory only: it confirms with a forced garbage
-//     collection before stopping anyone, so garbage left by an execution stopped earlier
+//     the most with [ErrMemoryLimit], provided it holds a significant share (a quarter)
+//     of the excess: memory held by something else is not blamed on a small request. It
+//     acts on live memory only: it confirms with a forced garbage collection before
+//     stopping anyone, so garbage left by an execution stopped earlier
 //     (or finished) never counts against the next, innocent one; then it waits for the
 //     stopped execution to return before considering another. While the heap (live and
 //     garbage) is above the budget, it forces at most one collection per 100ms.
