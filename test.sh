@@ -22,3 +22,14 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go test -race -count=1 -timeout 20m ./...
+
+# Every fuzz target (decoders of untrusted input) also runs briefly; run longer by hand with
+# FUZZTIME=10m ./test.sh, or go test -fuzz TARGET -fuzztime 10m ./PKG.
+fuzztime=${FUZZTIME:-3s}
+grep -l '^func Fuzz' $(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go') | while read -r file; do
+	pkg=./$(dirname "$file")
+	for target in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
+		echo "fuzzing $pkg $target for $fuzztime"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"
+	done
+done
