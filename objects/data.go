@@ -34,6 +34,9 @@ func (tx *Tx) class(qualified string) (*Model, error) {
 	if err != nil {
 		m = nil
 	}
+	if tx.classes == nil {
+		tx.classes = make(map[string]classLookup)
+	}
 	tx.classes[qualified] = classLookup{m, err}
 	return m, err
 }

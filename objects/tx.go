@@ -50,19 +50,25 @@ type classLookup struct {
 	err   error
 }
 
+// newTx returns an empty transaction. Its maps and stamp are made on first use, so that a
+// request that never touches data pays nothing for its transaction.
 func newTx(ctx context.Context, st store.Store, resolve ClassResolver) *Tx {
-	stamp := make([]byte, 16)
-	crand.Read(stamp)
-	return &Tx{
-		ctx:     ctx,
-		st:      st,
-		resolve: resolve,
-		stamp:   stamp,
-		reads:   make(map[string]*store.KeyValue),
-		writes:  make(map[string]store.Op),
-		covered: make(map[string]bool),
-		classes: make(map[string]classLookup),
+	return &Tx{ctx: ctx, st: st, resolve: resolve}
+}
+
+// recordRead records that key read kv from the snapshot (nil: absent).
+func (tx *Tx) recordRead(key string, kv *store.KeyValue) {
+	if tx.reads == nil {
+		tx.reads = make(map[string]*store.KeyValue)
 	}
+	tx.reads[key] = kv
+}
+
+func (tx *Tx) write(op store.Op) {
+	if tx.writes == nil {
+		tx.writes = make(map[string]store.Op)
+	}
+	tx.writes[op.Key] = op
 }
 
 // Revision returns the snapshot revision the transaction reads at, or 0 before its first read.
@@ -130,7 +136,7 @@ func (tx *Tx) snapshotGet(key string) (*store.KeyValue, error) {
 	if tx.rev == 0 {
 		tx.rev = rev
 	}
-	tx.reads[key] = kv
+	tx.recordRead(key, kv)
 	return kv, nil
 }
 
@@ -161,16 +167,22 @@ func (tx *Tx) get(key string) ([]byte, bool, error) {
 // named by a fresh random id.
 func (tx *Tx) assumeAbsent(key string) {
 	if _, ok := tx.reads[key]; !ok {
-		tx.reads[key] = nil
+		tx.recordRead(key, nil)
 	}
 }
 
-func (tx *Tx) put(key string, value []byte) { tx.writes[key] = store.Put(key, value) }
-func (tx *Tx) del(key string)               { tx.writes[key] = store.Delete(key) }
+func (tx *Tx) put(key string, value []byte) { tx.write(store.Put(key, value)) }
+func (tx *Tx) del(key string)               { tx.write(store.Delete(key)) }
 
 // bump changes a version key without reading it, so that every transaction that read it
 // conflicts with this one and none that only bump it does.
-func (tx *Tx) bump(key string) { tx.put(key, tx.stamp) }
+func (tx *Tx) bump(key string) {
+	if tx.stamp == nil {
+		tx.stamp = make([]byte, 16)
+		crand.Read(tx.stamp)
+	}
+	tx.put(key, tx.stamp)
+}
 
 // keys returns up to limit keys (at least 1) under prefix, strictly after after, in order, as the
 // transaction sees them: the snapshot's, less the ones it deleted, plus the ones it put.
@@ -239,6 +251,9 @@ func (tx *Tx) coverRecords(firstMember, lastMember string, recordKeys []string) 
 	}
 	tx.ranges = append(tx.ranges, store.RangeUnmodifiedSince(firstMember, store.KeyAfter(lastMember), tx.rev))
 	for _, k := range recordKeys {
+		if tx.covered == nil {
+			tx.covered = make(map[string]bool)
+		}
 		tx.covered[k] = true
 	}
 }
