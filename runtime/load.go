@@ -233,3 +233,107 @@ func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
 	globals.Freeze()
 	return globals, nil
 }
+
+// Estimates of the memory cached values hold, for Options.MaxModuleBytes. They need only
+// be proportionate: a program or an instance that is ten times larger than another must
+// cost about ten times more.
+const (
+	// programBytesPerEncodedByte scales the length of a program's encoding to the
+	// memory of its decoded form (bytecode, constants, names, positions, Go headers).
+	programBytesPerEncodedByte = 4
+	// valueOverhead is charged for each value of a module's globals on top of its
+	// contents: headers, the dict entry or list slot holding it.
+	valueOverhead = 48
+	// maxCostVisits bounds the walk of a module's globals; the values beyond it are
+	// charged valueOverhead each without being visited further.
+	maxCostVisits = 100_000
+)
+
+// programCost estimates the bytes prog holds in memory.
+func programCost(prog *starlark.Program) int64 {
+	var n byteCounter
+	if err := prog.Write(&n); err != nil {
+		return int64(4 * KiB)
+	}
+	return int64(n)*programBytesPerEncodedByte + 512
+}
+
+// byteCounter is an io.Writer that counts the bytes written to it.
+type byteCounter int64
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
+// instanceCost estimates the bytes a module's frozen globals hold that the module's
+// program does not: strings, bytes, lists, tuples, dicts and sets built by its top level.
+// Functions are charged a header only (their code belongs to the program). Values shared
+// by several globals are counted once.
+func instanceCost(globals starlark.StringDict) int64 {
+	w := costWalk{seen: make(map[any]bool)}
+	var total int64
+	for name, v := range globals {
+		total += int64(len(name)) + valueOverhead + w.cost(v)
+	}
+	return total
+}
+
+// costWalk walks values for instanceCost, visiting each container once.
+type costWalk struct {
+	seen   map[any]bool // containers already charged
+	visits int
+}
+
+func (w *costWalk) cost(v starlark.Value) int64 {
+	w.visits++
+	if w.visits > maxCostVisits {
+		return valueOverhead
+	}
+	switch v := v.(type) {
+	case starlark.String:
+		return int64(len(v))
+	case starlark.Bytes:
+		return int64(len(v))
+	case starlark.Tuple:
+		var n int64
+		for _, e := range v {
+			n += valueOverhead + w.cost(e)
+		}
+		return n
+	case *starlark.List:
+		if w.seen[v] {
+			return 0
+		}
+		w.seen[v] = true
+		var n int64
+		for i := range v.Len() {
+			n += valueOverhead + w.cost(v.Index(i))
+		}
+		return n
+	case *starlark.Dict:
+		if w.seen[v] {
+			return 0
+		}
+		w.seen[v] = true
+		var n int64
+		for _, item := range v.Items() {
+			n += 2*valueOverhead + w.cost(item[0]) + w.cost(item[1])
+		}
+		return n
+	case *starlark.Set:
+		if w.seen[v] {
+			return 0
+		}
+		w.seen[v] = true
+		var n int64
+		iter := v.Iterate()
+		defer iter.Done()
+		var e starlark.Value
+		for iter.Next(&e) {
+			n += valueOverhead + w.cost(e)
+		}
+		return n
+	}
+	return valueOverhead
+}

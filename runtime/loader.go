@@ -62,7 +62,15 @@ const (
 	DefaultMaxPrintLines    = 100
 	DefaultMaxPrintBytes    = 64 * KiB
 	DefaultMaxModules       = 4096
+	DefaultMaxModuleBytes   = 16 * MiB
 )
+
+// maxResolved bounds the cache of resolved module graphs, keyed by (commit, root module).
+// A graph is only useful for the commits a node serves or has just served (a few, while
+// it switches from one release to the next), so the bound is small: 64 commits of four
+// root modules each. A graph that was evicted is resolved again from the program cache,
+// without compiling or running anything.
+const maxResolved = 256
 
 // DefaultLimits returns the Default* values above.
 func DefaultLimits() Limits {
@@ -127,9 +135,18 @@ type Options struct {
 	// (see Call), which module top levels do not have.
 	Predeclared starlark.StringDict
 
-	// MaxModules bounds each of the caches of module instances, compiled programs and
-	// resolved commits (LRU). Zero means DefaultMaxModules.
+	// MaxModules bounds the number of entries of each of the caches of module instances
+	// and compiled programs (LRU), and of resolved module graphs (which is also bounded
+	// by 64 commits of four root modules: 256 entries). Zero means DefaultMaxModules.
 	MaxModules int
+
+	// MaxModuleBytes bounds each of the caches of module instances and compiled programs
+	// by an estimate of the memory its entries hold (the programs' bytecode; the strings,
+	// lists, dicts... an instance's top level built), so that many distinct commits or
+	// large modules cannot grow them beyond it whatever MaxModules is. A module larger
+	// than the bound is not cached (it runs again on the next Load). Zero means
+	// DefaultMaxModuleBytes; negative means bounded by MaxModules only.
+	MaxModuleBytes ByteSize
 
 	// Logger receives print() output and cache warnings. Nil means slog.Default().
 	Logger *slog.Logger
@@ -206,6 +223,10 @@ func New(opts Options) (*Loader, error) {
 	if limit <= 0 {
 		limit = DefaultMaxModules
 	}
+	maxBytes := int64(opts.MaxModuleBytes)
+	if maxBytes == 0 {
+		maxBytes = int64(DefaultMaxModuleBytes)
+	}
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -223,9 +244,9 @@ func New(opts Options) (*Loader, error) {
 		onModuleRun: opts.OnModuleRun,
 		ctx:         ctx,
 		cancel:      cancel,
-		programs:    newLRU[*starlark.Program](limit),
-		modules:     newLRU[starlark.StringDict](limit),
-		resolved:    newLRU[*node](limit),
+		programs:    newCostLRU(limit, maxBytes, programCost),
+		modules:     newCostLRU(limit, maxBytes, instanceCost),
+		resolved:    newLRU[*node](min(limit, maxResolved)),
 	}, nil
 }
 

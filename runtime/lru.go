@@ -6,22 +6,39 @@ import (
 )
 
 // lru is a bounded map from string keys to values that evicts the least recently used
-// entry when full. It is safe for concurrent use.
+// entries when it holds more than limit entries or, if maxCost is positive, when the
+// costs of its entries (an estimate of their bytes, from cost) add up to more than
+// maxCost. A value costing more than maxCost is not kept at all. It is safe for
+// concurrent use.
 type lru[V any] struct {
-	limit int
+	limit   int
+	maxCost int64
+	cost    func(V) int64 // nil when maxCost is zero
 
-	mu    sync.Mutex // guards items and order
+	mu    sync.Mutex // guards items, order and total
 	items map[string]*list.Element
 	order *list.List // of *lruEntry[V], most recently used first
+	total int64      // sum of the costs of the entries
 }
 
 type lruEntry[V any] struct {
 	key   string
 	value V
+	cost  int64
 }
 
+// newLRU returns an lru bounded by entries only.
 func newLRU[V any](limit int) *lru[V] {
-	return &lru[V]{limit: limit, items: make(map[string]*list.Element), order: list.New()}
+	return newCostLRU[V](limit, 0, nil)
+}
+
+// newCostLRU returns an lru bounded by limit entries and, if maxCost is positive, by a
+// total cost of maxCost as estimated by cost.
+func newCostLRU[V any](limit int, maxCost int64, cost func(V) int64) *lru[V] {
+	if maxCost <= 0 || cost == nil {
+		maxCost, cost = 0, nil
+	}
+	return &lru[V]{limit: limit, maxCost: maxCost, cost: cost, items: make(map[string]*list.Element), order: list.New()}
 }
 
 // get returns the value under key and marks it most recently used.
@@ -37,21 +54,33 @@ func (c *lru[V]) get(key string) (V, bool) {
 	return el.Value.(*lruEntry[V]).value, true
 }
 
-// add stores value under key, evicting the least recently used entries beyond the limit.
+// add stores value under key, evicting the least recently used entries beyond the
+// bounds. The cost is estimated before the lock is taken.
 func (c *lru[V]) add(key string, value V) {
+	var cost int64
+	if c.cost != nil {
+		cost = c.cost(value)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
-		el.Value.(*lruEntry[V]).value = value
-		c.order.MoveToFront(el)
+		c.remove(el)
+	}
+	if c.maxCost > 0 && cost > c.maxCost {
 		return
 	}
-	c.items[key] = c.order.PushFront(&lruEntry[V]{key: key, value: value})
-	for c.order.Len() > c.limit {
-		oldest := c.order.Back()
-		c.order.Remove(oldest)
-		delete(c.items, oldest.Value.(*lruEntry[V]).key)
+	c.items[key] = c.order.PushFront(&lruEntry[V]{key: key, value: value, cost: cost})
+	c.total += cost
+	for c.order.Len() > c.limit || (c.maxCost > 0 && c.total > c.maxCost) {
+		c.remove(c.order.Back())
 	}
+}
+
+// remove drops the entry of el. The caller holds c.mu.
+func (c *lru[V]) remove(el *list.Element) {
+	entry := c.order.Remove(el).(*lruEntry[V])
+	delete(c.items, entry.key)
+	c.total -= entry.cost
 }
 
 // len returns the number of entries.
@@ -59,4 +88,11 @@ func (c *lru[V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.order.Len()
+}
+
+// size returns the sum of the estimated costs of the entries.
+func (c *lru[V]) size() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
 }
