@@ -47,6 +47,14 @@ func (c *lru[V]) get(id ID) (V, bool) {
 	return zero, false
 }
 
+// has reports whether id is cached, without making it more recently used.
+func (c *lru[V]) has(id ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.entries[id]
+	return ok
+}
+
 func (c *lru[V]) add(id ID, v V) {
 	cost := c.cost(v)
 	if cost > c.maxCost/4 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/starbase/starbase/store"
 )
@@ -125,6 +126,59 @@ func (r *Repo) Commit(ctx context.Context, id ID) (Commit, error) {
 	c.Parents = slices.Clone(c.Parents)
 	c.Notes = slices.Clone(c.Notes)
 	return c, nil
+}
+
+// Offer adds to the caches the object stored under key with the given value, as a watch
+// of Prefix delivers it, so that reading it later takes no round trip to the store. The
+// object is verified exactly as a read from the store is (its content must hash to the id
+// its key names, trees and commits must decode); anything else is ignored: keys that name
+// no object (refs), invalid ids, corrupt content. It reports whether the object was cached
+// (or already was). Offering is only ever an optimisation: a read still goes to the store
+// for anything not cached.
+func (r *Repo) Offer(key string, value []byte) bool {
+	switch {
+	case strings.HasPrefix(key, BlobPrefix):
+		id := ID(key[len(BlobPrefix):])
+		if ValidateID(id) != nil {
+			return false
+		}
+		if r.blobs.has(id) {
+			return true
+		}
+		if HashBlob(value) != id {
+			return false
+		}
+		r.blobs.add(id, value)
+	case strings.HasPrefix(key, TreePrefix):
+		id := ID(key[len(TreePrefix):])
+		if ValidateID(id) != nil {
+			return false
+		}
+		if r.trees.has(id) {
+			return true
+		}
+		t, err := DecodeTree(id, value)
+		if err != nil {
+			return false
+		}
+		r.trees.add(id, t)
+	case strings.HasPrefix(key, CommitPrefix):
+		id := ID(key[len(CommitPrefix):])
+		if ValidateID(id) != nil {
+			return false
+		}
+		if r.commits.has(id) {
+			return true
+		}
+		c, err := DecodeCommit(id, value)
+		if err != nil {
+			return false
+		}
+		r.commits.add(id, c)
+	default:
+		return false
+	}
+	return true
 }
 
 // object reads the stored encoding of an object.

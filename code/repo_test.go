@@ -300,3 +300,70 @@ func TestLRU_EvictsLeastRecentlyUsedWithinBounds(t *testing.T) {
 		t.Error("an entry costing over a quarter of the budget was cached")
 	}
 }
+
+func TestRepo_OfferedObjectsAreReadWithoutTheStore(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRepo(t) // an empty store: whatever is read comes from the caches
+	content := []byte("x = 1\n")
+	blob := HashBlob(content)
+	treeData, tree, err := EncodeTree(Tree{"app.star": blob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := testCommit()
+	want.Tree = tree
+	commitData, commit, err := EncodeCommit(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, value := range map[string][]byte{
+		BlobPrefix + string(blob): content, TreePrefix + string(tree): treeData, CommitPrefix + string(commit): commitData,
+	} {
+		if !r.Offer(key, value) {
+			t.Errorf("Offer(%q) = false, want true", key)
+		}
+	}
+	if got, err := r.Blob(ctx, blob); err != nil || string(got) != string(content) {
+		t.Errorf("Blob = %q, %v, want %q", got, err, content)
+	}
+	if got, err := r.Tree(ctx, tree); err != nil || got["app.star"] != blob {
+		t.Errorf("Tree = %v, %v, want app.star -> %s", got, err, blob.Short())
+	}
+	if got, err := r.Commit(ctx, commit); err != nil || got.Tree != tree || got.Message != want.Message {
+		t.Errorf("Commit = %+v, %v, want tree %s and message %q", got, err, tree.Short(), want.Message)
+	}
+}
+
+func TestRepo_OfferRefusesWhatIsNotAVerifiedObject(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRepo(t)
+	treeData, tree, err := EncodeTree(Tree{"app.star": idA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offers := []struct {
+		name, key string
+		value     []byte
+	}{
+		{"a blob whose content does not hash to its id", BlobPrefix + string(idA), []byte("not A")},
+		{"a tree whose content does not hash to its id", TreePrefix + string(idB), treeData},
+		{"a commit that is not a commit", CommitPrefix + string(tree), treeData},
+		{"a ref", RefPrefix + "main", []byte(idA)},
+		{"an invalid id", BlobPrefix + "../x", []byte("x")},
+		{"a key outside code/", "data/x", []byte("x")},
+	}
+	for _, o := range offers {
+		if r.Offer(o.key, o.value) {
+			t.Errorf("Offer of %s = true, want false", o.name)
+		}
+	}
+	if _, err := r.Blob(ctx, idA); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Blob after a refused offer: err = %v, want ErrNotFound", err)
+	}
+	if _, err := r.Tree(ctx, idB); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Tree after a refused offer: err = %v, want ErrNotFound", err)
+	}
+	if _, err := r.Commit(ctx, tree); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Commit after a refused offer: err = %v, want ErrNotFound", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,6 +239,13 @@ var errTransient = errors.New("transient")
 // keeps serving what it has; applied revisions advance only once a state is served. When
 // the watch ends (compaction, a lost connection), the ref is read again and watched from
 // there, so no change is missed for long.
+//
+// The watch covers all of code.Prefix, not only the ref: a push writes its blobs, then its
+// tree, commit and ref in one store commit, so by the time the ref event arrives every
+// object of the new commit has come through the same watch. Each is offered to the Repo's
+// caches (which verify it against its id as a read would), and building the release then
+// reads nothing from the store but what the caches could not keep. The ref alone still
+// decides what is served, so ordering is exactly that of the ref's changes.
 func (s *Server) watch(ctx context.Context, rev int64, pending *target) {
 	defer s.running.Done()
 	key := s.refKey()
@@ -251,24 +259,32 @@ func (s *Server) watch(ctx context.Context, rev int64, pending *target) {
 	if pending != nil {
 		rewatch()
 	}
-	events = s.cfg.Store.Watch(ctx, key, rev)
+	events = s.cfg.Store.Watch(ctx, code.Prefix, rev)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case ev, ok := <-events:
 			for ok && ev.Err == nil {
+				refs := false // whether ev is one the old ref-only watch would have seen
 				for _, ch := range ev.Changes {
-					if ch.Key == key {
+					refs = refs || strings.HasPrefix(ch.Key, key)
+					switch {
+					case ch.Key == key:
 						t := target{revision: ev.Revision}
 						if !ch.Deleted {
 							t.commit = code.ID(ch.Value)
 						}
 						pending = &t
+					case !ch.Deleted:
+						s.repo.Offer(ch.Key, ch.Value)
 					}
 				}
 				rev = ev.Revision
-				if pending == nil {
+				// Revisions that only wrote objects do not advance applied by themselves
+				// (waitApplied answers for them from the ref's ModRevision), so that applied
+				// keeps moving in the ref's own steps.
+				if pending == nil && refs {
 					s.advance(rev)
 				}
 				// Coalesce what is already queued: only the latest state is worth building.
@@ -300,7 +316,7 @@ func (s *Server) watch(ctx context.Context, rev int64, pending *target) {
 					t.commit = code.ID(kv.Value)
 				}
 				pending, rev = &t, cur
-				events = s.cfg.Store.Watch(ctx, key, rev)
+				events = s.cfg.Store.Watch(ctx, code.Prefix, rev)
 			}
 		}
 		if pending == nil {
