@@ -431,15 +431,22 @@ func (s *Server) advance(rev int64) {
 }
 
 // waitApplied holds until the node has applied store revision rev, or ctx ends. A revision
-// that changed no ref counts as applied as soon as the node is current with the ref.
+// that changed no ref counts as applied as soon as the node is current with the ref: the
+// store is asked for the ref while the wait goes on, so that a revision the watch is about
+// to deliver is not held up by that read's round trip.
 func (s *Server) waitApplied(ctx context.Context, rev int64) error {
 	if rev <= s.applied.Load() {
 		return nil
 	}
-	if kv, cur, err := s.cfg.Store.Get(ctx, s.refKey(), 0); err == nil && cur >= rev &&
-		(kv == nil || kv.ModRevision <= s.applied.Load()) {
-		return nil
-	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	current := make(chan struct{}) // closed when the ref is known current as of rev
+	go func() {
+		kv, cur, err := s.cfg.Store.Get(ctx, s.refKey(), 0)
+		if err == nil && cur >= rev && (kv == nil || kv.ModRevision <= s.applied.Load()) {
+			close(current)
+		}
+	}()
 	for {
 		s.mu.Lock()
 		ch := s.notify
@@ -450,6 +457,8 @@ func (s *Server) waitApplied(ctx context.Context, rev int64) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-current:
+			return nil
 		case <-ch:
 		}
 	}
