@@ -176,7 +176,8 @@ func (l *Loader) instance(ctx context.Context, commit code.ID, n *node) (starlar
 		if err != nil {
 			return nil, err
 		}
-		l.modules.add(n.key, globals)
+		// The functions of globals keep n's program alive: charge it too.
+		l.modules.addCost(n.key, globals, instanceCost(globals)+programCost(n.prog))
 		return globals, nil
 	})
 }
@@ -266,8 +267,8 @@ func (c *byteCounter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// instanceCost estimates the bytes a module's frozen globals hold that the module's
-// program does not: strings, bytes, lists, tuples, dicts and sets built by its top level.
+// instanceCost estimates the bytes a module's frozen globals hold besides the module's
+// program (which its functions keep alive, and Loader.instance charges as well): strings, bytes, lists, tuples, dicts and sets built by its top level.
 // Functions are charged a header only (their code belongs to the program). Values shared
 // by several globals are counted once.
 func instanceCost(globals starlark.StringDict) int64 {

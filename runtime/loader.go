@@ -62,7 +62,7 @@ const (
 	DefaultMaxPrintLines    = 100
 	DefaultMaxPrintBytes    = 64 * KiB
 	DefaultMaxModules       = 4096
-	DefaultMaxModuleBytes   = 16 * MiB
+	DefaultMaxModuleBytes   = 32 * MiB
 )
 
 // maxResolved bounds the cache of resolved module graphs, keyed by (commit, root module).
@@ -141,8 +141,9 @@ type Options struct {
 	MaxModules int
 
 	// MaxModuleBytes bounds each of the caches of module instances and compiled programs
-	// by an estimate of the memory its entries hold (the programs' bytecode; the strings,
-	// lists, dicts... an instance's top level built), so that many distinct commits or
+	// by an estimate of the memory its entries hold (a program's bytecode; an instance's
+	// program, which its functions keep alive, and the strings, lists, dicts... its top
+	// level built), so that many distinct commits or
 	// large modules cannot grow them beyond it whatever MaxModules is. A module larger
 	// than the bound is not cached (it runs again on the next Load). Zero means
 	// DefaultMaxModuleBytes; negative means bounded by MaxModules only.
@@ -245,7 +246,7 @@ func New(opts Options) (*Loader, error) {
 		ctx:         ctx,
 		cancel:      cancel,
 		programs:    newCostLRU(limit, maxBytes, programCost),
-		modules:     newCostLRU(limit, maxBytes, instanceCost),
+		modules:     newCostLRU[starlark.StringDict](limit, maxBytes, nil), // costs given by instance
 		resolved:    newLRU[*node](min(limit, maxResolved)),
 	}, nil
 }

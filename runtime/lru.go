@@ -13,7 +13,7 @@ import (
 type lru[V any] struct {
 	limit   int
 	maxCost int64
-	cost    func(V) int64 // nil when maxCost is zero
+	cost    func(V) int64 // for add; nil when maxCost is zero or costs come from addCost
 
 	mu    sync.Mutex // guards items, order and total
 	items map[string]*list.Element
@@ -33,9 +33,9 @@ func newLRU[V any](limit int) *lru[V] {
 }
 
 // newCostLRU returns an lru bounded by limit entries and, if maxCost is positive, by a
-// total cost of maxCost as estimated by cost.
+// total cost of maxCost as estimated by cost (nil if every value is added with addCost).
 func newCostLRU[V any](limit int, maxCost int64, cost func(V) int64) *lru[V] {
-	if maxCost <= 0 || cost == nil {
+	if maxCost <= 0 {
 		maxCost, cost = 0, nil
 	}
 	return &lru[V]{limit: limit, maxCost: maxCost, cost: cost, items: make(map[string]*list.Element), order: list.New()}
@@ -60,6 +60,15 @@ func (c *lru[V]) add(key string, value V) {
 	var cost int64
 	if c.cost != nil {
 		cost = c.cost(value)
+	}
+	c.addCost(key, value, cost)
+}
+
+// addCost is add with the cost of value given by the caller, for values whose cost
+// depends on more than the value (ignored if the lru has no cost bound).
+func (c *lru[V]) addCost(key string, value V, cost int64) {
+	if c.maxCost == 0 {
+		cost = 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
