@@ -48,6 +48,10 @@ func (l *Loader) Load(ctx context.Context, snap *Snapshot, path string) (starlar
 	}
 	resolvedKey := ""
 	if snap.Commit != "" {
+		if l.commits.addIfAbsent(string(snap.Commit), struct{}{}) {
+			l.modules.expire(keepCommits)
+			l.programs.expire(keepCommits)
+		}
 		resolvedKey = string(snap.Commit) + "\x00" + path
 		if root, ok := l.resolved.get(resolvedKey); ok {
 			return l.instantiate(ctx, snap.Commit, root)

@@ -72,6 +72,17 @@ const (
 // without compiling or running anything.
 const maxResolved = 256
 
+// keepCommits is how many new commits a module instance or a compiled program stays
+// cached without being used. A Loader counts the commits it loads from; each commit it
+// has not loaded from recently (among the last 64) starts an epoch, which evicts the
+// instances and programs not used during the last keepCommits epochs. So a node keeps
+// the modules of the commits it serves, whatever their size (up to MaxModuleBytes), and
+// drops those of commits it stopped serving a few deployments ago, instead of keeping them
+// until the byte bound fills: the caches stay at about keepCommits commits' worth of
+// modules however many commits the node has served. Modules are used (and kept) by every
+// Load that reaches them; programs by every resolution of a new commit's graph.
+const keepCommits = 16
+
 // DefaultLimits returns the Default* values above.
 func DefaultLimits() Limits {
 	return Limits{
@@ -191,6 +202,7 @@ type Loader struct {
 	programs *lru[*starlark.Program]   // by programKey
 	modules  *lru[starlark.StringDict] // frozen globals by module key
 	resolved *lru[*node]               // resolved module graphs by commit and path
+	commits  *lru[struct{}]            // the commits loaded from recently; a new one expires modules and programs
 	compiles flights[*starlark.Program]
 	runs     flights[starlark.StringDict]
 
@@ -248,6 +260,7 @@ func New(opts Options) (*Loader, error) {
 		programs:    newCostLRU(limit, maxBytes, programCost),
 		modules:     newCostLRU[starlark.StringDict](limit, maxBytes, nil), // costs given by instance
 		resolved:    newLRU[*node](min(limit, maxResolved)),
+		commits:     newLRU[struct{}](4 * keepCommits),
 	}, nil
 }
 

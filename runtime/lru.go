@@ -15,16 +15,18 @@ type lru[V any] struct {
 	maxCost int64
 	cost    func(V) int64 // for add; nil when maxCost is zero or costs come from addCost
 
-	mu    sync.Mutex // guards items, order and total
+	mu    sync.Mutex // guards items, order, total and epoch
 	items map[string]*list.Element
 	order *list.List // of *lruEntry[V], most recently used first
 	total int64      // sum of the costs of the entries
+	epoch uint64     // advanced by expire; every get and add stamps the entry with it
 }
 
 type lruEntry[V any] struct {
 	key   string
 	value V
 	cost  int64
+	epoch uint64 // of the last get or add
 }
 
 // newLRU returns an lru bounded by entries only.
@@ -51,7 +53,9 @@ func (c *lru[V]) get(key string) (V, bool) {
 		return zero, false
 	}
 	c.order.MoveToFront(el)
-	return el.Value.(*lruEntry[V]).value, true
+	entry := el.Value.(*lruEntry[V])
+	entry.epoch = c.epoch
+	return entry.value, true
 }
 
 // add stores value under key, evicting the least recently used entries beyond the
@@ -78,11 +82,40 @@ func (c *lru[V]) addCost(key string, value V, cost int64) {
 	if c.maxCost > 0 && cost > c.maxCost {
 		return
 	}
-	c.items[key] = c.order.PushFront(&lruEntry[V]{key: key, value: value, cost: cost})
+	c.items[key] = c.order.PushFront(&lruEntry[V]{key: key, value: value, cost: cost, epoch: c.epoch})
 	c.total += cost
 	for c.order.Len() > c.limit || (c.maxCost > 0 && c.total > c.maxCost) {
 		c.remove(c.order.Back())
 	}
+}
+
+// expire advances the epoch and evicts the entries not used (got or added) during the
+// last keep epochs, the current one included. Since every use stamps the current epoch and
+// moves its entry to the front, those entries are the ones at the back.
+func (c *lru[V]) expire(keep uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	for el := c.order.Back(); el != nil && el.Value.(*lruEntry[V]).epoch+keep <= c.epoch; el = c.order.Back() {
+		c.remove(el)
+	}
+}
+
+// addIfAbsent stores value under key unless key is there already, and reports whether it
+// stored it. Either way key becomes the most recently used.
+func (c *lru[V]) addIfAbsent(key string, value V) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.order.MoveToFront(el)
+		el.Value.(*lruEntry[V]).epoch = c.epoch
+		return false
+	}
+	c.items[key] = c.order.PushFront(&lruEntry[V]{key: key, value: value, epoch: c.epoch})
+	for c.order.Len() > c.limit {
+		c.remove(c.order.Back())
+	}
+	return true
 }
 
 // remove drops the entry of el. The caller holds c.mu.
