@@ -11,13 +11,16 @@ import (
 )
 
 // Cache bounds of a Repo. Objects are immutable, so cached entries never go stale; the bounds
-// only cap memory.
+// only cap memory. A node reads the commits, trees and blobs of the few commits it serves
+// (and the commits of a history listing, which pages through the store anyway): the entry
+// bounds are a few hundred commits' worth, so that a node that has served thousands of
+// commits does not keep them all; the byte bounds leave room for large static files.
 const (
-	blobCacheEntries   = 4096
+	blobCacheEntries   = 1024
 	blobCacheBytes     = 32 << 20
 	treeCacheEntries   = 256
 	treeCacheBytes     = 16 << 20
-	commitCacheEntries = 4096
+	commitCacheEntries = 256
 	commitCacheBytes   = 4 << 20
 )
 
