@@ -127,7 +127,8 @@ func memoryOverTime(ctx context.Context, e *env) (*section, error) {
 			"the code caches' (code.Repo) old commits and blobs, bounded by entries and bytes. The file-backed part grows "+
 			"with the store file: bbolt maps the whole file, and each commit's new pages (its objects, about 8 KiB of file "+
 			"per commit here, and the ref's new version) stay resident once the node has read them while switching to the "+
-			"commit. They are clean page cache that the kernel reclaims under pressure; nothing re-reads old pages. "+
+			"commit. They are clean page cache that the kernel reclaims under pressure (file-backed RSS follows the file "+
+			"size, page for page). "+
 			"Compacting the store's history would not shrink them much: the objects, which are most of the file, survive "+
 			"compaction.\n\n",
 			perCommit/1024)
