@@ -21,7 +21,10 @@
 // # Caching
 //
 // Two caches make loading cheap, and both are keyed by content, never by time, so they are
-// never invalidated; they are only bounded (LRU, [Options.MaxModules]):
+// never invalidated; they are only bounded: LRU by entries ([Options.MaxModules]) and by an
+// estimate of bytes ([Options.MaxModuleBytes]), and entries not used while loading the last
+// 16 commits are dropped, so a node keeps what the commits it serves use, whatever their
+// size, and memory stays flat however many commits it has served:
 //
 //   - Compiled programs, keyed by (module path, blob id, compiler version, dialect,
 //     predeclared names), in memory and optionally on disk ([Options.CacheDir]). The path is
