@@ -782,21 +782,9 @@ func (c *checks) json() *starlarkstruct.Module {
 func indentedSize(s, prefix, unit string) int64 {
 	size := int64(len(s))
 	depth := int64(0)
-	inString := false
 	line := func() { size = satAdd(size, satAdd(int64(len(prefix))+1, satMul(depth+1, int64(len(unit))))) }
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if inString {
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-			continue
-		}
+	eachStructural(s, func(c byte) {
 		switch c {
-		case '"':
-			inString = true
 		case '[', '{':
 			depth++
 			line()
@@ -808,31 +796,37 @@ func indentedSize(s, prefix, unit string) int64 {
 		case ':':
 			size++
 		}
-	}
+	})
 	return size
+}
+
+// eachStructural calls f with every byte of the JSON text s that is not inside a string.
+func eachStructural(s string, f func(c byte)) {
+	inString := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inString && c == '\\':
+			i++
+		case inString:
+			inString = c != '"'
+		case c == '"':
+			inString = true
+		default:
+			f(c)
+		}
+	}
 }
 
 // decodedSize returns an upper bound of what json.decode(s) allocates: its strings, and
 // for each value a slot and its own representation.
 func decodedSize(s string) int64 {
 	values := int64(1)
-	inString := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if inString {
-			if c == '\\' {
-				i++
-			} else if c == '"' {
-				inString = false
-			}
-			continue
-		}
+	eachStructural(s, func(c byte) {
 		switch c {
-		case '"':
-			inString = true
 		case '[', '{', ',', ':':
 			values++
 		}
-	}
+	})
 	return satAdd(int64(len(s)), satMul(values, setItemBytes))
 }
