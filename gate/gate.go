@@ -75,12 +75,19 @@ type Error struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "validation failed with %d problem(s):", len(e.Problems))
+	b.WriteString(e.Summary())
+	b.WriteByte(':')
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
 	}
 	return b.String()
+}
+
+// Summary says how many problems there are, without listing them (API answers carry the
+// list apart).
+func (e *Error) Summary() string {
+	return fmt.Sprintf("validation failed with %d problem(s)", len(e.Problems))
 }
 
 // Report is the outcome of a check.

@@ -72,7 +72,7 @@ func writeError(w http.ResponseWriter, err error) {
 	body := api.Error{Error: err.Error()}
 	var gerr *gate.Error
 	if errors.As(err, &gerr) {
-		body.Problems = gerr.Problems
+		body.Error, body.Problems = gerr.Summary(), gerr.Problems
 	}
 	if errors.Is(err, auth.ErrUnauthenticated) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="starbase"`)
