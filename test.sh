@@ -13,6 +13,13 @@ if ! command -v etcd >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq etcd-server >/dev/null
 fi
 
+# go.mod and go.sum say exactly what the code imports.
+if ! go mod tidy -diff >/dev/null; then
+	echo "go.mod/go.sum are not tidy: run go mod tidy" >&2
+	go mod tidy -diff >&2 || true
+	exit 1
+fi
+
 go build ./...
 go vet ./...
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
