@@ -24,6 +24,15 @@ var (
 
 	// ErrClosed is returned by operations on a closed store.
 	ErrClosed = errors.New("store: closed")
+
+	// ErrFormat is returned when opening a store that is not a Starbase store of a format this
+	// binary reads: another program's data, an empty file, or a newer format. Nothing was
+	// written to it.
+	ErrFormat = errors.New("store: not a Starbase store this binary can read")
+
+	// ErrCorrupt is returned when the store's data is damaged (a truncated or overwritten
+	// file): the error names the file and the damage found.
+	ErrCorrupt = errors.New("store: data is damaged")
 )
 
 // ConflictError tells which compare of a commit failed.

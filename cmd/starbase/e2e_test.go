@@ -53,6 +53,14 @@ type node struct {
 	data string
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
+	lw   *lockedWriter // writes logs; logText reads them under its lock
+}
+
+// logText returns what the node logged so far.
+func (n *node) logText() string {
+	n.lw.mu.Lock()
+	defer n.lw.mu.Unlock()
+	return n.logs.String()
 }
 
 // startServe runs `starbase serve` on a free loopback port with data in dataDir and waits
@@ -66,7 +74,8 @@ func startServe(t *testing.T, dataDir string, args ...string) *node {
 		t.Fatal(err)
 	}
 	n := &node{data: dataDir, cmd: cmd, logs: &bytes.Buffer{}}
-	cmd.Stderr = &lockedWriter{w: n.logs}
+	n.lw = &lockedWriter{w: n.logs}
+	cmd.Stderr = n.lw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

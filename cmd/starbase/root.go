@@ -15,7 +15,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "An application server whose code lives in a transactional key-value store",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionText(),
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.AddCommand(newServeCmd(), newPushCmd(), newPullCmd(), newLogCmd(), newDiffCmd(), newRevertCmd(), newStatusCmd())
 	root.AddCommand(newTokenCmd(), newAuditCmd(), newProtectCmd(), newUnprotectCmd())
 	root.AddCommand(newCheckCmd(), newTestCmd(), newMigrateCmd())

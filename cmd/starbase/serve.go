@@ -36,6 +36,9 @@ type serveFlags struct {
 	// tlsCert and tlsKey, when set, make the node serve HTTPS only.
 	tlsCert string
 	tlsKey  string
+	// shutdownGrace is how long a stop waits for running requests; 0 means the request
+	// timeout plus shutdownMargin.
+	shutdownGrace time.Duration
 }
 
 func newServeCmd() *cobra.Command {
@@ -68,6 +71,7 @@ else tokens and session cookies would cross the network in the clear.`,
 	f.store.register(fl)
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 0, "on SIGTERM or SIGINT, how long to wait for running requests before closing their connections (default: --timeout plus 5s)")
 	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
 	fl.DurationVar(&f.limits.Timeout, "timeout", f.limits.Timeout, "wall time per request")
 	fl.DurationVar(&f.limits.LoadTimeout, "load-timeout", f.limits.LoadTimeout, "wall time per module load")
@@ -123,8 +127,9 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	running := newInflight()
 	hs := &http.Server{
-		Handler:   srv,
+		Handler:   running.wrap(srv),
 		TLSConfig: tlsConfig,
 		// A client cannot hold a connection by trickling: headers within 10s, the whole
 		// request (a push of many files included) within 5 minutes, idle keep-alives closed.
@@ -152,9 +157,11 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdown); err != nil {
+	grace := f.shutdownGrace
+	if grace <= 0 {
+		grace = f.limits.Timeout + shutdownMargin
+	}
+	if err := stopServing(hs, running, grace, logger); err != nil {
 		return err
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -45,6 +47,10 @@ type Options struct {
 	// LockTimeout is how long Open waits for another holder of the file to release it before
 	// failing with ErrLocked; 0 means DefaultLockTimeout.
 	LockTimeout time.Duration
+	// Verify runs bbolt's consistency check over every page of the file before Open returns,
+	// so that damage anywhere is found at once instead of by the request that reads it. It
+	// costs a read of the whole file: see BenchmarkOpenVerify.
+	Verify bool
 }
 
 // Store is a store.Store kept in one bbolt file. It is safe for concurrent use.
@@ -67,9 +73,14 @@ type Store struct {
 	committed chan struct{}
 }
 
-// Open opens or creates the store in the file at path, creating its directory if needed.
-// It fails with ErrLocked when the file is held by another process for longer than
-// opts.LockTimeout.
+// Open opens the store in the file at path, or creates it (and its directory) when there is
+// no file there. It fails with ErrLocked when the file is held by another process for longer
+// than opts.LockTimeout; with an error wrapping store.ErrFormat when the file is not a
+// Starbase store this package reads (an empty file, another program's bbolt file, a newer
+// format: see FormatVersion); and with one wrapping store.ErrCorrupt, naming the file and
+// the damage, when the file is damaged (truncated, damaged meta pages, or, with
+// opts.Verify, any page that fails bbolt's consistency check). Refused files are not
+// written to.
 func Open(path string, opts Options) (*Store, error) {
 	timeout := opts.LockTimeout
 	if timeout <= 0 {
@@ -78,30 +89,74 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store/bolt: create the directory of %s: %w", path, err)
 	}
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
-		Timeout:        timeout,
-		FreelistType:   bbolt.FreelistMapType,
-		NoFreelistSync: true,
-	})
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := create(path); err != nil {
+			return nil, err
+		}
+		info, err = os.Stat(path)
+	}
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("store/bolt: open %s: %w", path, err)
+	case !info.Mode().IsRegular():
+		return nil, fmt.Errorf("%w: %s is not a regular file", store.ErrFormat, path)
+	case info.Size() == 0:
+		return nil, fmt.Errorf("%w: %s is an empty file, not a Starbase store (a new store is created only where no file exists): remove it if it should be a new store, or restore the store from a backup",
+			store.ErrFormat, path)
+	}
+	if err := checkHeader(path, info.Size()); err != nil {
+		return nil, err
+	}
+	var db *bbolt.DB
+	marked, err := inspect(path, timeout)
+	if err == nil {
+		db, err = openDB(path, &bbolt.Options{
+			Timeout:        timeout,
+			FreelistType:   bbolt.FreelistMapType,
+			NoFreelistSync: true,
+		})
+	}
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is locked by another process (waited %s); stop the other starbase server or choose another data directory",
 			ErrLocked, path, timeout)
 	}
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrVersionMismatch) {
+		return nil, fmt.Errorf("%w: %s: %v", store.ErrFormat, path, err)
+	}
+	if errors.Is(err, berrors.ErrChecksum) {
+		return nil, fmt.Errorf("%w: %s: %v", store.ErrCorrupt, path, err)
+	}
+	if errors.Is(err, store.ErrFormat) || errors.Is(err, store.ErrCorrupt) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store/bolt: open %s: %w", path, err)
 	}
-	rev, err := initialize(db)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store/bolt: open %s: %w", path, err)
-	}
-	return &Store{
+	s := &Store{
 		db:        db,
 		path:      path,
 		done:      make(chan struct{}),
-		revision:  rev,
 		committed: make(chan struct{}),
-	}, nil
+	}
+	if err == nil && opts.Verify {
+		err = verify(db, path)
+	}
+	if err == nil {
+		err = s.update(func(tx *bbolt.Tx) error {
+			var err error
+			s.revision, err = initialize(tx, !marked)
+			return err
+		})
+	}
+	if err != nil {
+		db.Close()
+		if errors.Is(err, store.ErrFormat) || errors.Is(err, store.ErrCorrupt) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store/bolt: open %s: %w", path, err)
+	}
+	return s, nil
 }
 
 // Path returns the file the store lives in.
@@ -157,14 +212,38 @@ func (s *Store) check(ctx context.Context) error {
 	}
 }
 
-// view runs fn in a read transaction, mapping a closed database to store.ErrClosed.
-func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+// view runs fn in a read transaction, mapping a closed database to store.ErrClosed and a
+// panic of bbolt on a damaged page to an error wrapping store.ErrCorrupt.
+func (s *Store) view(fn func(tx *bbolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(s.path, &err)
 	return closedError(s.db.View(fn))
 }
 
-// update runs fn in a write transaction, mapping a closed database to store.ErrClosed.
-func (s *Store) update(fn func(tx *bbolt.Tx) error) error {
-	return closedError(s.db.Update(fn))
+// update runs fn in a write transaction, mapping errors as view does. The transaction is
+// managed here rather than by bbolt's Update: when a damaged page makes bbolt panic, Update
+// would roll back by rescanning every page of the file in a goroutine of its own, where the
+// damage is a panic that ends the process; a plain Rollback undoes the transaction without
+// the rescan.
+func (s *Store) update(fn func(tx *bbolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return closedError(err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			if tx.DB() != nil {
+				tx.Rollback()
+			}
+			err = corruptError(s.path, r)
+		}
+	}()
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return closedError(tx.Commit())
 }
 
 func closedError(err error) error {

@@ -15,7 +15,8 @@
 //
 // All buckets are at the top level of the file:
 //
-//	meta       "revision"  -> current revision (uint64 big endian)
+//	meta       "format"    -> "starbase-bolt 1": the format marker (see FormatVersion)
+//	           "revision"  -> current revision (uint64 big endian)
 //	           "compacted" -> compaction point; 0 when never compacted
 //	latest     key -> createRev(8) modRev(8) value        each live key at the current revision
 //	versions   key -> bucket of rev(8) -> kind(1) createRev(8) value
@@ -27,6 +28,22 @@
 // the values from the versions at that revision, so values are stored once per version.
 // A fresh file starts at revision 1, as etcd does, so that revision 0 can mean "latest"
 // (reads) and "from now" (watches) without ambiguity.
+//
+// # Opening: format and damage
+//
+// A new file is initialized under a temporary name and linked into place whole. Open refuses
+// (with store.ErrFormat, writing nothing) an empty file, a file that is not bbolt, another
+// program's bbolt file and a newer format; a file of this layout without the marker (written
+// before it existed) is adopted and marked. Before bbolt opens the file for writing, Open
+// checks its meta pages (damaged, or a file shorter than its pages: truncated) and reads
+// every key of it read-only in key order: bbolt's writable open walks every page in a
+// goroutine of its own where a damaged page ends the process, so the damage must be found
+// first, and is then an error wrapping store.ErrCorrupt that names the file and the damage.
+// Options.Verify adds bbolt's full consistency check (free pages included). On a 342 MiB
+// file, bbolt's own open takes 1.5 s, Open 3.2 s, Open with Verify 3.4 s
+// (BenchmarkOpen, a busy 2-core machine). Damage met later (a page overwritten under a
+// running store) makes the operation that reads it fail with store.ErrCorrupt: reads and
+// commits recover bbolt's panics and faults, and a commit that meets one writes nothing.
 //
 // # Watches
 //

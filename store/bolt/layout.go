@@ -24,33 +24,33 @@ const (
 	kindPut       byte = 1
 )
 
-// initialize creates the buckets of a new file (at revision 1) and returns the current
-// revision of the file.
-func initialize(db *bbolt.DB) (int64, error) {
-	var rev int64
-	err := db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{metaBucket, latestBucket, versionsBucket, revisionsBucket} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
+// initialize creates the buckets of a new file (at revision 1) and, when mark is set, writes
+// the format marker; it returns the current revision of the file.
+func initialize(tx *bbolt.Tx, mark bool) (int64, error) {
+	for _, name := range [][]byte{metaBucket, latestBucket, versionsBucket, revisionsBucket} {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return 0, fmt.Errorf("create bucket %s: %w", name, err)
 		}
-		meta := tx.Bucket(metaBucket)
-		if meta.Get(revisionKey) == nil {
-			if err := meta.Put(revisionKey, encodeRevision(1)); err != nil {
-				return err
-			}
-			if err := meta.Put(compactedKey, encodeRevision(0)); err != nil {
-				return err
-			}
+	}
+	meta := tx.Bucket(metaBucket)
+	if mark {
+		if err := meta.Put(formatKey, formatMarker(FormatVersion)); err != nil {
+			return 0, err
 		}
-		var err error
-		rev, _ = readMeta(tx)
-		if rev < 1 {
-			err = fmt.Errorf("corrupt meta bucket: revision %d", rev)
+	}
+	if meta.Get(revisionKey) == nil {
+		if err := meta.Put(revisionKey, encodeRevision(1)); err != nil {
+			return 0, err
 		}
-		return err
-	})
-	return rev, err
+		if err := meta.Put(compactedKey, encodeRevision(0)); err != nil {
+			return 0, err
+		}
+	}
+	rev, _ := readMeta(tx)
+	if rev < 1 {
+		return 0, fmt.Errorf("corrupt meta bucket: revision %d", rev)
+	}
+	return rev, nil
 }
 
 // readMeta returns the current revision and the compaction point.

@@ -77,8 +77,10 @@ func (s *Store) compare(c store.Compare) (clientv3.Cmp, clientv3.Op) {
 		}
 		return clientv3.Compare(clientv3.ModRevision(key), "=", c.ModRevision), read
 	}
-	if key == "" {
-		key = "\x00" // etcd refuses the empty key; no key sorts before "\x00" anyway
+	if key == s.prefix {
+		// The range starts after the store key "", which no commit writes: etcd refuses the
+		// empty key, and under a prefix it holds the format marker.
+		key = s.prefix + "\x00"
 	}
 	end := s.prefix + c.End
 	if c.End == store.EndOfKeys {

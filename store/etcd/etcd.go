@@ -78,8 +78,10 @@ type Store struct {
 	closeOnce sync.Once
 }
 
-// Open connects to the cluster and checks that it answers. It fails with an error wrapping
-// store.ErrUnavailable when no member answers within cfg.DialTimeout.
+// Open connects to the cluster, checks that it answers and checks the format marker under
+// the prefix (see FormatVersion), writing it for a new store. It fails with an error
+// wrapping store.ErrUnavailable when no member answers within cfg.DialTimeout, and with one
+// wrapping store.ErrFormat when the prefix holds a newer format or another program's marker.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if len(cfg.Endpoints) == 0 {
 		return nil, errors.New("etcd: no endpoints: give the client URL of at least one etcd member, like http://127.0.0.1:2379")
@@ -130,6 +132,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		err = s.mapErrAfter(ctx, err, dialTimeout)
 		s.Close()
 		return nil, fmt.Errorf("etcd: open: %w", err)
+	}
+	if err := s.checkFormat(ctx); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }

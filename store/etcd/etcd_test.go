@@ -92,6 +92,11 @@ func TestCommit_BeyondLimitsIsRefusedBeforeSending(t *testing.T) {
 	if got, want := s.Limits(), (store.Limits{MaxCompares: 8, MaxOps: 8, MaxBytes: (64 << 10) * 2 / 3}); got != want {
 		t.Fatalf("Limits() = %+v, want %+v", got, want)
 	}
+	// Opened first: Open writes the format marker under its prefix.
+	long := open(t, c.Endpoints(), func(cfg *etcd.Config) {
+		cfg.Prefix = strings.Repeat("p", 8<<10)
+		cfg.MaxRequestBytes = 64 << 10
+	})
 	before := revision(t, s)
 
 	_, err := s.Commit(t.Context(), nil, puts("ops/", 9, 1))
@@ -110,10 +115,6 @@ func TestCommit_BeyondLimitsIsRefusedBeforeSending(t *testing.T) {
 
 	// A long prefix is sent with every key: the encoded commit is too large although its own
 	// keys and values are small.
-	long := open(t, c.Endpoints(), func(cfg *etcd.Config) {
-		cfg.Prefix = strings.Repeat("p", 8<<10)
-		cfg.MaxRequestBytes = 64 << 10
-	})
 	_, err = long.Commit(t.Context(), nil, puts("k", 8, 1))
 	if !errors.Is(err, store.ErrTooLarge) {
 		t.Errorf("commit of 8 ops under an 8 KiB prefix with MaxRequestBytes 64 KiB: got %v, want ErrTooLarge", err)

@@ -32,7 +32,7 @@ func (s *Store) Get(ctx context.Context, key string, rev int64) (*store.KeyValue
 	if at == 0 {
 		at = resp.Header.Revision
 	}
-	if len(resp.Kvs) == 0 {
+	if len(resp.Kvs) == 0 || key == "" { // the store key "" holds the format marker
 		return nil, at, nil
 	}
 	kv := s.keyValue(resp.Kvs[0])
@@ -51,8 +51,10 @@ func (s *Store) Range(ctx context.Context, prefix string, opts store.RangeOption
 	if opts.After != "" && s.prefix+opts.After+"\x00" > start {
 		start = s.prefix + opts.After + "\x00"
 	}
-	if start == "" {
-		start = "\x00" // etcd refuses the empty key; no key sorts before "\x00" anyway
+	if start == s.prefix {
+		// Start after the store key "", which no commit writes: etcd refuses the empty key,
+		// and under a prefix it holds the format marker.
+		start = s.prefix + "\x00"
 	}
 	getOpts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(opts.Revision), clientv3.WithLimit(int64(opts.Limit))}
 	if end != "\x00" && start >= end {

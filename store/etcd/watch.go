@@ -188,8 +188,8 @@ func (w *watch) split(events []*clientv3.Event) []store.Event {
 	var out []store.Event
 	for _, ev := range events {
 		rev := ev.Kv.ModRevision
-		if rev <= w.last {
-			continue
+		if rev <= w.last || len(ev.Kv.Key) == len(w.s.prefix) {
+			continue // delivered, or the format marker
 		}
 		if len(out) == 0 || out[len(out)-1].Revision != rev {
 			out = append(out, store.Event{Revision: rev})
