@@ -7,6 +7,16 @@ import (
 	"time"
 )
 
+// MarkerHeader is on every answer of the platform (/-/api/, /-/status, /-/health,
+// /-/metrics), with the value MarkerValue, and on no answer of the application: stored code
+// cannot set it. A client takes an answer without it for what it is, an answer of
+// something other than the API (a proxy, an application, a wrong server URL), never a
+// success.
+const (
+	MarkerHeader = "Starbase-API"
+	MarkerValue  = "1"
+)
+
 // PushRequest asks to make a ref's tree equal to Files.
 type PushRequest struct {
 	Ref string `json:"ref,omitempty"` // default "main"

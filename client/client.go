@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -32,20 +33,48 @@ type Options struct {
 	HTTP     *http.Client
 }
 
-// New returns a client of the server at serverURL.
+// New returns a client of the server at serverURL: a scheme (http or https), a host and
+// an optional port, nothing else. The API is always at /-/api/ of the server's root, so a
+// URL with a path (http://HOST/starbase), a query, a fragment or user information is
+// refused rather than guessed at: a path would send the requests, token included, to
+// whatever answers under that path (behind a proxy, possibly the application).
 func New(serverURL string, opts Options) (*Client, error) {
-	u, err := url.Parse(serverURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("invalid server URL %q: use http://HOST:PORT or https://HOST:PORT", serverURL)
+	u, err := ParseServerURL(serverURL)
+	if err != nil {
+		return nil, err
 	}
 	if opts.Token != "" && u.Scheme == "http" && !opts.Insecure && !isLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("refusing to send a token over plain HTTP to %s: use https://, or --insecure if you really mean it", u.Host)
 	}
 	hc := opts.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Minute}
+		hc = &http.Client{
+			Timeout: 5 * time.Minute,
+			// The API never redirects: a redirect comes from something else, and following
+			// it would carry the request (and, to the same host, the token) elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	}
 	return &Client{base: u, token: opts.Token, http: hc}, nil
+}
+
+// ParseServerURL checks that s is the URL of a server as New accepts it and returns it
+// with its trailing "/" removed.
+func ParseServerURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("invalid server URL %q: use http://HOST:PORT or https://HOST:PORT", s)
+	}
+	switch {
+	case u.Path != "" && u.Path != "/":
+		return nil, fmt.Errorf("invalid server URL %q: it has the path %q, and the API is always at /-/api/ on the server's root: use %s://%s", s, u.Path, u.Scheme, u.Host)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("invalid server URL %q: it has a query or fragment: use %s://%s", s, u.Scheme, u.Host)
+	case u.User != nil:
+		return nil, fmt.Errorf("invalid server URL %q: it has user information; pass the token with --token or STARBASE_TOKEN: use %s://%s", s, u.Scheme, u.Host)
+	}
+	u.Path, u.RawPath = "", ""
+	return u, nil
 }
 
 func isLoopback(host string) bool {
@@ -85,7 +114,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return nil
 	}
 	if err := json.Unmarshal(body, out); err != nil {
-		return fmt.Errorf("%s %s: invalid answer from server: %w", method, path, err)
+		return fmt.Errorf("%w: %s %s: invalid JSON: %v", ErrNotAPI, method, path, err)
 	}
 	return nil
 }
@@ -117,6 +146,9 @@ func (c *Client) raw(ctx context.Context, method, path string, query url.Values,
 		return nil, fmt.Errorf("cannot reach the server at %s: %w", c.base, err)
 	}
 	defer resp.Body.Close()
+	if resp.Header.Get(api.MarkerHeader) != api.MarkerValue {
+		return nil, c.notAPI(method, path, resp)
+	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading answer of %s %s: %w", method, path, err)
@@ -129,6 +161,23 @@ func (c *Client) raw(ctx context.Context, method, path string, query url.Values,
 		return nil, e
 	}
 	return body, nil
+}
+
+// ErrNotAPI is returned when an answer does not come from a Starbase API: it lacks
+// api.MarkerHeader, or it is not the JSON it should be.
+var ErrNotAPI = errors.New("not an answer of the Starbase API")
+
+// notAPI describes an answer without the API's marker.
+func (c *Client) notAPI(method, path string, resp *http.Response) error {
+	what := resp.Status
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		what += ", " + ct
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		what += ", redirecting to " + loc
+	}
+	return fmt.Errorf("%w: %s %s at %s answered %s without the %s header; is %s the URL of a Starbase node?",
+		ErrNotAPI, method, path, c.base, what, api.MarkerHeader, c.base)
 }
 
 // Push makes the ref's tree equal to req.Files.

@@ -40,12 +40,13 @@ func Builtins() starlark.StringDict {
 // headers must not). Names must be HTTP tokens and values must not contain control
 // characters other than tab (no CR or LF: no header injection).
 //
-// Some headers are the platform's, and stored code cannot set them (see platformHeader):
+// Some headers are the platform's, and stored code cannot set them (see PlatformHeader):
 // any header whose name starts with "Starbase-" (Starbase-Commit names the code that
-// answered), and a Set-Cookie for a cookie whose name starts with "starbase-", optionally
-// after the "__Host-" or "__Secure-" prefix: the editor's session cookie is
-// starbase-session (__Host-starbase-session over TLS), and an app that could set it could
-// log users out of the editor or fix their session.
+// answered), a Set-Cookie for a cookie whose name starts with "starbase-", optionally
+// after the "__Host-" or "__Secure-" prefix (the editor's session cookie is
+// starbase-session, __Host-starbase-session over TLS, and an app that could set it could
+// log users out of the editor or fix their session), and the headers whose effect a
+// browser applies to the whole origin, such as Clear-Site-Data.
 //
 // In Starlark a response is immutable and has the attributes body, status, headers (a
 // list of (name, value) tuples) and content_type.
@@ -94,7 +95,7 @@ func makeResponse(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		if err := checkHeader(h[0], h[1]); err != nil {
 			return nil, fmt.Errorf("%s: headers: %w", b.Name(), err)
 		}
-		if err := platformHeader(h[0], h[1]); err != nil {
+		if err := PlatformHeader(h[0], h[1]); err != nil {
 			return nil, fmt.Errorf("%s: headers: %w", b.Name(), err)
 		}
 		if strings.EqualFold(h[0], "Content-Type") {
@@ -173,30 +174,70 @@ func checkHeader(name, value string) error {
 	return nil
 }
 
-// platformHeader refuses the headers that are the platform's: any Starbase-* header, and
-// a Set-Cookie for a cookie named starbase-* (after an optional __Host- or __Secure-
-// prefix). Names are compared without regard to case, and a cookie without "=" counts
-// by its whole text, as a browser would store it as a nameless cookie that the server
-// reads back under that name.
-func platformHeader(name, value string) error {
+// PlatformHeader refuses the response headers that are the platform's, or whose effect
+// reaches beyond the response to the whole origin, which the application shares with the
+// platform (the API, the editor's session):
+//
+//   - any Starbase-* header (Starbase-Commit names the code that answered, Starbase-API
+//     marks an answer of the API, which the CLI trusts);
+//   - a Set-Cookie for a platform cookie (see IsPlatformCookie), which could log users out
+//     of the editor or fix their session;
+//   - the headers listed in originWideHeaders.
+//
+// Names are compared without regard to case. The server checks every header of every app
+// response with it before sending anything, whatever made the response.
+func PlatformHeader(name, value string) error {
 	if hasPrefixFold(name, "Starbase-") {
 		return fmt.Errorf("header %q is reserved for the platform: stored code cannot set Starbase-* headers", name)
+	}
+	for _, h := range originWideHeaders {
+		if strings.EqualFold(name, h.name) {
+			return fmt.Errorf("header %q is refused: %s, and the application shares its origin with the platform", name, h.why)
+		}
 	}
 	if !strings.EqualFold(name, "Set-Cookie") {
 		return nil
 	}
 	pair, _, _ := strings.Cut(value, ";")
 	cookie, _, _ := strings.Cut(pair, "=")
-	cookie = strings.TrimSpace(cookie)
-	for _, prefix := range []string{"__Host-", "__Secure-"} {
-		if hasPrefixFold(cookie, prefix) {
-			cookie = cookie[len(prefix):]
-		}
-	}
-	if hasPrefixFold(cookie, "starbase-") || strings.EqualFold(cookie, "starbase") {
+	if IsPlatformCookie(cookie) {
 		return fmt.Errorf("Set-Cookie for %q is refused: cookies named starbase-* (with or without the __Host- or __Secure- prefix) are the platform's, such as the editor's session cookie", strings.TrimSpace(pair))
 	}
 	return nil
+}
+
+// originWideHeaders are response headers whose effect is not limited to the response: a
+// browser applies them to the whole origin, the platform's pages and API included.
+var originWideHeaders = []struct{ name, why string }{
+	{"Clear-Site-Data", "it clears the cookies, storage or cache of the whole origin (it would log users out of the editor)"},
+	{"WWW-Authenticate", "the platform removes Authorization from every app request, and a challenge would make browsers send Basic credentials to the platform's API, which judges a request by that header alone"},
+	{"Strict-Transport-Security", "HSTS applies to the whole host (and with includeSubDomains to its subdomains); the node sets it itself over TLS"},
+	{"Alt-Svc", "it moves the origin's future requests, the platform's included, to another endpoint"},
+	{"NEL", "a Network Error Logging policy covers every request to the origin and would report the platform's to the application's collector"},
+	{"Report-To", "its reporting groups serve origin-wide policies such as NEL"},
+	{"Origin-Agent-Cluster", "it decides the agent cluster of the whole origin"},
+	{"Set-Login", "it sets the login status of the whole origin"},
+	{"Service-Worker-Allowed", "it widens a service worker's scope, which could then cover the platform's pages under /-/"},
+	{"Public-Key-Pins", "key pins apply to the whole host"},
+	{"Public-Key-Pins-Report-Only", "key pins apply to the whole host"},
+	{"Expect-CT", "it applies to the whole host"},
+}
+
+// IsPlatformCookie reports whether a cookie of that name is the platform's: starbase-*
+// or starbase, after an optional __Host- or __Secure- prefix, without regard to case and
+// surrounding white space. The editor's session cookie is starbase-session
+// (__Host-starbase-session over TLS). A cookie without "=" counts by its whole text, as a
+// browser would store it as a nameless cookie that the server reads back under that name.
+// The server removes these cookies from every app request, and PlatformHeader refuses to
+// let stored code set them.
+func IsPlatformCookie(name string) bool {
+	name = strings.TrimSpace(name)
+	for _, prefix := range []string{"__Host-", "__Secure-"} {
+		if hasPrefixFold(name, prefix) {
+			name = name[len(prefix):]
+		}
+	}
+	return hasPrefixFold(name, "starbase-") || strings.EqualFold(name, "starbase")
 }
 
 func hasPrefixFold(s, prefix string) bool {

@@ -150,6 +150,83 @@ func (r *request) Freeze() {
 	}
 }
 
+// credentialHeaders are request headers that may carry a credential of the platform: a
+// bearer token, a proxy's credential, the session's anti-forgery token. No app request
+// carries them (see forApp).
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization", csrfHeader}
+
+// forApp returns r as stored code may see it: without the headers that carry a credential
+// of the platform (credentialHeaders, whatever their case) and without the platform's
+// cookies (runtime.IsPlatformCookie: the session cookie, over TLS or not, whatever its
+// case) in any Cookie header, the application's own cookies kept as they came. r itself is
+// not modified: when it carries nothing to remove it is returned as is, otherwise a
+// shallow copy with a new Header.
+func forApp(r *http.Request) *http.Request {
+	if !carriesCredential(r.Header) {
+		return r
+	}
+	h := make(http.Header, len(r.Header))
+	for k, vs := range r.Header {
+		switch {
+		case isCredentialHeader(k):
+		case strings.EqualFold(k, "Cookie"):
+			if kept := appCookies(vs); kept != "" {
+				h["Cookie"] = append(h["Cookie"], kept)
+			}
+		default:
+			h[k] = vs
+		}
+	}
+	r2 := r.WithContext(r.Context()) // a shallow copy
+	r2.Header = h
+	return r2
+}
+
+// carriesCredential reports whether h has a header forApp removes.
+func carriesCredential(h http.Header) bool {
+	for k, vs := range h {
+		if isCredentialHeader(k) {
+			return true
+		}
+		if strings.EqualFold(k, "Cookie") {
+			for _, v := range vs {
+				for pair := range strings.SplitSeq(v, ";") {
+					name, _, _ := strings.Cut(pair, "=")
+					if runtime.IsPlatformCookie(name) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+func isCredentialHeader(name string) bool {
+	for _, c := range credentialHeaders {
+		if strings.EqualFold(name, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// appCookies returns the cookies of Cookie header values vs that are not the platform's,
+// each as it came, joined by "; " ("" when none is left).
+func appCookies(vs []string) string {
+	var kept []string
+	for _, v := range vs {
+		for pair := range strings.SplitSeq(v, ";") {
+			pair = strings.TrimSpace(pair)
+			name, _, _ := strings.Cut(pair, "=")
+			if pair != "" && !runtime.IsPlatformCookie(name) {
+				kept = append(kept, pair)
+			}
+		}
+	}
+	return strings.Join(kept, "; ")
+}
+
 // readBody reads at most limit bytes of the request body.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
@@ -206,6 +283,13 @@ func toReply(v starlark.Value, maxBody runtime.ByteSize) (reply, error) {
 	case *runtime.Response:
 		if err := checkResponseSize("a response() body", len(v.Body), maxBody); err != nil {
 			return reply{}, err
+		}
+		// response() refuses these already; checked again here, the last step before any
+		// header is sent, whatever built the response.
+		for _, h := range v.Headers {
+			if err := runtime.PlatformHeader(h[0], h[1]); err != nil {
+				return reply{}, err
+			}
 		}
 		rep := reply{status: v.Status, contentType: htmlContentType, headers: v.Headers, body: []byte(v.Body)}
 		if v.ContentType != "" {

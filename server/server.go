@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/objects"
@@ -465,10 +467,15 @@ func (s *Server) waitApplied(ctx context.Context, rev int64) error {
 }
 
 // ServeHTTP routes /-/ to the platform and everything else to the app. Every response
-// carries the security headers (see securityWriter), and the app never sees the session
-// cookie of the platform.
+// carries the security headers (see securityWriter), every answer of the platform the
+// api.MarkerHeader (which stored code cannot set), and the app never sees a credential of
+// the platform (see forApp).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = withSecurityHeaders(w, r)
+	platform := r.URL.Path == "/-" || strings.HasPrefix(r.URL.Path, "/-/")
+	if platform {
+		w.Header().Set(api.MarkerHeader, api.MarkerValue)
+	}
 	switch {
 	case r.URL.Path == "/-/health":
 		s.serveHealth(w, r)
@@ -478,10 +485,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.handler().ServeHTTP(w, r)
 	case len(r.URL.Path) >= 7 && r.URL.Path[:7] == "/-/api/":
 		s.api.ServeHTTP(w, r)
-	case r.URL.Path == "/-" || len(r.URL.Path) >= 3 && r.URL.Path[:3] == "/-/":
+	case platform:
 		http.NotFound(w, r)
+	case r.Header.Get("Service-Worker") == "script" && path.Dir(r.URL.EscapedPath()) == "/":
+		// A service worker's scope is at most its script's directory (Service-Worker-Allowed,
+		// which could widen it, is refused by runtime.PlatformHeader): a script at the root
+		// would control the platform's pages under /-/ as well as the application's.
+		http.Error(w, "A service worker script must not be served from the root: its scope would cover the platform's pages under /-/. Serve it from a directory, such as /app/sw.js (scope /app/).", http.StatusForbidden)
 	default:
-		r = withoutSessionCookie(r)
+		r = forApp(r)
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		route := s.serveApp(sw, r)

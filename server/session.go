@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/starbase/starbase/api"
@@ -29,27 +28,6 @@ func sessionCookieName(r *http.Request) string {
 		return tlsSessionCookie
 	}
 	return sessionCookie
-}
-
-// withoutSessionCookie returns r without the session cookie, for the app: stored code must
-// never see a credential of the platform. r itself is not modified.
-func withoutSessionCookie(r *http.Request) *http.Request {
-	header := strings.Join(r.Header.Values("Cookie"), "; ")
-	if !strings.Contains(header, sessionCookie) {
-		return r
-	}
-	var kept []string
-	for _, c := range r.Cookies() {
-		if c.Name != sessionCookie && c.Name != tlsSessionCookie {
-			kept = append(kept, c.String())
-		}
-	}
-	r = r.Clone(r.Context())
-	r.Header.Del("Cookie")
-	if len(kept) > 0 {
-		r.Header.Set("Cookie", strings.Join(kept, "; "))
-	}
-	return r
 }
 
 // checkSameOrigin refuses a request that a browser says comes from another site: a

@@ -151,6 +151,7 @@ func TestCLI_RefusesToSendATokenOverPlainHTTPToAnotherHostUnlessInsecure(t *test
 	got := make(chan string, 10)
 	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get("Authorization")
+		w.Header().Set(api.MarkerHeader, api.MarkerValue)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte("[]"))
 	})}

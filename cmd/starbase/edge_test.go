@@ -1,0 +1,112 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/starbase/starbase/api"
+)
+
+// headerApp prints every request's headers to the node's log and answers what a token
+// listing would: an empty JSON list. It stands for stored code that wants a credential.
+const headerApp = `def handle(req):
+    print("APP SAW", sorted(req.headers.items()))
+    return response("[]", content_type = "application/json")
+`
+
+// The attack of issue 11: a server URL with a path made the CLI send its admin token to
+// whatever answered under that path (the app), and take the app's "[]" for an empty token
+// list. Now the CLI refuses such a URL, an answer without the API's marker is never a
+// success, and no credential of the platform reaches stored code whatever way it is sent.
+func TestE2E_NoPlatformCredentialReachesStoredCode(t *testing.T) {
+	n := startServe(t, t.TempDir())
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": headerApp})
+	n.cli(t, "push", src, "--wait")
+
+	// 1. A server URL with a path is refused before anything is sent.
+	for _, server := range []string{n.url + "/starbase", n.url + "/starbase/", n.url + "/?x=1", strings.Replace(n.url, "http://", "http://admin:pw@", 1)} {
+		out, stderr, err := n.try("token", "list", "--server", server)
+		if err == nil || !strings.Contains(stderr, "invalid server URL") || out != "" {
+			t.Errorf("token list --server %s: err=%v stdout=%q stderr=%q, want a refusal of the URL and no output", server, err, out, stderr)
+		}
+	}
+
+	// 2. A proxy that maps the API to the app (a misconfiguration, or a hostile proxy):
+	// the CLI refuses the app's answer, which lacks the marker.
+	target, _ := url.Parse(n.url)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.URL.Path = "/starbase" + pr.In.URL.Path
+		pr.Out.Host = target.Host
+	}})
+	t.Cleanup(proxy.Close)
+	out, stderr, err := n.try("token", "list", "--server", proxy.URL)
+	if err == nil || !strings.Contains(stderr, "without the Starbase-API header") || out != "" {
+		t.Errorf("token list through a proxy to the app: err=%v stdout=%q stderr=%q, want a refusal naming the missing marker", err, out, stderr)
+	}
+	// A redirect is not followed (it would carry the request elsewhere).
+	redirect := httptest.NewServer(http.RedirectHandler(n.url+"/elsewhere", http.StatusFound))
+	t.Cleanup(redirect.Close)
+	if _, stderr, err := n.try("token", "list", "--server", redirect.URL); err == nil || !strings.Contains(stderr, "redirecting to") {
+		t.Errorf("token list against a redirect: err=%v stderr=%q, want a refusal naming the redirect", err, stderr)
+	}
+
+	// 3. Every way of sending the platform's credentials to an app path: none reaches the
+	// app, and the app's own cookies do, as they came.
+	req, _ := http.NewRequest("GET", n.url+"/starbase/-/api/tokens", nil)
+	req.Header["Authorization"] = []string{"Bearer " + e2eToken, "Bearer second-" + e2eToken}
+	req.Header["authorization"] = []string{"Bearer lower-" + e2eToken} // sent as another header line
+	req.Header["Proxy-Authorization"] = []string{"Basic proxy-" + e2eToken}
+	req.Header["X-Csrf-Token"] = []string{"csrf-" + e2eToken}
+	req.Header["Cookie"] = []string{
+		`app=1; starbase-session=sbs_cookie1` + e2eToken + `; theme="dark"`,
+		`__Host-starbase-session=cookie2` + e2eToken + `;STARBASE-SESSION=cookie3` + e2eToken,
+		` __secure-Starbase-x=cookie4` + e2eToken + ` ; last=2`,
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "[]" || resp.Header.Get(api.MarkerHeader) != "" {
+		t.Fatalf("app answer = %d %q marker %q, want the app's 200 [] without the API marker", resp.StatusCode, body, resp.Header.Get(api.MarkerHeader))
+	}
+	logs := n.waitLog(t, "APP SAW")
+	if strings.Contains(logs, e2eToken) {
+		t.Errorf("a platform credential reached the app; its log:\n%s", logs)
+	}
+	if !strings.Contains(logs, `app=1; theme=\\\"dark\\\"; last=2`) {
+		t.Errorf("the app did not get its own cookies as they came; its log:\n%s", logs)
+	}
+}
+
+// waitLog waits until the node's log contains marker and returns the log.
+func (n *node) waitLog(t *testing.T, marker string) string {
+	t.Helper()
+	var logs string
+	waitFor(t, "the node logs "+marker, func() bool {
+		logs = n.logText()
+		return strings.Contains(logs, marker)
+	})
+	return logs
+}
+
+// waitFor polls cond until it holds, or fails the test after a generous deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
