@@ -86,7 +86,7 @@ type treeEncoding struct {
 // invalid (a *PathError) or a blob id is not a full id (ErrInvalidID).
 func EncodeTree(t Tree) ([]byte, ID, error) {
 	for p, id := range t {
-		if err := ValidatePath(p); err != nil {
+		if err := validateShape(p); err != nil {
 			return nil, "", err
 		}
 		if err := ValidateID(id); err != nil {
@@ -122,7 +122,7 @@ func DecodeTree(id ID, data []byte) (Tree, error) {
 		return nil, corruptf("tree", id, `it has no "files" object`)
 	}
 	for p, blob := range enc.Files {
-		if err := ValidatePath(p); err != nil {
+		if err := validateShape(p); err != nil {
 			return nil, corruptf("tree", id, "%v", err)
 		}
 		if err := ValidateID(blob); err != nil {

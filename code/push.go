@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -406,7 +407,7 @@ func validatePaths(files map[string][]byte) error {
 		}
 	}
 	if len(bad) == 0 {
-		return nil
+		return ValidateTree(slices.Collect(maps.Keys(files)))
 	}
 	slices.SortFunc(bad, func(a, b *PathError) int { return strings.Compare(a.Path, b.Path) })
 	return &PathsError{Paths: bad}

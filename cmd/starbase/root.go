@@ -32,7 +32,7 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.server, "server", envOr("STARBASE_SERVER", "http://127.0.0.1:8080"), "server URL (env STARBASE_SERVER)")
+	cmd.Flags().StringVar(&f.server, "server", envOr("STARBASE_SERVER", "http://127.0.0.1:8080"), "server URL: http(s)://HOST[:PORT], no path (the API is at /-/api/ of the root) (env STARBASE_SERVER)")
 	cmd.Flags().StringVar(&f.token, "token", os.Getenv("STARBASE_TOKEN"), "API token (env STARBASE_TOKEN)")
 	cmd.Flags().BoolVar(&f.insecure, "insecure", false, "allow sending the token over plain HTTP to a non-loopback host")
 }
