@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/starbase/starbase/code"
@@ -113,65 +112,4 @@ func SaveState(dir, commit string, files map[string][]byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// Apply makes dir hold files, the content of commit, where it held prev's. It writes every file
-// of files and removes only the files prev recorded that files no longer has. Unless force,
-// it first refuses, changing nothing, if that would overwrite or remove a file that differs
-// from what prev recorded (a local edit, or a local file prev did not give).
-func Apply(dir string, prev State, commit string, files map[string][]byte, force bool) error {
-	// The files come from a server: check every path before writing anything, so that no
-	// path can reach outside dir or into its dotfiles.
-	for p := range files {
-		if err := code.ValidatePath(p); err != nil {
-			return fmt.Errorf("refusing to pull: %w", err)
-		}
-	}
-	for p := range prev.Files {
-		if err := code.ValidatePath(p); err != nil {
-			return fmt.Errorf("%s records a bad path: %w; delete it and pull again", StateFile, err)
-		}
-	}
-	local, err := Read(dir)
-	if err != nil {
-		return err
-	}
-	if !force {
-		var changed []string
-		for p, content := range local {
-			recorded, tracked := prev.Files[p]
-			newContent, incoming := files[p]
-			if incoming && string(newContent) == string(content) {
-				continue
-			}
-			if tracked && recorded == code.HashBlob(content) {
-				continue // unchanged since the last pull or push: safe to replace or remove
-			}
-			if tracked || incoming {
-				changed = append(changed, p)
-			}
-		}
-		if len(changed) > 0 {
-			sort.Strings(changed)
-			return fmt.Errorf("%w: %s (push them, move them away, or pull with --force)", ErrLocalChanges, strings.Join(changed, ", "))
-		}
-	}
-	for p, content := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(full, content, 0o644); err != nil {
-			return err
-		}
-	}
-	for p := range prev.Files {
-		if _, keep := files[p]; keep {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, filepath.FromSlash(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return SaveState(dir, commit, files)
 }

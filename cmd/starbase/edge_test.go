@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,5 +111,50 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Trees that no file system of a developer could hold, or that would be dangerous on
+// Windows or macOS, are refused by the node, whatever client sends them, and nothing is
+// written; pull of a valid tree still works.
+func TestE2E_NodeRefusesUnportableTrees(t *testing.T) {
+	n := startServe(t, t.TempDir())
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": "def handle(req):\n    return 'ok'\n"})
+	good := lastLine(n.cli(t, "push", src, "--wait"))
+	for name, files := range map[string]map[string]string{
+		"file and directory": {"a": "1", "a/b": "2"},
+		"case collision":     {"README.md": "1", "readme.md": "2"},
+		"8.3 short name":     {"GIT~1/hooks/post-checkout": "x"},
+		"HFS+ ignorable":     {"\u200c.git/hooks/post-checkout": "x"},
+		"device name":        {"con.txt": "x"},
+		"drive letter":       {"C:/x": "x"},
+		"bidi override":      {"a\u202etxt.exe": "x"},
+		"long element":       {strings.Repeat("x", 300): "x"},
+	} {
+		push := api.PushRequest{Force: true, Files: map[string][]byte{"app.star": []byte("def handle(req):\n    return 'pwned'\n")}}
+		for p, c := range files {
+			push.Files[p] = []byte(c)
+		}
+		body, _ := json.Marshal(push)
+		req, _ := http.NewRequest("POST", n.url+"/-/api/push", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+e2eToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(answer), "invalid path") {
+			t.Errorf("push of %s = %d %s, want a refusal naming the invalid path", name, resp.StatusCode, answer)
+		}
+	}
+	if log := n.cli(t, "log"); !strings.HasPrefix(log, good) || strings.Count(log, "\n") != 1 {
+		t.Errorf("log after the refused pushes = %q, want only %s", log, good)
+	}
+	dst := filepath.Join(t.TempDir(), "app")
+	if got := lastLine(n.cli(t, "pull", dst)); got != good {
+		t.Errorf("pull printed %s, want %s", got, good)
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +19,12 @@ func newPullCmd() *cobra.Command {
 		Short: "Write a commit's files (default: main's) into DIR",
 		Long: `Pull writes the files of a commit (default: main's) into DIR and records it as DIR's
 base. It refuses to overwrite or remove files changed locally since the last pull or push,
-unless --force, and removes only files that came from the previous pull or push.`,
+unless --force, and removes only files that came from the previous pull or push.
+
+A pull either completes or changes nothing: every check (paths, local changes, files or
+directories in the way) runs first, the new files are written into a temporary directory
+(next to DIR when DIR does not exist yet, else under DIR/.starbase/) and then renamed into
+place, and a failure undoes the renames already made.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
@@ -30,9 +34,6 @@ unless --force, and removes only files that came from the previous pull or push.
 			}
 			files, err := c.Files(cmd.Context(), commit)
 			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
 			state, err := workdir.LoadState(dir)
