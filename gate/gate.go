@@ -227,7 +227,7 @@ func (c *checker) parse() {
 		}
 		m := &module{path: p, test: strings.HasSuffix(p, TestSuffix)}
 		c.modules[p] = m
-		f, err := runtime.Dialect().Parse(p, src, 0)
+		f, err := runtime.ParseModule(p, src)
 		if err != nil {
 			continue
 		}
@@ -334,7 +334,10 @@ func (c *checker) compileTests() {
 		predeclared[k] = v
 	}
 	for _, p := range c.sortedModules(true) {
-		_, _, err := starlark.SourceProgramOptions(runtime.Dialect(), p, c.files[p], predeclared.Has)
+		f, err := runtime.ParseModule(p, c.files[p]) // bounds the depth the compiler walks
+		if err == nil {
+			_, err = starlark.FileProgram(f, predeclared.Has)
+		}
 		if err != nil {
 			c.modules[p].loadErr = &runtime.LoadError{Path: p, Err: err}
 		}

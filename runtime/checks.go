@@ -753,9 +753,24 @@ func (c *checks) json() *starlarkstruct.Module {
 		s, _ := starlark.AsString(args[0])
 		return decodedSize(s), nil
 	}
+	decode := c.wrap(member("decode"), estimator{decodeSize, describedAs("json.decode")})
 	members := starlark.StringDict{
 		"encode": c.wrap(encode, encodeSize),
-		"decode": c.wrap(member("decode"), estimator{decodeSize, describedAs("json.decode")}),
+		// The shape is checked first: the decoder recurses per level of nesting.
+		"decode": starlark.NewBuiltin("json.decode", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			if len(args) > 0 {
+				if s, ok := starlark.AsString(args[0]); ok {
+					if err := checkJSONShape(s); err != nil {
+						// Like any text the decoder refuses: the default, if given.
+						if def := decodeDefault(args, kwargs); def != nil {
+							return def, nil
+						}
+						return nil, err
+					}
+				}
+			}
+			return decode.CallInternal(thread, args, kwargs)
+		}),
 		"indent": c.wrap(indent, estimator{indentSize, describedAs("json.indent")}),
 	}
 	// encode_indent(x, prefix=, indent=) is encode then indent: check both.
@@ -774,6 +789,19 @@ func (c *checks) json() *starlarkstruct.Module {
 		})
 	})
 	return &starlarkstruct.Module{Name: "json", Members: members}
+}
+
+// decodeDefault returns the default argument of json.decode(x, default=...), or nil.
+func decodeDefault(args starlark.Tuple, kwargs []starlark.Tuple) starlark.Value {
+	if len(args) > 1 {
+		return args[1]
+	}
+	for _, kw := range kwargs {
+		if kw[0] == starlark.String("default") {
+			return kw[1]
+		}
+	}
+	return nil
 }
 
 // indentedSize returns an upper bound of the length of the JSON text s indented with

@@ -120,15 +120,27 @@ func (l *Loader) compile(ctx context.Context, blobs BlobSource, path string, blo
 	if got := code.HashBlob(src); got != blob {
 		return nil, fmt.Errorf("%w: blob %s has content of blob %s", ErrBadBlob, blob.Short(), got.Short())
 	}
-	f, err := Dialect().Parse(path, src, 0)
+	// Parsing, rewriting and compiling cannot be interrupted, but each is linear in the
+	// source once ParseModule has bounded the depth of its tree; the deadline is checked
+	// between them, so a compilation ends at most one phase after it.
+	f, err := ParseModule(path, src)
 	if err != nil {
+		return nil, err
+	}
+	if err := compileDeadline(ctx, path, "parsing"); err != nil {
 		return nil, err
 	}
 	if err := rewrite(f); err != nil {
 		return nil, err
 	}
+	if err := compileDeadline(ctx, path, "rewriting"); err != nil {
+		return nil, err
+	}
 	prog, err := starlark.FileProgram(f, l.predeclared.Has)
 	if err != nil {
+		return nil, err
+	}
+	if err := compileDeadline(ctx, path, "compiling"); err != nil {
 		return nil, err
 	}
 	l.stats.compiles.Add(1)
@@ -139,6 +151,15 @@ func (l *Loader) compile(ctx context.Context, blobs BlobSource, path string, blo
 		}
 	}
 	return prog, nil
+}
+
+// compileDeadline returns an error wrapping ErrTimeout or ErrCanceled if ctx, the
+// compilation's (bounded by Limits.LoadTimeout), ended during phase.
+func compileDeadline(ctx context.Context, path, phase string) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w (after %s; Limits.LoadTimeout bounds compiling a module too)", path, waitError(ctx.Err()), phase)
 }
 
 // readProgram decodes a cache file written by writeProgram and checks that it holds the

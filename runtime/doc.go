@@ -106,6 +106,22 @@
 //     (or finished) never counts against the next, innocent one; then it waits for the
 //     stopped execution to return before considering another. While the heap (live and
 //     garbage) is above the budget, it forces at most one collection per 100ms.
+//   - Input that is parsed or decoded before any limit can act is bounded by its shape,
+//     in one linear pass, before the recursive upstream code sees it: json.decode refuses
+//     a text nesting arrays and objects more than [MaxJSONDepth] (1000) levels deep or
+//     holding a number of more than [MaxJSONDigits] (4300) digits (a default, if given, is
+//     returned instead, as for any text the decoder refuses); [ParseModule] refuses a
+//     module larger than [MaxModuleSourceBytes] (1 MiB) before parsing it, and a syntax
+//     tree deeper than [MaxSyntaxDepth] (1000: chains of operators, calls, indexes or
+//     attributes are built by the parser in a loop) before the rewriter, resolver and
+//     compiler walk it, with the position of the first node past the limit. Compiling a
+//     module is bounded by LoadTimeout: the deadline is checked after parsing, rewriting
+//     and compiling (each cannot be interrupted, and each is linear in at most 1 MiB).
+//     Before, 2 MB of "[" given to json.decode and a module of 3 million "+ a" killed the
+//     process (stack overflow). Tests: TestJSONDecode_RefusesTooDeepOrTooLongNumbersWithoutCrashing,
+//     TestLoader_RefusesSyntaxNestedTooDeepWithItsPosition, FuzzJSONDecode, FuzzParseModule,
+//     and through HTTP cmd/starbase TestAttack_DeepJSONBodyIsRefusedAndTheNodeSurvives and
+//     TestAttack_DeeplyNestedModuleIsRefusedAtItsPositionAndTheNodeSurvives.
 //   - Response size (MaxResponseBytes, 32 MiB): response() and the server refuse larger
 //     bodies ([ErrResponseTooLarge]); the server encodes a JSON result into a buffer
 //     that fails as soon as it would pass the limit.
