@@ -10,7 +10,9 @@
 //   - no modules load each other in a cycle;
 //   - every template (see render.IsTemplate) parses and names only templates that exist;
 //   - every test passes: the test_* functions of every *_test.star module, each run in the
-//     sandbox on the new tree, with the assert module (see Assert) predeclared.
+//     sandbox on the new tree, with the assert module (see Assert) predeclared, and with
+//     TestClock as the request clock (time.now()), so that a test gives the same result
+//     on every run.
 //
 // Every problem is reported, not only the first, each located as path:line:col in the new
 // tree, where the fix belongs. Options.NoTests skips only running the tests (test modules
@@ -45,6 +47,10 @@ const TestSuffix = "_test.star"
 
 // TestPrefix starts the name of every test function of a test module.
 const TestPrefix = "test_"
+
+// TestClock is what time.now() returns in every test: a fixed instant, as a request sees
+// the instant it started, so that a test's result does not depend on when it runs.
+var TestClock = time.Date(2000, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // Options configure a check.
 type Options struct {
@@ -487,7 +493,7 @@ func (c *checker) runTests(ctx context.Context, loader *runtime.Loader) {
 				return
 			}
 			start := time.Now()
-			_, err := loader.Call(ctx, c.snap, fn, nil, nil, nil)
+			_, err := loader.Call(ctx, c.snap, fn, nil, nil, map[string]any{runtime.NowLocal: TestClock})
 			res := TestResult{Module: p, Name: fn.Name(), Line: int(fn.Position().Line), Elapsed: time.Since(start), Err: err}
 			if err != nil {
 				res.Traceback = traceback.New(ctx, err, c.snap)

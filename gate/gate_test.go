@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/starbase/starbase/gate"
 	"github.com/starbase/starbase/runtime"
@@ -314,5 +315,24 @@ func TestRun_TestModulesSeeTheSandboxNames(t *testing.T) {
 	rep := run(t, files, gate.Options{Loader: l})
 	if len(rep.Problems) != 0 || len(rep.Tests) != 1 || !rep.Tests[0].Passed() {
 		t.Errorf("Run = problems %q, tests %+v; want test_model to pass", problems(rep), rep.Tests)
+	}
+}
+
+func TestRun_TestsSeeTheFixedTestClock(t *testing.T) {
+	files := map[string]string{
+		"clock.star":      "def stamp():\n    return time.now().format(\"2006-01-02 15:04:05 MST\")\n",
+		"clock_test.star": "load(\"clock.star\", \"stamp\")\n\ndef test_clock():\n    assert.eq(stamp(), \"2000-01-01 00:00:00 UTC\")\n",
+	}
+	l, err := runtime.New(runtime.Options{Predeclared: sandbox.Predeclared(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	rep := run(t, files, gate.Options{Loader: l})
+	if len(rep.Problems) != 0 || len(rep.Tests) != 1 || !rep.Tests[0].Passed() {
+		t.Errorf("Run = problems %q, tests %+v; want test_clock to pass", problems(rep), rep.Tests)
+	}
+	if want := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC); !gate.TestClock.Equal(want) {
+		t.Errorf("TestClock = %v, want %v (the documented clock of tests)", gate.TestClock, want)
 	}
 }

@@ -20,6 +20,23 @@ import (
 // earlier runs, and reports what it dropped once, when the request ends.
 const PrintBudgetLocal = "starbase.prints"
 
+// NowLocal is the key of an optional Call local: the time.Time that the time module's
+// now() returns during the call (see ThreadNow). A server passes the time its request
+// started, the same for every run of a handler that a data conflict re-runs, so that a
+// request sees one instant however often it runs; the validation gate passes a fixed time.
+// A call given none has no clock: now() fails.
+const NowLocal = "starbase.now"
+
+// ThreadNow returns the clock of the Call running on thread (its NowLocal) and true, or
+// false when it has none: a call given no NowLocal, or a module's top level, which must not
+// depend on the clock (its globals are computed once and shared by every request).
+func ThreadNow(thread *starlark.Thread) (time.Time, bool) {
+	if e := executionOf(thread); e != nil && !e.now.IsZero() {
+		return e.now, true
+	}
+	return time.Time{}, false
+}
+
 // ThreadSnapshot returns the snapshot of the Call running on thread, for builtins that
 // read assets of the request's commit. It returns nil on a module's top level, which has
 // no request.
@@ -33,7 +50,8 @@ func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
 // Call runs fn(*args, **kwargs) on a new thread bounded by the limits: MaxSteps, the
 // Timeout, and ctx (its cancellation and deadline, which stop the thread within 10ms of
 // ctx ending). locals become thread locals, for builtins to read (a "request_id" local
-// also tags print output); snap is available to builtins through ThreadSnapshot.
+// also tags print output); snap is available to builtins through ThreadSnapshot, and the
+// NowLocal (a time.Time) through ThreadNow.
 //
 // The Timeout is counted from the start of the call, unless ctx's deadline comes no later:
 // a caller that bounds several calls with one deadline (a request re-run after a data
@@ -63,6 +81,7 @@ func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable,
 		e.commit = snap.Commit
 	}
 	e.prints, _ = locals[PrintBudgetLocal].(*printlog.Budget)
+	e.now, _ = locals[NowLocal].(time.Time)
 
 	if deadline, ok := ctx.Deadline(); !ok || deadline.Sub(e.started) > l.limits.Timeout {
 		var cancel context.CancelFunc
@@ -170,31 +189,44 @@ func stopReason(ctx context.Context) error {
 }
 
 // printToLog is the print function of threads run by limit: each line is logged at level
-// Info with the position of the print call, the commit and the thread's "request_id"
-// local, if any, within the execution's print budget.
+// Info with the attribute source="print" (see Log).
+func printToLog(thread *starlark.Thread, msg string) {
+	logRecord(thread, slog.LevelInfo, "print", msg, nil, 0)
+}
+
+// Log writes one record for the stored code running on thread, as print() does but at
+// level and with attrs (which the caller bounds): source="log", the position of the call
+// (of the builtin that calls Log), the commit and the thread's "request_id" local. It is
+// charged to the execution's print budget, as len(msg)+size bytes, and dropped (and
+// counted) beyond it. A thread that no Loader runs has nowhere to log.
+func Log(thread *starlark.Thread, level slog.Level, msg string, attrs []slog.Attr, size int) {
+	logRecord(thread, level, "log", msg, attrs, size)
+}
+
+// logRecord logs msg for print or Log.
 //
 // A request may print in a loop, and its budget then drops most lines: each call is kept
 // cheap, a record built without the caller's program counter (which slog.Logger would
 // unwind the stack for) or fmt, and a dropped line costs no record at all.
-func printToLog(thread *starlark.Thread, msg string) {
+func logRecord(thread *starlark.Thread, level slog.Level, source, msg string, attrs []slog.Attr, size int) {
 	e := executionOf(thread)
 	if e == nil {
 		return // a thread not run by a Loader: nowhere to log
 	}
 	handler := e.loader.logger.Handler()
 	ctx := context.Background()
-	if !handler.Enabled(ctx, slog.LevelInfo) {
+	if !handler.Enabled(ctx, level) {
 		return
 	}
-	var pos syntax.Position // of the print call: frame 0 is print itself
+	var pos syntax.Position // of the call: frame 0 is print (or the log builtin) itself
 	if thread.CallStackDepth() > 1 {
 		pos = thread.CallFrame(1).Pos
 	}
-	if !e.prints.Admit(len(msg), pos) {
+	if !e.prints.Admit(len(msg)+size, pos) {
 		return
 	}
-	r := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
-	r.AddAttrs(slog.String("source", "print"))
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(slog.String("source", source))
 	if pos.IsValid() {
 		r.AddAttrs(slog.String("module", pos.Filename()), slog.String("pos", printlog.PositionString(pos)))
 	}
@@ -204,6 +236,7 @@ func printToLog(thread *starlark.Thread, msg string) {
 	if id := thread.Local("request_id"); id != nil {
 		r.AddAttrs(slog.Any("request_id", id))
 	}
+	r.AddAttrs(attrs...)
 	_ = handler.Handle(ctx, r) // a log that cannot be written is not the program's failure
 }
 

@@ -58,6 +58,11 @@ var (
 	// ErrResponseTooLarge is returned when a response body is larger than
 	// Limits.MaxResponseBytes: by response(), and by servers that check handler results.
 	ErrResponseTooLarge = errors.New("response too large")
+
+	// ErrLocalZone is returned when stored code names the "Local" time zone (the time
+	// module, Time.in_location): it is the zone of whichever server runs the request, so
+	// the same code would answer differently on two nodes.
+	ErrLocalZone = errors.New(`the "Local" time zone is the server's own, which differs between nodes; name a zone such as "UTC" or "Europe/Paris"`)
 )
 
 // LoadError reports that module Path, as of Commit, could not be loaded.

@@ -33,6 +33,7 @@ type execution struct {
 	loader   *Loader
 	kind     string // "call" or "load": with thread.Name, names the execution in messages
 	started  time.Time
+	now      time.Time // the Call's clock (NowLocal); zero on a module's top level
 	commit   code.ID   // whose code runs, for print records
 	snap     *Snapshot // the Call's snapshot; nil on a module's top level
 	maxSteps uint64

@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"fmt"
 	"strings"
 
+	libtime "go.starlark.net/lib/time"
 	"go.starlark.net/starlark"
 )
 
@@ -72,15 +74,33 @@ func (c *checks) methodChecks() map[methodKey]methodCheck {
 		{"set", "difference"}:   {metered: true},
 		{"set", "issubset"}:     {metered: true},
 		{"set", "issuperset"}:   {metered: true},
+		// The time module's times (go.starlark.net/lib/time, see runtime/stdlib): format
+		// writes at most twice its layout ("1" is the month, "12"), and in_location("Local")
+		// would give the zone of whichever server runs the request.
+		{"time.time", "format"}: {estimate: func(_ starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+			if len(args) == 1 {
+				if layout, ok := args[0].(starlark.String); ok {
+					return satAdd(satMul(int64(len(layout)), 2), 64), nil
+				}
+			}
+			return 0, nil
+		}},
+		{"time.time", "in_location"}: {estimate: func(_ starlark.Value, args starlark.Tuple, _ []starlark.Tuple) (int64, error) {
+			if len(args) == 1 && args[0] == starlark.String("Local") {
+				return 0, fmt.Errorf("in_location: %w", ErrLocalZone)
+			}
+			return 0, nil
+		}},
 	}
 }
 
 // buildMethods builds the unbound checked method of each methodKey.
 func (c *checks) buildMethods() map[methodKey]*starlark.Builtin {
 	receivers := map[string]starlark.HasAttrs{
-		"string": starlark.String(""),
-		"list":   starlark.NewList(nil),
-		"set":    starlark.NewSet(0),
+		"string":    starlark.String(""),
+		"list":      starlark.NewList(nil),
+		"set":       starlark.NewSet(0),
+		"time.time": libtime.Time{},
 	}
 	methods := make(map[methodKey]*starlark.Builtin)
 	for key, check := range c.methodChecks() {
@@ -127,6 +147,8 @@ func (c *checks) checkedMethod(x starlark.Value, name string) *starlark.Builtin 
 		receiver = "list"
 	case *starlark.Set:
 		receiver = "set"
+	case libtime.Time:
+		receiver = "time.time"
 	default:
 		return nil
 	}

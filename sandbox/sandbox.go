@@ -10,6 +10,13 @@
 //	                               (db works only while handling a request, inside its transaction)
 //	render                         render.Renderer: html/template files of the request's own
 //	                               commit (only while handling a request), output bounded
+//	time, uuid, secrets, hashlib,  stdlib.Predeclared: the request's clock (time.now() is the
+//	hmac, password, base64, url,   instant the request started, and fails at a module's top
+//	log                            level), randomness from crypto/rand, digests, bcrypt,
+//	                               encodings, and log records tagged with the request id
+//
+// docs/builtins.md describes every name and every member of each module; a test checks it
+// against this list.
 //
 // print() is captured per request into the structured log, bounded.
 //
@@ -22,6 +29,7 @@ import (
 
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime/render"
+	"github.com/starbase/starbase/runtime/stdlib"
 )
 
 // Predeclared returns the names added to runtime.Builtins for every stored module. Each call
@@ -29,6 +37,9 @@ import (
 func Predeclared() starlark.StringDict {
 	names := objects.Builtins()
 	for k, v := range render.New(render.Options{}).Predeclared() {
+		names[k] = v
+	}
+	for k, v := range stdlib.Predeclared() {
 		names[k] = v
 	}
 	return names

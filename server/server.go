@@ -567,6 +567,9 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		return route
 	}
 	args := ar.setRequest(r, rt.params, reqID, body)
+	// The request's clock (time.now()): one instant, however many times a conflict re-runs
+	// its handler.
+	now := time.Now()
 	var result starlark.Value
 	// One deadline bounds the request, however many times a conflict re-runs its handler;
 	// the loader then sets no timer of its own.
@@ -574,7 +577,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	defer cancel()
 	err = objects.Run(ctx, s.cfg.Store, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
 		result, err = s.loader.Call(ctx, rel.snap, rt.fn, args, nil, map[string]any{
-			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints,
+			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints, runtime.NowLocal: now,
 		})
 		return err
 	})
