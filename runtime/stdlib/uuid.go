@@ -24,7 +24,7 @@ func uuidV4(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs
 		return nil, err
 	}
 	var u [16]byte
-	rand.Read(u[:]) // never fails (crypto/rand)
+	rand.Read(u[:])         // never fails (crypto/rand)
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // variant 10 (RFC 9562)
 	var s [36]byte
