@@ -12,8 +12,10 @@ import (
 )
 
 const (
-	// PasswordCost is the bcrypt cost of password.hash: 2^10 rounds, about 80ms of one
-	// core (BenchmarkPasswordHash), within a request's time limit with room to spare.
+	// PasswordCost is the bcrypt cost of password.hash: 2^10 rounds, 77ms of one core of
+	// the idle development machine (go test -bench PasswordHash ./runtime/stdlib; 350ms
+	// while other jobs shared its two cores), within a request's time limit with room to
+	// spare.
 	PasswordCost = 10
 
 	// MaxPasswordCost is the highest bcrypt cost password.verify accepts: a hash made

@@ -306,3 +306,23 @@ func TestLimits_BuiltinsChargeTheExecution(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkPasswordHash measures one password.hash at stdlib.PasswordCost, called from
+// stored code (about 80ms on the development machine: see PasswordCost).
+func BenchmarkPasswordHash(b *testing.B) {
+	l, err := runtime.New(runtime.Options{Predeclared: stdlib.Predeclared(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	snap := snapshot(map[string]string{"app.star": "def f():\n    return password.hash(\"correct horse\")\n"})
+	globals, err := l.Load(context.Background(), snap, "app.star")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := l.Call(context.Background(), snap, globals["f"].(starlark.Callable), nil, nil, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
