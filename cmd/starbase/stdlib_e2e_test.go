@@ -81,7 +81,17 @@ func TestE2E_StandardLibrary(t *testing.T) {
 		t.Errorf("url.parse_qs = %v, want tag = [a, b c]", q)
 	}
 
-	// The log record is structured and tagged with the request.
+	// A module whose top level reads the clock is refused by the gate, with the reason.
+	writeTree(t, src, map[string]string{"boot.star": "STARTED = time.now()\n"})
+	_, errOut, err := n.try("push", src, "-m", "clock at load")
+	if err == nil || !strings.Contains(errOut, "boot.star:1:19") ||
+		!strings.Contains(errOut, "time.now: no clock at a module's top level") {
+		t.Errorf("push of a module reading the clock at load: err %v, stderr %q; want it refused at boot.star:1:19 with the reason", err, errOut)
+	}
+
+	// The log record is structured and tagged with the request (read once the process
+	// has stopped writing it).
+	n.stop(t)
 	var logged map[string]any
 	for line := range strings.Lines(n.logs.String()) {
 		if strings.Contains(line, `"msg":"stamped"`) {
@@ -91,13 +101,5 @@ func TestE2E_StandardLibrary(t *testing.T) {
 	if logged == nil || logged["user"] != "ann" || logged["attempt"] != 1.0 || logged["source"] != "log" ||
 		logged["request_id"] == nil || logged["request_id"] == "" || logged["pos"] != "app.star:5:13" {
 		t.Errorf("log record = %v, want msg stamped with user, attempt, source log, the request id and the position", logged)
-	}
-
-	// A module whose top level reads the clock is refused by the gate, with the reason.
-	writeTree(t, src, map[string]string{"boot.star": "STARTED = time.now()\n"})
-	_, errOut, err := n.try("push", src, "-m", "clock at load")
-	if err == nil || !strings.Contains(errOut, "boot.star:1:19") ||
-		!strings.Contains(errOut, "time.now: no clock at a module's top level") {
-		t.Errorf("push of a module reading the clock at load: err %v, stderr %q; want it refused at boot.star:1:19 with the reason", err, errOut)
 	}
 }
