@@ -106,6 +106,7 @@ func (l *Loader) compile(ctx context.Context, blobs BlobSource, path string, blo
 		if err == nil {
 			l.stats.compileHits.Add(1)
 			l.stats.diskHits.Add(1)
+			touch(file) // for PruneCache: used least recently goes first
 			return prog, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) {

@@ -25,6 +25,13 @@ var (
 	// ErrClosed is returned by operations on a closed store.
 	ErrClosed = errors.New("store: closed")
 
+	// ErrFull is returned by Commit when the backend has no room for the commit (etcd's
+	// space quota is reached and its NOSPACE alarm raised, or the disk of a bolt file is
+	// full); nothing was written. Reads still work. Room is made by compacting history and
+	// collecting old code (then, on etcd, defragmenting and disarming the alarm), or by a
+	// larger quota or disk.
+	ErrFull = errors.New("store: full")
+
 	// ErrFormat is returned when opening a store that is not a Starbase store of a format this
 	// binary reads: another program's data, an empty file, or a newer format. Nothing was
 	// written to it.

@@ -259,7 +259,7 @@ type Store interface {
 	// Compact discards the history of revisions below rev: reads at rev or later still work,
 	// reads and watches from earlier revisions fail with ErrCompacted. Compacting at or below
 	// the compaction point does nothing; above the current revision it fails with
-	// ErrFutureRevision. Nothing compacts automatically.
+	// ErrFutureRevision. Backends never compact by themselves: a [Retainer] does.
 	Compact(ctx context.Context, rev int64) error
 
 	// Limits reports the sizes a single commit may reach.

@@ -180,3 +180,24 @@ func TestE2E_StopWaitsForRunningRequestsThenCutsAndLogsThem(t *testing.T) {
 		}
 	})
 }
+
+func TestE2E_CompactRewritesAStoppedNodesFileAndRefusesARunningOne(t *testing.T) {
+	data := t.TempDir()
+	n := startServe(t, data)
+	c := apiClient(t, n)
+	for i := range 3 {
+		if _, err := c.Push(context.Background(), api.PushRequest{Files: versionApp(i), Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, errOut, err := n.try("compact", "--data", data); err == nil || !strings.Contains(errOut, "locked") {
+		t.Errorf("compact of a served store: err %v, stderr %q; want a refusal saying it is locked", err, errOut)
+	}
+	n.stop(t)
+	out, errOut, err := n.try("compact", "--data", data)
+	if err != nil || !strings.Contains(out, "compacted") {
+		t.Fatalf("compact of a stopped node: %v\n%s%s", err, out, errOut)
+	}
+	n = startServe(t, data)
+	n.waitBody(t, "/", "v2")
+}

@@ -39,6 +39,7 @@ type serveFlags struct {
 	// shutdownGrace is how long a stop waits for running requests; 0 means the request
 	// timeout plus shutdownMargin.
 	shutdownGrace time.Duration
+	retention     retentionFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -69,6 +70,7 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.BoolVar(&f.demo, "demo", false, "seed a demo app when the store has none")
 	fl.StringVar(&f.node, "node", "", "node name shown in status (default: host name)")
 	f.store.register(fl)
+	f.retention.register(fl)
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 0, "on SIGTERM or SIGINT, how long to wait for running requests before closing their connections (default: --timeout plus 5s)")
@@ -122,6 +124,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
+	maintain(ctx, f.retention, st, filepath.Join(f.data, "cache"), logger)
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {

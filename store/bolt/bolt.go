@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -249,6 +250,9 @@ func (s *Store) update(fn func(tx *bbolt.Tx) error) (err error) {
 func closedError(err error) error {
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return store.ErrClosed
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, berrors.ErrMaxSizeReached) {
+		return fmt.Errorf("%w: %v: the disk of the store file is full; free space on it", store.ErrFull, err)
 	}
 	return err
 }

@@ -57,5 +57,10 @@
 //
 // Compact(rev) deletes the revision records below rev and, for each key those records name,
 // every version older than the newest one at or before rev (and that one too when it is a
-// tombstone older than rev), so that reads at rev and later are unchanged.
+// tombstone older than rev), so that reads at rev and later are unchanged. The pages this
+// frees are reused by later commits, so a store compacted by a store.Retainer stops growing
+// (5 counters written 50,000 times keep a 256 KiB file, as after 1,000 writes:
+// BenchmarkRetention_CounterWrites; TestRetention_BoltFileStaysBoundedUnderCounterWrites
+// holds 5,000 against 500 within 2x), but the file never shrinks by itself: [Rewrite]
+// (starbase compact, node stopped) copies the live pages into a new file.
 package bolt

@@ -27,8 +27,13 @@
 //     cut off), so that no revision is lost or delivered twice. Events of one etcd watch
 //     response are split by revision, each revision delivered whole, its changes in key order.
 //   - Compact is an etcd compaction that waits until the old revisions are gone. The store
-//     never compacts by itself; a cluster run with --auto-compaction-retention loses history
-//     on its own schedule, and reads and watches of it then fail with ErrCompacted.
+//     never compacts by itself: a node runs a store.Retainer (starbase serve
+//     --retain-history), which keeps the cluster under its space quota (with a 64 MiB quota,
+//     10,000 writes of 10 KB never raise NOSPACE: TestRetention_WritesNeverReachTheQuota;
+//     without it the 6,673rd fails). A cluster run with --auto-compaction-retention also
+//     loses history on its own schedule; compacting below its point does nothing, and reads
+//     and watches of lost history fail with ErrCompacted.
+//   - A commit refused for space (etcd's NOSPACE alarm) fails with store.ErrFull.
 //
 // # Limits
 //

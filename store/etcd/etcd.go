@@ -238,6 +238,9 @@ func (s *Store) mapErrAfter(ctx context.Context, err error, timeout time.Duratio
 		return store.ErrCompacted
 	case errors.Is(err, rpctypes.ErrFutureRev):
 		return store.ErrFutureRevision
+	case errors.Is(err, rpctypes.ErrNoSpace) || strings.Contains(err.Error(), "database space exceeded"):
+		return fmt.Errorf("%w: etcd at %s: %v: its space quota (--quota-backend-bytes) is reached; compact and defragment it and disarm the NOSPACE alarm (etcdctl alarm disarm), or raise the quota",
+			store.ErrFull, s.endpoints, err)
 	case errors.Is(err, rpctypes.ErrTooManyOps), errors.Is(err, rpctypes.ErrRequestTooLarge):
 		return fmt.Errorf("%w: the etcd cluster refused it (%v): its --max-txn-ops or --max-request-bytes is below this store's Config", store.ErrTooLarge, err)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -53,6 +53,7 @@ const (
 // they must be called from the test's goroutine.
 type Cluster struct {
 	t     testing.TB
+	opts  Options
 	token string
 
 	// mu guards the running state of every member (member.etcd, member.stop).
@@ -77,6 +78,18 @@ type member struct {
 // serves client requests. It fails the test if the cluster does not come up.
 func Start(t testing.TB, members int) *Cluster {
 	t.Helper()
+	return StartWith(t, members, Options{})
+}
+
+// Options change how the members of a cluster run.
+type Options struct {
+	// QuotaBackendBytes is each member's --quota-backend-bytes; 0 means etcd's default.
+	QuotaBackendBytes int64
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, members int, opts Options) *Cluster {
+	t.Helper()
 	if members < 1 {
 		t.Fatalf("etcdtest.Start: members = %d, want at least 1", members)
 	}
@@ -85,7 +98,7 @@ func Start(t testing.TB, members int) *Cluster {
 	// take one before etcd binds it, so a start that fails to bind is tried again on new ports.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		c := &Cluster{t: t, token: fmt.Sprintf("etcdtest-%d", time.Now().UnixNano())}
+		c := &Cluster{t: t, opts: opts, token: fmt.Sprintf("etcdtest-%d", time.Now().UnixNano())}
 		clusterDir := filepath.Join(dir, fmt.Sprintf("attempt%d", attempt))
 		ports, err := freePorts(2 * members)
 		if err != nil {
@@ -251,6 +264,7 @@ func (c *Cluster) launch(m *member) error {
 	cfg.TickMs = tickMs
 	cfg.ElectionMs = electionMs
 	cfg.UnsafeNoFsync = true
+	cfg.QuotaBackendBytes = c.opts.QuotaBackendBytes
 	cfg.EnableGRPCGateway = false
 	cfg.Logger = "zap"
 	cfg.LogLevel = "warn"

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// DefaultRetention is how much history a node keeps when nothing else is said: the
+// revisions of the last five minutes, far more than a request (bounded by its timeout) or a
+// node catching up with a watch needs.
+const DefaultRetention = 5 * time.Minute
+
+// compactStep bounds the revisions one Compact call discards, so that catching up on a long
+// history is many short commits rather than one that holds the writer for long.
+const compactStep = 10000
+
+// Retainer keeps a store's history to a time window: revisions that were superseded more
+// than Window ago are compacted. Stores record no time per revision, so the Retainer samples
+// the current revision at each Tick and compacts at the newest sample at least Window old:
+// history is kept for between Window and Window plus the interval between ticks. This is how
+// etcd's own periodic compaction works; when the cluster compacts further by itself
+// (--auto-compaction-retention), compacting below its point does nothing, so both may run.
+// Several nodes on one etcd cluster may each run a Retainer: compactions at or below the
+// compaction point do nothing.
+//
+// A Retainer is safe for concurrent use.
+type Retainer struct {
+	Store  Store
+	Window time.Duration
+	// Now returns the time; nil means time.Now. Tests set it.
+	Now func() time.Time
+
+	mu        sync.Mutex
+	samples   []sample // ascending in time and revision
+	compacted int64
+	stats     RetainStats
+}
+
+type sample struct {
+	at  time.Time
+	rev int64
+}
+
+// RetainStats count what a Retainer did.
+type RetainStats struct {
+	// Compactions is the number of Compact calls that moved the compaction point.
+	Compactions uint64
+	// Failures is the number of ticks that failed.
+	Failures uint64
+	// Compacted is the revision the history was last compacted at (0 before the first).
+	Compacted int64
+}
+
+// Stats returns what the Retainer did so far.
+func (r *Retainer) Stats() RetainStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+// Tick samples the current revision and compacts the history older than Window. It returns
+// the revision compacted at, or 0 when nothing was old enough.
+func (r *Retainer) Tick(ctx context.Context) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rev, err := r.tick(ctx)
+	if err != nil {
+		r.stats.Failures++
+	}
+	return rev, err
+}
+
+func (r *Retainer) tick(ctx context.Context) (int64, error) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	cur, err := r.Store.Revision(ctx)
+	if err != nil {
+		return 0, err
+	}
+	t := now()
+	if n := len(r.samples); n == 0 || r.samples[n-1].rev < cur {
+		r.samples = append(r.samples, sample{at: t, rev: cur})
+	}
+	// The newest sample at least Window old: every revision before it was superseded by then.
+	i := -1
+	for j, s := range r.samples {
+		if t.Sub(s.at) >= r.Window {
+			i = j
+		}
+	}
+	if i < 0 {
+		return 0, nil
+	}
+	target := r.samples[i].rev
+	r.samples = r.samples[i:]
+	for r.compacted < target {
+		next := min(target, r.compacted+compactStep)
+		if err := r.Store.Compact(ctx, next); err != nil {
+			return 0, err
+		}
+		r.compacted = next
+	}
+	if target > r.stats.Compacted {
+		r.stats.Compactions++
+		r.stats.Compacted = target
+	}
+	return target, nil
+}
+
+// Run calls Tick every interval until ctx is done, logging failures (the next tick tries
+// again).
+func (r *Retainer) Run(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if _, err := r.Tick(ctx); err != nil && ctx.Err() == nil {
+			logger.Warn("compacting the store's history failed; retrying at the next tick", "window", r.Window.String(), "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// RetainInterval is the interval between ticks for a window: a quarter of it, between one
+// second and one minute.
+func RetainInterval(window time.Duration) time.Duration {
+	return min(max(window/4, time.Second), time.Minute)
+}
