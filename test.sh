@@ -13,6 +13,30 @@ if ! command -v etcd >/dev/null 2>&1; then
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq etcd-server >/dev/null
 fi
 
+# The editor's browser tests drive Debian's chromium (headless), which they require here.
+if ! command -v chromium >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+export STARBASE_BROWSER_TESTS=require
+
+# The editor's committed build (ui/dist, embedded in the binary) is exactly what its sources
+# and pinned packages produce: rebuild it and compare.
+if ! command -v npm >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+if [ -n "$(git status --porcelain -- ui/dist 2>/dev/null)" ]; then
+	echo "ui/dist differs from what ui/src builds: run (cd ui && npm ci && npm run build) and commit ui/dist" >&2
+	git status --short -- ui/dist >&2
+	exit 1
+fi
+
 # go.mod and go.sum say exactly what the code imports.
 if ! go mod tidy -diff >/dev/null; then
 	echo "go.mod/go.sum are not tidy: run go mod tidy" >&2

@@ -37,6 +37,9 @@ func (s *Server) apiRoutes(g *guard) []apiRoute {
 		{"GET /-/api/files", auth.Reader, s.apiFiles},
 		{"GET /-/api/log", auth.Reader, s.apiLog},
 		{"GET /-/api/diff", auth.Reader, s.apiDiff},
+		{"POST /-/api/check", auth.Developer, s.apiCheck},
+		{"GET /-/api/errors", auth.Developer, s.apiErrors},
+		{"GET /-/api/errors/{id}", auth.Developer, s.apiError},
 		{"GET /-/api/tokens", auth.Admin, s.apiTokens},
 		{"POST /-/api/tokens", auth.Admin, s.apiCreateToken},
 		{"DELETE /-/api/tokens/{id}", auth.Admin, s.apiRevokeToken},
@@ -239,7 +242,7 @@ func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if err := gate.Check(r.Context(), req.Files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits, NoTests: req.NoTests}); err != nil {
+	if err := gate.Check(r.Context(), req.Files, s.gateOptions(req.NoTests)); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -321,7 +324,7 @@ func (s *Server) gatedFiles(ctx context.Context, id code.ID) (map[string][]byte,
 	if err != nil {
 		return nil, err
 	}
-	if err := gate.Check(ctx, files, gate.Options{Loader: s.loader, Limits: s.cfg.Limits}); err != nil {
+	if err := gate.Check(ctx, files, s.gateOptions(false)); err != nil {
 		return nil, err
 	}
 	return files, nil

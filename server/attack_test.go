@@ -33,6 +33,8 @@ func attackBodies(t *testing.T, first, current string) map[string]string {
 		"PUT /-/api/protected-refs": jsonBody(t, api.ProtectedRefs{Refs: []string{"main", "canary"}}),
 		"POST /-/api/logout":        "",
 		"POST /-/api/migrate":       jsonBody(t, api.MigrateRequest{Class: "app.star:Nothing"}),
+		// A check commits nothing, but runs the tree's code and tests: only developers may.
+		"POST /-/api/check": jsonBody(t, api.CheckRequest{Files: map[string][]byte{"app.star": []byte(pwnedApp)}}),
 	}
 }
 

@@ -45,6 +45,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqI
 		slog.String("commit", string(rel.commit)), slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.String("error", tb.Message),
 		slog.String("traceback", tb.String()), slog.Any("frames", tb.Frames))
+	s.errors.add(appErrorOf(tb, errID, reqID, s.cfg.Node, string(rel.commit), r.Method, r.URL.Path, status))
 
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")

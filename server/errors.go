@@ -22,6 +22,8 @@ var (
 	errCSRF = errors.New("forbidden: cross-site request refused")
 	// errRateLimited is returned when a source failed to authenticate too often.
 	errRateLimited = errors.New("rate limited")
+	// errUnknownError is returned when a node does not remember an app error id.
+	errUnknownError = errors.New("no such error")
 )
 
 // statusOf maps an error to its HTTP status. It is the only place that does.
@@ -43,7 +45,7 @@ func statusOf(err error) int {
 	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, code.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, code.ErrNotFound), errors.Is(err, errNoEndpoint), errors.Is(err, auth.ErrNotFound),
-		errors.Is(err, objects.ErrNoClass):
+		errors.Is(err, objects.ErrNoClass), errors.Is(err, errUnknownError):
 		return http.StatusNotFound
 	case errors.Is(err, code.ErrStale), errors.Is(err, code.ErrConflict), errors.Is(err, store.ErrConflict),
 		errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin), errors.Is(err, auth.ErrConflict),

@@ -22,6 +22,7 @@ import (
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/sandbox"
 	"github.com/starbase/starbase/store"
+	"github.com/starbase/starbase/ui"
 )
 
 // Config configures a Server. Store is required; other zero values take the defaults below.
@@ -102,6 +103,8 @@ type Server struct {
 	start     time.Time
 	metrics   *metrics
 	nodes     *registry
+	// errors remembers this node's recent app errors for the editor.
+	errors *errorLog
 	// published is signalled when this node's state changed and should be republished.
 	published chan struct{}
 
@@ -147,6 +150,7 @@ func New(cfg Config) (*Server, error) {
 		notify:         make(chan struct{}),
 		nodes:          newRegistry(cfg.Store, cfg.Node),
 		published:      make(chan struct{}, 1),
+		errors:         newErrorLog(),
 	}
 	s.api = s.apiHandler()
 	s.metrics = newMetrics(s)
@@ -485,6 +489,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.metrics.handler().ServeHTTP(w, r)
 	case len(r.URL.Path) >= 7 && r.URL.Path[:7] == "/-/api/":
 		s.api.ServeHTTP(w, r)
+	case r.URL.Path == "/-/ui" || strings.HasPrefix(r.URL.Path, "/-/ui/"):
+		ui.ServeHTTP(w, r)
 	case platform:
 		http.NotFound(w, r)
 	case r.Header.Get("Service-Worker") == "script" && path.Dir(r.URL.EscapedPath()) == "/":
