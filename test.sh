@@ -30,7 +30,7 @@ if ! command -v npm >/dev/null 2>&1; then
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
 fi
-(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+(cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build && npm test --silent)
 if [ -n "$(git status --porcelain -- ui/dist 2>/dev/null)" ]; then
 	echo "ui/dist differs from what ui/src builds: run (cd ui && npm ci && npm run build) and commit ui/dist" >&2
 	git status --short -- ui/dist >&2
