@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -151,6 +153,24 @@ func waitJS(expr string) chromedp.Action[chromedp.Void] {
 	poll := chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(browserTimeout))
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
 		_, err := poll(ctx, t)
+		return chromedp.Void{}, err
+	}
+}
+
+// insertText inserts text as an input method would (a synthesized Enter key inserts its
+// newline twice in a contenteditable that handles the key itself).
+func insertText(text string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := cdp.Call(ctx, t, input.InsertText, input.InsertTextParams{Text: text})
+		return err
+	})
+}
+
+// js runs a JavaScript statement on the page.
+func js(stmt string) chromedp.Action[chromedp.Void] {
+	eval := chromedp.Evaluate[bool](stmt + "; true")
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := eval(ctx, t)
 		return chromedp.Void{}, err
 	}
 }
@@ -450,5 +470,79 @@ func TestEditor_ReaderCannotCommit(t *testing.T) {
 	if status != http.StatusForbidden {
 		t.Fatalf("a reader's push answered %d, want 403", status)
 	}
+	b.noErrors()
+}
+
+// pick waits for the completion list to offer label first, and picks it with the mouse (a
+// synthesized Enter would also insert a newline).
+func pick(label string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		waitJS(fmt.Sprintf(`document.querySelector('.cm-tooltip-autocomplete li[aria-selected] .cm-completionLabel')?.textContent === %q`, label)),
+		click(".cm-tooltip-autocomplete li[aria-selected]"))
+}
+
+func TestEditor_FilesCompletionSearchAndGoToFile(t *testing.T) {
+	b := newBrowser(t)
+	n := startServe(t, t.TempDir())
+	src := t.TempDir()
+	writeTree(t, src, demoApp)
+	n.cli(t, "push", src, "-m", "first")
+	b.login(n, createToken(t, n, "hal", "developer"))
+
+	// A new file, with completion of load() paths, predeclared names and their members.
+	b.run(b.ctx, "create a file",
+		click("#new-file"),
+		visible("#dialog-input"),
+		chromedp.KeyEvent("lib/extra.star"),
+		click("#dialog-ok"),
+		waitJS(`document.querySelector('.tab.active')?.dataset.path === 'lib/extra.star'`),
+		visible(`#tree li.changed[data-path="lib/extra.star"]`),
+		click(".cm-content"),
+		chromedp.KeyEvent(`load("lib/gr`),
+		pick("lib/greet.star"),
+		chromedp.KeyEvent(`", "gree`),
+		pick("greeting"),
+		chromedp.KeyEvent(`")`),
+		insertText("\n"),
+		chromedp.KeyEvent(`x = json.enc`),
+		pick("encode"),
+		chromedp.KeyEvent(`(greeting())`),
+		waitJS(editorText+`.trim() === 'load("lib/greet.star", "greeting")\nx = json.encode(greeting())'`),
+		waitJS(`document.querySelector('#problems-head').textContent.startsWith('No problems')`))
+
+	// Go to the definition of a loaded name.
+	b.run(b.ctx, "go to definition",
+		click(".cm-content > .cm-line:nth-child(2)"),
+		chromedp.KeyEvent(kb.End),
+		chromedp.KeyEvent(kb.ArrowLeft+kb.ArrowLeft+kb.ArrowLeft),
+		chromedp.KeyEvent(kb.F12),
+		waitJS(`document.querySelector('.tab.active')?.dataset.path === 'lib/greet.star'`),
+		waitJS(`!!document.querySelector('.cm-target-line')`))
+	if line := value(b, "definition line", lineOf(".cm-target-line")); line != 3 {
+		t.Fatalf("go to definition opened line %d of lib/greet.star, want 3 (def greeting)", line)
+	}
+
+	// Rename, then delete: the file never committed leaves no pending change.
+	b.run(b.ctx, "rename",
+		js(`document.querySelector('#tree li[data-path="lib/extra.star"] button[title="Rename"]').click()`),
+		visible("#dialog-input"),
+		js(`document.querySelector('#dialog-input').value = 'lib/more.star'`),
+		click("#dialog-ok"),
+		visible(`#tree li.changed[data-path="lib/more.star"]`),
+		waitJS(`!document.querySelector('#tree li[data-path="lib/extra.star"]')`),
+		js(`document.querySelector('#tree li[data-path="lib/more.star"] button[title="Delete"]').click()`),
+		click("#dialog-ok"),
+		waitJS(`!document.querySelector('#tree li[data-path="lib/more.star"]')`),
+		waitJS(`document.querySelector('#changes').textContent === ''`))
+
+	// Search across files, and go to a file by name.
+	b.run(b.ctx, "search",
+		click("#search"),
+		chromedp.KeyEvent("hello v1"),
+		waitJS(`[...document.querySelectorAll('#search-results li')].some(e => e.textContent.startsWith('lib/greet.star:4'))`),
+		chromedp.KeyEvent("p", chromedp.KeyModifiers(chromedp.ModifierCtrl)),
+		visible("#goto-input"),
+		chromedp.KeyEvent("style"+kb.Enter),
+		waitJS(`document.querySelector('.tab.active')?.dataset.path === 'static/style.css'`))
 	b.noErrors()
 }
