@@ -154,6 +154,8 @@ func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc 
 			return
 		}
 		g.limiter.refund(src)
+		// An authorized request may take longer to send (a push of many files).
+		limitBody(w, r, g.s.cfg.APIBodyTimeout)
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, who)))
 	}
 }
@@ -518,6 +520,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return fmt.Errorf("%w: the request body exceeds %d bytes", errTooLarge, tooBig.Limit)
+		}
+		if errors.Is(err, errBodyTimeout) {
+			return err
 		}
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w: the request body is empty; send a JSON object", errBadRequest)

@@ -38,6 +38,8 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, errRateLimited):
 		return http.StatusTooManyRequests
+	case errors.Is(err, errBodyTimeout):
+		return http.StatusRequestTimeout
 	case errors.Is(err, errBadRequest), errors.Is(err, auth.ErrInvalidRequest), errors.Is(err, code.ErrInvalidPath), errors.Is(err, code.ErrInvalidID),
 		errors.Is(err, code.ErrInvalidRef), errors.Is(err, code.ErrInvalidRequest),
 		errors.Is(err, code.ErrPrefixTooShort), errors.Is(err, code.ErrAmbiguous):

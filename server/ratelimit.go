@@ -109,10 +109,13 @@ func (l *limiter) makeRoom(now time.Time) {
 // sourceOf returns the rate-limiting source of r: its remote IP address, or for IPv6 its
 // /64 network, which one client usually holds whole. Proxy headers (X-Forwarded-For) are
 // not trusted: behind a proxy every client shares the proxy's bucket.
-func sourceOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+func sourceOf(r *http.Request) string { return sourceOfAddr(r.RemoteAddr) }
+
+// sourceOfAddr returns the source of a remote address (host:port), as sourceOf.
+func sourceOfAddr(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		host = r.RemoteAddr
+		host = addr
 	}
 	ip := net.ParseIP(host)
 	if ip == nil {

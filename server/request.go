@@ -233,6 +233,9 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if errors.Is(err, errBodyTimeout) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading the request body: %v", errBadRequest, err)
 	}

@@ -59,6 +59,13 @@ type Config struct {
 	// Defaults DefaultAuthBurst and DefaultAuthRefill.
 	AuthBurst  int
 	AuthRefill time.Duration
+	// BodyTimeout bounds the time a request's body may take to arrive, from when the
+	// node starts handling the request (its header read): a slowly trickled body is cut
+	// off with 408 instead of holding a connection. Default DefaultBodyTimeout (30 s).
+	// Authorized API requests (a push of many files) get APIBodyTimeout instead, default
+	// DefaultAPIBodyTimeout (5 min). Negative disables.
+	BodyTimeout    time.Duration
+	APIBodyTimeout time.Duration
 	Logger     *slog.Logger
 }
 
@@ -78,6 +85,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TxAttempts == 0 {
 		c.TxAttempts = 10
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = DefaultBodyTimeout
+	}
+	if c.APIBodyTimeout == 0 {
+		c.APIBodyTimeout = DefaultAPIBodyTimeout
 	}
 	if c.MinRevisionWait == 0 {
 		c.MinRevisionWait = 5 * time.Second
@@ -476,6 +489,7 @@ func (s *Server) waitApplied(ctx context.Context, rev int64) error {
 // the platform (see forApp).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w = withSecurityHeaders(w, r)
+	limitBody(w, r, s.cfg.BodyTimeout)
 	platform := r.URL.Path == "/-" || strings.HasPrefix(r.URL.Path, "/-/")
 	if platform {
 		w.Header().Set(api.MarkerHeader, api.MarkerValue)

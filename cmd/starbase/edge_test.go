@@ -158,3 +158,60 @@ func TestE2E_NodeRefusesUnportableTrees(t *testing.T) {
 		t.Errorf("pull printed %s, want %s", got, good)
 	}
 }
+
+func TestTermWriter_EscapesWhatATerminalWouldInterpret(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text\n\twith tab":    "plain text\n\twith tab",
+		"red \x1b[31mtext\x1b[0m":   `red \x1b[31mtext\x1b[0m`,
+		"shown\rhidden":             `shown\x0dhidden`,
+		"bell\a back\b del\x7f":     `bell\x07 back\x08 del\x7f`,
+		"csi \u009b2K":              `csi \u009b2K`,
+		"abc\u202egnp.exe":          `abc\u202egnp.exe`,
+		"zero\u200bwidth \u2066iso": `zero\u200bwidth \u2066iso`,
+		"bad \xff byte":             `bad \xff byte`,
+		"日本語 é ✓":                   "日本語 é ✓",
+		`literal \x1b stays`:        `literal \x1b stays`,
+	} {
+		if got := termSafe(in); got != want {
+			t.Errorf("termSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+	// A rune split across writes is kept whole; a truncated one is escaped at Flush.
+	var b bytes.Buffer
+	w := newTermWriter(&b)
+	s := "x é\x1b"
+	for i := range len(s) {
+		w.Write([]byte{s[i]})
+	}
+	w.Write([]byte{0xe6, 0x97})
+	w.Flush()
+	if got, want := b.String(), `x é\x1b\xe6\x97`; got != want {
+		t.Errorf("byte-by-byte writes gave %q, want %q", got, want)
+	}
+}
+
+// Stored content cannot hide lines from a reviewer: diff, log and errors print it escaped.
+func TestE2E_DiffAndLogEscapeControlCharacters(t *testing.T) {
+	n := startServe(t, t.TempDir())
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": "def handle(req):\n    return 'ok'\n"})
+	n.cli(t, "push", src)
+	// The added line erases itself and the line above it on a terminal, and a CR would
+	// overwrite the visible part of the next.
+	evil := "BACKDOOR = 1\x1b[1K\x1b[1A\x1b[2K\nx = 'shown'\r# harmless\n\u202e = 1\n"
+	writeTree(t, src, map[string]string{"static/notes.txt": evil})
+	n.cli(t, "push", src, "-m", "harmless\rEVIL")
+	for _, args := range [][]string{{"diff"}, {"log"}} {
+		out := n.cli(t, args...)
+		if strings.ContainsAny(out, "\x1b\r\u202e") {
+			t.Errorf("starbase %s printed raw control characters: %q", args[0], out)
+		}
+	}
+	diff := n.cli(t, "diff")
+	if !strings.Contains(diff, `+BACKDOOR = 1\x1b[1K\x1b[1A\x1b[2K`) || !strings.Contains(diff, `+x = 'shown'\x0d# harmless`) || !strings.Contains(diff, `+\u202e = 1`) {
+		t.Errorf("diff = %q, want the added lines with their control characters escaped", diff)
+	}
+	if log := n.cli(t, "log"); !strings.Contains(log, `harmless\x0dEVIL`) {
+		t.Errorf("log = %q, want the message with CR escaped", log)
+	}
+}

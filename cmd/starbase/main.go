@@ -9,7 +9,7 @@ import (
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "starbase:", err)
+		fmt.Fprintln(os.Stderr, "starbase:", termSafe(err.Error()))
 		os.Exit(1)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,23 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       versionText(),
+		// Everything a client command prints is escaped for the terminal (see termWriter):
+		// stored content cannot hide lines from whoever reads it. serve writes its log.
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			if cmd.Name() == "serve" {
+				return
+			}
+			root := cmd.Root()
+			root.SetOut(newTermWriter(root.OutOrStdout()))
+			root.SetErr(newTermWriter(root.ErrOrStderr()))
+		},
+		PersistentPostRun: func(cmd *cobra.Command, args []string) {
+			for _, w := range []io.Writer{cmd.Root().OutOrStdout(), cmd.Root().ErrOrStderr()} {
+				if tw, ok := w.(*termWriter); ok {
+					tw.Flush()
+				}
+			}
+		},
 	}
 	root.SetVersionTemplate("{{.Version}}")
 	root.AddCommand(newServeCmd(), newPushCmd(), newPullCmd(), newLogCmd(), newDiffCmd(), newRevertCmd(), newStatusCmd())

@@ -36,6 +36,12 @@ type serveFlags struct {
 	// tlsCert and tlsKey, when set, make the node serve HTTPS only.
 	tlsCert string
 	tlsKey  string
+	// Connection limits: see server.ConnLimits and server.Config.BodyTimeout.
+	headerTimeout     time.Duration
+	bodyTimeout       time.Duration
+	apiBodyTimeout    time.Duration
+	maxConns          int
+	maxConnsPerSource int
 	// shutdownGrace is how long a stop waits for running requests; 0 means the request
 	// timeout plus shutdownMargin.
 	shutdownGrace time.Duration
@@ -74,6 +80,11 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 0, "on SIGTERM or SIGINT, how long to wait for running requests before closing their connections (default: --timeout plus 5s)")
+	fl.DurationVar(&f.headerTimeout, "header-timeout", server.DefaultHeaderTimeout, "time a client has to send a request's header, from the connection's start or the previous request")
+	fl.DurationVar(&f.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "time a request's body has to arrive, from its header (slower bodies are cut off with 408)")
+	fl.DurationVar(&f.apiBodyTimeout, "api-body-timeout", server.DefaultAPIBodyTimeout, "time the body of an authorized API request (a push) has to arrive")
+	fl.IntVar(&f.maxConns, "max-conns", server.DefaultMaxConns, "connections open at once; more are refused (503 over plain HTTP)")
+	fl.IntVar(&f.maxConnsPerSource, "max-conns-per-source", server.DefaultMaxConnsPerSource, "connections open at once from one source address (IPv6: one /64); more are refused")
 	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
 	fl.DurationVar(&f.limits.Timeout, "timeout", f.limits.Timeout, "wall time per request")
 	fl.DurationVar(&f.limits.LoadTimeout, "load-timeout", f.limits.LoadTimeout, "wall time per module load")
@@ -105,9 +116,11 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		Store:    st,
 		Dev:      f.dev,
 		Limits:   f.limits,
-		CacheDir: filepath.Join(f.data, "cache"),
-		Node:     f.node,
-		Logger:   logger,
+		CacheDir:       filepath.Join(f.data, "cache"),
+		Node:           f.node,
+		Logger:         logger,
+		BodyTimeout:    f.bodyTimeout,
+		APIBodyTimeout: f.apiBodyTimeout,
 	})
 	if err != nil {
 		return err
@@ -130,14 +143,15 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ln = server.LimitListener(ln, server.ConnLimits{Max: f.maxConns, PerSource: f.maxConnsPerSource, Plain: tlsConfig == nil, Logger: logger})
 	running := newInflight()
 	hs := &http.Server{
 		Handler:   running.wrap(srv),
 		TLSConfig: tlsConfig,
-		// A client cannot hold a connection by trickling: headers within 10s, the whole
-		// request (a push of many files included) within 5 minutes, idle keep-alives closed.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       5 * time.Minute,
+		// A client cannot hold a connection by trickling: the header within --header-timeout,
+		// the body within --body-timeout (server.Config.BodyTimeout, set per request, so that
+		// an authorized push may take longer), idle keep-alives closed after 2 minutes.
+		ReadHeaderTimeout: f.headerTimeout,
 		IdleTimeout:       2 * time.Minute,
 	}
 	scheme := "http"
