@@ -66,7 +66,7 @@ type Config struct {
 	// DefaultAPIBodyTimeout (5 min). Negative disables.
 	BodyTimeout    time.Duration
 	APIBodyTimeout time.Duration
-	Logger     *slog.Logger
+	Logger         *slog.Logger
 }
 
 func (c *Config) setDefaults() {

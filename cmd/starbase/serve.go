@@ -113,9 +113,9 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 
 	srv, err := server.New(server.Config{
-		Store:    st,
-		Dev:      f.dev,
-		Limits:   f.limits,
+		Store:          st,
+		Dev:            f.dev,
+		Limits:         f.limits,
 		CacheDir:       filepath.Join(f.data, "cache"),
 		Node:           f.node,
 		Logger:         logger,
