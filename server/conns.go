@@ -170,7 +170,8 @@ var errBodyTimeout = errors.New("request body too slow")
 // limitBody gives the body of r a read deadline: it must arrive within d of now, or reads
 // fail with errBodyTimeout. The deadline is lifted once the body has been read to its end
 // (the server then watches the connection for the client going away, and a deadline would
-// cancel the request). A request without a body gets no deadline. Nothing is done when the
+// cancel the request); after any other error it stays, so that the server's discarding the
+// rest of the body after the answer is bounded too. A request without a body gets no deadline. Nothing is done when the
 // connection does not support deadlines.
 func limitBody(w http.ResponseWriter, r *http.Request, d time.Duration) {
 	if r.Body == nil || r.Body == http.NoBody || d <= 0 {
@@ -197,12 +198,13 @@ type deadlineBody struct {
 
 func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
+	switch {
+	case err == io.EOF && !b.done:
 		b.done = true
 		b.rc.SetReadDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = fmt.Errorf("%w: the request body did not arrive within %v (--body-timeout); send it faster", errBodyTimeout, b.timeout)
-		}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The deadline stays: the server then discards the rest of the body under it.
+		err = fmt.Errorf("%w: the request body did not arrive within %v (--body-timeout); send it faster", errBodyTimeout, b.timeout)
 	}
 	return n, err
 }

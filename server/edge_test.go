@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/server"
@@ -136,4 +140,63 @@ func logHas(t *testing.T, n *secNode, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestLimitListener_CapsConnectionsPerSourceAndInTotal(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	go hs.Serve(server.LimitListener(ln, server.ConnLimits{Max: 3, PerSource: 2, Plain: true}))
+	t.Cleanup(func() { hs.Close() })
+	// ask sends a request on a new connection from ip and returns the answer's first line;
+	// the connection stays open (keep-alive) until the test ends or close is called.
+	type conn struct {
+		net.Conn
+		first string
+	}
+	ask := func(ip string) conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+		c, err := d.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return conn{c, "error: " + err.Error()}
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return conn{c, resp.Status + " " + string(b)}
+	}
+	a1, a2 := ask("127.0.0.2"), ask("127.0.0.2")
+	if a1.first != "200 OK ok" || a2.first != "200 OK ok" {
+		t.Fatalf("the first two connections of a source: %q, %q", a1.first, a2.first)
+	}
+	if got := ask("127.0.0.2").first; !strings.Contains(got, "503") || !strings.Contains(got, "the limit per source") {
+		t.Errorf("a third connection of the source: %q, want 503 naming the per-source limit", got)
+	}
+	if got := ask("127.0.0.3").first; got != "200 OK ok" {
+		t.Errorf("another source's first connection: %q", got)
+	}
+	if got := ask("127.0.0.4").first; !strings.Contains(got, "503") || !strings.Contains(got, "its limit (--max-conns)") {
+		t.Errorf("a fourth connection in total: %q, want 503 naming the total limit", got)
+	}
+	a1.Close()
+	waitUntil(t, "a closed connection frees its place", func() bool { return ask("127.0.0.4").first == "200 OK ok" })
+}
+
+// waitUntil polls cond until it holds, or fails the test after a generous deadline.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -213,5 +215,98 @@ func TestE2E_DiffAndLogEscapeControlCharacters(t *testing.T) {
 	}
 	if log := n.cli(t, "log"); !strings.Contains(log, `harmless\x0dEVIL`) {
 		t.Errorf("log = %q, want the message with CR escaped", log)
+	}
+}
+
+// dialFrom opens a TCP connection to the node from the loopback address ip, so that an
+// attacker's connections count against a source other than the test's own (127.0.0.1).
+func dialFrom(t *testing.T, n *node, ip string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", strings.TrimPrefix(n.url, "http://"))
+	if err != nil {
+		t.Fatalf("dial from %s: %v", ip, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// healthy checks that the node answers /-/health to the test's own address within a
+// generous bound.
+func healthy(t *testing.T, n *node) {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get(n.url + "/-/health")
+	if err != nil {
+		t.Fatalf("/-/health during the attack: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/-/health during the attack = %d", resp.StatusCode)
+	}
+}
+
+// trickle writes b one byte every interval until the connection fails or stop closes, and
+// returns when the node cut it off.
+func trickle(c net.Conn, b []byte, interval time.Duration) {
+	for _, x := range b {
+		if _, err := c.Write([]byte{x}); err != nil {
+			return
+		}
+		time.Sleep(interval)
+	}
+}
+
+func TestE2E_SlowClientsAndConnectionFloodsAreCutOff(t *testing.T) {
+	n := startServe(t, t.TempDir(), "--header-timeout", "2s", "--body-timeout", "2s", "--max-conns-per-source", "20")
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": "def handle(req):\n    return 'got %d bytes' % len(req.body)\n"})
+	n.cli(t, "push", src, "--wait")
+
+	// A body trickled at one byte per 100 ms would hold the connection for 100 s: it is
+	// cut off with 408 once --body-timeout has passed.
+	body := dialFrom(t, n, "127.0.0.2")
+	fmt.Fprintf(body, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+	cut := make(chan struct{})
+	go func() { trickle(body, bytes.Repeat([]byte("x"), 1000), 100*time.Millisecond); close(cut) }()
+	answer, _ := io.ReadAll(io.LimitReader(body, 4096))
+	if !strings.HasPrefix(string(answer), "HTTP/1.1 408") || !strings.Contains(string(answer), "--body-timeout") {
+		t.Errorf("a trickled body was answered %q, want 408 naming --body-timeout", answer)
+	}
+	body.Close()
+	<-cut
+
+	// A trickled header is cut off by --header-timeout: the connection is closed.
+	header := dialFrom(t, n, "127.0.0.2")
+	go trickle(header, []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "+strings.Repeat("y", 1000)), 100*time.Millisecond)
+	header.SetReadDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.ReadAll(header); err != nil {
+		t.Errorf("a trickled header was not cut off: %v", err)
+	}
+
+	// A flood of idle connections from one source: past --max-conns-per-source each is
+	// refused at once with 503, while the node keeps answering others.
+	var refused int
+	for i := 0; i < 30; i++ {
+		conn := dialFrom(t, n, "127.0.0.3")
+		if i < 20 {
+			continue
+		}
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(conn)
+		if strings.HasPrefix(string(b), "HTTP/1.1 503") && strings.Contains(string(b), "--max-conns-per-source") {
+			refused++
+		}
+		healthy(t, n)
+	}
+	if refused != 10 {
+		t.Errorf("%d of 10 connections over the per-source limit were refused with 503", refused)
+	}
+	healthy(t, n)
+	if logs := n.logText(); !strings.Contains(logs, "refused connections over the connection limits") {
+		t.Errorf("the refusals were not logged")
+	}
+	if got, _ := n.get(t, "/"); got != "got 0 bytes" {
+		t.Errorf("the app answers %q after the attacks", got)
 	}
 }
