@@ -72,7 +72,15 @@ type Options struct {
 	Run *regexp.Regexp
 	// Logger receives the print() output of test modules; nil discards it.
 	Logger *slog.Logger
+	// Timeout bounds the whole check: parsing, loading every module, running every
+	// test. Zero means DefaultTimeout. A check that runs out of time fails with a
+	// problem saying so, listing the problems found until then. A module's top level
+	// still running then is stopped by its own Limits.LoadTimeout at the latest.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is the default of Options.Timeout.
+const DefaultTimeout = 2 * time.Minute
 
 // Error is returned by Check when the tree has problems. It lists all of them.
 type Error struct {
@@ -141,7 +149,14 @@ func Run(ctx context.Context, files map[string][]byte, opts Options) (*Report, e
 	if opts.Loader == nil {
 		return nil, errors.New("gate: Options.Loader is required")
 	}
-	c := &checker{opts: opts, files: files, snap: Snapshot(files), modules: map[string]*module{}}
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	outer := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := &checker{opts: opts, files: files, snap: Snapshot(files), modules: map[string]*module{}, outer: outer, timeout: timeout}
 	for p := range files {
 		var perr *code.PathError
 		if err := code.ValidatePath(p); errors.As(err, &perr) {
@@ -190,6 +205,8 @@ type checker struct {
 	modules  map[string]*module // every .star file, by path
 	problems []api.Problem
 	tests    []TestResult
+	outer    context.Context // the caller's context; ctx of Run adds the Timeout
+	timeout  time.Duration
 }
 
 // module is what the checks learned about one .star file.
@@ -297,7 +314,12 @@ func (c *checker) checkCycles() {
 			}
 			switch state[target] {
 			case unvisited:
-				visit(target)
+				// The recursion is bounded: a longer chain is refused by the loader
+				// (runtime.MaxLoadDepth), and the modules past the cut are visited from
+				// the loop below.
+				if len(stack) <= runtime.MaxLoadDepth {
+					visit(target)
+				}
 			case onStack:
 				i := len(stack) - 1
 				for stack[i] != target {
@@ -323,6 +345,9 @@ func (c *checker) checkCycles() {
 // load loads the test or non-test modules with loader, recording their globals or errors.
 func (c *checker) load(ctx context.Context, loader *runtime.Loader, test bool) {
 	for _, p := range c.sortedModules(test) {
+		if ctx.Err() != nil {
+			return // out of time: finish says so
+		}
 		m := c.modules[p]
 		globals, err := loader.Load(ctx, c.snap, p)
 		if err != nil {
@@ -524,8 +549,13 @@ func testProblem(res TestResult, fn *starlark.Function) api.Problem {
 
 // finish sorts and dedupes the problems; a check cut short by ctx is an error, not a report.
 func (c *checker) finish(ctx context.Context) (*Report, error) {
-	if err := ctx.Err(); err != nil {
+	if err := c.outer.Err(); err != nil {
 		return nil, fmt.Errorf("gate: check interrupted: %w", err)
+	}
+	if ctx.Err() != nil {
+		// Out of time: what was found so far, and that the check is incomplete.
+		c.add(api.Problem{Message: fmt.Sprintf(
+			"the check took longer than %v (gate.Options.Timeout, starbase serve --check-timeout) and was stopped: make module top levels and tests faster, or raise the limit", c.timeout)})
 	}
 	sort.SliceStable(c.problems, func(i, j int) bool {
 		a, b := c.problems[i], c.problems[j]

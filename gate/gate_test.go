@@ -15,7 +15,7 @@ import (
 	"github.com/starbase/starbase/sandbox"
 )
 
-func newLoader(t *testing.T) *runtime.Loader {
+func newLoader(t testing.TB) *runtime.Loader {
 	t.Helper()
 	l, err := runtime.New(runtime.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

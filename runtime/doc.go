@@ -39,6 +39,11 @@
 //     between two commits only the changed modules and the modules that (transitively)
 //     load them are re-run, and each at most once per process at a time (single flight).
 //
+// Load statements nest at most [MaxLoadDepth] (1000) modules deep. A module's dependencies
+// are run before it, in post-order, so a run never waits for a nested one. A snapshot
+// without a commit (a tree being validated) has the modules resolved from it kept for the
+// next Load of the same snapshot, so loading every module of a tree resolves each once.
+//
 // A failed module run is returned to every request that waited for it but is not cached:
 // the next Load retries. A run is not tied to the context of the request that started it
 // (other requests may be waiting for it); it is bounded by [Limits.LoadTimeout] and

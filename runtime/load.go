@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -46,6 +47,10 @@ func (l *Loader) Load(ctx context.Context, snap *Snapshot, path string) (starlar
 	if snap == nil || snap.Blobs == nil {
 		return nil, &LoadError{Path: path, Err: errors.New("no snapshot (or no BlobSource) to load from")}
 	}
+	if ctx.Err() != nil {
+		// Nothing is started for a caller that cannot wait for it.
+		return nil, &LoadError{Path: path, Commit: snap.Commit, Err: waitError(ctx.Err())}
+	}
 	resolvedKey := ""
 	if snap.Commit != "" {
 		if l.commits.addIfAbsent(string(snap.Commit), struct{}{}) {
@@ -58,6 +63,12 @@ func (l *Loader) Load(ctx context.Context, snap *Snapshot, path string) (starlar
 		}
 	}
 	r := resolver{l: l, snap: snap, done: make(map[string]*node), onStack: make(map[string]int)}
+	if snap.Commit == "" {
+		res := l.uncommitted.of(snap)
+		res.mu.Lock()
+		defer res.mu.Unlock()
+		r.done, r.failed = res.done, res.failed
+	}
 	root, err := r.resolve(ctx, path)
 	if err != nil {
 		var le *LoadError
@@ -73,8 +84,25 @@ func (l *Loader) Load(ctx context.Context, snap *Snapshot, path string) (starlar
 }
 
 // instantiate returns the globals of root, running it (and its dependencies) if needed.
+// Dependencies are instantiated first, in post-order, so that each module's run finds
+// the modules it loads cached instead of running them nested inside its own run (which
+// for a chain of n modules nested n goroutines, each waiting for the next).
 func (l *Loader) instantiate(ctx context.Context, commit code.ID, root *node) (starlark.StringDict, error) {
-	globals, err := l.instance(ctx, commit, root)
+	if globals, ok := l.modules.get(root.key); ok {
+		l.stats.moduleHits.Add(1)
+		return globals, nil
+	}
+	order, via := postOrder(root)
+	var globals starlark.StringDict
+	var err error
+	for _, n := range order {
+		if globals, err = l.instance(ctx, commit, n); err != nil {
+			if n != root {
+				err = chainFailure(n, err, via)
+			}
+			break
+		}
+	}
 	if err != nil {
 		var f *runFailure
 		if errors.As(err, &f) {
@@ -85,21 +113,131 @@ func (l *Loader) instantiate(ctx context.Context, commit code.ID, root *node) (s
 	return globals, nil
 }
 
+// postOrder returns the nodes of root's graph, each after the nodes it loads, root last,
+// in the order in which running root would run them (load statements in order, depth
+// first), and for each node but root the load statement through which it was reached
+// first. It walks the graph with an explicit stack.
+func postOrder(root *node) (order []*node, via map[*node]loadedBy) {
+	type frame struct {
+		n    *node
+		next int // index of the next dependency to visit
+	}
+	via = map[*node]loadedBy{root: {}}
+	stack := []frame{{n: root}}
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.next < len(top.n.deps) {
+			d := top.n.deps[top.next]
+			top.next++
+			if _, seen := via[d.node]; !seen {
+				via[d.node] = loadedBy{from: top.n, pos: d.pos}
+				stack = append(stack, frame{n: d.node})
+			}
+			continue
+		}
+		order = append(order, top.n)
+		stack = stack[:len(stack)-1]
+	}
+	return order, via
+}
+
+// loadedBy is the load statement, at pos in module from, through which a node was
+// reached.
+type loadedBy struct {
+	from *node
+	pos  syntax.Position
+}
+
+// chainFailure returns the failure err of module n, a dependency of the root of via, as
+// the root's run would have reported it: a *runFailure for each load statement from the
+// root down to n.
+func chainFailure(n *node, err error, via map[*node]loadedBy) error {
+	if _, ok := err.(*runFailure); !ok {
+		err = &runFailure{path: n.path, err: waitError(err)}
+	}
+	for by := via[n]; by.from != nil; by = via[by.from] {
+		err = &runFailure{path: by.from.path, pos: by.pos, err: err}
+	}
+	return err
+}
+
+// MaxLoadDepth bounds the length of a chain of modules loading each other (a loads b,
+// which loads c...): resolving a graph recurses once per module of the chain, and a
+// failure at its end is reported through every load statement of it.
+const MaxLoadDepth = 1000
+
+// uncommittedGraphs keeps, for the last few snapshots without a commit (which the cache
+// of resolved graphs cannot key), the modules resolved from each, so that loading every
+// module of a tree (as the validation gate does) resolves each module once, not once per
+// module that loads it: a chain of n modules cost n^2/2 resolutions. Snapshots are
+// keyed by pointer: a snapshot's tree and blobs do not change.
+type uncommittedGraphs struct {
+	mu     sync.Mutex
+	recent []*resolution // most recent last, at most maxUncommitted
+}
+
+const maxUncommitted = 4
+
+// resolution is what was resolved from one snapshot: nodes by path, and the errors of
+// the paths that failed (not retried: the snapshot does not change). mu is held by the
+// Load resolving from it.
+type resolution struct {
+	snap   *Snapshot
+	mu     sync.Mutex
+	done   map[string]*node
+	failed map[string]error
+}
+
+// of returns the resolution of snap, making it if needed.
+func (g *uncommittedGraphs) of(snap *Snapshot) *resolution {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, r := range g.recent {
+		if r.snap == snap {
+			return r
+		}
+	}
+	r := &resolution{snap: snap, done: make(map[string]*node), failed: make(map[string]error)}
+	if len(g.recent) == maxUncommitted {
+		g.recent = append(g.recent[:0], g.recent[1:]...)
+	}
+	g.recent = append(g.recent, r)
+	return r
+}
+
+// depthLimitError is a syntax.Error (located at a load statement) that is also an
+// ErrDepthLimit.
+type depthLimitError struct{ err syntax.Error }
+
+func (e depthLimitError) Error() string   { return e.err.Error() }
+func (e depthLimitError) Unwrap() []error { return []error{ErrDepthLimit, e.err} }
+
 // resolver walks the load graph of one Load, depth first, reading and compiling each
 // module once, detecting cycles, and computing module keys bottom-up.
 type resolver struct {
 	l       *Loader
 	snap    *Snapshot
 	done    map[string]*node // resolved modules by path
+	failed  map[string]error // modules that failed to resolve, if kept (see Snapshot.graphs)
 	onStack map[string]int   // modules being resolved: index of their entry in stack
 	stack   []edge           // load statements from the root to the module being resolved
 }
 
 // resolve returns the node of path. Errors are *LoadError chains along the load
 // statements, except a cycle, which is reported once by Load with the whole cycle.
-func (r *resolver) resolve(ctx context.Context, path string) (*node, error) {
+func (r *resolver) resolve(ctx context.Context, path string) (_ *node, err error) {
 	if n, ok := r.done[path]; ok {
 		return n, nil
+	}
+	if r.failed != nil {
+		if err, ok := r.failed[path]; ok {
+			return nil, err
+		}
+		defer func() {
+			if err != nil && ctx.Err() == nil {
+				r.failed[path] = err
+			}
+		}()
 	}
 	fail := func(err error) (*node, error) {
 		return nil, &LoadError{Path: path, Commit: r.snap.Commit, Err: err}
@@ -123,6 +261,11 @@ func (r *resolver) resolve(ctx context.Context, path string) (*node, error) {
 		if start, ok := r.onStack[name]; ok {
 			cycle := append(append([]edge(nil), r.stack[start:]...), edge{from: path, to: name, pos: pos})
 			return nil, cycleError(cycle)
+		}
+		if len(r.stack) >= MaxLoadDepth {
+			return nil, &LoadError{Path: path, Commit: r.snap.Commit, Err: depthLimitError{syntax.Error{Pos: pos, Msg: fmt.Sprintf(
+				"%v: a chain of more than %d modules loading each other passes through this load (runtime.MaxLoadDepth)",
+				ErrDepthLimit, MaxLoadDepth)}}}
 		}
 		r.stack = append(r.stack, edge{from: path, to: name, pos: pos})
 		d, err := r.resolve(ctx, name)

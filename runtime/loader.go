@@ -202,9 +202,11 @@ type Loader struct {
 	programs *lru[*starlark.Program]   // by programKey
 	modules  *lru[starlark.StringDict] // frozen globals by module key
 	resolved *lru[*node]               // resolved module graphs by commit and path
-	commits  *lru[struct{}]            // the commits loaded from recently; a new one expires modules and programs
-	compiles flights[*starlark.Program]
-	runs     flights[starlark.StringDict]
+	// uncommitted holds what was resolved from the last few snapshots without a commit.
+	uncommitted uncommittedGraphs
+	commits     *lru[struct{}] // the commits loaded from recently; a new one expires modules and programs
+	compiles    flights[*starlark.Program]
+	runs        flights[starlark.StringDict]
 
 	stats struct {
 		moduleRuns, moduleHits, moduleMisses atomic.Uint64

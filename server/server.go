@@ -42,6 +42,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxPushBytes bounds API request bodies (pushes); default 256 MiB.
 	MaxPushBytes int64
+	// CheckTimeout bounds the validation gate's work on one push, revert or ref move
+	// (gate.Options.Timeout); default gate.DefaultTimeout.
+	CheckTimeout time.Duration
 	// Node names this node in status; default the host name. Nodes sharing a store need
 	// distinct names.
 	Node string

@@ -32,7 +32,9 @@ type serveFlags struct {
 	demo   bool
 	limits runtime.Limits
 	node   string
-	store  storeFlags
+	// checkTimeout bounds the validation of one push (gate.Options.Timeout).
+	checkTimeout time.Duration
+	store        storeFlags
 	// tlsCert and tlsKey, when set, make the node serve HTTPS only.
 	tlsCert string
 	tlsKey  string
@@ -85,6 +87,7 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.DurationVar(&f.apiBodyTimeout, "api-body-timeout", server.DefaultAPIBodyTimeout, "time the body of an authorized API request (a push) has to arrive")
 	fl.IntVar(&f.maxConns, "max-conns", server.DefaultMaxConns, "connections open at once; more are refused (503 over plain HTTP)")
 	fl.IntVar(&f.maxConnsPerSource, "max-conns-per-source", server.DefaultMaxConnsPerSource, "connections open at once from one source address (IPv6: one /64); more are refused")
+	fl.DurationVar(&f.checkTimeout, "check-timeout", gate.DefaultTimeout, "wall time of the validation of one push (loading every module, running every test)")
 	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
 	fl.DurationVar(&f.limits.Timeout, "timeout", f.limits.Timeout, "wall time per request")
 	fl.DurationVar(&f.limits.LoadTimeout, "load-timeout", f.limits.LoadTimeout, "wall time per module load")
@@ -121,6 +124,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		Logger:         logger,
 		BodyTimeout:    f.bodyTimeout,
 		APIBodyTimeout: f.apiBodyTimeout,
+		CheckTimeout:   f.checkTimeout,
 	})
 	if err != nil {
 		return err
