@@ -37,6 +37,16 @@ if [ -n "$(git status --porcelain -- ui/dist 2>/dev/null)" ]; then
 	exit 1
 fi
 
+# The PostgreSQL data tier is tested against Debian's PostgreSQL server (postgresql-15 on
+# bookworm), which the tests start themselves (objects/postgres/pgtest): initdb in a
+# temporary directory, an unprivileged user, a loopback port.
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && ! command -v postgres >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+fi
+
 # go.mod and go.sum say exactly what the code imports.
 if ! go mod tidy -diff >/dev/null; then
 	echo "go.mod/go.sum are not tidy: run go mod tidy" >&2

@@ -44,13 +44,25 @@ func (tx *Tx) class(qualified string) (*Model, error) {
 // load reads object id, bound to its class in this transaction's code. It returns nil when
 // the object does not exist.
 func (tx *Tx) load(thread *starlark.Thread, id string) (*Object, error) {
-	data, ok, err := tx.get(objKey(id))
-	if err != nil || !ok {
+	d, err := tx.dtx()
+	if err != nil {
 		return nil, err
 	}
-	rec, err := decodeRecord(data)
-	if err != nil {
-		return nil, fmt.Errorf("object %s: %w", id, err)
+	data, ok, err := d.get(id)
+	if err != nil || !ok {
+		return nil, tx.failed(err)
+	}
+	return tx.bind(thread, stored{id: id, data: data})
+}
+
+// bind makes the object of a stored record, bound to its class in this transaction's code.
+func (tx *Tx) bind(thread *starlark.Thread, s stored) (*Object, error) {
+	id, rec := s.id, s.rec
+	if rec == nil {
+		var err error
+		if rec, err = decodeRecord(s.data); err != nil {
+			return nil, fmt.Errorf("object %s: %w", id, err)
+		}
 	}
 	m, err := tx.class(rec.class)
 	if err != nil && !errors.Is(err, ErrNoClass) {
@@ -156,14 +168,17 @@ func (tx *Tx) save(obj *Object) (string, error) {
 		return "", fmt.Errorf("cannot save %s: %w", obj.shortName(), err)
 	}
 
+	d, err := tx.dtx()
+	if err != nil {
+		return "", err
+	}
 	id, old := obj.id, (*record)(nil)
 	if id == "" {
 		id = newID()
-		tx.assumeAbsent(objKey(id))
 	} else {
-		stored, ok, err := tx.get(objKey(id))
+		stored, ok, err := d.get(id)
 		if err != nil {
-			return "", err
+			return "", tx.failed(err)
 		}
 		if ok && bytes.Equal(stored, data) {
 			return id, nil // unchanged: writing would only make concurrent readers conflict
@@ -177,66 +192,25 @@ func (tx *Tx) save(obj *Object) (string, error) {
 			}
 		}
 	}
-	// The membership key is written with every write of the record, so that a range compare
-	// on a page of them (db.list) tells that none of its records changed.
-	tx.put(objKey(id), data)
-	tx.put(memberKey(obj.class, id), nil)
-	if old == nil {
-		tx.bump(classVersionKey(obj.class))
-	}
-	if err := tx.reindex(obj.class, id, old, rec); err != nil {
-		return "", err
+	if err := d.put(id, rec, data, old); err != nil {
+		return "", tx.failed(err)
 	}
 	obj.id, obj.version = id, m.version
 	return id, nil
 }
 
-// reindex writes the index entries that change from record old (nil: none) to record new
-// (nil: none), and bumps the version keys of their buckets.
-func (tx *Tx) reindex(class, id string, old, new *record) error {
-	entries := func(r *record) (map[string]string, error) {
-		if r == nil {
-			return nil, nil
-		}
-		return r.indexEntries()
-	}
-	before, err := entries(old)
-	if err != nil {
-		return err
-	}
-	after, err := entries(new)
-	if err != nil {
-		return err
-	}
-	for f, vh := range before {
-		if after[f] != vh {
-			tx.del(indexValuePrefix(class, f, vh) + id)
-			tx.bump(indexVersionKey(class, f, vh))
-		}
-	}
-	for f, vh := range after {
-		if before[f] != vh {
-			tx.put(indexValuePrefix(class, f, vh)+id, nil)
-			tx.bump(indexVersionKey(class, f, vh))
-		}
-	}
-	return nil
-}
-
-// remove deletes object id and its index entries; it reports whether the object existed.
+// remove deletes object id; it reports whether the object existed.
 func (tx *Tx) remove(id string) (bool, error) {
-	stored, ok, err := tx.get(objKey(id))
-	if err != nil || !ok {
+	d, err := tx.dtx()
+	if err != nil {
 		return false, err
 	}
-	tx.del(objKey(id))
-	old, err := decodeRecord(stored)
-	if err != nil {
-		return true, nil // a record that does not decode has no entries we could find
+	stored, ok, err := d.get(id)
+	if err != nil || !ok {
+		return false, tx.failed(err)
 	}
-	tx.del(memberKey(old.class, id))
-	tx.bump(classVersionKey(old.class))
-	return true, tx.reindex(old.class, id, old, nil)
+	old, _ := decodeRecord(stored) // a record that does not decode is removed all the same
+	return true, tx.failed(d.remove(id, old))
 }
 
 // A filter is one field = value condition of db.find.
@@ -246,7 +220,8 @@ type filter struct {
 }
 
 // find returns the instances of m whose fields have the given values, in id order. At least
-// one of the fields must be indexed; the first indexed one selects the candidates.
+// one of the fields must be indexed: on the KV tier, the first indexed one selects the
+// candidates; a SQL tier selects on all of them at once.
 func (tx *Tx) find(thread *starlark.Thread, m *Model, filters []filter) ([]*Object, error) {
 	var by *filter
 	for i := range filters {
@@ -259,55 +234,26 @@ func (tx *Tx) find(thread *starlark.Thread, m *Model, filters []filter) ([]*Obje
 		return nil, fmt.Errorf("find(%s, ...): no indexed field among the conditions; %s indexes %s (declare indexes = [...] in its model)",
 			m.name, m.name, describeIndexes(m))
 	}
-	vh := valueHash(by.enc)
-	if _, err := tx.snapshotGet(indexVersionKey(m.QualifiedName(), by.field, vh)); err != nil {
-		return nil, err
-	}
-	prefix := indexValuePrefix(m.QualifiedName(), by.field, vh)
-	keys, err := tx.keys(prefix, "", MaxFindResults+1)
+	d, err := tx.dtx()
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) > MaxFindResults {
-		return nil, fmt.Errorf("find(%s, %s = ...) selects more than %d objects; select on a more selective indexed field, or page with db.list",
-			m.name, by.field, MaxFindResults)
+	candidates, err := d.find(m, filters, by)
+	if err != nil {
+		return nil, tx.failed(err)
 	}
 	var found []*Object
-	var first, last string // the membership keys of the first and last records read
-	var read []string
-	for _, k := range keys {
-		id := strings.TrimPrefix(k, prefix)
-		obj, err := tx.load(thread, id)
+	for _, s := range candidates {
+		obj, err := tx.bind(thread, s)
 		if err != nil {
 			return nil, err
 		}
-		if obj == nil {
-			return nil, fmt.Errorf("%w: the index of %s.%s names object %s, which does not exist", ErrCorrupt, m.name, by.field, id)
-		}
-		if obj.matches(filters) {
+		if obj.class == m.QualifiedName() && obj.matches(filters) {
 			found = append(found, obj)
 		}
-		// Only records of the class in the snapshot: their membership keys are in the range.
-		if tx.reads[objKey(id)] != nil && obj.class == m.QualifiedName() {
-			if first == "" {
-				first = memberKey(m.QualifiedName(), id)
-			}
-			last = memberKey(m.QualifiedName(), id)
-			read = append(read, objKey(id))
-		}
-	}
-	// The objects found are scattered among their class's: their membership keys are
-	// compared as one range only when it holds few others (see coverScattered).
-	if len(read) >= minCoveredFind {
-		tx.scattered = append(tx.scattered, scatteredRead{membersPrefix(m.QualifiedName()), first, last, read})
 	}
 	return found, nil
 }
-
-// minCoveredFind is the fewest records a db.find must read for the commit to try to compare
-// them as one range (at the price of one more read): below it, one compare per record is
-// cheap enough.
-const minCoveredFind = 16
 
 func describeIndexes(m *Model) string {
 	if len(m.indexes) == 0 {
@@ -334,41 +280,27 @@ func (o *Object) matches(filters []filter) bool {
 
 // list returns up to limit instances of m with ids after after ("" from the start), in id order.
 func (tx *Tx) list(thread *starlark.Thread, m *Model, limit int, after string) ([]*Object, error) {
-	class := m.QualifiedName()
-	if _, err := tx.snapshotGet(classVersionKey(class)); err != nil {
-		return nil, err
-	}
-	prefix := membersPrefix(class)
-	from := ""
-	if after != "" {
-		from = prefix + after
-	}
-	keys, err := tx.keys(prefix, from, limit)
+	return tx.listClass(thread, m.QualifiedName(), limit, after, true)
+}
+
+// listClass is list by class name; with phantoms false, objects created concurrently need not
+// make the transaction conflict (see dataTx.list).
+func (tx *Tx) listClass(thread *starlark.Thread, class string, limit int, after string, phantoms bool) ([]*Object, error) {
+	d, err := tx.dtx()
 	if err != nil {
 		return nil, err
 	}
-	objs := make([]*Object, 0, len(keys))
-	var first, last string // the membership keys of the first and last covered records
-	var covered []string
-	for _, k := range keys {
-		id := strings.TrimPrefix(k, prefix)
-		obj, err := tx.load(thread, id)
+	page, err := d.list(class, after, limit, phantoms)
+	if err != nil {
+		return nil, tx.failed(err)
+	}
+	objs := make([]*Object, 0, len(page))
+	for _, s := range page {
+		obj, err := tx.bind(thread, s)
 		if err != nil {
 			return nil, err
 		}
-		if obj == nil {
-			return nil, fmt.Errorf("%w: %s lists object %s, which does not exist", ErrCorrupt, class, id)
-		}
 		objs = append(objs, obj)
-		// Only records of the class in the snapshot: their membership keys are in the range.
-		if tx.reads[objKey(id)] != nil && obj.class == class {
-			if first == "" {
-				first = k
-			}
-			last = k
-			covered = append(covered, objKey(id))
-		}
 	}
-	tx.coverRecords(first, last, covered)
 	return objs, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/store"
 )
 
@@ -173,7 +174,7 @@ func testDB_DeletingEveryObjectLeavesOnlyVersionKeys(t *testing.T, open storeOpe
 	for _, id := range ids {
 		c.mustCall(t, st, "people.star", "remove", id)
 	}
-	res, err := st.Range(t.Context(), "data/", store.RangeOptions{})
+	res, err := objects.KVStore(st).Range(t.Context(), "data/", store.RangeOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

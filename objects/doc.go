@@ -55,7 +55,24 @@
 // [DecodeValue] is strict: it accepts nothing EncodeValue could not have written, and never
 // panics.
 //
-// # Transactions and isolation
+// # Data tiers
+//
+// Objects live in a data tier, an [Engine]: SQLite (package objects/sqlite; the default of
+// starbase serve, a file in the data directory), PostgreSQL (package objects/postgres; for
+// clusters), or the KV tier ([KV]: the objects in the control plane's own store, bbolt or
+// etcd, under "data/"). Code, refs, tokens, audit and the node registry stay in the store
+// whatever the data tier. The rules of this documentation hold on every tier, and one
+// conformance suite (harness_test.go) runs on all four of bolt, etcd, SQLite and PostgreSQL:
+// the objects tests, concurrent increments, the bank invariant, write skew, phantoms and
+// porcupine-checked histories. What the sections below say of keys, compares and store
+// limits is the KV tier's; on a SQL tier an object is a row (id, class, version, the
+// record encoding, and its fields as JSON: project.go), a declared index is an index on
+// that field's JSON expression, partial on the class (sql.go), and a request is one SQL
+// transaction: SERIALIZABLE on PostgreSQL, one writer at a time on SQLite, with the same
+// re-runs when a concurrent transaction wins (see the two packages). A SQL tier has no
+// per-transaction limit on operations (ErrTooLarge is the KV tier's).
+//
+// # Transactions and isolation (the KV tier)
 //
 // [Run] runs a request's function in a [Tx]. Every read of the transaction is made at one
 // store revision, the snapshot, taken by its first read, and sees the transaction's own
@@ -100,7 +117,7 @@
 // their version keys), and MaxBytes: a larger one fails with ErrTooLarge, never split. On a
 // default etcd, both counts are 128.
 //
-// # Keys
+// # Keys (the KV tier)
 //
 // Data lives under "data/" in the same store as the code, through the [store.Store] interface
 // only: the object records, one membership key per object under its class (for db.list), index

@@ -11,7 +11,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/starbase/starbase/objects"
-	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/objects/sqlite"
 )
 
 // A module declares a model and a handler; three requests each count a hit.
@@ -21,11 +21,13 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	st, err := bolt.Open(filepath.Join(dir, "data.db"), bolt.Options{})
+	// The data tier: SQLite in the data directory (objects.KV(st) keeps objects in a
+	// bolt or etcd store instead).
+	data, err := sqlite.Open(context.Background(), filepath.Join(dir, "data.sqlite"), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer st.Close()
+	defer data.Close()
 
 	const src = `
 def _incr(self):
@@ -58,7 +60,7 @@ def hit(page):
 	// Each request runs its handler in a transaction, in a thread bound to it.
 	for range 3 {
 		var hits starlark.Value
-		err := objects.Run(context.Background(), st, resolve, 10, func(tx *objects.Tx) error {
+		err := objects.Run(context.Background(), data, resolve, 10, func(tx *objects.Tx) error {
 			thread := &starlark.Thread{Name: "GET /"}
 			objects.Bind(thread, tx)
 			hits, err = starlark.Call(thread, globals["hit"], starlark.Tuple{starlark.String("/")}, nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -14,17 +15,20 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/starbase/starbase/objects"
-	"github.com/starbase/starbase/store"
+	"github.com/starbase/starbase/objects/postgres"
+	"github.com/starbase/starbase/objects/postgres/pgtest"
+	"github.com/starbase/starbase/objects/sqlite"
 	"github.com/starbase/starbase/store/bolt"
 	"github.com/starbase/starbase/store/etcd"
 	"github.com/starbase/starbase/store/etcd/etcdtest"
 )
 
-// A storeOpener opens a fresh, empty store for one test, closed when the test ends.
-type storeOpener func(t *testing.T) store.Store
+// A storeOpener opens a fresh, empty data tier for one test, closed when the test ends.
+type storeOpener func(t *testing.T) objects.Engine
 
-// dataTests are the behaviours that need a store. They run on every backend, each test on a
-// store of its own: TestObjects_OnBolt, TestObjects_OnEtcd.
+// dataTests are the conformance suite of the data tiers: the behaviours every engine must
+// have. They run on every tier, each test on a data tier of its own: TestObjects_OnBolt,
+// TestObjects_OnEtcd, TestObjects_OnSQLite, TestObjects_OnPostgres.
 var dataTests = []struct {
 	name string
 	test func(t *testing.T, open storeOpener)
@@ -36,7 +40,6 @@ var dataTests = []struct {
 	{"Run_PreventsPhantoms", testRun_PreventsPhantoms},
 	{"Run_HistoriesAreLinearizable", testRun_HistoriesAreLinearizable},
 	{"Run_FailedHandlerWritesNothing", testRun_FailedHandlerWritesNothing},
-	{"Run_RefusesTransactionsLargerThanOneCommit", testRun_RefusesTransactionsLargerThanOneCommit},
 	{"Run_ReturnsErrConflictWhenEveryAttemptLoses", testRun_ReturnsErrConflictWhenEveryAttemptLoses},
 	{"Run_ReadOnlyRequestsDoNotWrite", testRun_ReadOnlyRequestsDoNotWrite},
 	{"Objects_UseTheMethodsOfTheReadingRequestsCode", testObjects_UseTheMethodsOfTheReadingRequestsCode},
@@ -50,10 +53,20 @@ var dataTests = []struct {
 	{"DB_FindUsesTheIndexes", testDB_FindUsesTheIndexes},
 	{"DB_ListPagesThroughAClassInIdOrder", testDB_ListPagesThroughAClassInIdOrder},
 	{"DB_ListSeesTheRequestsOwnWritesOnEveryPage", testDB_ListSeesTheRequestsOwnWritesOnEveryPage},
-	{"DB_DeletingEveryObjectLeavesOnlyVersionKeys", testDB_DeletingEveryObjectLeavesOnlyVersionKeys},
 	{"DB_AFullListPageThenAPutFitsOneCommit", testDB_AFullListPageThenAPutFitsOneCommit},
-	{"DB_ListConflictsExactlyWithChangesToWhatItRead", testDB_ListConflictsExactlyWithChangesToWhatItRead},
 	{"DB_AFullFindThenAPutFitsOneCommit", testDB_AFullFindThenAPutFitsOneCommit},
+}
+
+// kvTests are behaviours of the KV tier only: its commits' limits and key layout, and the
+// precision of its conflict detection (SQL engines detect conflicts their own way: SQLite
+// per database, PostgreSQL by predicate locks).
+var kvTests = []struct {
+	name string
+	test func(t *testing.T, open storeOpener)
+}{
+	{"Run_RefusesTransactionsLargerThanOneCommit", testRun_RefusesTransactionsLargerThanOneCommit},
+	{"DB_DeletingEveryObjectLeavesOnlyVersionKeys", testDB_DeletingEveryObjectLeavesOnlyVersionKeys},
+	{"DB_ListConflictsExactlyWithChangesToWhatItRead", testDB_ListConflictsExactlyWithChangesToWhatItRead},
 	{"DB_FindConflictsWithChangesToWhatItRead", testDB_FindConflictsWithChangesToWhatItRead},
 }
 
@@ -61,17 +74,22 @@ func runDataTests(t *testing.T, open storeOpener) {
 	for _, dt := range dataTests {
 		t.Run(dt.name, func(t *testing.T) { dt.test(t, open) })
 	}
+	if t.Name() == "TestObjects_OnBolt" || t.Name() == "TestObjects_OnEtcd" {
+		for _, dt := range kvTests {
+			t.Run(dt.name, func(t *testing.T) { dt.test(t, open) })
+		}
+	}
 }
 
 func TestObjects_OnBolt(t *testing.T) {
-	runDataTests(t, func(t *testing.T) store.Store {
+	runDataTests(t, func(t *testing.T) objects.Engine {
 		t.Helper()
 		st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{})
 		if err != nil {
 			t.Fatalf("bolt.Open: %v", err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return st
+		return objects.KV(st)
 	})
 }
 
@@ -80,7 +98,7 @@ func TestObjects_OnBolt(t *testing.T) {
 func TestObjects_OnEtcd(t *testing.T) {
 	cluster := etcdtest.Start(t, 3)
 	stores := 0
-	runDataTests(t, func(t *testing.T) store.Store {
+	runDataTests(t, func(t *testing.T) objects.Engine {
 		t.Helper()
 		stores++
 		cfg := etcd.Config{Endpoints: cluster.Endpoints(), Prefix: fmt.Sprintf("/objects-test/%d/", stores)}
@@ -89,8 +107,42 @@ func TestObjects_OnEtcd(t *testing.T) {
 			t.Fatalf("etcd.Open(%+v): %v", cfg, err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return st
+		return objects.KV(st)
 	})
+}
+
+// TestObjects_OnSQLite runs the data tests on SQLite, each on a database file of its own.
+func TestObjects_OnSQLite(t *testing.T) {
+	runDataTests(t, func(t *testing.T) objects.Engine {
+		t.Helper()
+		eng, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data.sqlite"), nil)
+		if err != nil {
+			t.Fatalf("sqlite.Open: %v", err)
+		}
+		t.Cleanup(func() { eng.Close() })
+		return eng
+	})
+}
+
+// TestObjects_OnPostgres runs the data tests on PostgreSQL (Debian's, started once for the
+// test binary: TestMain stops it), each on a database of its own.
+func TestObjects_OnPostgres(t *testing.T) {
+	server := pgtest.Shared(t)
+	runDataTests(t, func(t *testing.T) objects.Engine {
+		t.Helper()
+		eng, err := postgres.Open(t.Context(), server.NewDatabase(t), nil)
+		if err != nil {
+			t.Fatalf("postgres.Open: %v", err)
+		}
+		t.Cleanup(func() { eng.Close() })
+		return eng
+	})
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop()
+	os.Exit(code)
 }
 
 // dialect is the Starlark dialect of the tests, as the loader compiles stored modules.
@@ -160,11 +212,11 @@ func (c *code) resolve(_ context.Context, module, name string) (*objects.Model, 
 const attempts = 100
 
 // call runs function fn of module as one request: in a transaction, retried on conflict.
-func (c *code) call(ctx context.Context, st store.Store, module, fn string, args ...starlark.Value) (starlark.Value, error) {
+func (c *code) call(ctx context.Context, st objects.Engine, module, fn string, args ...starlark.Value) (starlark.Value, error) {
 	return c.callAttempts(ctx, st, attempts, module, fn, args...)
 }
 
-func (c *code) callAttempts(ctx context.Context, st store.Store, n int, module, fn string, args ...starlark.Value) (starlark.Value, error) {
+func (c *code) callAttempts(ctx context.Context, st objects.Engine, n int, module, fn string, args ...starlark.Value) (starlark.Value, error) {
 	globals, err := c.load(module)
 	if err != nil {
 		return nil, err
@@ -182,7 +234,7 @@ func (c *code) callAttempts(ctx context.Context, st store.Store, n int, module, 
 }
 
 // mustCall is call for requests that must succeed.
-func (c *code) mustCall(t *testing.T, st store.Store, module, fn string, args ...starlark.Value) starlark.Value {
+func (c *code) mustCall(t *testing.T, st objects.Engine, module, fn string, args ...starlark.Value) starlark.Value {
 	t.Helper()
 	v, err := c.call(t.Context(), st, module, fn, args...)
 	if err != nil {
@@ -191,24 +243,25 @@ func (c *code) mustCall(t *testing.T, st store.Store, module, fn string, args ..
 	return v
 }
 
-// revision returns the store's current revision.
-func revision(t *testing.T, st store.Store) int64 {
+// revision summarizes everything the data tier stores (on the KV tier, the store's
+// revision): a write changes it.
+func revision(t *testing.T, st objects.Engine) string {
 	t.Helper()
-	rev, err := st.Revision(t.Context())
+	state, err := objects.State(t.Context(), st)
 	if err != nil {
-		t.Fatalf("Revision: %v", err)
+		t.Fatalf("State: %v", err)
 	}
-	return rev
+	return state
 }
 
-// dataKeys returns the number of keys under data/.
-func dataKeys(t *testing.T, st store.Store) int {
+// dataKeys returns the number of keys under data/ (on a SQL tier, of rows).
+func dataKeys(t *testing.T, st objects.Engine) int {
 	t.Helper()
-	res, err := st.Range(t.Context(), "data/", store.RangeOptions{})
+	n, err := objects.Rows(t.Context(), st)
 	if err != nil {
-		t.Fatalf("Range data/: %v", err)
+		t.Fatalf("Rows: %v", err)
 	}
-	return len(res.KVs)
+	return n
 }
 
 func str(s string) starlark.Value { return starlark.String(s) }

@@ -8,7 +8,6 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/objects"
-	"github.com/starbase/starbase/store"
 )
 
 const listHandlers = counterHandlers + `
@@ -44,7 +43,7 @@ def find_then_put(name):
 
 // createCounters creates n counters, in requests of 25 (each writes up to 4 keys per counter:
 // record, membership, index entry and index version; etcd takes 128 at once by default).
-func createCounters(t *testing.T, st store.Store, c *code, n int) {
+func createCounters(t *testing.T, st objects.Engine, c *code, n int) {
 	t.Helper()
 	for done := 0; done < n; done += 25 {
 		c.mustCall(t, st, "app.star", "create_many", starlark.MakeInt(min(25, n-done)))
@@ -82,7 +81,7 @@ func testDB_AFullListPageThenAPutFitsOneCommit(t *testing.T, open storeOpener) {
 // runsAroundAChange runs a transaction that calls read (a function of app.star) with args and
 // then creates an object, while, between the two on the first run only, another request calls
 // fn(arg). It returns how many times the transaction ran.
-func runsAroundAChange(t *testing.T, st store.Store, c *code, read string, args starlark.Tuple, fn string, arg starlark.Value) int {
+func runsAroundAChange(t *testing.T, st objects.Engine, c *code, read string, args starlark.Tuple, fn string, arg starlark.Value) int {
 	t.Helper()
 	globals, _ := c.load("app.star")
 	runs := 0

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
-
-	"github.com/starbase/starbase/store"
 )
 
 // migrateAttempts bounds the attempts of each batch of Migrate.
@@ -21,7 +19,7 @@ const migrateAttempts = 10
 // written.
 //
 // It works in transactions of batch objects (100 when batch < 1), in id order; a batch too
-// large for one store commit (see store.Limits) is halved until it fits. Each batch
+// large for one commit of the data tier (see store.Limits for the KV tier) is halved until it fits. Each batch
 // that rewrites objects also stores the position reached, so that a Migrate that stopped
 // (error, cancelled ctx, crash) resumes there when run again; the position is removed when the
 // class is done, and a run with nothing to do writes nothing. After each batch, progress (if
@@ -30,7 +28,7 @@ const migrateAttempts = 10
 //
 // An object newer than the class (after a code rollback) stops the migration with an error
 // wrapping ErrNewerObject, and is left as it is.
-func Migrate(ctx context.Context, st store.Store, resolve ClassResolver, class string, batch int, progress func(done int, cursor string)) error {
+func Migrate(ctx context.Context, eng Engine, resolve ClassResolver, class string, batch int, progress func(done int, cursor string)) error {
 	i := strings.LastIndexByte(class, ':')
 	if i <= 0 || !isIdentifier(class[i+1:]) {
 		return fmt.Errorf("migrate: %q is not MODULE:CLASS (as counters.star:Counter)", class)
@@ -45,53 +43,53 @@ func Migrate(ctx context.Context, st store.Store, resolve ClassResolver, class s
 	thread := &starlark.Thread{Name: "migrate " + class}
 	defer context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })()
 
-	cursorKey, prefix := migrateCursorKey(m.QualifiedName()), membersPrefix(m.QualifiedName())
+	cursorKey := migrateCursorKey(m.QualifiedName())
 	var cursor string // the id after which the next batch starts
-	err = Run(ctx, st, resolve, migrateAttempts, func(tx *Tx) error {
-		stored, _, err := tx.get(cursorKey)
+	err = Run(ctx, eng, resolve, migrateAttempts, func(tx *Tx) error {
+		d, err := tx.dtx()
+		if err != nil {
+			return err
+		}
+		stored, _, err := d.getMeta(cursorKey)
 		cursor = string(stored)
-		return err
+		return tx.failed(err)
 	})
 	if err != nil {
 		return fmt.Errorf("migrate %s: reading where a previous run stopped: %w", class, err)
 	}
 	done := 0
 	for {
-		var keys []string
-		err := Run(ctx, st, resolve, migrateAttempts, func(tx *Tx) error {
-			from := ""
-			if cursor != "" {
-				from = prefix + cursor
-			}
-			// No class version key is read: objects created meanwhile are written by
-			// current code, and need no migration.
-			var err error
-			if keys, err = tx.keys(prefix, from, batch); err != nil {
+		var n int
+		var last string
+		err := Run(ctx, eng, resolve, migrateAttempts, func(tx *Tx) error {
+			// Objects created meanwhile are written by current code and need no migration:
+			// they need not make the batch conflict.
+			objs, err := tx.listClass(thread, m.QualifiedName(), batch, cursor, false)
+			if err != nil {
 				return err
 			}
-			for _, k := range keys {
-				obj, err := tx.load(thread, strings.TrimPrefix(k, prefix))
-				if err != nil {
-					return err
-				}
-				if obj == nil {
-					return fmt.Errorf("%w: %s lists object %s, which does not exist", ErrCorrupt, class, strings.TrimPrefix(k, prefix))
-				}
+			n = len(objs)
+			for _, obj := range objs {
 				if _, err := tx.save(obj); err != nil {
 					return err
 				}
+				last = obj.id
+			}
+			d, err := tx.dtx()
+			if err != nil {
+				return err
 			}
 			// The position is stored with the batches that write, and removed at the end;
 			// a run that finds nothing to do writes nothing.
-			if len(keys) < batch {
-				_, ok, err := tx.get(cursorKey)
-				if ok {
-					tx.del(cursorKey)
+			if n < batch {
+				_, ok, err := d.getMeta(cursorKey)
+				if ok && err == nil {
+					err = d.delMeta(cursorKey)
 				}
-				return err
+				return tx.failed(err)
 			}
-			if len(tx.writes) > 0 {
-				tx.put(cursorKey, []byte(strings.TrimPrefix(keys[len(keys)-1], prefix)))
+			if d.wrote() {
+				return tx.failed(d.putMeta(cursorKey, []byte(last)))
 			}
 			return nil
 		})
@@ -102,14 +100,14 @@ func Migrate(ctx context.Context, st store.Store, resolve ClassResolver, class s
 		if err != nil {
 			return fmt.Errorf("migrate %s: after %d objects: %w", class, done, err)
 		}
-		done += len(keys)
-		if len(keys) < batch {
+		done += n
+		if n < batch {
 			if progress != nil {
 				progress(done, "")
 			}
 			return nil
 		}
-		cursor = strings.TrimPrefix(keys[len(keys)-1], prefix)
+		cursor = last
 		if progress != nil {
 			progress(done, cursor)
 		}

@@ -39,10 +39,15 @@ func objKey(id string) string { return objPrefix + id }
 
 func classSegment(class string) string { return url.PathEscape(class) }
 
-func membersPrefix(class string) string    { return memberPrefix + classSegment(class) + "/" }
-func memberKey(class, id string) string    { return membersPrefix(class) + id }
-func classVersionKey(class string) string  { return versionPrefix + classSegment(class) }
-func migrateCursorKey(class string) string { return cursorPrefix + classSegment(class) }
+func membersPrefix(class string) string   { return memberPrefix + classSegment(class) + "/" }
+func memberKey(class, id string) string   { return membersPrefix(class) + id }
+func classVersionKey(class string) string { return versionPrefix + classSegment(class) }
+
+// migrateCursorKey is the data tier's own key (getMeta) of the resume cursor of Migrate:
+// under "data/" on the KV tier.
+func migrateCursorKey(class string) string {
+	return strings.TrimPrefix(cursorPrefix, dataPrefix) + classSegment(class)
+}
 func indexValuePrefix(class, field, vh string) string {
 	return indexPrefix + classSegment(class) + "/" + field + "/" + vh + "/"
 }

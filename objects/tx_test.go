@@ -12,7 +12,6 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/objects"
-	"github.com/starbase/starbase/store"
 )
 
 const countersV1 = `
@@ -175,7 +174,7 @@ func testRun_BankTransfersKeepTheTotal(t *testing.T, open storeOpener) {
 // interleaved runs check then act as one request, twice at the same time, and lets the acts
 // of the first attempts start only when both checks are done: the schedule in which snapshot
 // isolation lets write skew and phantoms through. It returns the acts' results.
-func interleaved(t *testing.T, st store.Store, c *code, module, check, act string, args [2][]starlark.Value) [2]starlark.Value {
+func interleaved(t *testing.T, st objects.Engine, c *code, module, check, act string, args [2][]starlark.Value) [2]starlark.Value {
 	t.Helper()
 	globals, err := c.load(module)
 	if err != nil {
@@ -311,7 +310,7 @@ func testRun_FailedHandlerWritesNothing(t *testing.T, open storeOpener) {
 		}
 	}
 	if got := revision(t, st); got != rev {
-		t.Errorf("store revision is %d after failed handlers, want %d (unchanged)", got, rev)
+		t.Errorf("stored state is %s after failed handlers, want %s (unchanged)", got, rev)
 	}
 	if got := dataKeys(t, st); got != keys {
 		t.Errorf("%d data keys after failed handlers, want %d", got, keys)
@@ -328,7 +327,7 @@ func testRun_RefusesTransactionsLargerThanOneCommit(t *testing.T, open storeOpen
 	st := open(t)
 	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
 	rev := revision(t, st)
-	n := st.Limits().MaxOps/2 + 1
+	n := objects.KVStore(st).Limits().MaxOps/2 + 1
 	_, err := c.call(t.Context(), st, "app.star", "create_many", starlark.MakeInt(n))
 	if !errors.Is(err, objects.ErrTooLarge) {
 		t.Fatalf("creating %d objects in one request: got %v, want ErrTooLarge", n, err)
@@ -337,7 +336,7 @@ func testRun_RefusesTransactionsLargerThanOneCommit(t *testing.T, open storeOpen
 		t.Errorf("error %q does not say how to fix it", err)
 	}
 	if got := revision(t, st); got != rev {
-		t.Errorf("store revision is %d, want %d (nothing written)", got, rev)
+		t.Errorf("stored state is %s, want %s (nothing written)", got, rev)
 	}
 }
 
@@ -351,11 +350,14 @@ func testRun_ReturnsErrConflictWhenEveryAttemptLoses(t *testing.T, open storeOpe
 		runs++
 		thread := &starlark.Thread{}
 		objects.Bind(thread, tx)
-		if _, err := starlark.Call(thread, globals["incr"], starlark.Tuple{id}, nil); err != nil {
+		if _, err := starlark.Call(thread, globals["value"], starlark.Tuple{id}, nil); err != nil {
 			return err
 		}
-		// Another request increments the counter before this one commits.
-		_, err := c.call(context.Background(), st, "app.star", "incr", id)
+		// Another request increments the counter after this one read it, before it writes.
+		if _, err := c.call(context.Background(), st, "app.star", "incr", id); err != nil {
+			return err
+		}
+		_, err := starlark.Call(thread, globals["incr"], starlark.Tuple{id}, nil)
 		return err
 	})
 	if !errors.Is(err, objects.ErrConflict) {
@@ -376,6 +378,6 @@ func testRun_ReadOnlyRequestsDoNotWrite(t *testing.T, open storeOpener) {
 	rev := revision(t, st)
 	c.mustCall(t, st, "app.star", "label", id)
 	if got := revision(t, st); got != rev {
-		t.Errorf("store revision is %d after a read, want %d", got, rev)
+		t.Errorf("stored state is %s after a read, want %s", got, rev)
 	}
 }

@@ -27,7 +27,7 @@ func (s *Server) apiMigrate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	visited := 0
-	err := objects.Migrate(r.Context(), s.cfg.Store, s.classResolver(rel), req.Class, req.Batch,
+	err := objects.Migrate(r.Context(), s.cfg.Data, s.classResolver(rel), req.Class, req.Batch,
 		func(done int, cursor string) { visited = done })
 	if err != nil {
 		writeError(w, err)

@@ -28,6 +28,9 @@ import (
 // Config configures a Server. Store is required; other zero values take the defaults below.
 type Config struct {
 	Store store.Store
+	// Data is the data tier of app requests (their objects); default objects.KV(Store), the
+	// objects under data/ in Store. starbase serve gives SQLite or PostgreSQL.
+	Data objects.Engine
 	// Ref is the ref this node serves; default code.DefaultBranch ("main").
 	Ref string
 	// Dev shows tracebacks to clients.
@@ -145,6 +148,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: a store is required")
 	}
 	cfg.setDefaults()
+	if cfg.Data == nil {
+		cfg.Data = objects.KV(cfg.Store)
+	}
 	loader, err := runtime.New(runtime.Options{
 		Limits:      cfg.Limits,
 		CacheDir:    cfg.CacheDir,
@@ -598,7 +604,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	// the loader then sets no timer of its own.
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
-	err = objects.Run(ctx, s.cfg.Store, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
+	err = objects.Run(ctx, s.cfg.Data, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
 		result, err = s.loader.Call(ctx, rel.snap, rt.fn, args, nil, map[string]any{
 			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints, runtime.NowLocal: now,
 		})

@@ -26,12 +26,14 @@ import (
 
 // serveFlags are the flags of `starbase serve`.
 type serveFlags struct {
-	addr   string
-	data   string
-	dev    bool
-	demo   bool
-	limits runtime.Limits
-	node   string
+	addr string
+	data string
+	dev  bool
+	demo bool
+	// dataURL selects the data tier of app requests (see openDataTier).
+	dataURL string
+	limits  runtime.Limits
+	node    string
 	// checkTimeout bounds the validation of one push (gate.Options.Timeout).
 	checkTimeout time.Duration
 	store        storeFlags
@@ -61,6 +63,11 @@ change of main without restart, and answers the API the CLI uses under /-/api/.
 On first start with no token, STARBASE_ADMIN_TOKEN (if set) becomes the admin token;
 otherwise one is generated and written to DATA/admin.token (mode 0600).
 
+App data (the objects of requests) lives apart from the code: by default in SQLite, in
+DATA/data.sqlite, created on first start. A cluster's nodes share one PostgreSQL database
+with --data-url postgres://USER@HOST:PORT/DB (created with the C collation); --data-url kv
+keeps objects in the store itself (bolt, or etcd: the default with --etcd).
+
 With --tls-cert and --tls-key the node serves HTTPS only (TLS 1.2 or later), and session
 cookies are Secure. Without them it serves plain HTTP, which is fine on loopback; anywhere
 else tokens and session cookies would cross the network in the clear.`,
@@ -74,6 +81,7 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fl.StringVar(&f.data, "data", "./starbase-data", "this node's data directory (store file, caches)")
+	fl.StringVar(&f.dataURL, "data-url", "", "where app data (objects) lives: sqlite (default: DATA/data.sqlite), sqlite:PATH, postgres://USER@HOST:PORT/DB (clusters), or kv (in the store; the default with --etcd)")
 	fl.BoolVar(&f.dev, "dev", false, "development mode: show tracebacks to clients")
 	fl.BoolVar(&f.demo, "demo", false, "seed a demo app when the store has none")
 	fl.StringVar(&f.node, "node", "", "node name shown in status (default: host name)")
@@ -114,9 +122,15 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	data, err := openDataTier(ctx, f.dataURL, f.store.etcd != "", f.data, st, logger)
+	if err != nil {
+		return fmt.Errorf("opening the data tier: %w", err)
+	}
+	defer data.Close()
 
 	srv, err := server.New(server.Config{
 		Store:          st,
+		Data:           data,
 		Dev:            f.dev,
 		Limits:         f.limits,
 		CacheDir:       filepath.Join(f.data, "cache"),

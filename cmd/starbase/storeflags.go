@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 
+	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/objects/postgres"
+	"github.com/starbase/starbase/objects/sqlite"
 	"github.com/starbase/starbase/store"
 	"github.com/starbase/starbase/store/bolt"
 	"github.com/starbase/starbase/store/etcd"
@@ -64,4 +68,28 @@ func (f *storeFlags) open(ctx context.Context, dataDir string) (store.Store, err
 		cfg.TLS = tc
 	}
 	return etcd.Open(ctx, cfg)
+}
+
+// dataURL selects the data tier of app requests (their objects), from --data-url:
+//
+//	""                       the default: SQLite in the data directory, or, with --etcd,
+//	                         the objects in etcd (kv) as before; clusters should use PostgreSQL
+//	sqlite                   SQLite in DATA/data.sqlite
+//	sqlite:PATH              SQLite in the file PATH
+//	postgres://... (or postgresql://...)  PostgreSQL, shared by every node of a cluster
+//	kv                       the objects in the control plane's store (bolt or etcd), under data/
+//
+// This is the one place a data tier is chosen.
+func openDataTier(ctx context.Context, url string, etcdOn bool, dataDir string, st store.Store, logger *slog.Logger) (objects.Engine, error) {
+	switch {
+	case url == "" && etcdOn, url == "kv":
+		return objects.KV(st), nil
+	case url == "", url == "sqlite":
+		return sqlite.Open(ctx, filepath.Join(dataDir, "data.sqlite"), logger)
+	case strings.HasPrefix(url, "sqlite:"):
+		return sqlite.Open(ctx, strings.TrimPrefix(url, "sqlite:"), logger)
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return postgres.Open(ctx, url, logger)
+	}
+	return nil, fmt.Errorf("--data-url %q: want sqlite, sqlite:PATH, postgres://USER@HOST:PORT/DB or kv", url)
 }

@@ -1,0 +1,100 @@
+package objects
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+
+	"github.com/starbase/starbase/store"
+)
+
+// Hooks for the tests of package objects_test, which see every tier only through Engine.
+
+// State summarizes everything stored in eng's data tier: equal states, nothing written
+// between them. On the KV tier it is the store's revision (any write moves it).
+func State(ctx context.Context, eng Engine) (string, error) {
+	switch e := eng.(type) {
+	case kvEngine:
+		rev, err := e.st.Revision(ctx)
+		return fmt.Sprint(rev), err
+	case *sqlEngine:
+		h := sha256.New()
+		for _, q := range []string{
+			`SELECT id, version, data FROM starbase_objects ORDER BY id`,
+			`SELECT key, 0, value FROM starbase_meta ORDER BY key`,
+		} {
+			rows, err := e.db.QueryContext(ctx, q)
+			if err != nil {
+				return "", err
+			}
+			for rows.Next() {
+				var id string
+				var version int
+				var data []byte
+				if err := rows.Scan(&id, &version, &data); err != nil {
+					rows.Close()
+					return "", err
+				}
+				fmt.Fprintf(h, "%s %d %x\n", id, version, data)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return "", err
+			}
+		}
+		return fmt.Sprintf("%x", h.Sum(nil)), nil
+	}
+	return "", fmt.Errorf("unknown engine %T", eng)
+}
+
+// Rows counts what eng stores: data keys on the KV tier (version keys included), objects and
+// meta values on a SQL tier.
+func Rows(ctx context.Context, eng Engine) (int, error) {
+	switch e := eng.(type) {
+	case kvEngine:
+		res, err := e.st.Range(ctx, dataPrefix, store.RangeOptions{})
+		if err != nil {
+			return 0, err
+		}
+		return len(res.KVs), nil
+	case *sqlEngine:
+		var n, m int
+		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM starbase_objects`).Scan(&n); err != nil {
+			return 0, err
+		}
+		if err := e.db.QueryRowContext(ctx, `SELECT count(*) FROM starbase_meta`).Scan(&m); err != nil {
+			return 0, err
+		}
+		return n + m, nil
+	}
+	return 0, fmt.Errorf("unknown engine %T", eng)
+}
+
+// StoredRecord returns the record encoding of object id.
+func StoredRecord(ctx context.Context, eng Engine, id string) ([]byte, bool, error) {
+	d, err := eng.begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.rollback()
+	return d.get(id)
+}
+
+// MigrateCursor returns the resume cursor Migrate stored for class.
+func MigrateCursor(ctx context.Context, eng Engine, class string) ([]byte, bool, error) {
+	d, err := eng.begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.rollback()
+	return d.getMeta(migrateCursorKey(class))
+}
+
+// KVStore returns the store of a KV tier, nil for other tiers.
+func KVStore(eng Engine) store.Store {
+	if e, ok := eng.(kvEngine); ok {
+		return e.st
+	}
+	return nil
+}
+

@@ -1,0 +1,421 @@
+package objects
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// A Dialect is what the SQL data tier needs to know of one SQL engine; packages
+// objects/sqlite and objects/postgres define theirs. Every piece of SQL text comes from the
+// dialect and this package: stored code contributes values, always as parameters, and field
+// names, which are identifiers checked against the model's declared fields.
+type Dialect struct {
+	// Name is the engine's name, as Engine.Name reports it.
+	Name string
+	// Schema creates the tables if they are missing; it runs in one transaction at open.
+	Schema []string
+	// Numbered says the engine's placeholders are $1, $2, ... rather than ?.
+	Numbered bool
+	// Field is the expression of field name (an identifier) in the JSON column fields, as
+	// filters compare it, queries order by it and indexes hold it. A field the JSON lacks
+	// must be NULL.
+	Field func(name string) string
+	// Param wraps a placeholder compared with a Field expression ("$3" -> "$3::jsonb").
+	Param func(placeholder string) string
+	// Arg turns a scalar (string, int64, *big.Int, float64, bool) into the driver argument
+	// compared with a Field expression.
+	Arg func(x any) any
+	// Number is the numeric expression of field name, for sum and avg.
+	Number func(name string) string
+	// Result turns an aggregate expression into what Scan reads (PostgreSQL: its text).
+	Result func(expr string) string
+	// Scan turns what the driver returned for a Field or Result expression into a scalar
+	// (nil for NULL).
+	Scan func(v any) (any, error)
+	// Fields wraps the placeholder of the fields column in writes ("$5" -> "$5::jsonb").
+	Fields func(placeholder string) string
+	// TxOptions are the options of request transactions (PostgreSQL: serializable).
+	TxOptions *sql.TxOptions
+	// Retryable reports whether err means the transaction lost to a concurrent one.
+	Retryable func(err error) bool
+	// CreateIndex is the statement that creates index name on expression expr (and id) for
+	// the objects of class classID only, run outside any request transaction.
+	CreateIndex func(name, expr string, classID int64) string
+}
+
+// sqlEngine is the SQL data tier: table starbase_objects holds one row per object (id,
+// class_id, version, data: the record encoding, fields: its JSON projection, project.go);
+// starbase_classes names the classes (class_id), starbase_meta holds the tier's own values.
+// Each declared index of a model is an index on its field's expression, partial on the
+// class, built outside request transactions when the engine first sees the model (queries
+// work without it meanwhile, scanning the class).
+type sqlEngine struct {
+	db  *sql.DB
+	d   Dialect
+	log *slog.Logger
+
+	mu      sync.Mutex
+	classes map[string]int64 // class name -> id, as committed
+	indexed map[string]bool  // index names built or being built
+	builds  sync.WaitGroup
+	build   sync.Mutex // one index build at a time (concurrent ones can deadlock)
+	closed  bool
+}
+
+// OpenSQL returns the SQL data tier on db, creating its tables if they are missing. db is
+// owned by the engine from then on: Close closes it. Index builds failures are logged to
+// logger (nil: slog.Default()).
+func OpenSQL(ctx context.Context, db *sql.DB, d Dialect, logger *slog.Logger) (Engine, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("objects: %s: %w", d.Name, err)
+	}
+	defer tx.Rollback()
+	for _, stmt := range d.Schema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return nil, fmt.Errorf("objects: %s: creating the tables: %w", d.Name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("objects: %s: creating the tables: %w", d.Name, err)
+	}
+	return &sqlEngine{db: db, d: d, log: logger, classes: make(map[string]int64), indexed: make(map[string]bool)}, nil
+}
+
+func (e *sqlEngine) Name() string { return e.d.Name }
+
+// Close waits for the index builds under way, then closes the database.
+func (e *sqlEngine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.builds.Wait()
+	return e.db.Close()
+}
+
+func (e *sqlEngine) begin(ctx context.Context) (dataTx, error) {
+	return &sqlTx{ctx: ctx, e: e}, nil
+}
+
+// rebind turns ? placeholders into $1, $2, ... for engines that number them. The SQL text of
+// this package has no ? anywhere else.
+func (e *sqlEngine) rebind(q string) string {
+	if !e.d.Numbered {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// ensureIndexes starts building, in the background, the indexes of fields of class (of id
+// classID) that this engine has not built yet.
+func (e *sqlEngine) ensureIndexes(class string, fields []string, classID int64) {
+	for _, f := range fields {
+		name := indexName(classID, f)
+		e.mu.Lock()
+		if e.indexed[name] || e.closed {
+			e.mu.Unlock()
+			continue
+		}
+		e.indexed[name] = true
+		e.builds.Add(1)
+		e.mu.Unlock()
+		go func() {
+			defer e.builds.Done()
+			e.build.Lock()
+			defer e.build.Unlock()
+			stmt := e.d.CreateIndex(name, e.d.Field(f), classID)
+			if _, err := e.db.ExecContext(context.Background(), stmt); err != nil {
+				// A failed concurrent build leaves an invalid index, which IF NOT EXISTS
+				// would keep.
+				e.db.ExecContext(context.Background(), "DROP INDEX IF EXISTS "+name)
+				e.log.Warn("building an index of the data tier failed; it is tried again when next used",
+					slog.String("class", class), slog.String("field", f), slog.String("error", err.Error()))
+				e.mu.Lock()
+				delete(e.indexed, name)
+				e.mu.Unlock()
+			}
+		}()
+	}
+}
+
+// indexName names the index of field of class classID: field names are identifiers, but may
+// be longer than some engines' names, so they are hashed.
+func indexName(classID int64, field string) string {
+	sum := sha256.Sum256([]byte(field))
+	return fmt.Sprintf("starbase_ix_%d_%s", classID, hex.EncodeToString(sum[:6]))
+}
+
+// sqlTx is one request transaction of the SQL tier, begun on its first statement.
+type sqlTx struct {
+	ctx        context.Context
+	e          *sqlEngine
+	tx         *sql.Tx
+	dirty      bool
+	newClasses map[string]int64 // classes this transaction registered, cached at commit
+}
+
+// errf wraps a driver error, marking the ones that say a concurrent transaction won.
+func (t *sqlTx) errf(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	msg := fmt.Sprintf(format, args...)
+	if t.e.d.Retryable(err) {
+		return fmt.Errorf("%s: %w (%w)", msg, err, errRetry)
+	}
+	return fmt.Errorf("%s: %w", msg, err)
+}
+
+func (t *sqlTx) begin() error {
+	if t.tx != nil {
+		return nil
+	}
+	tx, err := t.e.db.BeginTx(t.ctx, t.e.d.TxOptions)
+	if err != nil {
+		return t.errf(err, "starting a %s transaction", t.e.d.Name)
+	}
+	t.tx = tx
+	return nil
+}
+
+func (t *sqlTx) queryRow(q string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(t.ctx, t.e.rebind(q), args...)
+}
+
+func (t *sqlTx) exec(q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, t.e.rebind(q), args...)
+}
+
+// classID returns the id of class, registering it when create is set; 0 when it is not
+// registered (so it has no objects).
+func (t *sqlTx) classID(class string, create bool) (int64, error) {
+	if err := t.begin(); err != nil {
+		return 0, err
+	}
+	t.e.mu.Lock()
+	id, ok := t.e.classes[class]
+	t.e.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	if id, ok := t.newClasses[class]; ok {
+		return id, nil
+	}
+	err := t.queryRow(`SELECT id FROM starbase_classes WHERE name = ?`, class).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		if !create {
+			return 0, nil
+		}
+		if _, err = t.exec(`INSERT INTO starbase_classes (name) VALUES (?) ON CONFLICT (name) DO NOTHING`, class); err != nil {
+			return 0, t.errf(err, "registering class %s", class)
+		}
+		t.dirty = true
+		err = t.queryRow(`SELECT id FROM starbase_classes WHERE name = ?`, class).Scan(&id)
+		if err == nil {
+			if t.newClasses == nil {
+				t.newClasses = make(map[string]int64)
+			}
+			t.newClasses[class] = id
+			return id, nil
+		}
+	}
+	if err != nil {
+		return 0, t.errf(err, "reading class %s", class)
+	}
+	t.e.mu.Lock()
+	t.e.classes[class] = id
+	t.e.mu.Unlock()
+	return id, nil
+}
+
+func (t *sqlTx) get(id string) ([]byte, bool, error) {
+	if err := t.begin(); err != nil {
+		return nil, false, err
+	}
+	var data []byte
+	err := t.queryRow(`SELECT data FROM starbase_objects WHERE id = ?`, id).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, t.errf(err, "reading object %s", id)
+	}
+	return data, true, nil
+}
+
+func (t *sqlTx) put(id string, rec *record, data []byte, old *record) error {
+	fields, err := projectFields(rec)
+	if err != nil {
+		return fmt.Errorf("object %s: %w", id, err)
+	}
+	cid, err := t.classID(rec.class, true)
+	if err != nil {
+		return err
+	}
+	if _, registering := t.newClasses[rec.class]; !registering {
+		t.e.ensureIndexes(rec.class, rec.indexed, cid)
+	}
+	t.dirty = true
+	fp := t.e.d.Fields("?")
+	if old == nil {
+		_, err = t.exec(`INSERT INTO starbase_objects (id, class_id, version, data, fields) VALUES (?, ?, ?, ?, `+fp+`)`,
+			id, cid, rec.version, data, string(fields))
+	} else {
+		_, err = t.exec(`UPDATE starbase_objects SET version = ?, data = ?, fields = `+fp+` WHERE id = ?`,
+			rec.version, data, string(fields), id)
+	}
+	return t.errf(err, "writing object %s", id)
+}
+
+func (t *sqlTx) remove(id string, _ *record) error {
+	if err := t.begin(); err != nil {
+		return err
+	}
+	t.dirty = true
+	_, err := t.exec(`DELETE FROM starbase_objects WHERE id = ?`, id)
+	return t.errf(err, "deleting object %s", id)
+}
+
+// scan reads rows of (id, data).
+func (t *sqlTx) scan(rows *sql.Rows, err error, what string) ([]stored, error) {
+	if err != nil {
+		return nil, t.errf(err, "%s", what)
+	}
+	defer rows.Close()
+	var out []stored
+	for rows.Next() {
+		var s stored
+		if err := rows.Scan(&s.id, &s.data); err != nil {
+			return nil, t.errf(err, "%s", what)
+		}
+		out = append(out, s)
+	}
+	return out, t.errf(rows.Err(), "%s", what)
+}
+
+// find selects with every filter whose value SQL compares (scalars), in one statement; the
+// caller checks every filter exactly on the result.
+func (t *sqlTx) find(m *Model, filters []filter, _ *filter) ([]stored, error) {
+	cid, err := t.classID(m.QualifiedName(), false)
+	if err != nil || cid == 0 {
+		return nil, err
+	}
+	t.e.ensureIndexes(m.QualifiedName(), m.indexes, cid)
+	where := []string{"class_id = " + strconv.FormatInt(cid, 10)}
+	var args []any
+	for _, f := range filters {
+		v, err := DecodeValue(f.enc)
+		if err != nil {
+			return nil, err
+		}
+		x, ok := sqlScalar(v)
+		if !ok {
+			continue // None, NaN, ...: checked by the caller only
+		}
+		where = append(where, t.e.d.Field(f.field)+" = "+t.e.d.Param("?"))
+		args = append(args, t.e.d.Arg(x))
+	}
+	args = append(args, MaxFindResults+1)
+	q := `SELECT id, data FROM starbase_objects WHERE ` + strings.Join(where, " AND ") + ` ORDER BY id LIMIT ?`
+	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(q), args...)
+	found, err := t.scan(rows, err, "finding "+m.name)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) > MaxFindResults {
+		return nil, fmt.Errorf("find(%s, ...) selects more than %d objects; add conditions, or use db.query with a limit and a cursor",
+			m.name, MaxFindResults)
+	}
+	return found, nil
+}
+
+func (t *sqlTx) list(class string, after string, limit int, _ bool) ([]stored, error) {
+	cid, err := t.classID(class, false)
+	if err != nil || cid == 0 {
+		return nil, err
+	}
+	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(`SELECT id, data FROM starbase_objects WHERE class_id = ? AND id > ? ORDER BY id LIMIT ?`),
+		cid, after, limit)
+	return t.scan(rows, err, "listing "+class)
+}
+
+func (t *sqlTx) getMeta(key string) ([]byte, bool, error) {
+	if err := t.begin(); err != nil {
+		return nil, false, err
+	}
+	var v []byte
+	err := t.queryRow(`SELECT value FROM starbase_meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	return v, err == nil, t.errf(err, "reading %s", key)
+}
+
+func (t *sqlTx) putMeta(key string, value []byte) error {
+	if err := t.begin(); err != nil {
+		return err
+	}
+	t.dirty = true
+	_, err := t.exec(`INSERT INTO starbase_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return t.errf(err, "writing %s", key)
+}
+
+func (t *sqlTx) delMeta(key string) error {
+	if err := t.begin(); err != nil {
+		return err
+	}
+	t.dirty = true
+	_, err := t.exec(`DELETE FROM starbase_meta WHERE key = ?`, key)
+	return t.errf(err, "deleting %s", key)
+}
+
+func (t *sqlTx) wrote() bool { return t.dirty }
+
+// commit commits, read-only transactions included: a serializable engine may find only then
+// that what they read cannot be ordered with concurrent transactions (they run again).
+func (t *sqlTx) commit() error {
+	if t.tx == nil {
+		return nil
+	}
+	err := t.tx.Commit()
+	t.tx = nil
+	if err != nil {
+		return t.errf(err, "committing data")
+	}
+	if len(t.newClasses) > 0 {
+		t.e.mu.Lock()
+		for k, v := range t.newClasses {
+			t.e.classes[k] = v
+		}
+		t.e.mu.Unlock()
+	}
+	return nil
+}
+
+func (t *sqlTx) rollback() {
+	if t.tx != nil {
+		t.tx.Rollback()
+		t.tx = nil
+	}
+}
