@@ -97,4 +97,3 @@ func KVStore(eng Engine) store.Store {
 	}
 	return nil
 }
-
