@@ -26,6 +26,7 @@ func Bind(thread *starlark.Thread, tx *Tx) { thread.SetLocal(localKey, tx) }
 //	db.delete(obj_or_id) -> bool remove an object; False if it did not exist
 //	db.find(Model, field = value, ...) -> [obj]   instances with those values, by index, in id order
 //	db.list(Model, limit = 100, after = None) -> [obj]  a page of instances in id order, after the id after
+//	db.query(Model) -> query     where/order_by/limit/after/group_by, then fetch/page/first/count/sum/min/max/avg (query.go)
 //
 // The values are immutable and hold no state: the db builtin finds the request's transaction
 // in the calling thread (see Bind), so one dict can serve every module and goroutine.
@@ -38,6 +39,7 @@ func Builtins() starlark.StringDict {
 			"delete": starlark.NewBuiltin("db.delete", dbDelete),
 			"find":   starlark.NewBuiltin("db.find", dbFind),
 			"list":   starlark.NewBuiltin("db.list", dbList),
+			"query":  starlark.NewBuiltin("db.query", dbQuery),
 		}},
 	}
 }

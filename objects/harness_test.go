@@ -51,6 +51,7 @@ var dataTests = []struct {
 	{"Migrate_RefusesNewerObjectsAndBadNames", testMigrate_RefusesNewerObjectsAndBadNames},
 	{"DB_StoredValuesRoundTripExactly", testDB_StoredValuesRoundTripExactly},
 	{"DB_FindUsesTheIndexes", testDB_FindUsesTheIndexes},
+	{"DB_QueryAnswersLikeAScan", testDB_QueryAnswersLikeAScan},
 	{"DB_ListPagesThroughAClassInIdOrder", testDB_ListPagesThroughAClassInIdOrder},
 	{"DB_ListSeesTheRequestsOwnWritesOnEveryPage", testDB_ListSeesTheRequestsOwnWritesOnEveryPage},
 	{"DB_AFullListPageThenAPutFitsOneCommit", testDB_AFullListPageThenAPutFitsOneCommit},
