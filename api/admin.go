@@ -46,6 +46,8 @@ type AuditRecord struct {
 	Path      string       `json:"path,omitempty"`
 	Status    int          `json:"status,omitempty"`
 	Reason    string       `json:"reason,omitempty"`
+	Count     int          `json:"count,omitempty"` // refusals the record stands for, when more than one
+	Until     time.Time    `json:"until,omitzero"`  // the last of them
 	Ref       string       `json:"ref,omitempty"`
 	Commit    string       `json:"commit,omitempty"`
 	Parent    string       `json:"parent,omitempty"`

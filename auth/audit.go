@@ -66,6 +66,12 @@ type AuditRecord struct {
 	// Status and Reason say why a request was refused.
 	Status int    `json:"status,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Count, when above 1, is the number of refusals the record stands for: the refusals
+	// of one source in one interval after the first are recorded together (see the
+	// server), Time being the first of them and Until the last, the other fields those
+	// of the last.
+	Count int       `json:"count,omitempty"`
+	Until time.Time `json:"until,omitzero"`
 	// Ref, Commit and Parent describe a ref move: Ref moved from Parent to Commit.
 	Ref    string `json:"ref,omitempty"`
 	Commit string `json:"commit,omitempty"`

@@ -57,7 +57,7 @@ func randomHex(n int) string {
 }
 
 func TestAPI_EveryEndpointRefusesMissingWrongRevokedAndWeakCredentialsAndChangesNothing(t *testing.T) {
-	n := startSecNode(t, server.Config{AuthBurst: 100000}, false)
+	n := startSecNode(t, server.Config{AuthBurst: 100000, RefusalInterval: -1}, false)
 	ctx := context.Background()
 	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
 	current := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n"})

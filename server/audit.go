@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -61,7 +63,9 @@ func isRefusal(err error) bool {
 }
 
 // refuse answers a request refused with err (401 or 403) and records the attempt in the
-// audit log, in a store commit of its own, before answering. who is whoever the request
+// audit log (see refusals): the first refusal of a source in an interval gets a record of
+// its own, written in a store commit of its own before the answer; the next ones are
+// counted and recorded together at the end of the interval. who is whoever the request
 // authenticated as, if anyone.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, who principal, err error) {
 	status := statusOf(err)
@@ -69,13 +73,164 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, who principal, e
 		"token", who.tok.ID, "status", status, "err", err)
 	rec := s.newAuditRecord(r, who, auth.ActionRefused)
 	rec.Status, rec.Reason = status, clip(err.Error(), maxAuditText)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
-	defer cancel()
-	if _, werr := s.cfg.Store.Commit(ctx, nil, []store.Op{auth.AuditOp(rec)}); werr != nil {
-		s.log.Error("writing the audit record of a refused request", "method", r.Method, "path", r.URL.Path,
-			"remote", r.RemoteAddr, "err", werr)
+	if s.refusals.first(sourceOf(r), rec) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), auditWriteTimeout)
+		defer cancel()
+		if _, werr := s.cfg.Store.Commit(ctx, nil, []store.Op{auth.AuditOp(rec)}); werr != nil {
+			s.log.Error("writing the audit record of a refused request", "method", r.Method, "path", r.URL.Path,
+				"remote", r.RemoteAddr, "err", werr)
+		}
 	}
 	writeError(w, err)
+}
+
+// Bounds of the aggregation of refusal records, per interval.
+const (
+	// DefaultRefusalInterval is the default of Config.RefusalInterval.
+	DefaultRefusalInterval = 10 * time.Second
+	// maxFirstRefusals bounds the refusals recorded one by one, all sources together.
+	maxFirstRefusals = 100
+	// maxCountedSources bounds the sources counted one by one; the others share one count.
+	maxCountedSources = 1000
+)
+
+// refusals aggregates the audit records of refused requests, so that what a source (or
+// many) can make the node write is bounded by time, not by requests: per interval, at most
+// maxFirstRefusals records written at once (the first refusal of each source, in full)
+// and, at the interval's end, at most maxCountedSources+1 records counting the others (one
+// per source, one for the sources beyond). A negative interval records every refusal one
+// by one. It is safe for concurrent use.
+type refusals struct {
+	interval time.Duration
+
+	// mu guards the fields below.
+	mu     sync.Mutex
+	firsts int                      // records written at once in this interval
+	counts map[string]*refusalCount // by source
+	others refusalCount             // sources beyond maxCountedSources
+	nOther map[string]bool          // which sources others counts, up to maxCountedSources
+}
+
+// refusalCount is what an interval's refusals of a source that are not recorded one by
+// one add up to.
+type refusalCount struct {
+	n    int
+	from time.Time
+	last auth.AuditRecord
+}
+
+func newRefusals(interval time.Duration) *refusals {
+	if interval == 0 {
+		interval = DefaultRefusalInterval
+	}
+	return &refusals{interval: interval, counts: map[string]*refusalCount{}, nOther: map[string]bool{}}
+}
+
+// first reports whether rec, a refusal of src, is to be written now; otherwise it is
+// counted.
+func (rs *refusals) first(src string, rec auth.AuditRecord) bool {
+	if rs.interval < 0 {
+		return true
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	c := rs.counts[src]
+	switch {
+	case c == nil && len(rs.counts) < maxCountedSources:
+		c = &refusalCount{}
+		rs.counts[src] = c
+		if rs.firsts < maxFirstRefusals {
+			rs.firsts++
+			return true
+		}
+	case c == nil:
+		c = &rs.others
+		if len(rs.nOther) < maxCountedSources {
+			rs.nOther[src] = true
+		}
+	}
+	if c.n == 0 {
+		c.from = rec.Time
+	}
+	c.n++
+	c.last = rec
+	return false
+}
+
+// take returns the records of the refusals counted since the last call, and starts a new
+// interval.
+func (rs *refusals) take() []auth.AuditRecord {
+	rs.mu.Lock()
+	counts, others, nOther := rs.counts, rs.others, len(rs.nOther)
+	rs.counts, rs.others, rs.nOther, rs.firsts = map[string]*refusalCount{}, refusalCount{}, map[string]bool{}, 0
+	rs.mu.Unlock()
+	var recs []auth.AuditRecord
+	add := func(src string, c refusalCount, detail string) {
+		rec := c.last
+		rec.Source, rec.Count, rec.Time, rec.Until = src, c.n, c.from, c.last.Time
+		rec.Actor, rec.ActorID, rec.Role, rec.Session = "", "", "", false
+		rec.Detail = fmt.Sprintf("%d refusal(s) %s between %s and %s, recorded together; the last one's method, path, status and reason are shown",
+			c.n, detail, c.from.Format(time.RFC3339), c.last.Time.Format(time.RFC3339))
+		recs = append(recs, rec)
+	}
+	for src, c := range counts {
+		if c.n > 0 {
+			add(src, *c, "from "+src)
+		}
+	}
+	if others.n > 0 {
+		more := ""
+		if nOther >= maxCountedSources {
+			more = " or more"
+		}
+		add("*", others, fmt.Sprintf("from %d%s other sources (over the %d counted one by one)", nOther, more, maxCountedSources))
+	}
+	slices.SortFunc(recs, func(a, b auth.AuditRecord) int { return a.Time.Compare(b.Time) })
+	return recs
+}
+
+// recordRefusals writes the counted refusals every interval until ctx ends, and once more
+// then.
+func (s *Server) recordRefusals(ctx context.Context) {
+	defer s.running.Done()
+	if s.refusals.interval < 0 {
+		return
+	}
+	tick := time.NewTicker(s.refusals.interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.writeRefusals()
+			return
+		case <-tick.C:
+			s.writeRefusals()
+		}
+	}
+}
+
+// writeRefusals writes the records of the refusals counted so far, in store commits within
+// the store's limits.
+func (s *Server) writeRefusals() {
+	recs := s.refusals.take()
+	maxOps := s.cfg.Store.Limits().MaxOps
+	if maxOps <= 0 || maxOps > 100 {
+		maxOps = 100
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), maxOps)
+		ops := make([]store.Op, n)
+		for i, rec := range recs[:n] {
+			ops[i] = auth.AuditOp(rec)
+		}
+		recs = recs[n:]
+		ctx, cancel := context.WithTimeout(context.Background(), auditWriteTimeout)
+		_, err := s.cfg.Store.Commit(ctx, nil, ops)
+		cancel()
+		if err != nil {
+			s.log.Error("writing the audit records of counted refusals", "records", n, "err", err)
+		}
+	}
 }
 
 // tooMany answers a request from a source that was refused too often. It is logged, not
@@ -123,6 +278,7 @@ func apiAuditRecord(rec auth.AuditRecord) api.AuditRecord {
 		Key: rec.Key, Revision: rec.Revision, Time: rec.Time, Action: string(rec.Action),
 		Actor: rec.Actor, ActorID: rec.ActorID, Role: string(rec.Role), Session: rec.Session,
 		Source: rec.Source, Method: rec.Method, Path: rec.Path, Status: rec.Status, Reason: rec.Reason,
+		Count: rec.Count, Until: rec.Until,
 		Ref: rec.Ref, Commit: rec.Commit, Parent: rec.Parent, Target: rec.Target, Detail: rec.Detail,
 		MorePaths: rec.MorePaths,
 	}

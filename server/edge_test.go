@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/server/servertest"
 )
@@ -198,5 +200,85 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The attack of issue 11 wrote one audit record per refusal (600 addresses x 10 refusals,
+// 6,000 records). Now a source's first refusal in an interval has a record of its own and
+// the others one record per source, counted, at the interval's end; the node keeps
+// answering meanwhile.
+func TestAudit_RefusalsAreRecordedAsACountPerSourcePerInterval(t *testing.T) {
+	n := startSecNode(t, server.Config{AuthBurst: 1000, RefusalInterval: 2 * time.Second}, false)
+	const sources, each = 30, 10
+	before := len(n.audit(t))
+	wrong := bearer("sb_" + randomHex(32))
+	var wg sync.WaitGroup
+	for i := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hc := clientFrom(fmt.Sprintf("127.0.1.%d", i+1))
+			for range each {
+				req, _ := http.NewRequest("GET", n.URL+"/-/api/log", nil)
+				req.Header = wrong.Clone()
+				resp, err := hc.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 401 {
+					t.Errorf("refusal = %d, want 401", resp.StatusCode)
+				}
+			}
+		}()
+	}
+	healthy := 0
+	for {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		if resp := n.do(t, secRequest{method: "GET", path: "/-/health"}); resp.status == 200 {
+			healthy++
+		}
+		select {
+		case <-done:
+		default:
+			continue
+		}
+		break
+	}
+	if healthy == 0 {
+		t.Error("/-/health did not answer during the attack")
+	}
+	// Wait for the counted refusals to be written, then check what was.
+	var recs []auth.AuditRecord
+	waitUntil(t, "the counted refusals are written", func() bool {
+		recs = n.audit(t)[:len(n.audit(t))-before]
+		total := 0
+		for _, r := range recs {
+			total += max(r.Count, 1)
+		}
+		return total == sources*each
+	})
+	if len(recs) > 3*sources {
+		t.Errorf("%d refusals from %d sources wrote %d records, want at most %d (the first of each source, and a count per source per interval)",
+			sources*each, sources, len(recs), 3*sources)
+	}
+	firsts, counted := map[string]int{}, 0
+	for _, r := range recs {
+		if r.Action != auth.ActionRefused || r.Status != 401 || r.Path != "/-/api/log" {
+			t.Errorf("record %+v, want a 401 refusal of /-/api/log", r)
+		}
+		if r.Count > 1 {
+			counted++
+			if !strings.HasPrefix(r.Source, "127.0.1.") || !strings.Contains(r.Detail, "recorded together") || r.Until.Before(r.Time) {
+				t.Errorf("counted record %+v, want its source, interval and detail", r)
+			}
+		} else {
+			firsts[strings.Split(r.Source, ":")[0]]++
+		}
+	}
+	if len(firsts) != sources || counted == 0 {
+		t.Errorf("%d sources got a first record of their own and %d counted records were written, want %d and some", len(firsts), counted, sources)
 	}
 }

@@ -26,7 +26,7 @@ func TestAPI_RevocationAndProtectionApplyAtOnceOnEveryNode(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		return startSecNode(t, server.Config{Store: st, Node: name}, false)
+		return startSecNode(t, server.Config{Store: st, Node: name, RefusalInterval: -1}, false)
 	}
 	a, b := node(0, "a"), node(2, "b")
 	first := a.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})

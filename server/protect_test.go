@@ -15,7 +15,7 @@ import (
 
 func TestProtectedRefs_OnlyAdminsMoveThem(t *testing.T) {
 	ctx := context.Background()
-	n := startSecNode(t, server.Config{}, false)
+	n := startSecNode(t, server.Config{RefusalInterval: -1}, false)
 	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
 	second := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v2'\n"})
 	devSecret, _ := n.token(t, "dev", auth.Developer)

@@ -14,7 +14,7 @@ import (
 )
 
 func TestRateLimit_FailedAuthenticationsAreLimitedPerSource(t *testing.T) {
-	n := startSecNode(t, server.Config{AuthBurst: 3, AuthRefill: time.Hour}, false)
+	n := startSecNode(t, server.Config{AuthBurst: 3, AuthRefill: time.Hour, RefusalInterval: -1}, false)
 	wrong := bearer("sb_" + randomHex(32))
 	// Successes cost nothing.
 	for i := range 10 {

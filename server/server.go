@@ -72,7 +72,13 @@ type Config struct {
 	// DefaultAPIBodyTimeout (5 min). Negative disables.
 	BodyTimeout    time.Duration
 	APIBodyTimeout time.Duration
-	Logger         *slog.Logger
+	// RefusalInterval is the interval over which refused API requests are recorded
+	// together: the first refusal of a source in an interval gets an audit record of its
+	// own at once, the next ones one record per source at the interval's end (see
+	// refusals). Default DefaultRefusalInterval (10 s); negative records every refusal
+	// one by one.
+	RefusalInterval time.Duration
+	Logger          *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -118,6 +124,7 @@ type Server struct {
 	// servedRel is what app requests derived from the release they ran on last.
 	servedRel atomic.Pointer[servedRelease]
 	tokens    *auth.Tokens
+	refusals  *refusals
 	api       http.Handler
 	start     time.Time
 	metrics   *metrics
@@ -168,6 +175,7 @@ func New(cfg Config) (*Server, error) {
 		ids:            newRequestIDs(),
 		requestTimeout: fmt.Errorf("%w: the request ran longer than %v", runtime.ErrTimeout, cfg.Limits.Timeout),
 		tokens:         auth.NewTokens(cfg.Store),
+		refusals:       newRefusals(cfg.RefusalInterval),
 		start:          time.Now(),
 		notify:         make(chan struct{}),
 		nodes:          newRegistry(cfg.Store, cfg.Node),
@@ -205,9 +213,10 @@ func (s *Server) Start(ctx context.Context) error {
 		pending = nil
 	}
 	ctx, s.cancel = context.WithCancel(context.Background())
-	s.running.Add(2)
+	s.running.Add(3)
 	go s.watch(ctx, rev, pending)
 	go s.publish(ctx)
+	go s.recordRefusals(ctx)
 	return nil
 }
 

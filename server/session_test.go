@@ -68,7 +68,7 @@ func TestSession_CookieOverTLSIsSecureAndHostPrefixed(t *testing.T) {
 }
 
 func TestSession_StateChangesNeedTheCSRFTokenFromTheSameOrigin(t *testing.T) {
-	n := startSecNode(t, server.Config{}, false)
+	n := startSecNode(t, server.Config{RefusalInterval: -1}, false) // a record per refusal
 	first := n.Push(t, map[string]string{"app.star": "def handle(req):\n    return 'v1'\n"})
 	devSecret, _ := n.token(t, "dev", auth.Developer)
 	cookie, csrf := login(t, n, devSecret)
