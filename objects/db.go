@@ -26,6 +26,8 @@ func Bind(thread *starlark.Thread, tx *Tx) { thread.SetLocal(localKey, tx) }
 //	db.delete(obj_or_id) -> bool remove an object; False if it did not exist
 //	db.find(Model, field = value, ...) -> [obj]   instances with those values, by index, in id order
 //	db.list(Model, limit = 100, after = None) -> [obj]  a page of instances in id order, after the id after
+//	db.commit()                  keep the writes even if the handler answers a 4xx or 5xx status
+//	abort(status, message)       stop: roll back the writes, answer status (400-599) with message
 //	db.query(Model) -> query     where/order_by/limit/after/group_by, then fetch/page/first/count/sum/min/max/avg (query.go)
 //
 // The values are immutable and hold no state: the db builtin finds the request's transaction
@@ -33,6 +35,7 @@ func Bind(thread *starlark.Thread, tx *Tx) { thread.SetLocal(localKey, tx) }
 func Builtins() starlark.StringDict {
 	return starlark.StringDict{
 		"model": newModelBuiltin(),
+		"abort": starlark.NewBuiltin("abort", abort),
 		"db": &starlarkstruct.Module{Name: "db", Members: starlark.StringDict{
 			"put":    starlark.NewBuiltin("db.put", dbPut),
 			"get":    starlark.NewBuiltin("db.get", dbGet),
@@ -40,6 +43,7 @@ func Builtins() starlark.StringDict {
 			"find":   starlark.NewBuiltin("db.find", dbFind),
 			"list":   starlark.NewBuiltin("db.list", dbList),
 			"query":  starlark.NewBuiltin("db.query", dbQuery),
+			"commit": starlark.NewBuiltin("db.commit", dbCommit),
 		}},
 	}
 }
@@ -196,4 +200,30 @@ func objectList(objs []*Object) *starlark.List {
 		elems[i] = o
 	}
 	return starlark.NewList(elems)
+}
+
+func dbCommit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	tx, err := boundTx(thread, b)
+	if err != nil {
+		return nil, err
+	}
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 0); err != nil {
+		return nil, err
+	}
+	tx.commit = true
+	return starlark.None, nil
+}
+
+// abort stops the handler with an *AbortError: the request's writes are rolled back and the
+// server answers the status with the message.
+func abort(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var status int
+	var message string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 2, &status, &message); err != nil {
+		return nil, err
+	}
+	if status < 400 || status > 599 {
+		return nil, fmt.Errorf("abort: status %d, want 400 to 599 (an error status)", status)
+	}
+	return nil, &AbortError{Status: status, Message: message}
 }

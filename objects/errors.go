@@ -1,6 +1,9 @@
 package objects
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrConflict is returned by Run when every attempt of a transaction lost to a concurrent
@@ -30,4 +33,26 @@ var (
 
 	// ErrCorrupt is returned (wrapped) when stored bytes are not a valid encoding.
 	ErrCorrupt = errors.New("objects: invalid encoding")
+
+	// ErrInvalidField is wrapped by a *FieldError: a value refused by a model's field (its type,
+	// or a value that cannot be stored). The server answers 422 naming the field.
+	ErrInvalidField = errors.New("objects: invalid field value")
 )
+
+// A FieldError is a value refused by a field of a model.
+type FieldError struct {
+	Model, Field string
+	Reason       string
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s.%s: %s", e.Model, e.Field, e.Reason) }
+func (e *FieldError) Unwrap() error { return ErrInvalidField }
+
+// An AbortError is the error of abort(status, message): the handler stops, its writes are
+// rolled back, and the server answers Status with Message.
+type AbortError struct {
+	Status  int
+	Message string
+}
+
+func (e *AbortError) Error() string { return fmt.Sprintf("abort(%d): %s", e.Status, e.Message) }

@@ -132,10 +132,10 @@ func (m *Model) defaultValue(f string) starlark.Value {
 // the field's default (any type when the default is None) and be storable.
 func (m *Model) checkField(f string, v starlark.Value) error {
 	if want := m.types[f]; want != "" && v.Type() != want {
-		return fmt.Errorf("%s.%s: want %s (the type of its default), got %s", m.name, f, want, v.Type())
+		return &FieldError{Model: m.name, Field: f, Reason: fmt.Sprintf("want %s (the type of its default), got %s", want, v.Type())}
 	}
 	if _, err := EncodeValue(v); err != nil {
-		return fmt.Errorf("%s.%s: %w", m.name, f, err)
+		return fmt.Errorf("%w (%w)", &FieldError{Model: m.name, Field: f, Reason: err.Error()}, err)
 	}
 	return nil
 }

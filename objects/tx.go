@@ -26,6 +26,9 @@ type Tx struct {
 	resolve ClassResolver
 	data    dataTx                 // nil until first used
 	classes map[string]classLookup // classes resolved by qualified name
+	// commit is set by db.commit(): the writes are kept even if the handler answers an
+	// error status.
+	commit bool
 	// retry, when set, is a failure of the data tier after which the transaction is worth
 	// running again from the start (it lost to a concurrent one), whatever fn returned.
 	retry error
@@ -39,6 +42,10 @@ type classLookup struct {
 func newTx(ctx context.Context, eng Engine, resolve ClassResolver) *Tx {
 	return &Tx{ctx: ctx, eng: eng, resolve: resolve}
 }
+
+// CommitOnError reports whether the handler called db.commit(): its writes are to be
+// committed even though it answers a 4xx or 5xx status (which otherwise rolls them back).
+func (tx *Tx) CommitOnError() bool { return tx.commit }
 
 // dtx returns the engine's transaction, begun on first use.
 func (tx *Tx) dtx() (dataTx, error) {

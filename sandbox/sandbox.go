@@ -6,8 +6,9 @@
 // sorted, fail, print, ...):
 //
 //	struct, json, math, response   runtime.Builtins: values, JSON, arithmetic, HTTP answers
-//	model, db                      objects.Builtins: persistent classes and the request's data
-//	                               (db works only while handling a request, inside its transaction)
+//	model, db, abort               objects.Builtins: persistent classes and the request's data
+//	                               (db works only while handling a request, inside its
+//	                               transaction; abort rolls it back and answers an error status)
 //	render                         render.Renderer: html/template files of the request's own
 //	                               commit (only while handling a request), output bounded
 //	time, uuid, secrets, hashlib,  stdlib.Predeclared: the request's clock (time.now() is the

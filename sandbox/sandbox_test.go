@@ -19,7 +19,7 @@ func TestPredeclared_IsTheDocumentedList(t *testing.T) {
 		got = append(got, name)
 	}
 	slices.Sort(got)
-	want := []string{"base64", "db", "hashlib", "hmac", "json", "log", "math", "model", "password",
+	want := []string{"abort", "base64", "db", "hashlib", "hmac", "json", "log", "math", "model", "password",
 		"render", "response", "secrets", "struct", "time", "url", "uuid"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("stored code can reach %v, want exactly %v (update the package doc and SECURITY.md)", got, want)

@@ -617,10 +617,15 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		result, err = s.loader.Call(ctx, rel.snap, rt.fn, args, nil, map[string]any{
 			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints, runtime.NowLocal: now,
 		})
+		if err == nil && errorStatus(result) && !tx.CommitOnError() {
+			return errRolledBack // answered below, with nothing written (apperrors.go)
+		}
 		return err
 	})
-	if errors.Is(err, objects.ErrConflict) {
-		http.Error(w, "The data this request read kept changing under it: "+err.Error(), http.StatusConflict)
+	if errors.Is(err, errRolledBack) {
+		err = nil
+	}
+	if err != nil && answerDataError(w, r, err) {
 		return route
 	}
 	if err != nil {
