@@ -268,6 +268,7 @@ function renderShell() {
       h("span", { class: "spacer" }),
       write ? h("button", { id: "check", title: "Check the pending change (Ctrl+S)", onclick: () => runCheck(true) }, "Check") : null,
       write ? h("button", { id: "commit", class: "primary", title: "Commit (Ctrl+Enter)", onclick: commit }, "Commit") : null,
+      h("button", { id: "shortcuts", title: "Keyboard shortcuts (F1)", onclick: showShortcuts }, "?"),
       h("span", { class: "user", id: "user" }, `${S.session.name} (${S.session.role})`),
       h("button", { id: "logout", onclick: logout }, "Log out")),
     h("div", { class: "body" },
@@ -1000,10 +1001,33 @@ const editorKeys = [
   { key: "Mod-b", run: gotoDefinition },
 ];
 
+const shortcuts = [
+  ["Ctrl+S", "check the pending change (also runs as you type)"],
+  ["Ctrl+Enter", "commit"],
+  ["Ctrl+P", "go to file"],
+  ["Ctrl+Shift+F", "search across all files"],
+  ["Ctrl+F", "search in this file (Ctrl+G next, Ctrl+Shift+G previous)"],
+  ["F12 or Ctrl+B", "go to the definition of a loaded name"],
+  ["Ctrl+Space", "complete: predeclared names, loaded names, load() paths"],
+  ["Ctrl+Z / Ctrl+Shift+Z", "undo / redo"],
+  ["Ctrl+/", "comment or uncomment lines"],
+  ["F1", "this list"],
+];
+
+function showShortcuts() {
+  dialog({ title: "Keyboard shortcuts", text: "" }).then(() => {});
+  const d = document.querySelector(".overlay .dialog");
+  d.querySelector("p")?.remove();
+  d.insertBefore(h("table", { class: "shortcuts" }, h("tbody", {}, shortcuts.map(([k, what]) => h("tr", {}, h("td", { class: "mono" }, k), h("td", {}, what))))), d.querySelector(".dialog-buttons"));
+}
+
 function globalKeys(e) {
   if (!S.session) return;
   const mod = e.ctrlKey || e.metaKey;
-  if (mod && e.key.toLowerCase() === "p") {
+  if (e.key === "F1") {
+    e.preventDefault();
+    if (!document.querySelector(".overlay")) showShortcuts();
+  } else if (mod && e.key.toLowerCase() === "p") {
     e.preventDefault();
     gotoFile();
   } else if (mod && e.shiftKey && e.key.toLowerCase() === "f") {
