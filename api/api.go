@@ -73,7 +73,16 @@ type Node struct {
 	Ref      string    `json:"ref"`
 	Commit   string    `json:"commit"`   // "" when nothing is deployed
 	Revision int64     `json:"revision"` // the store revision up to which this node has applied ref changes
-	Error    string    `json:"error,omitempty"`
+	// Wanted is the commit of the ref that this node does not serve because it does not
+	// build there ("" when it serves what the ref names); Error says so, naming no code.
+	Wanted string `json:"wanted,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Retrying is true when the build failed for a reason that may pass (a limit, the
+	// store): the node retries it. Otherwise it waits for the next commit.
+	Retrying bool `json:"retrying,omitempty"`
+	// Problems locate the failure in Wanted's tree. Only GET /-/api/status (reader) shows
+	// them; the public /-/status does not.
+	Problems []Problem `json:"problems,omitempty"`
 	Started  time.Time `json:"started"`
 	Updated  time.Time `json:"updated"`
 }

@@ -226,6 +226,14 @@ func (c *Client) Diff(ctx context.Context, from, to string) (string, error) {
 	return string(b), err
 }
 
+// FullStatus returns what the nodes serve, with the problems of the commits that failed
+// to build on them (GET /-/api/status, reader).
+func (c *Client) FullStatus(ctx context.Context) (api.Status, error) {
+	var res api.Status
+	err := c.do(ctx, http.MethodGet, "/-/api/status", nil, nil, &res)
+	return res, err
+}
+
 // Status returns what the node serves.
 func (c *Client) Status(ctx context.Context) (api.Status, error) {
 	var res api.Status

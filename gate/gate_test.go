@@ -166,7 +166,7 @@ def test_none():
 		{
 			name: "test module loaded by an app module",
 			files: map[string]string{
-				"app.star":      "load(\"app_test.star\", \"helper\")\n",
+				"app.star":      "load(\"app_test.star\", \"helper\")\nroutes = {}\n",
 				"app_test.star": "helper = 1\n",
 			},
 			want: []string{`app.star:1:6: load: "app_test.star" is a test module; only test modules can load test modules`},
@@ -250,14 +250,14 @@ func TestAssert_FailuresNameWhatDiffers(t *testing.T) {
 
 func TestCheck_NoTestsSkipsOnlyTheTests(t *testing.T) {
 	failing := map[string]string{
-		"app.star":      "x = 1\n",
+		"app.star":      "x = 1\nroutes = {}\n",
 		"app_test.star": "def test_x():\n    assert.eq(1, 2)\n",
 	}
 	if err := gate.Check(context.Background(), toBytes(failing), gate.Options{Loader: newLoader(t), NoTests: true}); err != nil {
 		t.Errorf("Check(NoTests) of a tree with a failing test = %v, want nil", err)
 	}
 	broken := map[string]string{
-		"app.star":      "x = 1\n",
+		"app.star":      "x = 1\nroutes = {}\n",
 		"app_test.star": "load(\"app.star\", \"y\")\ndef test_x():\n    assert.eq(1, nope)\n",
 	}
 	rep := run(t, broken, gate.Options{NoTests: true})

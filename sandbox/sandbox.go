@@ -36,12 +36,20 @@ import (
 // Predeclared returns the names added to runtime.Builtins for every stored module. Each call
 // returns fresh values (with their own caches), for one loader.
 func Predeclared() starlark.StringDict {
+	names, _ := WithRenderer()
+	return names
+}
+
+// WithRenderer returns what Predeclared returns and the Renderer behind its render, whose
+// template sets a node prepares when it builds a release (see build.Builder).
+func WithRenderer() (starlark.StringDict, *render.Renderer) {
 	names := objects.Builtins()
-	for k, v := range render.New(render.Options{}).Predeclared() {
+	r := render.New(render.Options{})
+	for k, v := range r.Predeclared() {
 		names[k] = v
 	}
 	for k, v := range stdlib.Predeclared() {
 		names[k] = v
 	}
-	return names
+	return names, r
 }

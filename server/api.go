@@ -40,6 +40,7 @@ func (s *Server) apiRoutes(g *guard) []apiRoute {
 		{"POST /-/api/check", auth.Developer, s.apiCheck},
 		{"GET /-/api/errors", auth.Developer, s.apiErrors},
 		{"GET /-/api/errors/{id}", auth.Developer, s.apiError},
+		{"GET /-/api/status", auth.Reader, s.apiStatus},
 		{"GET /-/api/tokens", auth.Admin, s.apiTokens},
 		{"POST /-/api/tokens", auth.Admin, s.apiCreateToken},
 		{"DELETE /-/api/tokens/{id}", auth.Admin, s.apiRevokeToken},

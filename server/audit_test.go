@@ -226,7 +226,7 @@ func TestAudit_RevertsRefMovesTokensAndSettingsAreRecordedWithTheirChange(t *tes
 func TestAudit_TheAPIShowsTheLogToAdminsNewestFirst(t *testing.T) {
 	ctx := context.Background()
 	n := startSecNode(t, server.Config{}, false)
-	n.Push(t, map[string]string{"app.star": "X = 1\n"})
+	n.Push(t, map[string]string{"app.star": "X = 1\nroutes = {}\n"})
 	n.do(t, secRequest{method: "GET", path: "/-/api/log"}) // refused
 	recs, err := n.Client.Audit(ctx, 10, "")
 	if err != nil {

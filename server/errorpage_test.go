@@ -169,7 +169,8 @@ func TestServer_WithoutDevTheClientGetsAnErrorIDAndTheLogTheTraceback(t *testing
 func TestServer_TopLevelErrorIsServedWithItsLoadFrames(t *testing.T) {
 	n := servertest.Start(t, server.Config{Dev: true})
 	// The gate refuses such a tree; a commit made on the store directly (as serve --demo
-	// does) is not gated, and the node must still explain it.
+	// does) is not gated, and the node must still explain it: it has no working release, so
+	// it answers 503 saying why, and in dev mode with the traceback of the failed build.
 	res, err := n.Server.Repo().Push(context.Background(), code.PushRequest{
 		Ref: code.DefaultBranch, Author: "test", Message: "ungated",
 		Files: servertest.Files(map[string]string{
@@ -182,8 +183,11 @@ func TestServer_TopLevelErrorIsServedWithItsLoadFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	commit := string(res.Commit)
-	n.WaitCommit(t, commit)
-	_, body := getAccepting(t, n, "/", "")
+	n.WaitRefused(t, commit)
+	resp, body := getAccepting(t, n, "/", "")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(body, "This node has no working release: commit "+code.ID(commit).Short()+" does not build here") {
+		t.Errorf("GET / = %d %q, want 503 saying the node has no working release", resp.StatusCode, body)
+	}
 	want := fmt.Sprintf(`Traceback (most recent call last):
   app.star:1:6 in <toplevel> (commit %[1]s)
     load("lib/config.star", "PORT")

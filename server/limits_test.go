@@ -342,13 +342,14 @@ func TestLimits_LoadsOutsideTheTreeOrOfMissingModulesFail(t *testing.T) {
 			if err != nil {
 				t.Fatalf("direct store push: %v", err)
 			}
-			n.WaitCommit(t, string(res.Commit))
-			status, body, _ := n.fetch(t, "/")
-			if status != http.StatusInternalServerError {
-				t.Fatalf("GET / = %d %q, want 500", status, body)
+			// A node never trades its working release for one that does not build.
+			st := n.WaitRefused(t, string(res.Commit))
+			if st.Commit != before || !strings.Contains(st.Error, "does not build on this node") || len(st.Problems) != 1 ||
+				!strings.Contains(st.Problems[0].Message, "cannot load") || !strings.Contains(st.Problems[0].Message, tc.want) {
+				t.Errorf("status = %+v, want it to serve %s and say why it does not serve %s", st, before, res.Commit)
 			}
-			if msg := n.appError(t, body); !strings.Contains(msg, "cannot load") || !strings.Contains(msg, tc.want) {
-				t.Errorf("logged error %q does not name the failed load of %s", msg, tc.want)
+			if status, body, _ := n.fetch(t, "/ping"); status != http.StatusOK || body != "pong" {
+				t.Errorf("GET /ping = %d %q, want pong from the last working release", status, body)
 			}
 			if status, _, _ := n.fetch(t, "/-/health"); status != http.StatusOK {
 				t.Errorf("/-/health = %d, want 200", status)

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/starbase/starbase/build"
 )
 
 // metrics are a node's Prometheus metrics, served at /-/metrics. Each Server has its own
@@ -28,12 +30,14 @@ type metrics struct {
 	commit      *prometheus.GaugeVec
 	propagation prometheus.Gauge
 	switches    prometheus.Counter
+	// buildFailures counts the commits (and distinct errors) that failed to build here.
+	buildFailures prometheus.Counter
 
 	// routes holds the cached series by route; it is replaced, never changed, so that
 	// readers take no lock.
 	routes atomic.Pointer[map[string]*routeSeries]
 	// served is the app whose routes the cache was last pruned for.
-	served atomic.Pointer[app]
+	served atomic.Pointer[build.App]
 	// mu serializes the replacements of routes and the prunes.
 	mu sync.Mutex
 }
@@ -70,12 +74,25 @@ func newMetrics(s *Server) *metrics {
 			Name: "starbase_release_switches_total",
 			Help: "Times this node switched the commit it serves.",
 		}),
+		buildFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "starbase_release_build_failures_total",
+			Help: "Commits of the ref that failed to build on this node (each distinct error once).",
+		}),
 	}
 	stat := func(name, help string, get func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, get)
 	}
 	m.registry.MustRegister(
-		m.requests, m.latency, m.commit, m.propagation, m.switches,
+		m.requests, m.latency, m.commit, m.propagation, m.switches, m.buildFailures,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "starbase_release_build_failing",
+			Help: "1 while the commit the ref names does not build on this node, which serves its last working release (or none).",
+		}, func() float64 {
+			if s.failed.Load() != nil {
+				return 1
+			}
+			return 0
+		}),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		stat("starbase_module_runs_total", "Module top levels run (cache misses that executed).",
@@ -159,11 +176,10 @@ func ptrValue[T any](p *T) (v T) {
 	return v
 }
 
-// serving is called by every app request with the app it runs (nil for a release that
-// failed to load). The first request on another app deletes the series of the routes that
+// serving is called by every app request with the app it runs. The first request on another app deletes the series of the routes that
 // app does not have. A request still running on the previous app may record its route
 // again after that; its series then wait for the next prune.
-func (m *metrics) serving(a *app) {
+func (m *metrics) serving(a *build.App) {
 	if m.served.Load() == a {
 		return
 	}
@@ -175,10 +191,10 @@ func (m *metrics) serving(a *app) {
 	m.served.Store(a)
 	keep := map[string]bool{"-": true}
 	if a != nil {
-		for _, p := range a.patterns {
+		for _, p := range a.Patterns {
 			keep[p] = true
 		}
-		if a.handle != nil {
+		if a.Handle != nil {
 			keep["handle"] = true
 		}
 	}

@@ -21,11 +21,8 @@ func (s *Server) self() api.Node {
 	n := api.Node{Node: s.cfg.Node, Ref: s.cfg.Ref, Revision: s.applied.Load(), Started: s.start.UTC(), Updated: time.Now().UTC()}
 	if rel := s.current.Load(); rel != nil {
 		n.Commit = string(rel.commit)
-		if rel.loadErr != nil {
-			// Status is public: it says that the app fails, not what the stored code said.
-			n.Error = "the app of this commit fails to load; the node's log has the error"
-		}
 	}
+	n.Wanted, n.Error, n.Retrying, n.Problems = s.failure()
 	return n
 }
 
@@ -44,7 +41,26 @@ func (s *Server) Status() api.Status {
 	return st
 }
 
+// serveStatus answers the public /-/status: the status without the problems of failed
+// builds, which quote stored code.
 func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, publicStatus(s.Status()))
+}
+
+// publicStatus returns st without the problems of any node.
+func publicStatus(st api.Status) api.Status {
+	st.Problems = nil
+	nodes := make([]api.Node, len(st.Nodes))
+	for i, n := range st.Nodes {
+		n.Problems = nil
+		nodes[i] = n
+	}
+	st.Nodes = nodes
+	return st
+}
+
+// apiStatus answers GET /-/api/status: the status with the problems of failed builds.
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.Status())
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/build"
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/printlog"
@@ -44,7 +45,7 @@ var _ starlark.HasAttrs = (*request)(nil)
 // route is matched with, the print budget its handler's runs share, the req value they
 // receive and their arguments, (req,).
 type appRequest struct {
-	matcher matcher
+	matcher build.Matcher
 	prints  printlog.Budget
 	value   request
 	args    [1]starlark.Value
@@ -52,7 +53,7 @@ type appRequest struct {
 
 // newAppRequest returns the state of a request whose prints are bounded by limits.
 func newAppRequest(limits runtime.Limits) *appRequest {
-	ar := &appRequest{matcher: matcher{status: http.StatusOK}}
+	ar := &appRequest{matcher: build.NewMatcher()}
 	ar.prints.Reset(printlog.Options{MaxLines: limits.MaxPrintLines, MaxBytes: int(limits.MaxPrintBytes)})
 	return ar
 }

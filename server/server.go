@@ -17,6 +17,7 @@ import (
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
+	"github.com/starbase/starbase/build"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
@@ -118,7 +119,9 @@ type Server struct {
 	log    *slog.Logger
 	repo   *code.Repo
 	loader *runtime.Loader
-	ids    *requestIDs
+	// builder builds releases with loader and the renderer behind its render().
+	builder *build.Builder
+	ids     *requestIDs
 	// requestTimeout is the cause of the deadline of app requests (Limits.Timeout).
 	requestTimeout error
 	// servedRel is what app requests derived from the release they ran on last.
@@ -136,6 +139,9 @@ type Server struct {
 
 	// current is the release being served; nil until the first one is built.
 	current atomic.Pointer[release]
+	// failed is the last commit of the ref that failed to build here, while the node
+	// serves another (or none); nil when the node serves what the ref names.
+	failed atomic.Pointer[buildFailure]
 	// applied is the highest store revision whose ref state this node has applied.
 	applied atomic.Int64
 
@@ -158,11 +164,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Data == nil {
 		cfg.Data = objects.KV(cfg.Store)
 	}
+	predeclared, renderer := sandbox.WithRenderer()
 	loader, err := runtime.New(runtime.Options{
 		Limits:      cfg.Limits,
 		CacheDir:    cfg.CacheDir,
 		Logger:      cfg.Logger,
-		Predeclared: sandbox.Predeclared(),
+		Predeclared: predeclared,
 	})
 	if err != nil {
 		return nil, err
@@ -172,6 +179,7 @@ func New(cfg Config) (*Server, error) {
 		log:            cfg.Logger,
 		repo:           code.NewRepo(cfg.Store),
 		loader:         loader,
+		builder:        &build.Builder{Loader: loader, Renderer: renderer},
 		ids:            newRequestIDs(),
 		requestTimeout: fmt.Errorf("%w: the request ran longer than %v", runtime.ErrTimeout, cfg.Limits.Timeout),
 		tokens:         auth.NewTokens(cfg.Store),
@@ -265,10 +273,6 @@ type target struct {
 	commit   code.ID
 	revision int64
 }
-
-// errTransient marks a failure to build a release that may pass by itself: the store
-// unreachable, a module load out of time or memory because the node was busy.
-var errTransient = errors.New("transient")
 
 // watch follows the ref from rev, applying each new state in order. Changes that arrive
 // while a release is being built are coalesced: only the latest state is built. A state
@@ -372,7 +376,10 @@ func (s *Server) watch(ctx context.Context, rev int64, pending *target) {
 }
 
 // apply serves t: it builds t's release (unless it is served already) and records t's
-// revision as applied. It fails, changing nothing, when the build failed for a passing reason.
+// revision as applied. A commit that does not build leaves the node on its last working
+// release, with the failure recorded (see releases.go); its revision is applied all the
+// same, since the node has decided on it. apply fails, changing nothing, only when the
+// build failed for a passing reason, to be retried.
 func (s *Server) apply(ctx context.Context, t target) error {
 	if t.commit != "" {
 		if err := s.switchTo(ctx, t.commit, t.revision); err != nil {
@@ -383,77 +390,7 @@ func (s *Server) apply(ctx context.Context, t target) error {
 	return nil
 }
 
-// switchTo builds the release of commit and makes it current, unless a newer one is served.
-func (s *Server) switchTo(ctx context.Context, commit code.ID, rev int64) error {
-	if cur := s.current.Load(); cur != nil && (cur.revision >= rev || cur.commit == commit) {
-		if cur.commit == commit && cur.revision < rev {
-			next := *cur
-			next.revision = rev
-			s.current.Store(&next)
-		}
-		return nil
-	}
-	start := time.Now()
-	rel := s.buildRelease(ctx, commit, rev)
-	if errors.Is(rel.loadErr, errTransient) {
-		return rel.loadErr
-	}
-	s.current.Store(rel)
-	s.metrics.switched(string(commit), rel.committed)
-	s.changed()
-	s.log.Info("serving commit", "commit", commit, "revision", rev,
-		"build_ms", time.Since(start).Milliseconds(), "load_error", errString(rel.loadErr))
-	return nil
-}
-
 func (s *Server) refKey() string { return code.RefPrefix + s.cfg.Ref }
-
-// buildRelease loads commit's tree and app. A release whose app fails to load for a reason
-// in the code is still a release: it answers every request with that error, so what is
-// served is always what the ref names. A failure that may pass by itself is returned
-// marked errTransient instead, and the caller keeps its current release.
-func (s *Server) buildRelease(ctx context.Context, commit code.ID, rev int64) *release {
-	rel := &release{commit: commit, revision: rev}
-	c, err := s.repo.Commit(ctx, commit)
-	if err != nil {
-		rel.loadErr = classify(err)
-		return rel
-	}
-	rel.committed = c.Time
-	tree, err := s.repo.Tree(ctx, c.Tree)
-	if err != nil {
-		rel.loadErr = classify(err)
-		return rel
-	}
-	rel.snap = &runtime.Snapshot{Commit: commit, Tree: tree, Blobs: s.repo}
-	rel.app, rel.loadErr = s.loadApp(ctx, rel.snap)
-	rel.loadErr = classify(rel.loadErr)
-	return rel
-}
-
-// classify marks errors that may pass by themselves with errTransient.
-func classify(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, runtime.ErrTimeout),
-		errors.Is(err, runtime.ErrCanceled), errors.Is(err, runtime.ErrMemoryLimit),
-		errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return fmt.Errorf("%w: %w", errTransient, err)
-	}
-	return err
-}
-
-func (s *Server) loadApp(ctx context.Context, snap *runtime.Snapshot) (*app, error) {
-	if _, ok := snap.Tree[EntryPoint]; !ok {
-		return nil, errNoApp
-	}
-	globals, err := s.loader.Load(ctx, snap, EntryPoint)
-	if err != nil {
-		return nil, err
-	}
-	return buildApp(globals)
-}
 
 // advance records that the node has applied every ref change up to rev.
 func (s *Server) advance(rev int64) {
@@ -564,7 +501,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	}
 	rel := s.current.Load()
 	if rel == nil {
-		http.Error(w, "No app is deployed yet. Push one with: starbase push DIR", http.StatusServiceUnavailable)
+		s.noRelease(w, r)
 		return route
 	}
 	served := s.served(rel)
@@ -579,23 +516,24 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 				slog.String("request_id", reqID))
 		}
 	}()
-	if rel.loadErr != nil {
-		s.fail(w, r, rel, reqID, rel.loadErr)
+	if rel.app.Missing {
+		http.Error(w, fmt.Sprintf("Commit %s has no %s, so there is no app to serve: push one that defines routes or handle(req).",
+			rel.commit.Short(), build.EntryPoint), http.StatusServiceUnavailable)
 		return route
 	}
-	rt, ok := rel.app.match(r, &ar.matcher)
+	rt, ok := rel.app.Match(r, &ar.matcher)
 	if !ok {
 		miss := &ar.matcher
-		if rel.app.handle == nil || (miss.status != http.StatusNotFound && miss.status != http.StatusMethodNotAllowed) {
-			for k, v := range miss.header {
+		if rel.app.Handle == nil || (miss.Status != http.StatusNotFound && miss.Status != http.StatusMethodNotAllowed) {
+			for k, v := range miss.Header() {
 				w.Header()[k] = v
 			}
-			http.Error(w, http.StatusText(miss.status), miss.status)
+			http.Error(w, http.StatusText(miss.Status), miss.Status)
 			return route
 		}
-		rt = appRoute{pattern: "", fn: rel.app.handle}
+		rt = build.Route{Fn: rel.app.Handle}
 	}
-	route = rt.pattern
+	route = rt.Pattern
 	if route == "" {
 		route = "handle"
 	}
@@ -604,7 +542,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		http.Error(w, err.Error(), statusOf(err))
 		return route
 	}
-	args := ar.setRequest(r, rt.params, reqID, body)
+	args := ar.setRequest(r, rt.Params, reqID, body)
 	// The request's clock (time.now()): one instant, however many times a conflict re-runs
 	// its handler.
 	now := time.Now()
@@ -614,7 +552,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
 	err = objects.Run(ctx, s.cfg.Data, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
-		result, err = s.loader.Call(ctx, rel.snap, rt.fn, args, nil, map[string]any{
+		result, err = s.loader.Call(ctx, rel.snap, rt.Fn, args, nil, map[string]any{
 			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints, runtime.NowLocal: now,
 		})
 		if err == nil && errorStatus(result) && !tx.CommitOnError() {
@@ -685,9 +623,3 @@ func (s *Server) classResolver(rel *release) objects.ClassResolver {
 	}
 }
 
-func errString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
-}

@@ -49,7 +49,7 @@ func NewStatic(ctx context.Context, cfg Config, files map[string][]byte) (*Serve
 	}
 	snap.Commit = treeID
 	rel := &release{commit: treeID, snap: snap}
-	if rel.app, err = s.loadApp(ctx, snap); err != nil {
+	if rel.app, err = s.builder.Build(ctx, snap); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("server: loading the app: %w", err)
 	}

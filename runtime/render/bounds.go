@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"reflect"
+	"sort"
 	"strings"
 	texttemplate "text/template"
 	"text/template/parse"
@@ -62,6 +63,7 @@ type shaper struct {
 func shapeProblems(set *template.Template, files map[string][]byte) []*traceback.SourceError {
 	s := &shaper{set: set, files: files, shapes: map[string]shape{}}
 	templates := set.Templates()
+	sort.Slice(templates, func(i, j int) bool { return templates[i].Name() < templates[j].Name() })
 	for _, t := range templates {
 		if t.Tree != nil && t.Tree.Root != nil {
 			s.template(t.Name())

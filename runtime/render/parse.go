@@ -23,7 +23,10 @@
 package render
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"regexp"
 	"html/template"
 	"sort"
 	"strconv"
@@ -45,10 +48,25 @@ func IsTemplate(path string) bool {
 }
 
 // Parse parses the templates among files (see IsTemplate) into one set, each named by its
-// path. It returns every problem it finds, sorted by path and line: parse errors,
-// {{template "name"}} actions naming a template the set does not define, templates that
-// include themselves, and templates nested too deeply (see bounds.go). The set is nil
-// when there are problems.
+// path, checks them, and escapes each for its HTML contexts. It returns every problem it
+// finds, sorted by path and line, and the set only when there is none. A tree's templates
+// pass when:
+//
+//   - each is UTF-8 text with no NUL byte: binary files (images, fonts) belong under
+//     static/, which is served as it is;
+//   - each parses;
+//   - each name is defined in one file only: the templates of a tree form one set, where a
+//     {{define}} or {{block}} of a name given in two files would make every page that uses
+//     the name render the same one of them, silently. A layout is shared by including its
+//     parts by path ({{template "templates/header.html" .}}), not by redefining its blocks;
+//   - every {{template "name"}} action names a template the set defines;
+//   - no template includes itself, and none nests too deeply (see bounds.go);
+//   - each template file escapes on its own, as render() runs it: it starts and ends in
+//     HTML text (a tag, attribute value, comment, <script> or <style> it opens, it closes),
+//     its branches end in the same context, and it uses no escaper (html, urlquery) where
+//     html/template escapes by itself. html/template finds these errors only when a
+//     template is first executed; Parse executes every file (stopped at its first write,
+//     before it reads any data) so that they are found here instead.
 func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceError) {
 	var paths []string
 	for p := range files {
@@ -59,18 +77,29 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 	sort.Strings(paths)
 
 	var problems []*traceback.SourceError
+	definedIn := map[string]string{} // template name -> the first file that defines it
 	for _, p := range paths {
-		if _, err := template.New(p).Parse(string(files[p])); err != nil {
-			problems = append(problems, parseError(p, string(files[p]), err))
+		src := files[p]
+		if !utf8.Valid(src) || bytes.IndexByte(src, 0) >= 0 {
+			problems = append(problems, &traceback.SourceError{Path: p, Function: templateFunction(p),
+				Err: fmt.Errorf("%s is not a text file (it is not UTF-8 or has a NUL byte): every file under %s is a template; put images, fonts and other binary files under static/", p, Dir)})
+			continue
 		}
+		t, err := template.New(p).Parse(string(src))
+		if err != nil {
+			problems = append(problems, parseError(p, string(src), err))
+			continue
+		}
+		problems = append(problems, redefinitions(t, p, string(src), definedIn)...)
 	}
 	if len(problems) > 0 {
+		sortProblems(problems)
 		return nil, problems
 	}
 	set := template.New("")
 	for _, p := range paths {
 		if _, err := set.New(p).Parse(string(files[p])); err != nil {
-			// Each file parsed alone; together they can only clash on {{define}} names.
+			// Each file parsed alone and no name is defined twice: this is not expected.
 			problems = append(problems, parseError(p, string(files[p]), err))
 		}
 	}
@@ -84,7 +113,141 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 		return nil, problems
 	}
 	insertTicks(set)
+	if problems = escapeAll(set, paths, files); len(problems) > 0 {
+		return nil, problems
+	}
 	return set, nil
+}
+
+// redefinitions reports the names that t, the template file at path, defines and that an
+// earlier file already defines; it records the others in definedIn.
+func redefinitions(t *template.Template, path, src string, definedIn map[string]string) []*traceback.SourceError {
+	var problems []*traceback.SourceError
+	var names []string
+	for _, d := range t.Templates() {
+		names = append(names, d.Name())
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		first, ok := definedIn[name]
+		if !ok {
+			definedIn[name] = path
+			continue
+		}
+		line, col := definePos(src, name)
+		problems = append(problems, &traceback.SourceError{Path: path, Line: line, Col: col, Function: templateFunction(path),
+			Err: fmt.Errorf("template %q is already defined in %s: the templates of a tree form one set, where each name has one definition (or every page using it would render the same one); give this one its own name, and share a layout by including its parts by path, such as {{template %q .}}",
+				name, first, first)})
+	}
+	return problems
+}
+
+// definePos returns the line and column of the {{define}} or {{block}} of name in src,
+// or 1, 1 if it cannot find it (the name is that of the file itself).
+func definePos(src, name string) (line, col int) {
+	re := regexp.MustCompile(`\{\{-?\s*(define|block)\s+` + regexp.QuoteMeta(strconv.Quote(name)))
+	loc := re.FindStringIndex(src)
+	if loc == nil {
+		return 1, 1
+	}
+	before := src[:loc[0]]
+	line = strings.Count(before, "\n") + 1
+	return line, utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
+}
+
+// errEscaped stops the execution that escapes a template, at its first write.
+var errEscaped = errors.New("escaped")
+
+// stopWriter fails every write with errEscaped.
+type stopWriter struct{}
+
+func (stopWriter) Write([]byte) (int, error) { return 0, errEscaped }
+
+// escapeAll escapes every template file of set, as render() will execute it, and returns
+// the problems escaping finds. html/template escapes a template (and those it calls, in
+// the contexts it calls them in) when it is first executed; each file is executed here
+// with no data and a writer that stops it at its first write, the tick insertTicks put at
+// its start, so that nothing of the template runs.
+func escapeAll(set *template.Template, paths []string, files map[string][]byte) []*traceback.SourceError {
+	var problems []*traceback.SourceError
+	for _, p := range paths {
+		err := set.Lookup(p).Execute(stopWriter{}, nil)
+		if err == nil || errors.Is(err, errEscaped) {
+			continue
+		}
+		problems = append(problems, escapeError(err, p, files))
+	}
+	sortProblems(problems)
+	return dedupeProblems(problems)
+}
+
+// escapeError locates err, the failure to escape the template file at path.
+func escapeError(err error, path string, files map[string][]byte) *traceback.SourceError {
+	var herr *template.Error
+	if errors.As(err, &herr) && herr.ErrorCode == template.ErrEndContext {
+		src := string(files[path])
+		line, col := lastTagPos(src)
+		return &traceback.SourceError{Path: path, Line: line, Col: col, Function: templateFunction(path),
+			Err: fmt.Errorf("the template ends inside %s, opened at or after this point: render() outputs a template file on its own, so it must end in HTML text; close the tag, attribute value, comment or element it leaves open",
+				endContext(herr.Description))}
+	}
+	if se, ok := execError(err, files).(*traceback.SourceError); ok {
+		return se
+	}
+	return &traceback.SourceError{Path: path, Function: templateFunction(path), Err: err}
+}
+
+// lastTagPos returns the line and column of the last '<' of src (where what a template
+// leaves open most likely starts), or of its end if it has none.
+func lastTagPos(src string) (line, col int) {
+	at := strings.LastIndexByte(src, '<')
+	if at < 0 {
+		at = len(src)
+	}
+	before := src[:at]
+	line = strings.Count(before, "\n") + 1
+	return line, utf8.RuneCountInString(before[strings.LastIndexByte(before, '\n')+1:]) + 1
+}
+
+// endContext names the HTML context html/template describes as "ends in a non-text
+// context: {stateAttr delimDoubleQuote ...}".
+func endContext(desc string) string {
+	_, ctx, _ := strings.Cut(desc, "{")
+	state, _, _ := strings.Cut(strings.TrimSuffix(ctx, "}"), " ")
+	quoted := strings.Contains(ctx, "delimDoubleQuote") || strings.Contains(ctx, "delimSingleQuote")
+	switch {
+	case quoted:
+		return "a quoted attribute value"
+	case strings.HasPrefix(state, "stateHTMLCmt"):
+		return "an HTML comment"
+	case strings.HasPrefix(state, "stateRCDATA"):
+		return "a <textarea> or <title> element"
+	case strings.HasPrefix(state, "stateJS"):
+		return "a <script> element or a JavaScript attribute"
+	case strings.HasPrefix(state, "stateCSS"):
+		return "a <style> element or a style attribute"
+	case strings.HasPrefix(state, "stateAttr"), strings.HasPrefix(state, "stateURL"), strings.HasPrefix(state, "stateSrcset"):
+		return "an attribute value"
+	case state == "":
+		return "a non-text context"
+	}
+	return "a tag"
+}
+
+// dedupeProblems drops repeated problems from sorted problems (a template called by
+// several files fails to escape once per caller).
+func dedupeProblems(problems []*traceback.SourceError) []*traceback.SourceError {
+	out := problems[:0]
+	for i, p := range problems {
+		if i > 0 {
+			q := out[len(out)-1]
+			if p.Path == q.Path && p.Line == q.Line && p.Col == q.Col && p.Err.Error() == q.Err.Error() {
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // undefinedTemplates finds {{template "name"}} actions whose name set does not define.

@@ -125,8 +125,8 @@ func (r *Renderer) execute(ctx context.Context, thread *starlark.Thread, snap *r
 		return "", err
 	}
 	t := ps.set.Lookup(path)
-	if t == nil {
-		return "", fmt.Errorf("render: no template %q in the tree of commit %s (templates are the files under %s and the files ending in .html)",
+	if _, isFile := ps.files[path]; t == nil || !isFile {
+		return "", fmt.Errorf("render: no template file %q in the tree of commit %s (render() takes the path of a template file: the files under %s and the files ending in .html)",
 			path, commitName(snap.Commit), Dir)
 	}
 	out := r.output(ctx, thread)
@@ -139,10 +139,64 @@ func (r *Renderer) execute(ctx context.Context, thread *starlark.Thread, snap *r
 	return out.String(), nil
 }
 
-// set returns the parsed template set of snap's tree.
+// Prepare parses, checks and escapes the templates of snap's tree, as a render on snap
+// would, and keeps the set for the renders to come. It returns the templates' problems
+// (see Parse), or the error that kept them from being read.
+func (r *Renderer) Prepare(ctx context.Context, snap *runtime.Snapshot) ([]*traceback.SourceError, error) {
+	_, problems, err := r.parsed(ctx, snap)
+	return problems, err
+}
+
+// set returns the parsed template set of snap's tree, or its first problem as the error.
 func (r *Renderer) set(ctx context.Context, snap *runtime.Snapshot) (*parsedSet, error) {
+	ps, problems, err := r.parsed(ctx, snap)
+	if err != nil {
+		return nil, err
+	}
+	if len(problems) > 0 {
+		return nil, problems[0]
+	}
+	return ps, nil
+}
+
+// parsed returns the parsed template set of snap's tree, or its problems. Only sets
+// without problems are kept.
+func (r *Renderer) parsed(ctx context.Context, snap *runtime.Snapshot) (*parsedSet, []*traceback.SourceError, error) {
+	key := setKey(snap.Tree)
+	r.mu.Lock()
+	ps, ok := r.sets[key]
+	r.mu.Unlock()
+	if ok {
+		return ps, nil, nil
+	}
+	files, err := Files(ctx, snap)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, problems := Parse(files)
+	if len(problems) > 0 {
+		return nil, problems, nil
+	}
+	set.Funcs(funcs(r.maxOutput))
+	ps = &parsedSet{set: set, files: files}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cached, ok := r.sets[key]; ok {
+		return cached, nil, nil
+	}
+	r.sets[key] = ps
+	r.order = append(r.order, key)
+	if len(r.order) > r.maxSets {
+		delete(r.sets, r.order[0])
+		r.order = r.order[1:]
+	}
+	return ps, nil, nil
+}
+
+// setKey identifies the templates of tree: a hash of their paths and blob ids.
+func setKey(tree code.Tree) string {
 	var paths []string
-	for p := range snap.Tree {
+	for p := range tree {
 		if IsTemplate(p) {
 			paths = append(paths, p)
 		}
@@ -150,44 +204,28 @@ func (r *Renderer) set(ctx context.Context, snap *runtime.Snapshot) (*parsedSet,
 	sort.Strings(paths)
 	h := sha256.New()
 	for _, p := range paths {
-		fmt.Fprintf(h, "%s\x00%s\x00", p, snap.Tree[p])
+		fmt.Fprintf(h, "%s\x00%s\x00", p, tree[p])
 	}
-	key := hex.EncodeToString(h.Sum(nil))
-	r.mu.Lock()
-	ps, ok := r.sets[key]
-	r.mu.Unlock()
-	if ok {
-		return ps, nil
-	}
+	return hex.EncodeToString(h.Sum(nil))
+}
 
-	files := make(map[string][]byte, len(paths))
-	for _, p := range paths {
-		b, err := snap.Blobs.Blob(ctx, snap.Tree[p])
+// Files reads the templates of snap's tree (see IsTemplate), each checked against its id.
+func Files(ctx context.Context, snap *runtime.Snapshot) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for p, id := range snap.Tree {
+		if !IsTemplate(p) {
+			continue
+		}
+		b, err := snap.Blobs.Blob(ctx, id)
 		if err != nil {
 			return nil, fmt.Errorf("render: reading template %s: %w", p, err)
 		}
-		if code.HashBlob(b) != snap.Tree[p] {
+		if code.HashBlob(b) != id {
 			return nil, fmt.Errorf("render: template %s: %w", p, runtime.ErrBadBlob)
 		}
 		files[p] = b
 	}
-	set, problems := Parse(files)
-	if len(problems) > 0 {
-		return nil, problems[0]
-	}
-	set.Funcs(funcs(r.maxOutput))
-	ps = &parsedSet{set: set, files: files}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.sets[key]; !ok {
-		r.sets[key] = ps
-		r.order = append(r.order, key)
-		if len(r.order) > r.maxSets {
-			delete(r.sets, r.order[0])
-			r.order = r.order[1:]
-		}
-	}
-	return ps, nil
+	return files, nil
 }
 
 func commitName(id code.ID) string {

@@ -79,11 +79,11 @@ func TestRender_ErrorsAreLocated(t *testing.T) {
 	cases := []struct {
 		name, app, template, want string
 	}{
-		{"missing template", `render("templates/nope.html")`, "x", `render: no template "templates/nope.html" in the tree of commit c0ffee012345`},
+		{"missing template", `render("templates/nope.html")`, "x", `render: no template file "templates/nope.html" in the tree of commit c0ffee012345`},
 		{"execution error", `render("templates/t.html", n = 1)`, "a\n  {{.n.x}}", `templates/t.html:2:7: executing "templates/t.html" at <.n.x>: can't evaluate field x`},
 		{"unconvertible data", `render("templates/t.html", f = len)`, "x", `render: argument f: a builtin_function_or_method cannot be passed to a template`},
 		{"escaping error", `render("templates/t.html", u = "x")`, `{{if .u}}<a href="{{else}}<b>{{end}}`, `templates/t.html:1:6: {{if}} branches end in different contexts`},
-		{"unlocated escaping error", `render("templates/t.html", u = "x")`, `<a href="{{.u}}`, `templates/t.html: ends in a non-text context`},
+		{"ending in an attribute", `render("templates/t.html", u = "x")`, "<p>\n<a href=\"{{.u}}", `templates/t.html:2:1: the template ends inside a quoted attribute value`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,5 +144,97 @@ func TestParse_ReportsEveryTemplateProblem(t *testing.T) {
 	var se *traceback.SourceError
 	if len(problems) != 1 || !errors.As(problems[0], &se) || se.Error() != `templates/b.txt:1:12: no template named "missing": templates are named by their path, such as "templates/a.html", or by {{define}}` {
 		t.Errorf("problems = %v, want the missing template named at templates/b.txt:1:12", problems)
+	}
+}
+
+func TestParse_RefusesWhatWouldFailOrMislead(t *testing.T) {
+	cases := []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"binary file", map[string]string{"templates/logo.png": "\x89PNG\r\n\x1a\n\x00\x00"},
+			[]string{"templates/logo.png: templates/logo.png is not a text file (it is not UTF-8 or has a NUL byte): every file under templates/ is a template; put images, fonts and other binary files under static/"}},
+		{"invalid UTF-8", map[string]string{"templates/a.html": "caf\xe9"},
+			[]string{"templates/a.html: templates/a.html is not a text file"}},
+		{"ends in an attribute", map[string]string{"templates/a.html": "<p>x</p>\n<a href=\"{{.path}}"},
+			[]string{"templates/a.html:2:1: the template ends inside a quoted attribute value, opened at or after this point"}},
+		{"ends in a tag", map[string]string{"templates/a.html": "<div class=\"x\""},
+			[]string{"templates/a.html:1:1: the template ends inside a tag"}},
+		{"ends in a script", map[string]string{"templates/a.html": "<script>var x = 1;"},
+			[]string{"templates/a.html:1:1: the template ends inside a <script> element"}},
+		{"branches end apart", map[string]string{"templates/a.html": "x\n{{if .u}}<a href=\"{{else}}<b>{{end}}"},
+			[]string{"templates/a.html:2:6: {{if}} branches end in different contexts"}},
+		{"escaping error in a called template", map[string]string{
+			"templates/a.html": `{{template "templates/b.html" .}}`,
+			"templates/b.html": "{{if .u}}<a href=\"{{else}}<b>{{end}}</a>",
+		}, []string{"templates/b.html:1:6: {{if}} branches end in different contexts"}},
+		{"a page's define given in two files", map[string]string{
+			"templates/layout.html": `<main>{{template "content" .}}</main>`,
+			"templates/a.html":      `{{define "content"}}A{{end}}{{template "templates/layout.html" .}}`,
+			"templates/b.html":      "\n  {{define \"content\"}}B{{end}}{{template \"templates/layout.html\" .}}",
+		}, []string{`templates/b.html:2:3: template "content" is already defined in templates/a.html: the templates of a tree form one set`}},
+		{"a block redefined", map[string]string{
+			"templates/z.html": `<main>{{block "content" .}}default{{end}}</main>`,
+			"templates/a.html": `{{define "content"}}A{{end}}{{template "templates/z.html" .}}`,
+		}, []string{`templates/z.html:1:7: template "content" is already defined in templates/a.html`}},
+		{"a define named as a file", map[string]string{
+			"templates/a.html": `{{define "templates/b.html"}}A{{end}}`,
+			"templates/b.html": `B`,
+		}, []string{`templates/b.html:1:1: template "templates/b.html" is already defined in templates/a.html`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			files := map[string][]byte{}
+			for p, src := range tc.files {
+				files[p] = []byte(src)
+			}
+			set, problems := render.Parse(files)
+			if set != nil {
+				t.Errorf("Parse returned a set along with problems %v", problems)
+			}
+			var got []string
+			for _, p := range problems {
+				got = append(got, p.Error())
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("problems:\n  %s\nwant %d starting with:\n  %s", strings.Join(got, "\n  "), len(tc.want), strings.Join(tc.want, "\n  "))
+			}
+			for i := range got {
+				if !strings.HasPrefix(got[i], tc.want[i]) {
+					t.Errorf("problem %d = %q, want it to start with %q", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestParse_LayoutsShareTheirPartsByPath(t *testing.T) {
+	files := map[string]string{
+		"app.star":              "def page(name):\n    return render(name, title = \"T\")\n",
+		"templates/header.html": `<header>{{.title}}</header><main>`,
+		"templates/footer.html": `</main><footer>{{block "credits" .}}by us{{end}}</footer>`,
+		"templates/a.html":      `{{template "templates/header.html" .}}A{{template "templates/footer.html" .}}`,
+		"templates/b.html":      `{{template "templates/header.html" .}}B{{template "templates/footer.html" .}}`,
+	}
+	for page, want := range map[string]string{
+		"templates/a.html": "<header>T</header><main>A</main><footer>by us</footer>",
+		"templates/b.html": "<header>T</header><main>B</main><footer>by us</footer>",
+	} {
+		r := render.New(render.Options{})
+		l, err := runtime.New(runtime.Options{Predeclared: r.Predeclared(), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap := snapshot(files)
+		globals, err := l.Load(context.Background(), snap, "app.star")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), starlark.Tuple{starlark.String(page)}, nil, nil)
+		l.Close()
+		if err != nil || string(v.(starlark.String)) != want {
+			t.Errorf("render(%q) = %v, %v, want %q", page, v, err, want)
+		}
 	}
 }

@@ -133,6 +133,23 @@ func (n *Node) WaitCommit(t testing.TB, commit string) {
 	}
 }
 
+// WaitRefused waits until the node reports that commit does not build there (its status
+// names it as Wanted), failing the test after 10 seconds, and returns that status.
+func (n *Node) WaitRefused(t testing.TB, commit string) api.Node {
+	t.Helper()
+	deadline := time.Now().Add(commitTimeout)
+	for {
+		st := n.Server.Status().Node
+		if st.Wanted == commit {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node status = %+v, want it to report that %s does not build", st, commit)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // Deploy pushes files as Push does, waits until the node serves them and returns the commit.
 func (n *Node) Deploy(t testing.TB, files map[string]string) string {
 	t.Helper()
