@@ -67,8 +67,16 @@ func (n *node) logText() string {
 // until it listens.
 func startServe(t *testing.T, dataDir string, args ...string) *node {
 	t.Helper()
-	cmd := exec.Command(binary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir}, args...)...)
-	cmd.Env = append(os.Environ(), "STARBASE_ADMIN_TOKEN="+e2eToken)
+	return startServeBin(t, binary(t), nil, dataDir, args...)
+}
+
+// startServeBin runs `starbase serve` as startServe does, from the binary bin, with env
+// added to the environment.
+func startServeBin(t *testing.T, bin string, env []string, dataDir string, args ...string) *node {
+	t.Helper()
+	binary(t) // the client commands run the ordinary binary
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir}, args...)...)
+	cmd.Env = append(append(os.Environ(), "STARBASE_ADMIN_TOKEN="+e2eToken), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -122,6 +122,9 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
+	if gate.Bypassed() {
+		logger.Warn("TEST BUILD: the validation gate passes every commit (built with -tags starbasetesthook and STARBASE_TEST_FORCE_GATE=pass); never run this binary in production")
+	}
 	data, err := openDataTier(ctx, f.dataURL, f.store.etcd != "", f.data, st, logger)
 	if err != nil {
 		return fmt.Errorf("opening the data tier: %w", err)
