@@ -81,7 +81,7 @@ T = dag(40)  # 80 tuples, 2^40 paths: freezing would run for hours
 		t.Errorf("error = %v, want ErrDepthLimit", err)
 	}
 	wantContains(t, err, "share tuples so deeply that freezing them would visit more than 10000000 values")
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > 30*time.Second { // hours if the bound did not hold
 		t.Errorf("refusing took %v", d)
 	}
 }

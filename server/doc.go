@@ -12,6 +12,11 @@
 // from the loader's cache) and then swaps the pointer. Requests already running finish on
 // their own release.
 //
+// A release is built by package build, the same code the validation gate runs, so a
+// commit that passed the gate builds. If one still does not build on a node, the node
+// keeps its last working release and reports the failure in /-/status, a metric and its
+// log (see releases.go); a node with no working release answers app requests 503.
+//
 // # The app contract
 //
 // app.star at the root of the tree defines routes, a dict from net/http ServeMux patterns

@@ -70,8 +70,8 @@ func TestServer_MinRevisionTimesOutWith503(t *testing.T) {
 	if resp.StatusCode != 503 || !strings.Contains(body, fmt.Sprint(res.Revision+1000)) {
 		t.Fatalf("= %d %q, want 503 naming the revision", resp.StatusCode, body)
 	}
-	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 5*time.Second {
-		t.Fatalf("held %v, want about MinRevisionWait (200ms)", waited)
+	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 30*time.Second {
+		t.Fatalf("held %v, want MinRevisionWait (200ms) or a little more", waited)
 	}
 
 	req.Header.Set("Starbase-Min-Revision", "yesterday")

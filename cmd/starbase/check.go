@@ -61,8 +61,10 @@ func newCheckCmd() *cobra.Command {
 		Short: "Run the validation gate on DIR, without a server",
 		Long: `Check runs on the files of DIR the validation gate every push passes on the server
 (the same code): every module parses, resolves and loads; every load() names a module of
-the tree and names it defines; no load cycles; every template parses; every test_* function
-of every *_test.star module passes.
+the tree and names it defines; no load cycles; the app builds as a node builds it (routes
+are valid ServeMux patterns in no conflict, handlers take one parameter, templates parse,
+are text, define each name once and escape for their HTML contexts; models are bound to
+their names); every test_* function of every *_test.star module passes.
 
 Each problem is printed as path:line:col: message. Check exits non-zero if there is any.`,
 		Args: cobra.ExactArgs(1),

@@ -314,13 +314,13 @@ func TestStore_FailsFastWhileAllMembersAreStoppedAndRecovers(t *testing.T) {
 	c.StopAll()
 	start := time.Now()
 	_, err := s.Commit(t.Context(), nil, []store.Op{store.Put("k/during", nil)})
-	if took := time.Since(start); !errors.Is(err, store.ErrUnavailable) || took > 3*timeout {
-		t.Errorf("Commit with all members stopped: got %v after %v, want ErrUnavailable within %v", err, took, 3*timeout)
+	if took := time.Since(start); !errors.Is(err, store.ErrUnavailable) || took > 10*timeout {
+		t.Errorf("Commit with all members stopped: got %v after %v, want ErrUnavailable within %v", err, took, 10*timeout)
 	}
 	start = time.Now()
 	_, _, err = s.Get(t.Context(), "k/before", 0)
-	if took := time.Since(start); !errors.Is(err, store.ErrUnavailable) || took > 3*timeout {
-		t.Errorf("Get with all members stopped: got %v after %v, want ErrUnavailable within %v", err, took, 3*timeout)
+	if took := time.Since(start); !errors.Is(err, store.ErrUnavailable) || took > 10*timeout {
+		t.Errorf("Get with all members stopped: got %v after %v, want ErrUnavailable within %v", err, took, 10*timeout)
 	}
 	if _, err := s.Revision(t.Context()); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Revision with all members stopped: got %v, want ErrUnavailable", err)
@@ -352,8 +352,8 @@ func TestOpen_FailsWithUnavailableWhenNoMemberAnswers(t *testing.T) {
 	if err == nil {
 		s.Close()
 	}
-	if took := time.Since(start); !errors.Is(err, store.ErrUnavailable) || took > 3*time.Second {
-		t.Errorf("Open(%s) with nothing listening: got %v after %v, want ErrUnavailable within 3s", endpoint, err, took)
+	if took := time.Since(start); !errors.Is(err, store.ErrUnavailable) || took > 10*time.Second {
+		t.Errorf("Open(%s) with nothing listening: got %v after %v, want ErrUnavailable within 10s", endpoint, err, took)
 	}
 	if err != nil && !strings.Contains(err.Error(), endpoint) {
 		t.Errorf("Open error %q does not name the endpoint %s", err, endpoint)
