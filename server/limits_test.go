@@ -64,8 +64,8 @@ def large_response(req):
 def giant_json(req):
     return ["x" * (1 << 20)] * 1024
 
-def print_million(req):
-    for i in range(1000000):
+def print_many(req):
+    for i in range(100000):
         print("line", i)
     return "printed"
 
@@ -80,16 +80,16 @@ routes = {
     "GET /giant-response": giant_response,
     "GET /large-response": large_response,
     "GET /giant-json": giant_json,
-    "GET /print": print_million,
+    "GET /print": print_many,
 }
 `
 
 // attackLimits are the limits of the attacked node: defaults, but for a smaller heap
 // budget, allocation and response bounds, to keep the tests' memory small, and steps
-// enough for a handler to print a million lines.
+// enough for a handler to print 100,000 lines.
 var attackLimits = runtime.Limits{
-	MaxSteps:         30_000_000,
-	Timeout:          20 * time.Second,
+	MaxSteps:         10_000_000,
+	Timeout:          60 * time.Second, // far beyond every guard, even on a loaded machine
 	MaxAllocBytes:    32 * runtime.MiB,
 	MaxHeapBytes:     256 * runtime.MiB,
 	MaxResponseBytes: 8 * runtime.MiB,
@@ -203,7 +203,7 @@ func percentile(lat []time.Duration, p float64) time.Duration {
 // Each attack is a stored handler; it must be stopped with a clear error (500 with an
 // error id, the log saying which limit), while /ping keeps being answered and the heap
 // stays bounded. What must hold is asserted, not how fast: the logged error names the
-// guard that stopped the attack (had that guard failed, the request's 20s timeout would
+// guard that stopped the attack (had that guard failed, the request's 60s timeout would
 // have stopped it instead, with another error), every ping is answered, and pings are
 // answered while the attack runs rather than queued behind it. The durations are logged;
 // the benchmarks (bench/) measure them.
@@ -216,7 +216,7 @@ func TestLimits_AttacksAreStoppedWhileOthersAreServed(t *testing.T) {
 		maxHeap int64         // the process heap stays under this meanwhile
 		after   func(t *testing.T)
 	}{
-		{"/loop", 500, []string{"step limit exceeded: more than 30000000 steps"}, 256 << 20, nil},
+		{"/loop", 500, []string{"step limit exceeded: more than 10000000 steps"}, 256 << 20, nil},
 		{"/recurse", 500, []string{"depth limit exceeded: 1001 nested calls, over the limit of 1000 (Limits.MaxCallDepth)"}, 256 << 20, nil},
 		{"/double-string", 500, []string{"memory limit exceeded: string + string would allocate 64MiB, over the limit of 32MiB for one operation (Limits.MaxAllocBytes)"}, 512 << 20, nil},
 		{"/double-list", 500, []string{"memory limit exceeded: list + list would allocate 64MiB, over the limit of 32MiB"}, 512 << 20, nil},
@@ -297,7 +297,7 @@ func TestLimits_GarbageOfAStoppedRequestDoesNotStopTheNext(t *testing.T) {
 	}
 }
 
-// checkPrintLog checks that the million print() lines of GET /print cost the request its
+// checkPrintLog checks that the 100,000 print() lines of GET /print cost the request its
 // steps, not the log its space: the log keeps MaxPrintLines of them and one record
 // counting the rest.
 func (n *limitNode) checkPrintLog(t *testing.T) {
@@ -312,15 +312,15 @@ func (n *limitNode) checkPrintLog(t *testing.T) {
 			printed++
 		}
 	}
-	if printed != runtime.DefaultMaxPrintLines || int(dropped) != 1_000_000-runtime.DefaultMaxPrintLines {
+	if printed != runtime.DefaultMaxPrintLines || int(dropped) != 100_000-runtime.DefaultMaxPrintLines {
 		t.Errorf("the log has %d print lines and counts %v dropped, want %d and %d",
-			printed, dropped, runtime.DefaultMaxPrintLines, 1_000_000-runtime.DefaultMaxPrintLines)
+			printed, dropped, runtime.DefaultMaxPrintLines, 100_000-runtime.DefaultMaxPrintLines)
 	}
 }
 
 // Loads that leave the tree or name a missing module never reach the runtime through the
-// API (the gate refuses the commit); written to the store directly, they make every
-// request fail with the load error, and the node keeps serving its platform endpoints.
+// API (the gate refuses the commit); written to the store directly, they do not build on
+// the node, which keeps serving its last working release and says why.
 func TestLimits_LoadsOutsideTheTreeOrOfMissingModulesFail(t *testing.T) {
 	n := startLimitNode(t, attackLimits, map[string]string{"app.star": attackApp})
 	c := n.Client

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -92,8 +93,15 @@ func TestE2E_GateRefusesWhatANodeCannotBuild(t *testing.T) {
 // release, its status says why, and push --wait fails naming the node and the problem.
 func TestE2E_NodeKeepsItsWorkingReleaseWhenTheGateLetsABrokenCommitThrough(t *testing.T) {
 	n := startServeBin(t, hookBinary(t), []string{"STARBASE_TEST_FORCE_GATE=pass"}, t.TempDir(), "--node", "web1")
-	if !strings.Contains(n.logs.String(), "STARBASE_TEST_FORCE_GATE") {
-		t.Errorf("serve with the gate forced open did not warn; logs:\n%s", n.logs)
+	// The warning is logged before the node listens; its stderr is copied apart.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		logs := n.cmd.Stderr.(*lockedWriter).String()
+		if strings.Contains(logs, "STARBASE_TEST_FORCE_GATE") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve with the gate forced open did not warn; logs:\n%s", logs)
+		}
 	}
 	good := t.TempDir()
 	writeTree(t, good, map[string]string{"app.star": goodE2EApp})

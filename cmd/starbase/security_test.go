@@ -84,7 +84,7 @@ func TestTokenCmd_CreatePrintsTheSecretOnceListShowsNoSecretRevokeIsImmediate(t 
 func TestAuditCmd_ShowsChangesWithTheirPathsAndRefusals(t *testing.T) {
 	n := servertest.Start(t, server.Config{})
 	url := n.URL
-	if _, err := n.Client.Push(context.Background(), api.PushRequest{Files: map[string][]byte{"app.star": []byte("X = 1\n"), "lib/a.star": []byte("A = 1\n")}}); err != nil {
+	if _, err := n.Client.Push(context.Background(), api.PushRequest{Files: map[string][]byte{"app.star": []byte("X = 1\nroutes = {}\n"), "lib/a.star": []byte("A = 1\n")}}); err != nil {
 		t.Fatal(err)
 	}
 	runCLI(t, "log", "--server", url, "--token", "sb_not-a-real-token-at-all")
