@@ -69,10 +69,10 @@ type Status struct {
 
 // Node is what one node serves.
 type Node struct {
-	Node     string    `json:"node"`
-	Ref      string    `json:"ref"`
-	Commit   string    `json:"commit"`   // "" when nothing is deployed
-	Revision int64     `json:"revision"` // the store revision up to which this node has applied ref changes
+	Node     string `json:"node"`
+	Ref      string `json:"ref"`
+	Commit   string `json:"commit"`   // "" when nothing is deployed
+	Revision int64  `json:"revision"` // the store revision up to which this node has applied ref changes
 	// Wanted is the commit of the ref that this node does not serve because it does not
 	// build there ("" when it serves what the ref names); Error says so, naming no code.
 	Wanted string `json:"wanted,omitempty"`

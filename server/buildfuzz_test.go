@@ -62,8 +62,8 @@ const fuzzModel = `Counter = model("Counter", fields = {"n": 0}, indexes = ["n"]
 var (
 	fuzzPatterns = []string{"GET /{$}", "GET /a", "GET /a/{x}", "GET /a/{y}", "POST /a", "/b", "GET /c/{rest...}",
 		"GET /d/{x}/{x}", "BAD PATTERN /a", "GET e", "GET /-/x", "GET /f/{$}x", "GET /g/{x}/h", "GET /g/{y}/h", "PUT /a/{x}"}
-	fuzzValues    = []string{"a", "a", "a", "opt", "star", "two", "none", "1", "lambda req: \"ok\"", "None"}
-	fuzzSnippets  = []string{`<a href="{{.title}}`, `"`, `<div`, `</div>`, `{{if .title}}<b>{{end}}`,
+	fuzzValues   = []string{"a", "a", "a", "opt", "star", "two", "none", "1", "lambda req: \"ok\"", "None"}
+	fuzzSnippets = []string{`<a href="{{.title}}`, `"`, `<div`, `</div>`, `{{if .title}}<b>{{end}}`,
 		`{{if .title}}<a href="{{else}}<b>{{end}}`, `{{define "content"}}X{{end}}`, `{{template "content" .}}`,
 		`{{template "nope"}}`, `<script>`, `</script>`, `<!--`, `-->`, `{{range .items}}{{.}}{{end}}`, `{{.title}}`,
 		`{{`, `}}`, `{{end}}`, "\x00", "\xff", `<textarea>`, `{{block "b" .}}d{{end}}`, `<p title='{{.title}}'>`, `{{/* c */}}`}

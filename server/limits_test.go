@@ -212,8 +212,8 @@ func TestLimits_AttacksAreStoppedWhileOthersAreServed(t *testing.T) {
 	for _, tc := range []struct {
 		path    string
 		status  int
-		want    []string      // in the logged error, or the body for a 200
-		maxHeap int64         // the process heap stays under this meanwhile
+		want    []string // in the logged error, or the body for a 200
+		maxHeap int64    // the process heap stays under this meanwhile
 		after   func(t *testing.T)
 	}{
 		{"/loop", 500, []string{"step limit exceeded: more than 10000000 steps"}, 256 << 20, nil},

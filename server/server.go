@@ -622,4 +622,3 @@ func (s *Server) classResolver(rel *release) objects.ClassResolver {
 		return objects.ClassIn(globals, module, name)
 	}
 }
-
