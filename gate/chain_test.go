@@ -22,7 +22,7 @@ func chain(n int) map[string][]byte {
 		}
 		files[fmt.Sprintf("m%d.star", i)] = []byte(src)
 	}
-	files["app.star"] = []byte("load(\"m0.star\", \"x\")\n")
+	files["app.star"] = []byte("load(\"m0.star\", \"x\")\nroutes = {}\n")
 	return files
 }
 
