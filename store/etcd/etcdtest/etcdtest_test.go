@@ -7,6 +7,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/starbase/starbase/store/etcd/etcdtest"
 )
@@ -21,12 +23,22 @@ func newClient(t *testing.T, endpoints []string) *clientv3.Client {
 	return cli
 }
 
+// put writes key, retrying while the cluster is unavailable: a put sent to a member as it
+// stops fails with Unavailable (the client does not retry writes by itself), and writing
+// the same value again is harmless.
 func put(t *testing.T, cli *clientv3.Client, key, value string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := cli.Put(ctx, key, value); err != nil {
-		t.Fatalf("Put(%q): %v", key, err)
+	for {
+		_, err := cli.Put(ctx, key, value)
+		if err == nil {
+			return
+		}
+		if status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+			t.Fatalf("Put(%q): %v", key, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
