@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // A Dialect is what the SQL data tier needs to know of one SQL engine; packages
@@ -46,6 +47,10 @@ type Dialect struct {
 	TxOptions *sql.TxOptions
 	// Retryable reports whether err means the transaction lost to a concurrent one.
 	Retryable func(err error) bool
+	// Optimize is the statement that refreshes the planner's statistics (run in the
+	// background after an index is built and after every OptimizeEvery rows written), so
+	// that it knows which index selects best; "" for none.
+	Optimize string
 	// CreateIndex is the statement that creates index name on expression expr (and id) for
 	// the objects of class classID only, run outside any request transaction.
 	CreateIndex func(name, expr string, classID int64) string
@@ -66,8 +71,12 @@ type sqlEngine struct {
 	classes map[string]int64 // class name -> id, as committed
 	indexed map[string]bool  // index names built or being built
 	builds  sync.WaitGroup
-	build   sync.Mutex // one index build at a time (concurrent ones can deadlock)
-	closed  bool
+	// written counts the rows written since the last Optimize; optimizing is set while one
+	// runs.
+	written    atomic.Int64
+	optimizing atomic.Bool
+	build      sync.Mutex // one index build at a time (concurrent ones can deadlock)
+	closed     bool
 }
 
 // OpenSQL returns the SQL data tier on db, creating its tables if they are missing. db is
@@ -145,7 +154,11 @@ func (e *sqlEngine) ensureIndexes(class string, fields []string, classID int64) 
 			e.build.Lock()
 			defer e.build.Unlock()
 			stmt := e.d.CreateIndex(name, e.d.Field(f), classID)
-			if _, err := e.db.ExecContext(context.Background(), stmt); err != nil {
+			_, err := e.db.ExecContext(context.Background(), stmt)
+			if err == nil {
+				e.optimize()
+			}
+			if err != nil {
 				// A failed concurrent build leaves an invalid index, which IF NOT EXISTS
 				// would keep.
 				e.db.ExecContext(context.Background(), "DROP INDEX IF EXISTS "+name)
@@ -157,6 +170,31 @@ func (e *sqlEngine) ensureIndexes(class string, fields []string, classID int64) 
 			}
 		}()
 	}
+}
+
+// OptimizeEvery is how many rows written make the SQL tier refresh the planner's statistics.
+const OptimizeEvery = 10000
+
+// optimize runs the dialect's Optimize statement in the background, unless one runs.
+func (e *sqlEngine) optimize() {
+	if e.d.Optimize == "" || !e.optimizing.CompareAndSwap(false, true) {
+		return
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		e.optimizing.Store(false)
+		return
+	}
+	e.builds.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.builds.Done()
+		defer e.optimizing.Store(false)
+		if _, err := e.db.ExecContext(context.Background(), e.d.Optimize); err != nil {
+			e.log.Warn("refreshing the statistics of the data tier failed", slog.String("error", err.Error()))
+		}
+	}()
 }
 
 // indexName names the index of field of class classID: field names are identifiers, but may
@@ -172,6 +210,7 @@ type sqlTx struct {
 	e          *sqlEngine
 	tx         *sql.Tx
 	dirty      bool
+	rows       int64            // rows written
 	newClasses map[string]int64 // classes this transaction registered, cached at commit
 }
 
@@ -277,6 +316,7 @@ func (t *sqlTx) put(id string, rec *record, data []byte, old *record) error {
 		t.e.ensureIndexes(rec.class, rec.indexed, cid)
 	}
 	t.dirty = true
+	t.rows++
 	fp := t.e.d.Fields("?")
 	if old == nil {
 		_, err = t.exec(`INSERT INTO starbase_objects (id, class_id, version, data, fields) VALUES (?, ?, ?, ?, `+fp+`)`,
@@ -402,6 +442,10 @@ func (t *sqlTx) commit() error {
 	t.tx = nil
 	if err != nil {
 		return t.errf(err, "committing data")
+	}
+	if t.rows > 0 && t.e.written.Add(t.rows) >= OptimizeEvery {
+		t.e.written.Store(0)
+		t.e.optimize()
 	}
 	if len(t.newClasses) > 0 {
 		t.e.mu.Lock()

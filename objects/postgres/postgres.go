@@ -88,6 +88,9 @@ var Dialect = objects.Dialect{
 		var e *pgconn.PgError
 		return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
 	},
+	// Autovacuum keeps the statistics, but knows an expression index's values only from
+	// its next ANALYZE.
+	Optimize: "ANALYZE starbase_objects",
 	CreateIndex: func(name, expr string, classID int64) string {
 		// CONCURRENTLY: building the index blocks no request.
 		return fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON starbase_objects (%s, id) WHERE class_id = %d", name, expr, classID)

@@ -55,7 +55,7 @@ var Dialect = objects.Dialect{
 	Schema: []string{
 		`CREATE TABLE IF NOT EXISTS starbase_classes (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
 		`CREATE TABLE IF NOT EXISTS starbase_objects (id TEXT PRIMARY KEY, class_id INTEGER NOT NULL,
-			version INTEGER NOT NULL, data BLOB NOT NULL, fields TEXT NOT NULL)`,
+			version INTEGER NOT NULL, data BLOB NOT NULL, fields BLOB NOT NULL)`,
 		`CREATE INDEX IF NOT EXISTS starbase_objects_class ON starbase_objects (class_id, id)`,
 		`CREATE TABLE IF NOT EXISTS starbase_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)`,
 	},
@@ -65,7 +65,7 @@ var Dialect = objects.Dialect{
 	Number: func(name string) string { return "json_extract(fields, '$." + name + "')" },
 	Result: func(expr string) string { return expr },
 	Scan:   scan,
-	Fields: func(p string) string { return p },
+	Fields: func(p string) string { return "jsonb(" + p + ")" }, // binary JSON: read without parsing
 	Retryable: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {
@@ -76,6 +76,10 @@ var Dialect = objects.Dialect{
 		}
 		return false
 	},
+	// Statistics of every table (0x10000); without them, SQLite
+	// takes any equality for selective, and would select open orders by state rather than
+	// page through them in the order's index.
+	Optimize: "PRAGMA optimize=0x10002",
 	CreateIndex: func(name, expr string, classID int64) string {
 		return fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON starbase_objects (%s, id) WHERE class_id = %d", name, expr, classID)
 	},
