@@ -1,9 +1,11 @@
 package objects_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,6 +64,15 @@ var (
 	benchEngines = map[string]objects.Engine{}
 )
 
+// benchTiers are the engines benchmarked: STARBASE_BENCH_TIERS (sqlite, postgres or both,
+// comma-separated; default both).
+func benchTiers() []string {
+	if v := os.Getenv("STARBASE_BENCH_TIERS"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return []string{"sqlite", "postgres"}
+}
+
 func benchObjects() int {
 	if n, err := strconv.Atoi(os.Getenv("STARBASE_BENCH_OBJECTS")); err == nil && n > 0 {
 		return n
@@ -85,9 +96,13 @@ func benchEngine(b *testing.B, name string, c *code) objects.Engine {
 		if derr != nil {
 			b.Fatal(derr)
 		}
-		eng, err = sqlite.Open(b.Context(), filepath.Join(dir, "data.sqlite"), nil)
+		eng, err = sqlite.Open(context.Background(), filepath.Join(dir, "data.sqlite"), nil)
 	case "postgres":
-		eng, err = postgres.Open(b.Context(), pgtest.Shared(b).NewDatabase(b), nil)
+		url, uerr := pgtest.Shared(b).CreateDatabase()
+		if uerr != nil {
+			b.Fatal(uerr)
+		}
+		eng, err = postgres.Open(context.Background(), url, nil)
 	}
 	if err != nil {
 		b.Fatal(err)
@@ -106,7 +121,7 @@ func benchEngine(b *testing.B, name string, c *code) objects.Engine {
 
 func benchRequests(b *testing.B, fn string, args ...starlark.Value) {
 	c := newCode(map[string]string{"app.star": benchApp})
-	for _, name := range []string{"sqlite", "postgres"} {
+	for _, name := range benchTiers() {
 		b.Run(name, func(b *testing.B) {
 			eng := benchEngine(b, name, c)
 			b.ResetTimer()
@@ -136,7 +151,7 @@ func BenchmarkData_Write5000(b *testing.B) { benchRequests(b, "write", starlark.
 // requests that failed.
 func BenchmarkData_HotProduct16(b *testing.B) {
 	c := newCode(map[string]string{"app.star": benchApp})
-	for _, name := range []string{"sqlite", "postgres"} {
+	for _, name := range benchTiers() {
 		b.Run(name, func(b *testing.B) {
 			eng := benchEngine(b, name, c)
 			id, err := c.call(b.Context(), eng, "app.star", "new_product", starlark.MakeInt(1<<40))

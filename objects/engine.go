@@ -60,6 +60,9 @@ type dataTx interface {
 	// phantoms false, objects created concurrently need not make the transaction conflict
 	// (Migrate, which needs not rewrite them).
 	list(class string, after string, limit int, phantoms bool) ([]stored, error)
+	// all returns up to limit objects of every class with ids after after, in id order
+	// (Export), without making the transaction conflict with objects created meanwhile.
+	all(after string, limit int) ([]stored, error)
 	// getMeta, putMeta and delMeta read and write the data tier's own small values (the
 	// resume cursor of Migrate), in the transaction.
 	getMeta(key string) ([]byte, bool, error)

@@ -433,3 +433,25 @@ func (tx *kvTx) commit() error {
 	}
 	return nil
 }
+
+func (tx *kvTx) all(after string, limit int) ([]stored, error) {
+	from := ""
+	if after != "" {
+		from = objKey(after)
+	}
+	keys, err := tx.keys(objPrefix, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stored, 0, len(keys))
+	for _, k := range keys {
+		s, err := tx.load(k[len(objPrefix):])
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			out = append(out, *s)
+		}
+	}
+	return out, nil
+}

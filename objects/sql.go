@@ -156,7 +156,7 @@ func (e *sqlEngine) ensureIndexes(class string, fields []string, classID int64) 
 			stmt := e.d.CreateIndex(name, e.d.Field(f), classID)
 			_, err := e.db.ExecContext(context.Background(), stmt)
 			if err == nil {
-				e.optimize()
+				defer e.optimize() // after the build lock is released
 			}
 			if err != nil {
 				// A failed concurrent build leaves an invalid index, which IF NOT EXISTS
@@ -191,6 +191,8 @@ func (e *sqlEngine) optimize() {
 	go func() {
 		defer e.builds.Done()
 		defer e.optimizing.Store(false)
+		e.build.Lock() // not beside an index build: PostgreSQL may find them deadlocked
+		defer e.build.Unlock()
 		if _, err := e.db.ExecContext(context.Background(), e.d.Optimize); err != nil {
 			e.log.Warn("refreshing the statistics of the data tier failed", slog.String("error", err.Error()))
 		}
@@ -398,6 +400,14 @@ func (t *sqlTx) list(class string, after string, limit int, _ bool) ([]stored, e
 	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(`SELECT id, data FROM starbase_objects WHERE class_id = ? AND id > ? ORDER BY id LIMIT ?`),
 		cid, after, limit)
 	return t.scan(rows, err, "listing "+class)
+}
+
+func (t *sqlTx) all(after string, limit int) ([]stored, error) {
+	if err := t.begin(); err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(`SELECT id, data FROM starbase_objects WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
+	return t.scan(rows, err, "reading every object")
 }
 
 func (t *sqlTx) getMeta(key string) ([]byte, bool, error) {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/starbase/starbase/objects/postgres/pgtest"
 )
 
 // dataApp writes an Item, then answers as its path says.
@@ -110,5 +112,68 @@ func TestE2E_ErrorAnswersRollBackTheirWrites(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(data, "data.sqlite")); err != nil {
 		t.Errorf("the default data tier is not SQLite in the data directory: %v", err)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop() // started by the tests that need PostgreSQL
+	os.Exit(code)
+}
+
+// TestE2E_ExportFromSQLiteImportIntoPostgres moves a node's objects with starbase data
+// export and import, from its default SQLite to PostgreSQL, and serves them from there;
+// then back into a fresh SQLite file, whose export is the same.
+func TestE2E_ExportFromSQLiteImportIntoPostgres(t *testing.T) {
+	data := t.TempDir()
+	n := startServe(t, data)
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": dataApp})
+	n.cli(t, "push", src, "-m", "data app", "--wait")
+	for _, name := range []string{"x", "y", "z"} {
+		resp, err := http.Get(n.url + "/ok/" + name)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /ok/%s: %v %v", name, resp, err)
+		}
+		resp.Body.Close()
+	}
+	n.stop(t)
+
+	file := filepath.Join(t.TempDir(), "objects.jsonl")
+	if out, errOut, err := n.try("data", "export", "--data", data, "-o", file); err != nil || !strings.Contains(errOut, "exported 3 objects from sqlite") {
+		t.Fatalf("data export: %v %q %q", err, out, errOut)
+	}
+	pg := pgtest.Shared(t).NewDatabase(t)
+	if _, errOut, err := n.try("data", "import", "--data-url", pg, file); err != nil || !strings.Contains(errOut, "imported 3 objects into postgres") {
+		t.Fatalf("data import: %v %q", err, errOut)
+	}
+
+	on := startServe(t, t.TempDir(), "--data-url", pg)
+	src2 := t.TempDir() // the code is pushed anew: it lives in the node's own store
+	writeTree(t, src2, map[string]string{"app.star": dataApp})
+	on.cli(t, "push", src2, "-m", "data app", "--wait")
+	if body, _ := on.get(t, "/count"); body != "3 x,y,z" {
+		t.Errorf("served from PostgreSQL: GET /count = %q, want \"3 x,y,z\"", body)
+	}
+	on.stop(t)
+
+	back := filepath.Join(t.TempDir(), "back.sqlite")
+	if _, errOut, err := n.try("data", "import", "--data-url", "sqlite:"+back, file); err != nil {
+		t.Fatalf("data import into SQLite: %v %q", err, errOut)
+	}
+	again := filepath.Join(t.TempDir(), "again.jsonl")
+	if _, errOut, err := n.try("data", "export", "--data-url", pg, "-o", again); err != nil {
+		t.Fatalf("data export from PostgreSQL: %v %q", err, errOut)
+	}
+	fromBack := filepath.Join(t.TempDir(), "back.jsonl")
+	if _, errOut, err := n.try("data", "export", "--data-url", "sqlite:"+back, "-o", fromBack); err != nil {
+		t.Fatalf("data export from the new SQLite: %v %q", err, errOut)
+	}
+	a, _ := os.ReadFile(file)
+	for _, other := range []string{again, fromBack} {
+		b, _ := os.ReadFile(other)
+		if len(a) == 0 || string(a) != string(b) {
+			t.Errorf("%s differs from the first export:\n%s\n%s", filepath.Base(other), a, b)
+		}
 	}
 }

@@ -216,6 +216,21 @@ func (s *Server) NewDatabase(t testing.TB) string {
 	return s.url("starbase_test") + "&search_path=" + name
 }
 
+// CreateDatabase is NewDatabase for a database that lives as long as the server (for
+// benchmarks, whose data outlives one sub-benchmark).
+func (s *Server) CreateDatabase() (string, error) {
+	name := fmt.Sprintf("shared_%d", s.n.Add(1))
+	admin, err := sql.Open("pgx", s.url("starbase_test"))
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+name); err != nil {
+		return "", err
+	}
+	return s.url("starbase_test") + "&search_path=" + name, nil
+}
+
 // Stop stops the server and removes its directory.
 func (s *Server) Stop() {
 	if s.cmd.Process != nil {

@@ -1,0 +1,162 @@
+package objects
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Export and Import move a data tier's objects as JSON lines, one object a line:
+//
+//	{"id": "06h3...", "class": "shop.star:Order", "version": 2, "record": "<base64>"}
+//
+// record is the object's record encoding (record.go: its class, version, indexed fields and
+// field values, exact), which is what every tier stores; class and version repeat what it
+// holds, for people and tools reading the file. The lines are in id order. Both stream:
+// neither holds more than one batch of objects.
+
+// An exportLine is one object of an export.
+type exportLine struct {
+	ID      string `json:"id"`
+	Class   string `json:"class"`
+	Version int    `json:"version"`
+	Record  []byte `json:"record"`
+}
+
+// ExportBatch is how many objects Export reads per transaction and Import writes per
+// transaction (halved, on the KV tier, until a batch fits one commit).
+const ExportBatch = 500
+
+// Export writes every object of eng to w, in id order, and returns how many it wrote. Each
+// batch is read in a transaction of its own: objects written meanwhile may or may not be
+// exported (export a stopped node, or accept that).
+func Export(ctx context.Context, eng Engine, w io.Writer) (int, error) {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	n, after := 0, ""
+	for {
+		var page []stored
+		err := Run(ctx, eng, nil, 10, func(tx *Tx) error {
+			d, err := tx.dtx()
+			if err != nil {
+				return err
+			}
+			page, err = d.all(after, ExportBatch)
+			return tx.failed(err)
+		})
+		if err != nil {
+			return n, fmt.Errorf("export: after %d objects: %w", n, err)
+		}
+		for _, s := range page {
+			rec, err := decodeRecord(s.data)
+			if err != nil {
+				return n, fmt.Errorf("export: object %s: %w", s.id, err)
+			}
+			if err := enc.Encode(exportLine{ID: s.id, Class: rec.class, Version: rec.version, Record: s.data}); err != nil {
+				return n, err
+			}
+			n++
+		}
+		if len(page) < ExportBatch {
+			return n, bw.Flush()
+		}
+		after = page[len(page)-1].id
+	}
+}
+
+// MaxImportLine bounds one line of an import (an object's record, base64, and its keys).
+const MaxImportLine = 64 << 20
+
+// Import reads an export from r and writes its objects into eng, ExportBatch per
+// transaction, and returns how many it wrote. An object eng already holds with the same
+// record is skipped, so an import that stopped can be run again; one it holds with another
+// record stops the import with an error naming it. Every line is checked (id, record
+// encoding, class and version agreeing with the record) before its batch is written.
+func Import(ctx context.Context, eng Engine, r io.Reader) (int, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxImportLine)
+	written, lineNo := 0, 0
+	batch := make([]stored, 0, ExportBatch)
+	size := ExportBatch
+	flush := func() error {
+		for len(batch) > 0 {
+			part := batch[:min(size, len(batch))]
+			wrote := 0
+			err := Run(ctx, eng, nil, 10, func(tx *Tx) error {
+				wrote = 0
+				d, err := tx.dtx()
+				if err != nil {
+					return err
+				}
+				for _, s := range part {
+					old, ok, err := d.get(s.id)
+					if err != nil {
+						return tx.failed(err)
+					}
+					if ok && bytes.Equal(old, s.data) {
+						continue
+					}
+					if ok {
+						return fmt.Errorf("object %s is already stored with another record: import into an empty data tier", s.id)
+					}
+					if err := d.put(s.id, s.rec, s.data, nil); err != nil {
+						return tx.failed(err)
+					}
+					wrote++
+				}
+				return nil
+			})
+			if errors.Is(err, ErrTooLarge) && size > 1 {
+				size /= 2
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			written += wrote
+			batch = batch[len(part):]
+		}
+		batch = batch[:0]
+		return nil
+	}
+	for sc.Scan() {
+		lineNo++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		var l exportLine
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&l); err != nil {
+			return written, fmt.Errorf("import: line %d: %w", lineNo, err)
+		}
+		if err := checkID(l.ID); err != nil {
+			return written, fmt.Errorf("import: line %d: %w", lineNo, err)
+		}
+		rec, err := decodeRecord(l.Record)
+		if err != nil {
+			return written, fmt.Errorf("import: line %d (object %s): %w", lineNo, l.ID, err)
+		}
+		if rec.class != l.Class || rec.version != l.Version {
+			return written, fmt.Errorf("import: line %d (object %s): class %s version %d, but its record holds %s version %d",
+				lineNo, l.ID, l.Class, l.Version, rec.class, rec.version)
+		}
+		batch = append(batch, stored{id: l.ID, data: l.Record, rec: rec})
+		if len(batch) == ExportBatch {
+			if err := flush(); err != nil {
+				return written, fmt.Errorf("import: before line %d: %w", lineNo+1, err)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return written, fmt.Errorf("import: after line %d: %w", lineNo, err)
+	}
+	if err := flush(); err != nil {
+		return written, fmt.Errorf("import: at the end: %w", err)
+	}
+	return written, nil
+}
