@@ -51,6 +51,13 @@ type Dialect struct {
 	// background after an index is built and after every OptimizeEvery rows written), so
 	// that it knows which index selects best; "" for none.
 	Optimize string
+	// IndexStats, when set, is a query of (index name, statistics) rows whose statistics
+	// start with the index's rows, then its rows per distinct value (SQLite's sqlite_stat1),
+	// and NoIndex the expression that keeps a term from using its index (SQLite: unary +).
+	// With them, an ordered page walks the order's index instead of selecting on a filter
+	// that matches many rows and sorting them all: SQLite's planner does not weigh LIMIT.
+	IndexStats string
+	NoIndex    func(expr string) string
 	// CreateIndex is the statement that creates index name on expression expr (and id) for
 	// the objects of class classID only, run outside any request transaction.
 	CreateIndex func(name, expr string, classID int64) string
@@ -75,8 +82,10 @@ type sqlEngine struct {
 	// runs.
 	written    atomic.Int64
 	optimizing atomic.Bool
-	build      sync.Mutex // one index build at a time (concurrent ones can deadlock)
-	closed     bool
+	// rowsPerValue is the planner's statistics, by index name (see Dialect.IndexStats).
+	rowsPerValue atomic.Pointer[map[string]int64]
+	build        sync.Mutex // one index build at a time (concurrent ones can deadlock)
+	closed       bool
 }
 
 // OpenSQL returns the SQL data tier on db, creating its tables if they are missing. db is
@@ -99,7 +108,9 @@ func OpenSQL(ctx context.Context, db *sql.DB, d Dialect, logger *slog.Logger) (E
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("objects: %s: creating the tables: %w", d.Name, err)
 	}
-	return &sqlEngine{db: db, d: d, log: logger, classes: make(map[string]int64), indexed: make(map[string]bool)}, nil
+	e := &sqlEngine{db: db, d: d, log: logger, classes: make(map[string]int64), indexed: make(map[string]bool)}
+	e.loadStats()
+	return e, nil
 }
 
 func (e *sqlEngine) Name() string { return e.d.Name }
@@ -196,7 +207,47 @@ func (e *sqlEngine) optimize() {
 		if _, err := e.db.ExecContext(context.Background(), e.d.Optimize); err != nil {
 			e.log.Warn("refreshing the statistics of the data tier failed", slog.String("error", err.Error()))
 		}
+		e.loadStats()
 	}()
+}
+
+// loadStats reads the rows per value of every index (Dialect.IndexStats).
+func (e *sqlEngine) loadStats() {
+	if e.d.IndexStats == "" {
+		return
+	}
+	rows, err := e.db.QueryContext(context.Background(), e.d.IndexStats)
+	if err != nil {
+		return // no statistics yet
+	}
+	defer rows.Close()
+	stats := map[string]int64{}
+	for rows.Next() {
+		var name, stat string
+		if rows.Scan(&name, &stat) != nil {
+			return
+		}
+		if f := strings.Fields(stat); len(f) >= 2 {
+			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				stats[name] = n
+			}
+		}
+	}
+	if rows.Err() == nil {
+		e.rowsPerValue.Store(&stats)
+	}
+}
+
+// unselective reports whether an equality filter on field of class cid matching n values
+// selects so many rows that a page of limit objects is better found by walking the order's
+// index (more than 20 rows per object of the page).
+func (e *sqlEngine) unselective(cid int64, field string, n, limit int) bool {
+	stats := e.rowsPerValue.Load()
+	if stats == nil || e.d.NoIndex == nil {
+		return false
+	}
+	rpv, ok := (*stats)[indexName(cid, field)]
+	return ok && rpv*int64(n) > 20*int64(limit+1)
 }
 
 // indexName names the index of field of class classID: field names are identifiers, but may

@@ -15,6 +15,9 @@ func (t *sqlTx) compile(q *query, cid int64) (where string, args []any, orderBy 
 	conds := []string{"class_id = " + strconv.FormatInt(cid, 10)}
 	for _, f := range q.filters {
 		expr := d.Field(f.field)
+		if q.order != "" && (f.op == "==" || f.op == "in") && t.e.unselective(cid, f.field, len(f.vals), q.limit) {
+			expr = d.NoIndex(expr) // the same condition, checked while walking the order's index
+		}
 		switch f.op {
 		case "in":
 			ps := make([]string, len(f.vals))

@@ -79,7 +79,9 @@ var Dialect = objects.Dialect{
 	// Statistics of every table (0x10000); without them, SQLite
 	// takes any equality for selective, and would select open orders by state rather than
 	// page through them in the order's index.
-	Optimize: "PRAGMA optimize=0x10002",
+	Optimize:   "PRAGMA optimize=0x10002",
+	IndexStats: `SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'starbase_objects'`,
+	NoIndex:    func(expr string) string { return "+" + expr },
 	CreateIndex: func(name, expr string, classID int64) string {
 		return fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON starbase_objects (%s, id) WHERE class_id = %d", name, expr, classID)
 	},
