@@ -566,7 +566,7 @@ func (c *checker) runTests(ctx context.Context, loader *runtime.Loader) {
 				return
 			}
 			start := time.Now()
-			_, err := loader.Call(ctx, c.snap, fn, nil, nil, map[string]any{runtime.NowLocal: TestClock})
+			_, err := loader.Call(ctx, c.snap, fn, nil, nil, runtime.CallOptions{Now: TestClock})
 			res := TestResult{Module: p, Name: fn.Name(), Line: int(fn.Position().Line), Elapsed: time.Since(start), Err: err}
 			if err != nil {
 				res.Traceback = traceback.New(ctx, err, c.snap)

@@ -10,12 +10,9 @@ import (
 // localKey is the thread-local key under which Bind stores the request's transaction.
 const localKey = "starbase.objects.tx"
 
-// LocalKey returns the thread-local key under which Bind stores the transaction, for callers
-// that set a thread's locals themselves: thread.SetLocal(objects.LocalKey(), tx).
-func LocalKey() string { return localKey }
-
 // Bind makes tx the transaction of the db builtin for code running in thread.
-// Like thread.SetLocal, it must be called before the thread starts executing.
+// Like thread.SetLocal, it must be called before the thread starts executing (a server
+// passes it as runtime.CallOptions.Bind).
 func Bind(thread *starlark.Thread, tx *Tx) { thread.SetLocal(localKey, tx) }
 
 // Builtins returns the predeclared names this package adds to every module:

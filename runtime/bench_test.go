@@ -74,10 +74,10 @@ def handle(name):
 	handle := mustLoad(b, l, snap, "app.star")["handle"].(starlark.Callable)
 	ctx := context.Background()
 	args := starlark.Tuple{starlark.String("Ada")}
-	locals := map[string]any{"request_id": "r-1"}
+	opts := runtime.CallOptions{RequestID: "r-1"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := l.Call(ctx, snap, handle, args, nil, locals); err != nil {
+		if _, err := l.Call(ctx, snap, handle, args, nil, opts); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -124,7 +124,7 @@ func BenchmarkChecks(b *testing.B) {
 			run := mustLoad(b, l, snap, "app.star")["run"].(starlark.Callable)
 			ctx := context.Background()
 			for b.Loop() {
-				if _, err := l.Call(ctx, snap, run, nil, nil, nil); err != nil {
+				if _, err := l.Call(ctx, snap, run, nil, nil, runtime.CallOptions{}); err != nil {
 					b.Fatal(err)
 				}
 			}

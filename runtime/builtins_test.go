@@ -68,7 +68,7 @@ func runSpecWith(t *testing.T, file string, opts runtime.Options) {
 	}
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			if _, err := l.Call(context.Background(), snap, globals[name].(starlark.Callable), nil, nil, nil); err != nil {
+			if _, err := l.Call(context.Background(), snap, globals[name].(starlark.Callable), nil, nil, runtime.CallOptions{}); err != nil {
 				if eval, ok := err.(*starlark.EvalError); ok {
 					t.Fatal(eval.Backtrace())
 				}

@@ -14,21 +14,28 @@ import (
 	"github.com/starbase/starbase/runtime/printlog"
 )
 
-// PrintBudgetLocal is the key of an optional Call local: a *printlog.Budget that the
-// call's print() output is charged to instead of a budget of its own. A server passes one
-// per request, so that a handler re-run after a data conflict shares its budget with the
-// earlier runs, and reports what it dropped once, when the request ends.
-const PrintBudgetLocal = "starbase.prints"
+// CallOptions are what one Call runs with beside its function and arguments. The zero
+// value is a call outside any request: a print budget of its own, no clock, no request id.
+type CallOptions struct {
+	// RequestID tags the call's print and log output (the attribute request_id).
+	RequestID string
+	// Prints, if not nil, is the budget the call's print() output is charged to instead of
+	// one of its own. A server passes one per request, so that a handler re-run after a
+	// data conflict shares its budget with the earlier runs, and reports what it dropped
+	// once, when the request ends.
+	Prints *printlog.Budget
+	// Now is the time the time module's now() returns during the call (see ThreadNow). A
+	// server passes the time its request started, the same for every run of a handler that
+	// a data conflict re-runs, so that a request sees one instant however often it runs;
+	// the validation gate passes a fixed time. A call given none has no clock: now() fails.
+	Now time.Time
+	// Bind, if not nil, is called with the call's thread before it starts, to set the
+	// thread locals that a builtin package owns (objects.Bind: the request's transaction).
+	Bind func(*starlark.Thread)
+}
 
-// NowLocal is the key of an optional Call local: the time.Time that the time module's
-// now() returns during the call (see ThreadNow). A server passes the time its request
-// started, the same for every run of a handler that a data conflict re-runs, so that a
-// request sees one instant however often it runs; the validation gate passes a fixed time.
-// A call given none has no clock: now() fails.
-const NowLocal = "starbase.now"
-
-// ThreadNow returns the clock of the Call running on thread (its NowLocal) and true, or
-// false when it has none: a call given no NowLocal, or a module's top level, which must not
+// ThreadNow returns the clock of the Call running on thread (its CallOptions.Now) and true,
+// or false when it has none: a call given no Now, or a module's top level, which must not
 // depend on the clock (its globals are computed once and shared by every request).
 func ThreadNow(thread *starlark.Thread) (time.Time, bool) {
 	if e := executionOf(thread); e != nil && !e.now.IsZero() {
@@ -49,9 +56,9 @@ func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
 
 // Call runs fn(*args, **kwargs) on a new thread bounded by the limits: MaxSteps, the
 // Timeout, and ctx (its cancellation and deadline, which stop the thread within 10ms of
-// ctx ending). locals become thread locals, for builtins to read (a "request_id" local
-// also tags print output); snap is available to builtins through ThreadSnapshot, and the
-// NowLocal (a time.Time) through ThreadNow.
+// ctx ending). opts.Bind sets the thread locals of builtin packages; opts.RequestID tags
+// print output; snap is available to builtins through ThreadSnapshot, and opts.Now through
+// ThreadNow.
 //
 // The Timeout is counted from the start of the call, unless ctx's deadline comes no later:
 // a caller that bounds several calls with one deadline (a request re-run after a data
@@ -59,7 +66,7 @@ func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
 //
 // print() output is bounded by Limits.MaxPrintLines and MaxPrintBytes: per call, the
 // excess being dropped and counted in one warning when the call returns, or by the
-// *printlog.Budget given as the PrintBudgetLocal local, which the caller reports.
+// opts.Prints, which the caller reports.
 //
 // If the thread is stopped, the error wraps ErrStepLimit, ErrTimeout, ErrCanceled or
 // ErrMemoryLimit (the heap guard) together with the *starlark.EvalError holding the
@@ -67,21 +74,19 @@ func ThreadSnapshot(thread *starlark.Thread) *Snapshot {
 // *starlark.EvalError wrapping ErrMemoryLimit, ErrDepthLimit or ErrResponseTooLarge. Other
 // failures of fn are returned as they are (usually a *starlark.EvalError). Call returns
 // ErrClosed after Close.
-func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable, args starlark.Tuple, kwargs []starlark.Tuple, locals map[string]any) (starlark.Value, error) {
+func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable, args starlark.Tuple, kwargs []starlark.Tuple, opts CallOptions) (starlark.Value, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	e := &execution{kind: "call", snap: snap, started: time.Now()}
+	e := &execution{kind: "call", snap: snap, started: time.Now(), requestID: opts.RequestID, prints: opts.Prints, now: opts.Now}
 	thread := &e.thread
 	thread.Name, thread.Print = fn.Name(), printToLog
-	for k, v := range locals {
-		thread.SetLocal(k, v)
+	if opts.Bind != nil {
+		opts.Bind(thread)
 	}
 	if snap != nil {
 		e.commit = snap.Commit
 	}
-	e.prints, _ = locals[PrintBudgetLocal].(*printlog.Budget)
-	e.now, _ = locals[NowLocal].(time.Time)
 
 	if deadline, ok := ctx.Deadline(); !ok || deadline.Sub(e.started) > l.limits.Timeout {
 		var cancel context.CancelFunc
@@ -196,7 +201,7 @@ func printToLog(thread *starlark.Thread, msg string) {
 
 // Log writes one record for the stored code running on thread, as print() does but at
 // level and with attrs (which the caller bounds): source="log", the position of the call
-// (of the builtin that calls Log), the commit and the thread's "request_id" local. It is
+// (of the builtin that calls Log), the commit and the call's request id. It is
 // charged to the execution's print budget, as len(msg)+size bytes, and dropped (and
 // counted) beyond it. A thread that no Loader runs has nowhere to log.
 func Log(thread *starlark.Thread, level slog.Level, msg string, attrs []slog.Attr, size int) {
@@ -233,8 +238,8 @@ func logRecord(thread *starlark.Thread, level slog.Level, source, msg string, at
 	if e.commit != "" {
 		r.AddAttrs(slog.String("commit", string(e.commit)))
 	}
-	if id := thread.Local("request_id"); id != nil {
-		r.AddAttrs(slog.Any("request_id", id))
+	if e.requestID != "" {
+		r.AddAttrs(slog.String("request_id", e.requestID))
 	}
 	r.AddAttrs(attrs...)
 	_ = handler.Handle(ctx, r) // a log that cannot be written is not the program's failure
@@ -250,8 +255,8 @@ func (e *execution) reportPrints() {
 	if e.commit != "" {
 		attrs = append(attrs, slog.String("commit", string(e.commit)))
 	}
-	if id := e.thread.Local("request_id"); id != nil {
-		attrs = append(attrs, slog.Any("request_id", id))
+	if e.requestID != "" {
+		attrs = append(attrs, slog.String("request_id", e.requestID))
 	}
 	e.own.Report(context.Background(), e.loader.logger, "print output over the limit of one "+e.kind+" was dropped", attrs...)
 }

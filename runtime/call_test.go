@@ -89,7 +89,7 @@ func TestCall_BoundsThePrintOutputOfEachCall(t *testing.T) {
 	log.buf.Reset()
 
 	for range 2 {
-		if _, err := call(l, context.Background(), snap, globals, "chatty", map[string]any{"request_id": "r-7"}, starlark.MakeInt(150)); err != nil {
+		if _, err := call(l, context.Background(), snap, globals, "chatty", runtime.CallOptions{RequestID: "r-7"}, starlark.MakeInt(150)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -112,9 +112,9 @@ func TestCall_ChargesPrintsToTheCallersBudget(t *testing.T) {
 
 	// One budget for two calls, as a server gives each request (and its re-runs).
 	budget := printlog.NewBudget(printlog.Options{MaxLines: 30})
-	locals := map[string]any{runtime.PrintBudgetLocal: budget}
+	opts := runtime.CallOptions{Prints: budget}
 	for range 2 {
-		if _, err := call(l, context.Background(), snap, globals, "chatty", locals, starlark.MakeInt(20)); err != nil {
+		if _, err := call(l, context.Background(), snap, globals, "chatty", opts, starlark.MakeInt(20)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -134,7 +134,7 @@ func TestCall_TimesOutAfterTimeoutUnlessTheContextEndsFirst(t *testing.T) {
 
 	t.Run("no deadline: Call's own timeout", func(t *testing.T) {
 		start := time.Now()
-		_, err := call(l, context.Background(), snap, globals, "spin", nil)
+		_, err := call(l, context.Background(), snap, globals, "spin", runtime.CallOptions{})
 		if !errors.Is(err, runtime.ErrTimeout) || !strings.Contains(err.Error(), "call ran longer than 50ms") {
 			t.Errorf("spin() error = %v, want ErrTimeout saying the call ran longer than 50ms", err)
 		}
@@ -145,7 +145,7 @@ func TestCall_TimesOutAfterTimeoutUnlessTheContextEndsFirst(t *testing.T) {
 	t.Run("a later deadline: Call's own timeout", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, err := call(l, ctx, snap, globals, "spin", nil)
+		_, err := call(l, ctx, snap, globals, "spin", runtime.CallOptions{})
 		if !errors.Is(err, runtime.ErrTimeout) || !strings.Contains(err.Error(), "call ran longer than 50ms") {
 			t.Errorf("spin() error = %v, want ErrTimeout saying the call ran longer than 50ms", err)
 		}
@@ -154,7 +154,7 @@ func TestCall_TimesOutAfterTimeoutUnlessTheContextEndsFirst(t *testing.T) {
 		cause := errors.New("the request ran out of time")
 		ctx, cancel := context.WithTimeoutCause(context.Background(), 20*time.Millisecond, cause)
 		defer cancel()
-		_, err := call(l, ctx, snap, globals, "spin", nil)
+		_, err := call(l, ctx, snap, globals, "spin", runtime.CallOptions{})
 		if !errors.Is(err, runtime.ErrTimeout) || !errors.Is(err, cause) {
 			t.Errorf("spin() error = %v, want ErrTimeout wrapping the caller's cause", err)
 		}
@@ -175,7 +175,7 @@ func BenchmarkCall_Overhead(b *testing.B) {
 	defer cancel()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := l.Call(ctx, snap, noop, nil, nil, map[string]any{"request_id": "r-1", runtime.PrintBudgetLocal: budget}); err != nil {
+		if _, err := l.Call(ctx, snap, noop, nil, nil, runtime.CallOptions{RequestID: "r-1", Prints: budget}); err != nil {
 			b.Fatal(err)
 		}
 	}

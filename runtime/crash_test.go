@@ -33,7 +33,7 @@ def decode_default(s):
 		{strings.Repeat(`{"a":`, 1001) + "1" + strings.Repeat("}", 1001), runtime.ErrDepthLimit, "nest more than 1000 levels deep"},
 		{"[" + strings.Repeat("7", 4301) + "]", runtime.ErrMemoryLimit, "json.decode: the number at byte 1 has more than 4300 digits (runtime.MaxJSONDigits)"},
 	} {
-		_, err := call(l, context.Background(), snap, globals, "decode", nil, starlark.String(tc.in))
+		_, err := call(l, context.Background(), snap, globals, "decode", runtime.CallOptions{}, starlark.String(tc.in))
 		if !errors.Is(err, tc.want) {
 			t.Errorf("json.decode(%.20q...) error = %v, want %v", tc.in, err, tc.want)
 			continue
@@ -50,7 +50,7 @@ def decode_default(s):
 		"[" + strings.Repeat("7", 4300) + "]",
 		`["` + strings.Repeat("[{", 5000) + strings.Repeat("9", 5000) + `\"[["]`,
 	} {
-		if _, err := call(l, context.Background(), snap, globals, "decode", nil, starlark.String(ok)); err != nil {
+		if _, err := call(l, context.Background(), snap, globals, "decode", runtime.CallOptions{}, starlark.String(ok)); err != nil {
 			t.Errorf("json.decode(%.30q...) = %v, want a value", ok, err)
 		}
 	}
@@ -122,7 +122,7 @@ func FuzzJSONDecode(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if _, err := l.Call(context.Background(), snap, globals["decode"].(starlark.Callable), starlark.Tuple{starlark.String(s)}, nil, nil); err != nil {
+		if _, err := l.Call(context.Background(), snap, globals["decode"].(starlark.Callable), starlark.Tuple{starlark.String(s)}, nil, runtime.CallOptions{}); err != nil {
 			t.Fatalf("json.decode(%q, default = None): %v", s, err)
 		}
 	})

@@ -131,7 +131,7 @@
 //     bodies ([ErrResponseTooLarge]); the server encodes a JSON result into a buffer
 //     that fails as soon as it would pass the limit.
 //   - Print output (MaxPrintLines 100, MaxPrintBytes 64 KiB per Call, per request given a
-//     budget with [PrintBudgetLocal], and per run of a module's top level): a budget kept
+//     budget in [CallOptions], and per run of a module's top level): a budget kept
 //     with the thread (runtime/printlog) drops the excess and one warning counts it.
 //
 // Measured on the development machine (2 cores; go test ./server -run TestLimits): a

@@ -56,7 +56,7 @@ def handle(name):
 		log.Fatal(err)
 	}
 	handle := app["handle"].(starlark.Callable)
-	v, err := loader.Call(ctx, snap, handle, starlark.Tuple{starlark.String("Ada")}, nil, nil)
+	v, err := loader.Call(ctx, snap, handle, starlark.Tuple{starlark.String("Ada")}, nil, runtime.CallOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -29,14 +29,15 @@ const bytesPerStep = 8
 // checks, on the thread's goroutine, add to charged; the step checkpoints publish steps;
 // the watchdog reads both, and may call stop, from its own goroutine.
 type execution struct {
-	thread   starlark.Thread // in the execution, to make both with one allocation
-	loader   *Loader
-	kind     string // "call" or "load": with thread.Name, names the execution in messages
-	started  time.Time
-	now      time.Time // the Call's clock (NowLocal); zero on a module's top level
-	commit   code.ID   // whose code runs, for print records
-	snap     *Snapshot // the Call's snapshot; nil on a module's top level
-	maxSteps uint64
+	thread    starlark.Thread // in the execution, to make both with one allocation
+	loader    *Loader
+	kind      string // "call" or "load": with thread.Name, names the execution in messages
+	started   time.Time
+	now       time.Time // the Call's clock (CallOptions.Now); zero on a module's top level
+	requestID string    // CallOptions.RequestID, for print records; "" on a module's top level
+	commit    code.ID   // whose code runs, for print records
+	snap      *Snapshot // the Call's snapshot; nil on a module's top level
+	maxSteps  uint64
 
 	// prints is what print() output is charged to: the caller's budget (a request's,
 	// shared by its re-runs), or own, made for the execution when the caller gave none.

@@ -37,7 +37,7 @@ func TestWatchdog_RunsOnlyWhileExecutionsRun(t *testing.T) {
 		t.Fatal("the guard runs before any execution")
 	}
 	for round := range 3 {
-		if _, err := l.Call(context.Background(), nil, fn, nil, nil, nil); err != nil {
+		if _, err := l.Call(context.Background(), nil, fn, nil, nil, CallOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if !l.watchdog.running.Load() {
@@ -64,7 +64,7 @@ func TestWatchdog_RegistersConcurrentExecutionsAndForgetsThemOnReturn(t *testing
 	done := make(chan error, n)
 	for range n {
 		go func() {
-			_, err := l.Call(context.Background(), nil, block, nil, nil, nil)
+			_, err := l.Call(context.Background(), nil, block, nil, nil, CallOptions{})
 			done <- err
 		}()
 	}
@@ -118,7 +118,7 @@ func TestWatchdog_ContextsStillStopExecutionsAfterClose(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := l.Call(ctx, nil, globals["spin"].(starlark.Callable), nil, nil, nil)
+		_, err := l.Call(ctx, nil, globals["spin"].(starlark.Callable), nil, nil, CallOptions{})
 		done <- err
 	}()
 	<-running

@@ -42,7 +42,7 @@ def items():
 	} {
 		var before, after goruntime.MemStats
 		goruntime.ReadMemStats(&before)
-		_, err := call(l, context.Background(), snap, globals, fn, nil)
+		_, err := call(l, context.Background(), snap, globals, fn, runtime.CallOptions{})
 		goruntime.ReadMemStats(&after)
 		if !errors.Is(err, runtime.ErrMemoryLimit) {
 			t.Fatalf("%s() error = %v, want ErrMemoryLimit", fn, err)
@@ -186,14 +186,14 @@ func TestHeapGuard_StopsTheExecutionThatAllocatedTheMost(t *testing.T) {
 	hogDone := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		_, err := call(l, context.Background(), snap, globals, "hog", nil)
+		_, err := call(l, context.Background(), snap, globals, "hog", runtime.CallOptions{})
 		hogDone <- err
 	}()
 	// Meanwhile other executions run, and must all succeed.
 	var smallCalls int
 	var hogErr error
 	for hogErr == nil {
-		if _, err := call(l, context.Background(), snap, globals, "small", nil, starlark.MakeInt(1000)); err != nil {
+		if _, err := call(l, context.Background(), snap, globals, "small", runtime.CallOptions{}, starlark.MakeInt(1000)); err != nil {
 			t.Fatalf("small() failed while the hog ran: %v", err)
 		}
 		smallCalls++
@@ -219,7 +219,7 @@ func TestHeapGuard_StopsTheExecutionThatAllocatedTheMost(t *testing.T) {
 
 func TestHeapGuard_IgnoresGarbageOfAStoppedExecution(t *testing.T) {
 	l, snap, globals := guardedLoader(t)
-	if _, err := call(l, context.Background(), snap, globals, "hog", nil); !errors.Is(err, runtime.ErrMemoryLimit) {
+	if _, err := call(l, context.Background(), snap, globals, "hog", runtime.CallOptions{}); !errors.Is(err, runtime.ErrMemoryLimit) {
 		t.Fatalf("hog() error = %v, want ErrMemoryLimit", err)
 	}
 	// The hog's memory is garbage now, but it is still in the heap until the next
@@ -230,7 +230,7 @@ func TestHeapGuard_IgnoresGarbageOfAStoppedExecution(t *testing.T) {
 	}
 	deadline := time.Now().Add(300 * time.Millisecond) // many ticks of the guard
 	for time.Now().Before(deadline) {
-		if _, err := call(l, context.Background(), snap, globals, "small", nil, starlark.MakeInt(2000)); err != nil {
+		if _, err := call(l, context.Background(), snap, globals, "small", runtime.CallOptions{}, starlark.MakeInt(2000)); err != nil {
 			t.Fatalf("small() after the hog was stopped: %v", err)
 		}
 	}

@@ -80,19 +80,19 @@ func mustLoad(t testing.TB, l *runtime.Loader, snap *runtime.Snapshot, path stri
 
 func mustCall(t testing.TB, l *runtime.Loader, snap *runtime.Snapshot, globals starlark.StringDict, fn string, args ...starlark.Value) starlark.Value {
 	t.Helper()
-	v, err := call(l, context.Background(), snap, globals, fn, nil, args...)
+	v, err := call(l, context.Background(), snap, globals, fn, runtime.CallOptions{}, args...)
 	if err != nil {
 		t.Fatalf("%s(): %v", fn, err)
 	}
 	return v
 }
 
-func call(l *runtime.Loader, ctx context.Context, snap *runtime.Snapshot, globals starlark.StringDict, fn string, locals map[string]any, args ...starlark.Value) (starlark.Value, error) {
+func call(l *runtime.Loader, ctx context.Context, snap *runtime.Snapshot, globals starlark.StringDict, fn string, opts runtime.CallOptions, args ...starlark.Value) (starlark.Value, error) {
 	f, ok := globals[fn].(starlark.Callable)
 	if !ok {
 		return nil, fmt.Errorf("module has no function %q", fn)
 	}
-	return l.Call(ctx, snap, f, args, nil, locals)
+	return l.Call(ctx, snap, f, args, nil, opts)
 }
 
 // loadErr loads path and returns its error, failing the test if it succeeds or if the
@@ -517,7 +517,7 @@ func TestLoader_StopsModuleTopLevelAtLimits(t *testing.T) {
 func TestCall_StopsInfiniteLoopAtStepLimit(t *testing.T) {
 	l := newLoader(t, runtime.Options{Limits: runtime.Limits{MaxSteps: 100_000}})
 	snap := snapshotOf(t, map[string]string{"app.star": "def spin():\n    while True:\n        pass\n"})
-	_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "spin", nil)
+	_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "spin", runtime.CallOptions{})
 	if !errors.Is(err, runtime.ErrStepLimit) {
 		t.Fatalf("error = %v, want ErrStepLimit", err)
 	}
@@ -539,7 +539,7 @@ func TestCall_StopsWhenContextCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := call(l, ctx, snap, globals, "spin", nil)
+		_, err := call(l, ctx, snap, globals, "spin", runtime.CallOptions{})
 		done <- err
 	}()
 	<-g.started
@@ -558,7 +558,7 @@ func TestCall_StopsAtDeadline(t *testing.T) {
 	snap := snapshotOf(t, map[string]string{"app.star": "def spin():\n    while True:\n        pass\n"})
 	t.Run("Timeout", func(t *testing.T) {
 		l := newLoader(t, runtime.Options{Limits: runtime.Limits{MaxSteps: 1 << 62, Timeout: 20 * time.Millisecond}})
-		_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "spin", nil)
+		_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "spin", runtime.CallOptions{})
 		if !errors.Is(err, runtime.ErrTimeout) {
 			t.Errorf("error = %v, want ErrTimeout", err)
 		}
@@ -568,7 +568,7 @@ func TestCall_StopsAtDeadline(t *testing.T) {
 		globals := mustLoad(t, l, snap, "app.star")
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		_, err := call(l, ctx, snap, globals, "spin", nil)
+		_, err := call(l, ctx, snap, globals, "spin", runtime.CallOptions{})
 		if !errors.Is(err, runtime.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("error = %v, want ErrTimeout wrapping context.DeadlineExceeded", err)
 		}
@@ -578,7 +578,7 @@ func TestCall_StopsAtDeadline(t *testing.T) {
 		globals := mustLoad(t, l, snap, "app.star")
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := call(l, ctx, snap, globals, "spin", nil); !errors.Is(err, runtime.ErrCanceled) {
+		if _, err := call(l, ctx, snap, globals, "spin", runtime.CallOptions{}); !errors.Is(err, runtime.ErrCanceled) {
 			t.Errorf("error = %v, want ErrCanceled", err)
 		}
 	})
@@ -595,7 +595,7 @@ func TestCall_CannotMutateModuleGlobals(t *testing.T) {
 		"remember": "cannot insert into frozen hash table",
 		"note":     "cannot append to frozen list",
 	} {
-		_, err := call(l, context.Background(), snap, globals, fn, nil)
+		_, err := call(l, context.Background(), snap, globals, fn, runtime.CallOptions{})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s() error = %v, want %q", fn, err, want)
 		}
@@ -617,7 +617,7 @@ func TestCall_PassesLocalsAndLogsPrint(t *testing.T) {
 		"init.star": "u = request_user()\n",
 	})
 	globals := mustLoad(t, l, snap, "app.star")
-	got, err := call(l, context.Background(), snap, globals, "who", map[string]any{"user": "ada", "request_id": "r-42"})
+	got, err := call(l, context.Background(), snap, globals, "who", runtime.CallOptions{RequestID: "r-42", Bind: func(t *starlark.Thread) { t.SetLocal("user", "ada") }})
 	if err != nil || got != starlark.String("ada") {
 		t.Errorf("who() = %v, %v; want \"ada\"", got, err)
 	}
@@ -714,7 +714,7 @@ func TestCall_ReturnsPanicOfBuiltinAsError(t *testing.T) {
 	})}
 	l := newLoader(t, runtime.Options{Predeclared: buggy, Logger: slog.New(slog.DiscardHandler)})
 	snap := snapshotOf(t, map[string]string{"app.star": "def f():\n    buggy()\n", "init.star": "buggy()\n"})
-	_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "f", nil)
+	_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "f", runtime.CallOptions{})
 	wantContains(t, err, "internal error in call f: panic: bug in a Go builtin")
 	wantContains(t, loadErr(t, l, snap, "init.star"), "panic: bug in a Go builtin")
 }
@@ -743,7 +743,7 @@ func TestLoader_FailsAfterClose(t *testing.T) {
 	if _, err := l.Load(context.Background(), snap, "app.star"); !errors.Is(err, runtime.ErrClosed) {
 		t.Errorf("Load after Close: %v, want ErrClosed", err)
 	}
-	if _, err := call(l, context.Background(), snap, globals, "f", nil); !errors.Is(err, runtime.ErrClosed) {
+	if _, err := call(l, context.Background(), snap, globals, "f", runtime.CallOptions{}); !errors.Is(err, runtime.ErrClosed) {
 		t.Errorf("Call after Close: %v, want ErrClosed", err)
 	}
 }

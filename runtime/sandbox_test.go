@@ -34,7 +34,7 @@ func TestChecks_IteratingBuiltinsCountSteps(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			snap := snapshotOf(t, map[string]string{"app.star": "def f():\n    return " + expr + "\n"})
 			start := time.Now()
-			_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "f", nil)
+			_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "f", runtime.CallOptions{})
 			if !errors.Is(err, runtime.ErrStepLimit) {
 				t.Fatalf("%s = %v, want ErrStepLimit", expr, err)
 			}
@@ -51,7 +51,7 @@ func TestChecks_IteratingBuiltinsStopAtTheTimeout(t *testing.T) {
 	l := newLoader(t, runtime.Options{Limits: runtime.Limits{MaxSteps: 1 << 62, Timeout: 200 * time.Millisecond}})
 	snap := snapshotOf(t, map[string]string{"app.star": "def f():\n    return max(range(1 << 60))\n"})
 	start := time.Now()
-	_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "f", nil)
+	_, err := call(l, context.Background(), snap, mustLoad(t, l, snap, "app.star"), "f", runtime.CallOptions{})
 	if !errors.Is(err, runtime.ErrTimeout) {
 		t.Fatalf("max(range(1 << 60)) = %v, want ErrTimeout", err)
 	}

@@ -552,8 +552,8 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
 	err = objects.Run(ctx, s.cfg.Data, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
-		result, err = s.loader.Call(ctx, rel.snap, rt.Fn, args, nil, map[string]any{
-			"request_id": reqID, objects.LocalKey(): tx, runtime.PrintBudgetLocal: prints, runtime.NowLocal: now,
+		result, err = s.loader.Call(ctx, rel.snap, rt.Fn, args, nil, runtime.CallOptions{
+			RequestID: reqID, Prints: prints, Now: now, Bind: func(t *starlark.Thread) { objects.Bind(t, tx) },
 		})
 		if err == nil && errorStatus(result) && !tx.CommitOnError() {
 			return errRolledBack // answered below, with nothing written (apperrors.go)

@@ -32,7 +32,7 @@ func renderWith(t *testing.T, r *render.Renderer, limits runtime.Limits, files m
 		t.Fatal(err)
 	}
 	start := time.Now()
-	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, nil)
+	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, runtime.CallOptions{})
 	elapsed := time.Since(start)
 	if err != nil {
 		return "", err, elapsed

@@ -50,7 +50,7 @@ func callPage(t *testing.T, r *render.Renderer, files map[string]string) (string
 	if err != nil {
 		return "", err
 	}
-	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, nil)
+	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, runtime.CallOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -231,7 +231,7 @@ func TestParse_LayoutsShareTheirPartsByPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), starlark.Tuple{starlark.String(page)}, nil, nil)
+		v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), starlark.Tuple{starlark.String(page)}, nil, runtime.CallOptions{})
 		l.Close()
 		if err != nil || string(v.(starlark.String)) != want {
 			t.Errorf("render(%q) = %v, %v, want %q", page, v, err, want)

@@ -113,7 +113,7 @@ func call(t *testing.T, l *runtime.Loader, files map[string]string, name string)
 	if !ok {
 		t.Fatalf("app.star has no function %s", name)
 	}
-	return l.Call(context.Background(), snap, fn, nil, nil, map[string]any{runtime.NowLocal: clock, "request_id": "req-1"})
+	return l.Call(context.Background(), snap, fn, nil, nil, runtime.CallOptions{Now: clock, RequestID: "req-1"})
 }
 
 // TestModules runs every test_* function of the specifications in testdata as a subtest.
@@ -140,7 +140,7 @@ func TestModules(t *testing.T) {
 			}
 			for _, name := range names {
 				t.Run(name, func(t *testing.T) {
-					_, err := l.Call(context.Background(), snap, globals[name].(starlark.Callable), nil, nil, map[string]any{runtime.NowLocal: clock})
+					_, err := l.Call(context.Background(), snap, globals[name].(starlark.Callable), nil, nil, runtime.CallOptions{Now: clock})
 					if err != nil {
 						var eval *starlark.EvalError
 						if errors.As(err, &eval) {
@@ -192,7 +192,7 @@ func TestTimeNow_WithoutAClockFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = l.Call(context.Background(), snap, globals["f"].(starlark.Callable), nil, nil, nil)
+	_, err = l.Call(context.Background(), snap, globals["f"].(starlark.Callable), nil, nil, runtime.CallOptions{})
 	if !errors.Is(err, stdlib.ErrNoClock) {
 		t.Fatalf("call: got %v, want ErrNoClock", err)
 	}
@@ -321,7 +321,7 @@ func BenchmarkPasswordHash(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		if _, err := l.Call(context.Background(), snap, globals["f"].(starlark.Callable), nil, nil, nil); err != nil {
+		if _, err := l.Call(context.Background(), snap, globals["f"].(starlark.Callable), nil, nil, runtime.CallOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -50,7 +50,7 @@ func timeNow(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	if runtime.ThreadSnapshot(thread) == nil {
 		return nil, fmt.Errorf("%s: %w at a module's top level: a module's globals are computed once per commit and shared by every request, so they must not depend on the time; call time.now() in a function that a handler calls", b.Name(), ErrNoClock)
 	}
-	return nil, fmt.Errorf("%s: %w: this call was given none (runtime.NowLocal)", b.Name(), ErrNoClock)
+	return nil, fmt.Errorf("%s: %w: this call was given none (runtime.CallOptions.Now)", b.Name(), ErrNoClock)
 }
 
 // zoneArg returns a check that refuses the "Local" zone as the argument param (by keyword,

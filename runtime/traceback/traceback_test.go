@@ -65,7 +65,7 @@ func callHandler(t *testing.T, l *runtime.Loader, snap *runtime.Snapshot, name s
 	if !ok {
 		t.Fatalf("app.star defines no function %s", name)
 	}
-	_, err = l.Call(ctx, snap, fn, nil, nil, nil)
+	_, err = l.Call(ctx, snap, fn, nil, nil, runtime.CallOptions{})
 	if err == nil {
 		t.Fatalf("%s() succeeded, want an error", name)
 	}
