@@ -14,8 +14,6 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/code"
-	"github.com/starbase/starbase/gate"
-	"github.com/starbase/starbase/store"
 )
 
 // apiRoute is one endpoint of the API and the least role it needs. The login has no role:
@@ -23,7 +21,22 @@ import (
 type apiRoute struct {
 	pattern string
 	role    auth.Role
-	handler http.HandlerFunc
+	handler apiFunc
+}
+
+// apiFunc is an API endpoint. It writes its answer when it succeeds; when it fails it
+// writes nothing and returns the error, which serveAPI answers.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+// serveAPI adapts h to net/http. It is the one place where the error of an endpoint becomes
+// its answer: a refusal (no credential, no right) is audited (see refuse), any other error
+// is answered as an api.Error with the status statusOf gives it.
+func (s *Server) serveAPI(h apiFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.answer(w, r, principalOf(r), err)
+		}
+	}
 }
 
 // apiRoutes lists every endpoint of the API. The security tests walk this list, so an
@@ -60,15 +73,15 @@ func (s *Server) apiHandler() http.Handler {
 	g := newGuard(s)
 	mux := http.NewServeMux()
 	for _, rt := range s.apiRoutes(g) {
-		h := rt.handler
+		h := s.serveAPI(rt.handler)
 		if rt.role != "" {
 			h = g.authorized(rt.role, h)
 		}
 		mux.HandleFunc(rt.pattern, h)
 	}
-	mux.HandleFunc("/-/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path))
-	})
+	mux.HandleFunc("/-/api/", s.serveAPI(func(w http.ResponseWriter, r *http.Request) error {
+		return fmt.Errorf("%w: %s %s", errNoEndpoint, r.Method, r.URL.Path)
+	}))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		mux.ServeHTTP(w, r)
@@ -126,7 +139,7 @@ func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc 
 		src := sourceOf(r)
 		ok, retry := g.limiter.take(src)
 		if !ok {
-			g.s.tooMany(w, r, retry)
+			writeError(w, g.s.tooMany(w, r, retry))
 			return
 		}
 		who, err := g.authenticate(r)
@@ -203,295 +216,111 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, who principal, e
 	writeError(w, err)
 }
 
-// checkProtected refuses to let who move ref when ref is protected and who is not an admin.
-func (s *Server) checkProtected(ctx context.Context, who principal, ref string) error {
-	if who.tok.Role.Allows(auth.Admin) {
-		return nil
-	}
-	protected, err := auth.NewProtection(s.cfg.Store).Protected(ctx, ref)
-	if err != nil {
-		return err
-	}
-	if protected {
-		return fmt.Errorf("%w: ref %q is protected: only an admin token may move it", auth.ErrForbidden, ref)
-	}
-	return nil
-}
-
 // maxLog bounds the commits one log request returns.
 const maxLog = 1000
 
-func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) {
+// apiPush commits the pushed files (see publisher.push).
+func (s *Server) apiPush(w http.ResponseWriter, r *http.Request) error {
 	var req api.PushRequest
 	if err := s.decode(w, r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	ref := refOrDefault(req.Ref)
-	who := principalOf(r)
-	if err := s.checkProtected(r.Context(), who, ref); err != nil {
-		s.answer(w, r, who, err)
-		return
-	}
-	// A stale push is refused before the gate runs the tree's tests, not after.
-	if !req.Force {
-		current, _, err := s.repo.Ref(r.Context(), ref)
-		if err != nil && !errors.Is(err, code.ErrNotFound) {
-			writeError(w, err)
-			return
-		}
-		if current != code.ID(req.Expected) {
-			writeError(w, &code.StaleError{Ref: ref, Expected: code.ID(req.Expected), Current: current})
-			return
-		}
-	}
-	if err := gate.Check(r.Context(), req.Files, s.gateOptions(req.NoTests)); err != nil {
-		writeError(w, err)
-		return
-	}
-	var notes []string
-	if req.NoTests {
-		notes = append(notes, "no-tests")
-	}
-	res, err := s.commitAudited(r, who, publication{
-		action:   auth.ActionCommit,
-		ref:      ref,
-		files:    req.Files,
-		expected: code.ID(req.Expected),
-		force:    req.Force,
-		message:  req.Message,
-		notes:    notes,
-	})
+	res, err := s.publisher.push(r.Context(), actorOf(r, principalOf(r)), req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	s.log.Info("push", "ref", ref, "commit", res.Commit, "changed", res.Changed, "author", who.tok.Name, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, commitResult(res))
+	writeJSON(w, http.StatusOK, res)
+	return nil
 }
 
 // apiRevert makes a new commit on the ref whose tree is the target commit's, on top of
-// whatever the ref is at.
-func (s *Server) apiRevert(w http.ResponseWriter, r *http.Request) {
+// whatever the ref is at (see publisher.revert).
+func (s *Server) apiRevert(w http.ResponseWriter, r *http.Request) error {
 	var req api.RevertRequest
 	if err := s.decode(w, r, &req); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	ctx := r.Context()
-	ref := refOrDefault(req.Ref)
-	who := principalOf(r)
-	if err := s.checkProtected(ctx, who, ref); err != nil {
-		s.answer(w, r, who, err)
-		return
-	}
-	if _, _, err := s.repo.Ref(ctx, ref); err != nil {
-		writeError(w, err)
-		return
-	}
-	target, err := s.repo.Resolve(ctx, req.Commit)
+	res, err := s.publisher.revert(r.Context(), actorOf(r, principalOf(r)), req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	t, err := s.repo.Commit(ctx, target)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	files, err := s.gatedFiles(ctx, target)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := s.commitAudited(r, who, publication{
-		action:  auth.ActionRevert,
-		ref:     ref,
-		files:   files,
-		force:   true,
-		message: code.RevertMessage(t),
-		target:  target,
-	})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	s.log.Info("revert", "ref", ref, "to", target, "commit", res.Commit, "author", who.tok.Name, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, commitResult(res))
-}
-
-// gatedFiles returns the files of commit id once the validation gate passed them: a revert
-// or a ref move publishes a stored tree, which must pass the gate as a pushed one does.
-func (s *Server) gatedFiles(ctx context.Context, id code.ID) (map[string][]byte, error) {
-	files, err := s.repo.Files(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if err := gate.Check(ctx, files, s.gateOptions(false)); err != nil {
-		return nil, err
-	}
-	return files, nil
+	writeJSON(w, http.StatusOK, res)
+	return nil
 }
 
 // apiMoveRef moves the ref {name} to an existing commit by compare-and-set against the
-// commit the client expects it at. The move and its audit record are one store commit.
-func (s *Server) apiMoveRef(w http.ResponseWriter, r *http.Request) {
-	var req api.RefRequest
-	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
-		writeError(w, err)
-		return
+// commit the client expects it at (see publisher.moveRef).
+func (s *Server) apiMoveRef(w http.ResponseWriter, r *http.Request) error {
+	req := refMove{ref: r.PathValue("name")}
+	if err := decodeJSON(w, r, maxSmallBody, &req.RefRequest); err != nil {
+		return err
 	}
-	ctx := r.Context()
-	name := r.PathValue("name")
-	who := principalOf(r)
-	if err := code.ValidateRefName(name); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.checkProtected(ctx, who, name); err != nil {
-		s.answer(w, r, who, err)
-		return
-	}
-	to, err := s.repo.Resolve(ctx, req.Commit)
+	res, err := s.publisher.moveRef(r.Context(), actorOf(r, principalOf(r)), req)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
-	expected := code.ID(req.Expected)
-	if expected != "" {
-		if err := code.ValidateID(expected); err != nil {
-			writeError(w, fmt.Errorf("%w: expected: %v", errBadRequest, err))
-			return
-		}
-	}
-	if _, err := s.gatedFiles(ctx, to); err != nil {
-		writeError(w, err)
-		return
-	}
-	diffs, err := s.repo.Diff(ctx, expected, to)
-	if err != nil && !errors.Is(err, code.ErrNotFound) {
-		writeError(w, err)
-		return
-	}
-	rec := s.newAuditRecord(r, who, auth.ActionRefMove)
-	rec.Ref, rec.Commit, rec.Parent = name, string(to), string(expected)
-	rec.Paths = pathChanges(diffs)
-	rev, err := s.repo.SetRef(ctx, name, to, expected, []store.Op{auth.AuditOp(rec)})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	s.log.Info("ref moved", "ref", name, "from", expected, "to", to, "by", who.tok.Name, "remote", r.RemoteAddr)
-	writeJSON(w, http.StatusOK, api.CommitResult{Commit: string(to), Parent: string(expected), Revision: rev, Changed: to != expected})
+	writeJSON(w, http.StatusOK, res)
+	return nil
 }
 
-// publication is a commit to make on a ref, with what its audit record says about it.
-type publication struct {
-	action   auth.Action
-	ref      string
-	files    map[string][]byte
-	expected code.ID // the commit the client based its files on ("" = none)
-	force    bool    // publish on whatever commit the ref is at
-	message  string
-	notes    []string
-	target   code.ID // for a revert, the commit reverted to
-}
-
-// publishAttempts bounds how often a forced publication tries again after a concurrent
-// update of its ref.
-const publishAttempts = 3
-
-// commitAudited makes p's commit as who, writing its audit record in the same store commit as
-// the commit and the ref move, so that neither can exist without the other. The record names
-// the new commit, its parent and the changed paths exactly, as the push computes them. A
-// forced publication that loses a race with another update tries again on the new parent.
-func (s *Server) commitAudited(r *http.Request, who principal, p publication) (code.PushResult, error) {
-	req := code.PushRequest{
-		Ref: p.ref, Files: p.files, Expected: p.expected, Force: p.force,
-		Author: who.tok.Name, Message: p.message, Notes: p.notes,
-		Record: func(c code.Commit, parentTree, tree code.Tree) ([]store.Op, error) {
-			rec := s.newAuditRecord(r, who, p.action)
-			rec.Time, rec.Ref, rec.Commit, rec.Target = c.Time, p.ref, string(c.ID), string(p.target)
-			if len(c.Parents) > 0 {
-				rec.Parent = string(c.Parents[0])
-			}
-			rec.Paths = pathChanges(code.DiffTrees(parentTree, tree))
-			return []store.Op{auth.AuditOp(rec)}, nil
-		},
-	}
-	for attempt := 1; ; attempt++ {
-		res, err := s.repo.Push(r.Context(), req)
-		if errors.Is(err, code.ErrConflict) && p.force && attempt < publishAttempts {
-			continue
-		}
-		return res, err
-	}
-}
-
-func (s *Server) apiFiles(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiFiles(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.repo.Resolve(r.Context(), queryOr(r, "commit", code.DefaultBranch))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	files, err := s.repo.Files(r.Context(), id)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, api.Files{Commit: string(id), Files: files})
+	return nil
 }
 
-func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) error {
 	n := 20
 	if v := r.URL.Query().Get("n"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > maxLog {
-			writeError(w, fmt.Errorf("%w: n must be a number from 1 to %d, got %q", errBadRequest, maxLog, v))
-			return
+			return fmt.Errorf("%w: n must be a number from 1 to %d, got %q", errBadRequest, maxLog, v)
 		}
 	}
 	from, err := s.repo.Resolve(r.Context(), queryOr(r, "from", code.DefaultBranch))
 	if errors.Is(err, code.ErrNotFound) {
 		writeJSON(w, http.StatusOK, []api.Commit{})
-		return
+		return nil
 	}
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	commits, err := s.repo.Log(r.Context(), from, n)
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	out := make([]api.Commit, 0, len(commits))
 	for _, c := range commits {
 		out = append(out, apiCommit(c))
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // apiDiff writes the unified diff between from and to. Without to, it diffs main; without
 // from, it diffs to's first parent (or the empty tree).
-func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	to, err := s.repo.Resolve(ctx, queryOr(r, "to", code.DefaultBranch))
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	var from code.ID
 	if f := r.URL.Query().Get("from"); f != "" {
 		if from, err = s.repo.Resolve(ctx, f); err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
 	} else {
 		c, err := s.repo.Commit(ctx, to)
 		if err != nil {
-			writeError(w, err)
-			return
+			return err
 		}
 		if len(c.Parents) > 0 {
 			from = c.Parents[0]
@@ -499,11 +328,11 @@ func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request) {
 	}
 	var b strings.Builder
 	if err := s.repo.UnifiedDiff(ctx, from, to, &b); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "text/x-diff; charset=utf-8")
 	w.Write([]byte(b.String()))
+	return nil
 }
 
 // decode reads a JSON request body (a push or a revert) strictly, within the push size
@@ -536,22 +365,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
-func refOrDefault(ref string) string {
-	if ref == "" {
-		return code.DefaultBranch
-	}
-	return ref
-}
-
 func queryOr(r *http.Request, key, def string) string {
 	if v := r.URL.Query().Get(key); v != "" {
 		return v
 	}
 	return def
-}
-
-func commitResult(res code.PushResult) api.CommitResult {
-	return api.CommitResult{Commit: string(res.Commit), Parent: string(res.Parent), Revision: res.Revision, Changed: res.Changed}
 }
 
 func apiCommit(c code.Commit) api.Commit {

@@ -25,17 +25,7 @@ const auditWriteTimeout = 5 * time.Second
 
 // newAuditRecord starts the audit record of action taken by who through r.
 func (s *Server) newAuditRecord(r *http.Request, who principal, action auth.Action) auth.AuditRecord {
-	return auth.AuditRecord{
-		Time:    time.Now().UTC(),
-		Action:  action,
-		Actor:   who.tok.Name,
-		ActorID: who.tok.ID,
-		Role:    who.tok.Role,
-		Session: who.session != "",
-		Source:  r.RemoteAddr,
-		Method:  clip(r.Method, maxAuditMethod),
-		Path:    clip(r.URL.Path, maxAuditText),
-	}
+	return auditRecord(actorOf(r, who), action)
 }
 
 // Bounds on the request text an audit record copies, so that a refused request cannot make
@@ -233,13 +223,14 @@ func (s *Server) writeRefusals() {
 	}
 }
 
-// tooMany answers a request from a source that was refused too often. It is logged, not
-// audited: the limit exists to bound what a guesser can cost, store writes included.
-func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration) {
+// tooMany returns the error that answers a request from a source that was refused too
+// often, with its Retry-After header set on w. It is logged, not audited: the limit exists
+// to bound what a guesser can cost, store writes included.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, retry time.Duration) error {
 	secs := int(math.Ceil(retry.Seconds()))
 	s.log.Warn("rate-limited API request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "retry_s", secs)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	writeError(w, fmt.Errorf("%w: too many refused requests from %s; retry in %d s", errRateLimited, sourceOf(r), secs))
+	return fmt.Errorf("%w: too many refused requests from %s; retry in %d s", errRateLimited, sourceOf(r), secs)
 }
 
 // pathChanges lists the changed files of diffs as an audit record names them.
@@ -252,25 +243,24 @@ func pathChanges(diffs []code.FileDiff) []auth.PathChange {
 }
 
 // apiAudit answers the newest audit records: ?n=N (default 20) and ?after=KEY for older ones.
-func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) error {
 	n := 20
 	if v := r.URL.Query().Get("n"); v != "" {
 		var err error
 		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 10000 {
-			writeError(w, fmt.Errorf("%w: n must be a number from 1 to 10000, got %q", errBadRequest, v))
-			return
+			return fmt.Errorf("%w: n must be a number from 1 to 10000, got %q", errBadRequest, v)
 		}
 	}
 	recs, _, err := auth.ReadAudit(r.Context(), s.cfg.Store, auth.AuditQuery{Limit: n, After: r.URL.Query().Get("after")})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	out := make([]api.AuditRecord, len(recs))
 	for i, rec := range recs {
 		out[i] = apiAuditRecord(rec)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func apiAuditRecord(rec auth.AuditRecord) api.AuditRecord {

@@ -4,7 +4,9 @@
 // # Releases
 //
 // A node serves one release at a time: a commit of the ref main, its tree, and the routes of
-// its app.star, already loaded. The current release is held in an atomic pointer. A request
+// its app.star, already loaded. The releases type (releases.go) owns them, with no HTTP in
+// it: one main loop follows the ref, builds releases and holds the current one in an atomic
+// pointer. A request
 // reads that pointer once, at its start, and runs entirely against that release, so every
 // load() it makes, directly or not, resolves against one commit: no request ever sees a mix
 // of two versions. A goroutine watches the ref in the store; when it moves, the node builds
@@ -16,6 +18,15 @@
 // commit that passed the gate builds. If one still does not build on a node, the node
 // keeps its last working release and reports the failure in /-/status, a metric and its
 // log (see releases.go); a node with no working release answers app requests 503.
+//
+// # Publishing and the API
+//
+// The publisher (publisher.go) moves refs: push, revert and ref move, each a
+// func(ctx, who, request) (result, error) that holds the rules of every change of a ref
+// (protected refs, stale bases, the validation gate, the audit record committed with the
+// change). The API's handlers (api*.go) decode a request, call it or read the store, and
+// return their error to one adapter (serveAPI), which audits refusals and maps every other
+// error to its status (errors.go).
 //
 // # The app contract
 //

@@ -88,7 +88,7 @@ func newMetrics(s *Server) *metrics {
 			Name: "starbase_release_build_failing",
 			Help: "1 while the commit the ref names does not build on this node, which serves its last working release (or none).",
 		}, func() float64 {
-			if s.failed.Load() != nil {
+			if s.releases.failed.Load() != nil {
 				return 1
 			}
 			return 0
@@ -106,7 +106,7 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "starbase_applied_revision",
 			Help: "Store revision up to which this node has applied ref changes.",
-		}, func() float64 { return float64(s.applied.Load()) }),
+		}, func() float64 { return float64(s.releases.applied.Load()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "starbase_revision_lag",
 			Help: "Store revisions committed that this node has not yet applied (0 when current).",
@@ -225,18 +225,9 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
 
-// revisionLag is how far this node is behind the store, counting only what it must apply:
-// when the ref has not changed since the applied revision, the node is current.
+// revisionLag is how far this node is behind the store (see releases.lag).
 func (s *Server) revisionLag() int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	applied := s.applied.Load()
-	kv, rev, err := s.cfg.Store.Get(ctx, s.refKey(), 0)
-	if err != nil {
-		return -1
-	}
-	if kv == nil || kv.ModRevision <= applied {
-		return 0
-	}
-	return rev - applied
+	return s.releases.lag(ctx)
 }

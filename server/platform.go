@@ -18,11 +18,8 @@ func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 
 // self returns what this node serves.
 func (s *Server) self() api.Node {
-	n := api.Node{Node: s.cfg.Node, Ref: s.cfg.Ref, Revision: s.applied.Load(), Started: s.start.UTC(), Updated: time.Now().UTC()}
-	if rel := s.current.Load(); rel != nil {
-		n.Commit = string(rel.commit)
-	}
-	n.Wanted, n.Error, n.Retrying, n.Problems = s.failure()
+	n := api.Node{Node: s.cfg.Node, Ref: s.cfg.Ref, Started: s.start.UTC(), Updated: time.Now().UTC()}
+	s.releases.status(&n)
 	return n
 }
 
@@ -60,8 +57,9 @@ func publicStatus(st api.Status) api.Status {
 }
 
 // apiStatus answers GET /-/api/status: the status with the problems of failed builds.
-func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, s.Status())
+	return nil
 }
 
 // holdForRevision holds a request carrying Starbase-Min-Revision until this node has applied
@@ -74,10 +72,10 @@ func (s *Server) holdForRevision(w http.ResponseWriter, r *http.Request, header 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MinRevisionWait)
 	defer cancel()
-	if err := s.waitApplied(ctx, rev); err != nil {
+	if err := s.releases.waitApplied(ctx, rev); err != nil {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, fmt.Sprintf("This node has applied store revision %d and did not reach revision %d within %v; retry, or ask another node.",
-			s.applied.Load(), rev, s.cfg.MinRevisionWait), http.StatusServiceUnavailable)
+			s.releases.applied.Load(), rev, s.cfg.MinRevisionWait), http.StatusServiceUnavailable)
 		return false
 	}
 	return true

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/starbase/starbase/api"
@@ -56,54 +58,348 @@ type buildFailure struct {
 // unreachable, a module load out of time or memory because the node was busy.
 var errTransient = errors.New("transient")
 
+// releases follows one ref of a store and keeps the node's releases: it builds the release
+// of each commit the ref names, makes it current, keeps the last working one when a commit
+// does not build (recording why), and tells waiters which store revisions it has applied.
+// It knows nothing of HTTP: app requests take current(), the status takes status(), and a
+// request holding for a revision calls waitApplied.
+//
+// One goroutine, the main loop (run), changes its state; everything else only reads it, so
+// readers take no lock. Releases are immutable and built independently of what is current
+// (build), so a node could hold several at once: today it holds one, the current release,
+// and held finds a held release by commit.
+//
+// It is safe for concurrent use.
+type releases struct {
+	store   store.Store
+	repo    *code.Repo
+	ref     string
+	builder *build.Builder
+	log     *slog.Logger
+	hooks   releaseHooks
+
+	// current is the release being served; nil until the first one is built.
+	current atomic.Pointer[release]
+	// failed is the last commit of the ref that failed to build here, while the node
+	// serves another (or none); nil when the node serves what the ref names.
+	failed atomic.Pointer[buildFailure]
+	// applied is the highest store revision whose ref state this node has applied.
+	applied atomic.Int64
+
+	// mu guards notify.
+	mu sync.Mutex
+	// notify is closed and replaced whenever applied advances.
+	notify chan struct{}
+
+	cancel context.CancelFunc
+	// done is closed when the main loop has returned.
+	done chan struct{}
+}
+
+// releaseHooks tell the rest of the node what the releases did. Each is optional and is
+// called from the main loop, so it must not block.
+type releaseHooks struct {
+	// switched is called once rel became the current release.
+	switched func(rel *release)
+	// failed is called once per commit and distinct error that failed to build.
+	failed func(f *buildFailure)
+	// changed is called whenever what status() reports changed.
+	changed func()
+}
+
+func newReleases(st store.Store, repo *code.Repo, ref string, builder *build.Builder, log *slog.Logger, hooks releaseHooks) *releases {
+	return &releases{store: st, repo: repo, ref: ref, builder: builder, log: log, hooks: hooks, notify: make(chan struct{})}
+}
+
+// start serves the release of the ref's current commit and launches the main loop, which
+// follows the ref until close. It fails only if the store cannot be read; if the current
+// commit cannot be built for a passing reason, the loop keeps trying. ctx bounds only the
+// first build.
+func (rs *releases) start(ctx context.Context) error {
+	kv, rev, err := rs.store.Get(ctx, rs.refKey(), 0)
+	if err != nil {
+		return fmt.Errorf("reading ref %s: %w", rs.ref, err)
+	}
+	next := target{revision: rev}
+	if kv != nil {
+		next.commit = code.ID(kv.Value)
+	}
+	pending := &next
+	if rs.apply(ctx, next) == nil {
+		pending = nil
+	}
+	ctx, rs.cancel = context.WithCancel(context.Background())
+	rs.done = make(chan struct{})
+	go func() {
+		defer close(rs.done)
+		rs.run(ctx, rev, pending)
+	}()
+	return nil
+}
+
+// close stops the main loop and waits for it. It does nothing if start was not called.
+func (rs *releases) close() {
+	if rs.cancel != nil {
+		rs.cancel()
+		<-rs.done
+	}
+}
+
+// target is a state of the ref to serve: its commit ("" when the ref does not exist) as of
+// a store revision.
+type target struct {
+	commit   code.ID
+	revision int64
+}
+
+func (rs *releases) refKey() string { return code.RefPrefix + rs.ref }
+
+// run is the main loop: it follows the ref from rev, applying each new state in order.
+// Changes that arrive while a release is being built are coalesced: only the latest state is
+// built. A state whose release fails to build for a passing reason is retried with backoff
+// while the node keeps serving what it has; applied revisions advance only once a state is
+// served. When the watch ends (compaction, a lost connection), the ref is read again and
+// watched from there, so no change is missed for long.
+//
+// The watch covers all of code.Prefix, not only the ref: a push writes its blobs, then its
+// tree, commit and ref in one store commit, so by the time the ref event arrives every
+// object of the new commit has come through the same watch. Each is offered to the Repo's
+// caches (which verify it against its id as a read would), and building the release then
+// reads nothing from the store but what the caches could not keep. The ref alone still
+// decides what is served, so ordering is exactly that of the ref's changes.
+func (rs *releases) run(ctx context.Context, rev int64, pending *target) {
+	key := rs.refKey()
+	var events <-chan store.Event
+	var retry <-chan time.Time
+	backoff := 50 * time.Millisecond
+	rewatch := func() { // after a failed read or an ended watch
+		retry = time.After(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
+	if pending != nil {
+		rewatch()
+	}
+	events = rs.store.Watch(ctx, code.Prefix, rev)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			for ok && ev.Err == nil {
+				refs := false // whether ev is one the old ref-only watch would have seen
+				for _, ch := range ev.Changes {
+					refs = refs || strings.HasPrefix(ch.Key, key)
+					switch {
+					case ch.Key == key:
+						t := target{revision: ev.Revision}
+						if !ch.Deleted {
+							t.commit = code.ID(ch.Value)
+						}
+						pending = &t
+					case !ch.Deleted:
+						rs.repo.Offer(ch.Key, ch.Value)
+					}
+				}
+				rev = ev.Revision
+				// Revisions that only wrote objects do not advance applied by themselves
+				// (waitApplied answers for them from the ref's ModRevision), so that applied
+				// keeps moving in the ref's own steps.
+				if pending == nil && refs {
+					rs.advance(rev)
+				}
+				// Coalesce what is already queued: only the latest state is worth building.
+				select {
+				case ev, ok = <-events:
+					continue
+				default:
+				}
+				break
+			}
+			if !ok || ev.Err != nil {
+				if ev.Err != nil {
+					rs.log.Warn("ref watch ended", "ref", rs.ref, "revision", rev, "err", ev.Err)
+				}
+				events = nil
+				rewatch()
+			}
+		case <-retry:
+			retry = nil
+			if events == nil {
+				kv, cur, err := rs.store.Get(ctx, key, 0)
+				if err != nil {
+					rs.log.Warn("re-reading ref failed; serving the last release", "ref", rs.ref, "err", err)
+					rewatch()
+					continue
+				}
+				t := target{revision: cur}
+				if kv != nil {
+					t.commit = code.ID(kv.Value)
+				}
+				pending, rev = &t, cur
+				events = rs.store.Watch(ctx, code.Prefix, rev)
+			}
+		}
+		if pending == nil {
+			continue
+		}
+		if err := rs.apply(ctx, *pending); err != nil {
+			rs.log.Warn("switching commit failed; serving the last release and retrying", "commit", pending.commit, "err", err)
+			if retry == nil {
+				rewatch()
+			}
+			continue
+		}
+		pending = nil
+		backoff = 50 * time.Millisecond
+	}
+}
+
+// apply serves t: it builds t's release (unless it is served already) and records t's
+// revision as applied. A commit that does not build leaves the node on its last working
+// release, with the failure recorded; its revision is applied all the same, since the node
+// has decided on it. apply fails, changing nothing, only when the build failed for a
+// passing reason, to be retried.
+func (rs *releases) apply(ctx context.Context, t target) error {
+	if t.commit != "" {
+		if err := rs.switchTo(ctx, t.commit, t.revision); err != nil {
+			return err
+		}
+	}
+	rs.advance(t.revision)
+	return nil
+}
+
+// advance records that the node has applied every ref change up to rev.
+func (rs *releases) advance(rev int64) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rev > rs.applied.Load() {
+		rs.applied.Store(rev)
+		close(rs.notify)
+		rs.notify = make(chan struct{})
+		rs.changed()
+	}
+}
+
+// waitApplied holds until the node has applied store revision rev, or ctx ends. A revision
+// that changed no ref counts as applied as soon as the node is current with the ref: the
+// store is asked for the ref while the wait goes on, so that a revision the watch is about
+// to deliver is not held up by that read's round trip.
+func (rs *releases) waitApplied(ctx context.Context, rev int64) error {
+	if rev <= rs.applied.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	current := make(chan struct{}) // closed when the ref is known current as of rev
+	go func() {
+		kv, cur, err := rs.store.Get(ctx, rs.refKey(), 0)
+		if err == nil && cur >= rev && (kv == nil || kv.ModRevision <= rs.applied.Load()) {
+			close(current)
+		}
+	}()
+	for {
+		rs.mu.Lock()
+		ch := rs.notify
+		rs.mu.Unlock()
+		if rev <= rs.applied.Load() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-current:
+			return nil
+		case <-ch:
+		}
+	}
+}
+
+// lag is how far this node is behind the store, counting only what it must apply: when the
+// ref has not changed since the applied revision, the node is current. It is -1 when the
+// store cannot be read.
+func (rs *releases) lag(ctx context.Context) int64 {
+	applied := rs.applied.Load()
+	kv, rev, err := rs.store.Get(ctx, rs.refKey(), 0)
+	if err != nil {
+		return -1
+	}
+	if kv == nil || kv.ModRevision <= applied {
+		return 0
+	}
+	return rev - applied
+}
+
+func (rs *releases) changed() {
+	if rs.hooks.changed != nil {
+		rs.hooks.changed()
+	}
+}
+
+// held returns the release of commit if the node holds one, or nil.
+func (rs *releases) held(commit code.ID) *release {
+	if cur := rs.current.Load(); cur != nil && cur.commit == commit {
+		return cur
+	}
+	return nil
+}
+
+// hold makes rel the current release.
+func (rs *releases) hold(rel *release) {
+	rs.current.Store(rel)
+}
+
 // switchTo builds the release of commit and makes it current, unless a newer one is served.
 // A commit that does not build is recorded as the node's failure; the error is returned
 // only when the build may pass if retried.
-func (s *Server) switchTo(ctx context.Context, commit code.ID, rev int64) error {
-	if cur := s.current.Load(); cur != nil && (cur.revision >= rev || cur.commit == commit) {
-		if cur.commit == commit {
-			if cur.revision < rev {
-				next := *cur
-				next.revision = rev
-				s.current.Store(&next)
-			}
-			s.clearFailure()
+func (rs *releases) switchTo(ctx context.Context, commit code.ID, rev int64) error {
+	if cur := rs.current.Load(); cur != nil && cur.revision >= rev && cur.commit != commit {
+		return nil
+	}
+	if rel := rs.held(commit); rel != nil {
+		if rel.revision < rev {
+			next := *rel
+			next.revision = rev
+			rs.hold(&next)
 		}
+		rs.clearFailure()
 		return nil
 	}
 	start := time.Now()
-	rel, err := s.buildRelease(ctx, commit, rev)
+	rel, err := rs.build(ctx, commit, rev)
 	if err != nil {
-		f := s.recordFailure(ctx, commit, rev, rel, err)
+		f := rs.recordFailure(ctx, commit, rev, rel, err)
 		if f.transient {
 			return err
 		}
 		return nil
 	}
-	s.current.Store(rel)
-	s.clearFailure()
-	s.metrics.switched(string(commit), rel.committed)
-	s.changed()
-	s.log.Info("serving commit", "commit", commit, "revision", rev, "build_ms", time.Since(start).Milliseconds())
+	rs.hold(rel)
+	rs.clearFailure()
+	if rs.hooks.switched != nil {
+		rs.hooks.switched(rel)
+	}
+	rs.changed()
+	rs.log.Info("serving commit", "commit", commit, "revision", rev, "build_ms", time.Since(start).Milliseconds())
 	return nil
 }
 
-// buildRelease reads commit's tree and builds its app. On failure it returns what it
-// could read of the release (for locating the error) and the error, marked errTransient
-// when it may pass by itself.
-func (s *Server) buildRelease(ctx context.Context, commit code.ID, rev int64) (*release, error) {
+// build reads commit's tree and builds its app, as read at store revision rev. On failure
+// it returns what it could read of the release (for locating the error) and the error,
+// marked errTransient when it may pass by itself. It changes nothing.
+func (rs *releases) build(ctx context.Context, commit code.ID, rev int64) (*release, error) {
 	rel := &release{commit: commit, revision: rev}
-	c, err := s.repo.Commit(ctx, commit)
+	c, err := rs.repo.Commit(ctx, commit)
 	if err != nil {
 		return rel, classify(err)
 	}
 	rel.committed = c.Time
-	tree, err := s.repo.Tree(ctx, c.Tree)
+	tree, err := rs.repo.Tree(ctx, c.Tree)
 	if err != nil {
 		return rel, classify(err)
 	}
-	rel.snap = &runtime.Snapshot{Commit: commit, Tree: tree, Blobs: s.repo}
-	if rel.app, err = s.builder.Build(ctx, rel.snap); err != nil {
+	rel.snap = &runtime.Snapshot{Commit: commit, Tree: tree, Blobs: rs.repo}
+	if rel.app, err = rs.builder.Build(ctx, rel.snap); err != nil {
 		return rel, classify(err)
 	}
 	return rel, nil
@@ -124,21 +420,23 @@ func classify(err error) error {
 
 // recordFailure records that commit failed to build with err, logs it once per commit and
 // error, and counts it.
-func (s *Server) recordFailure(ctx context.Context, commit code.ID, rev int64, rel *release, err error) *buildFailure {
+func (rs *releases) recordFailure(ctx context.Context, commit code.ID, rev int64, rel *release, err error) *buildFailure {
 	f := &buildFailure{commit: commit, revision: rev, snap: rel.snap, err: err, transient: errors.Is(err, errTransient)}
 	f.problems = failureProblems(ctx, err, rel.snap)
-	prev := s.failed.Load()
+	prev := rs.failed.Load()
 	if prev != nil && prev.commit == commit && prev.err.Error() == err.Error() {
 		f.errorID = prev.errorID
-		s.failed.Store(f)
+		rs.failed.Store(f)
 		return f
 	}
 	f.errorID = newErrorID()
-	s.failed.Store(f)
-	s.metrics.buildFailures.Inc()
-	s.changed()
+	rs.failed.Store(f)
+	if rs.hooks.failed != nil {
+		rs.hooks.failed(f)
+	}
+	rs.changed()
 	serving := ""
-	if cur := s.current.Load(); cur != nil {
+	if cur := rs.current.Load(); cur != nil {
 		serving = string(cur.commit)
 	}
 	msg := "commit does not build on this node; serving the last working release"
@@ -149,16 +447,16 @@ func (s *Server) recordFailure(ctx context.Context, commit code.ID, rev int64, r
 	for i, p := range f.problems {
 		lines[i] = p.String()
 	}
-	s.log.LogAttrs(ctx, slog.LevelError, msg,
+	rs.log.LogAttrs(ctx, slog.LevelError, msg,
 		slog.String("commit", string(commit)), slog.Int64("revision", rev), slog.String("serving", serving),
 		slog.String("error_id", f.errorID), slog.String("error", err.Error()), slog.Any("problems", lines))
 	return f
 }
 
 // clearFailure records that the node serves what the ref names.
-func (s *Server) clearFailure() {
-	if s.failed.Swap(nil) != nil {
-		s.changed()
+func (rs *releases) clearFailure() {
+	if rs.failed.Swap(nil) != nil {
+		rs.changed()
 	}
 }
 
@@ -182,15 +480,30 @@ func failureProblems(ctx context.Context, err error, snap *runtime.Snapshot) []a
 	return []api.Problem{p}
 }
 
-// failure returns the node's build failure as its status reports it, or "" and nil. The
-// public message names the commit, never the code; problems locate the failure.
-func (s *Server) failure() (wanted, msg string, retrying bool, problems []api.Problem) {
-	f := s.failed.Load()
+// status fills in what n says of the node's releases: the commit served, the revision
+// applied and the build failure, if any. The failure's public message names the commit,
+// never the code; its problems locate it.
+//
+// The revision is at least that of the release served: a release is made current just
+// before its revision is recorded as applied, and a status read in between must not name
+// the new commit with the old revision.
+func (rs *releases) status(n *api.Node) {
+	n.Revision = rs.applied.Load()
+	if rel := rs.current.Load(); rel != nil {
+		n.Commit = string(rel.commit)
+		n.Revision = max(n.Revision, rel.revision)
+	}
+	n.Wanted, n.Error, n.Retrying, n.Problems = rs.failure()
+}
+
+// failure returns the node's build failure as its status reports it, or "" and nil.
+func (rs *releases) failure() (wanted, msg string, retrying bool, problems []api.Problem) {
+	f := rs.failed.Load()
 	if f == nil {
 		return "", "", false, nil
 	}
 	msg = fmt.Sprintf("commit %s does not build on this node (error id %s); it serves its last working release", f.commit.Short(), f.errorID)
-	if s.current.Load() == nil {
+	if rs.current.Load() == nil {
 		msg = fmt.Sprintf("commit %s does not build on this node (error id %s); it has no working release to serve", f.commit.Short(), f.errorID)
 	}
 	if f.transient {
@@ -203,7 +516,7 @@ func (s *Server) failure() (wanted, msg string, retrying bool, problems []api.Pr
 // why. In dev mode, the answer locates the failure.
 func (s *Server) noRelease(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Retry-After", "1")
-	f := s.failed.Load()
+	f := s.releases.failed.Load()
 	if f == nil {
 		http.Error(w, "No app is deployed yet. Push one with: starbase push DIR", http.StatusServiceUnavailable)
 		return

@@ -113,7 +113,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Server serves one store's app and platform API. It is safe for concurrent use.
+// Server is a node: it serves one store's app and platform API. It puts together parts that
+// each own their state: releases (what the node serves, following the ref; releases.go), a
+// publisher (the rules by which refs move; publisher.go), the API (its guard and handlers,
+// whose errors one adapter answers; api.go) and app requests (serveApp). It is safe for
+// concurrent use.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
@@ -137,18 +141,10 @@ type Server struct {
 	// published is signalled when this node's state changed and should be republished.
 	published chan struct{}
 
-	// current is the release being served; nil until the first one is built.
-	current atomic.Pointer[release]
-	// failed is the last commit of the ref that failed to build here, while the node
-	// serves another (or none); nil when the node serves what the ref names.
-	failed atomic.Pointer[buildFailure]
-	// applied is the highest store revision whose ref state this node has applied.
-	applied atomic.Int64
-
-	// mu guards notify.
-	mu sync.Mutex
-	// notify is closed and replaced whenever applied advances.
-	notify chan struct{}
+	// releases follows the ref and holds what the node serves.
+	releases *releases
+	// publisher moves refs for the API: push, revert, ref move.
+	publisher *publisher
 
 	cancel context.CancelFunc
 	// running counts the goroutines Start launched; Close waits for them.
@@ -174,10 +170,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	repo := code.NewRepo(cfg.Store)
 	s := &Server{
 		cfg:            cfg,
 		log:            cfg.Logger,
-		repo:           code.NewRepo(cfg.Store),
+		repo:           repo,
 		loader:         loader,
 		builder:        &build.Builder{Loader: loader, Renderer: renderer},
 		ids:            newRequestIDs(),
@@ -185,11 +182,16 @@ func New(cfg Config) (*Server, error) {
 		tokens:         auth.NewTokens(cfg.Store),
 		refusals:       newRefusals(cfg.RefusalInterval),
 		start:          time.Now(),
-		notify:         make(chan struct{}),
 		nodes:          newRegistry(cfg.Store, cfg.Node),
 		published:      make(chan struct{}, 1),
 		errors:         newErrorLog(),
 	}
+	s.releases = newReleases(cfg.Store, repo, cfg.Ref, s.builder, s.log, releaseHooks{
+		switched: func(rel *release) { s.metrics.switched(string(rel.commit), rel.committed) },
+		failed:   func(*buildFailure) { s.metrics.buildFailures.Inc() },
+		changed:  s.changed,
+	})
+	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), log: s.log}
 	s.api = s.apiHandler()
 	s.metrics = newMetrics(s)
 	return s, nil
@@ -208,21 +210,11 @@ func (s *Server) Tokens() *auth.Tokens { return s.tokens }
 // if the store cannot be read; if the current commit cannot be loaded for a passing reason,
 // the node starts without it and keeps trying.
 func (s *Server) Start(ctx context.Context) error {
-	kv, rev, err := s.cfg.Store.Get(ctx, s.refKey(), 0)
-	if err != nil {
-		return fmt.Errorf("reading ref %s: %w", s.cfg.Ref, err)
-	}
-	next := target{revision: rev}
-	if kv != nil {
-		next.commit = code.ID(kv.Value)
-	}
-	pending := &next
-	if s.apply(ctx, next) == nil {
-		pending = nil
+	if err := s.releases.start(ctx); err != nil {
+		return err
 	}
 	ctx, s.cancel = context.WithCancel(context.Background())
-	s.running.Add(3)
-	go s.watch(ctx, rev, pending)
+	s.running.Add(2)
 	go s.publish(ctx)
 	go s.recordRefusals(ctx)
 	return nil
@@ -260,182 +252,12 @@ func (s *Server) changed() {
 // Close stops following the store, waits for the node's goroutines (its registry record is
 // removed) and releases the loader. It does not close the store.
 func (s *Server) Close() error {
+	s.releases.close()
 	if s.cancel != nil {
 		s.cancel()
 		s.running.Wait()
 	}
 	return s.loader.Close()
-}
-
-// target is a state of the ref to serve: its commit ("" when the ref does not exist) as of
-// a store revision.
-type target struct {
-	commit   code.ID
-	revision int64
-}
-
-// watch follows the ref from rev, applying each new state in order. Changes that arrive
-// while a release is being built are coalesced: only the latest state is built. A state
-// whose release fails to build for a passing reason is retried with backoff while the node
-// keeps serving what it has; applied revisions advance only once a state is served. When
-// the watch ends (compaction, a lost connection), the ref is read again and watched from
-// there, so no change is missed for long.
-//
-// The watch covers all of code.Prefix, not only the ref: a push writes its blobs, then its
-// tree, commit and ref in one store commit, so by the time the ref event arrives every
-// object of the new commit has come through the same watch. Each is offered to the Repo's
-// caches (which verify it against its id as a read would), and building the release then
-// reads nothing from the store but what the caches could not keep. The ref alone still
-// decides what is served, so ordering is exactly that of the ref's changes.
-func (s *Server) watch(ctx context.Context, rev int64, pending *target) {
-	defer s.running.Done()
-	key := s.refKey()
-	var events <-chan store.Event
-	var retry <-chan time.Time
-	backoff := 50 * time.Millisecond
-	rewatch := func() { // after a failed read or an ended watch
-		retry = time.After(backoff)
-		backoff = min(2*backoff, 2*time.Second)
-	}
-	if pending != nil {
-		rewatch()
-	}
-	events = s.cfg.Store.Watch(ctx, code.Prefix, rev)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-events:
-			for ok && ev.Err == nil {
-				refs := false // whether ev is one the old ref-only watch would have seen
-				for _, ch := range ev.Changes {
-					refs = refs || strings.HasPrefix(ch.Key, key)
-					switch {
-					case ch.Key == key:
-						t := target{revision: ev.Revision}
-						if !ch.Deleted {
-							t.commit = code.ID(ch.Value)
-						}
-						pending = &t
-					case !ch.Deleted:
-						s.repo.Offer(ch.Key, ch.Value)
-					}
-				}
-				rev = ev.Revision
-				// Revisions that only wrote objects do not advance applied by themselves
-				// (waitApplied answers for them from the ref's ModRevision), so that applied
-				// keeps moving in the ref's own steps.
-				if pending == nil && refs {
-					s.advance(rev)
-				}
-				// Coalesce what is already queued: only the latest state is worth building.
-				select {
-				case ev, ok = <-events:
-					continue
-				default:
-				}
-				break
-			}
-			if !ok || ev.Err != nil {
-				if ev.Err != nil {
-					s.log.Warn("ref watch ended", "ref", s.cfg.Ref, "revision", rev, "err", ev.Err)
-				}
-				events = nil
-				rewatch()
-			}
-		case <-retry:
-			retry = nil
-			if events == nil {
-				kv, cur, err := s.cfg.Store.Get(ctx, key, 0)
-				if err != nil {
-					s.log.Warn("re-reading ref failed; serving the last release", "ref", s.cfg.Ref, "err", err)
-					rewatch()
-					continue
-				}
-				t := target{revision: cur}
-				if kv != nil {
-					t.commit = code.ID(kv.Value)
-				}
-				pending, rev = &t, cur
-				events = s.cfg.Store.Watch(ctx, code.Prefix, rev)
-			}
-		}
-		if pending == nil {
-			continue
-		}
-		if err := s.apply(ctx, *pending); err != nil {
-			s.log.Warn("switching commit failed; serving the last release and retrying", "commit", pending.commit, "err", err)
-			if retry == nil {
-				rewatch()
-			}
-			continue
-		}
-		pending = nil
-		backoff = 50 * time.Millisecond
-	}
-}
-
-// apply serves t: it builds t's release (unless it is served already) and records t's
-// revision as applied. A commit that does not build leaves the node on its last working
-// release, with the failure recorded (see releases.go); its revision is applied all the
-// same, since the node has decided on it. apply fails, changing nothing, only when the
-// build failed for a passing reason, to be retried.
-func (s *Server) apply(ctx context.Context, t target) error {
-	if t.commit != "" {
-		if err := s.switchTo(ctx, t.commit, t.revision); err != nil {
-			return err
-		}
-	}
-	s.advance(t.revision)
-	return nil
-}
-
-func (s *Server) refKey() string { return code.RefPrefix + s.cfg.Ref }
-
-// advance records that the node has applied every ref change up to rev.
-func (s *Server) advance(rev int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if rev > s.applied.Load() {
-		s.applied.Store(rev)
-		close(s.notify)
-		s.notify = make(chan struct{})
-		s.changed()
-	}
-}
-
-// waitApplied holds until the node has applied store revision rev, or ctx ends. A revision
-// that changed no ref counts as applied as soon as the node is current with the ref: the
-// store is asked for the ref while the wait goes on, so that a revision the watch is about
-// to deliver is not held up by that read's round trip.
-func (s *Server) waitApplied(ctx context.Context, rev int64) error {
-	if rev <= s.applied.Load() {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	current := make(chan struct{}) // closed when the ref is known current as of rev
-	go func() {
-		kv, cur, err := s.cfg.Store.Get(ctx, s.refKey(), 0)
-		if err == nil && cur >= rev && (kv == nil || kv.ModRevision <= s.applied.Load()) {
-			close(current)
-		}
-	}()
-	for {
-		s.mu.Lock()
-		ch := s.notify
-		s.mu.Unlock()
-		if rev <= s.applied.Load() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-current:
-			return nil
-		case <-ch:
-		}
-	}
 }
 
 // ServeHTTP routes /-/ to the platform and everything else to the app. Every response
@@ -499,7 +321,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 			return route
 		}
 	}
-	rel := s.current.Load()
+	rel := s.releases.current.Load()
 	if rel == nil {
 		s.noRelease(w, r)
 		return route
@@ -601,7 +423,7 @@ func (s *Server) served(rel *release) *servedRelease {
 	if sr := s.servedRel.Load(); sr != nil && sr.rel == rel {
 		return sr
 	}
-	if rel == s.current.Load() {
+	if rel == s.releases.current.Load() {
 		s.metrics.serving(rel.app)
 	}
 	sr := &servedRelease{rel: rel, commitHeader: []string{string(rel.commit)}, resolver: s.classResolver(rel)}

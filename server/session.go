@@ -75,32 +75,29 @@ func safeMethod(method string) bool {
 // login exchanges a token (in the JSON body) for a session cookie. It is rate-limited and
 // audited like every authentication, and checks the origin: another site cannot log a
 // browser into a session of the attacker's choosing.
-func (g *guard) login(w http.ResponseWriter, r *http.Request) {
+//
+// A refusal (a wrong origin, an unknown or revoked token) counts against the source; any
+// other failure does not.
+func (g *guard) login(w http.ResponseWriter, r *http.Request) error {
 	src := sourceOf(r)
 	ok, retry := g.limiter.take(src)
 	if !ok {
-		g.s.tooMany(w, r, retry)
-		return
+		return g.s.tooMany(w, r, retry)
 	}
 	if err := checkSameOrigin(r); err != nil {
-		g.s.refuse(w, r, principal{}, err)
-		return
+		return err
 	}
 	var req api.LoginRequest
 	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
 		g.limiter.refund(src)
-		writeError(w, err)
-		return
+		return err
 	}
 	tok, err := g.authenticateToken(r.Context(), req.Token)
 	if err != nil {
-		if isRefusal(err) {
-			g.s.refuse(w, r, principal{}, err)
-			return
+		if !isRefusal(err) {
+			g.limiter.refund(src)
 		}
-		g.limiter.refund(src)
-		writeError(w, err)
-		return
+		return err
 	}
 	g.limiter.refund(src)
 	who := principal{tok: tok}
@@ -110,8 +107,7 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) {
 	rec.Detail = fmt.Sprintf("token role %s, session role %s", tok.Role, who.tok.Role)
 	id, sess, err := g.sessions.Start(r.Context(), tok, g.ttl, []store.Op{auth.AuditOp(rec)})
 	if err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookieName(r),
@@ -126,28 +122,28 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) {
 	g.s.log.Info("login", "token", tok.ID, "actor", tok.Name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, api.Session{Name: tok.Name, TokenID: tok.ID, Role: string(who.tok.Role),
 		Expires: sess.Expires, CSRF: auth.CSRFToken(id)})
+	return nil
 }
 
 // logout ends the session of the request's cookie and clears the cookie.
-func (g *guard) logout(w http.ResponseWriter, r *http.Request) {
+func (g *guard) logout(w http.ResponseWriter, r *http.Request) error {
 	who := principalOf(r)
 	if who.session == "" {
-		writeError(w, fmt.Errorf("%w: logout ends a session, and this request was not made with a session cookie", errBadRequest))
-		return
+		return fmt.Errorf("%w: logout ends a session, and this request was not made with a session cookie", errBadRequest)
 	}
 	rec := g.s.newAuditRecord(r, who, auth.ActionLogout)
 	if err := g.sessions.End(r.Context(), who.session, []store.Op{auth.AuditOp(rec)}); err != nil {
-		writeError(w, err)
-		return
+		return err
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // apiSession tells the editor who it acts as and, for a session cookie, its CSRF token (for
 // example after a page reload).
-func (g *guard) apiSession(w http.ResponseWriter, r *http.Request) {
+func (g *guard) apiSession(w http.ResponseWriter, r *http.Request) error {
 	who := principalOf(r)
 	out := api.Session{Name: who.tok.Name, TokenID: who.tok.ID, Role: string(who.tok.Role)}
 	if who.session != "" {
@@ -155,4 +151,5 @@ func (g *guard) apiSession(w http.ResponseWriter, r *http.Request) {
 		out.CSRF = auth.CSRFToken(who.session)
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
 }

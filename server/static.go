@@ -53,7 +53,7 @@ func NewStatic(ctx context.Context, cfg Config, files map[string][]byte) (*Serve
 		s.Close()
 		return nil, fmt.Errorf("server: loading the app: %w", err)
 	}
-	s.current.Store(rel)
+	s.releases.hold(rel)
 	return s, nil
 }
 
