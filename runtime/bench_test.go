@@ -101,6 +101,45 @@ def run():
         parts.append("%d:%s" % (i, str(i) + "x"))
     return ",".join(parts)
 `,
+	// One workload per fast path of format.go, each 1,000 operations on a page's values.
+	"fast_percent": `
+def run():
+    for i in range(1000):
+        s = "<td>%d</td><td>%s</td>" % (i, "name")
+    return s
+`,
+	"fast_format": `
+def run():
+    for i in range(1000):
+        s = "<td>{}</td><td>{}</td>".format(i, "name")
+    return s
+`,
+	"fast_concat": `
+def run():
+    a, b = "name", "$12.00"
+    for i in range(1000):
+        s = "<tr><td>" + a + "</td><td>" + b + "</td></tr>"
+    return s
+`,
+	"fast_str": `
+def run():
+    for i in range(1000):
+        s = str(i * 7)
+    return s
+`,
+	"fast_join": `
+def run():
+    parts = ["<td>", "name", "</td>", "<td>", "12", "</td>"]
+    for i in range(1000):
+        s = "".join(parts)
+    return s
+`,
+	"fast_replace": `
+def run():
+    for i in range(1000):
+        s = "Item 5 <f & co>".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;")
+    return s
+`,
 	"calls": `
 def add(a, b):
     return a - (-b)

@@ -73,13 +73,17 @@ func (c *checks) predeclared() starlark.StringDict {
 		"enumerate": c.collection("enumerate", slotBytes+2*slotBytes+24),
 		"zip":       {c.zip, c.describeZip},
 		"bytes":     {c.bytes, c.describeBytes},
-		"str":       c.text(false),
 		"repr":      c.text(true),
 		"print":     {c.joined, describedAs("the text of print() or fail()")},
 		"fail":      {c.joined, describedAs("the text of print() or fail()")},
 		"int":       {c.int, describedAs("int() of a string")},
 	} {
 		d[name] = c.wrap(starlark.Universe[name].(*starlark.Builtin), estimate)
+	}
+	d["str"] = starlark.NewBuiltin("str", c.str(c.wrap(starlark.Universe["str"].(*starlark.Builtin), c.text(false))))
+	d[checkConcat] = starlark.NewBuiltin("+", c.concat)
+	for name, b := range c.directMethodBuiltins() {
+		d[name] = b
 	}
 	// These iterate their argument inside one instruction: min(range(1 << 60)) would run
 	// for years. Each element they visit counts as a step.
@@ -168,25 +172,24 @@ func (c *checks) star(thread *starlark.Thread, b *starlark.Builtin, args starlar
 }
 
 // binary returns the check of x op y, which then computes x op y. The common cases,
-// int + int and string + string, are decided inline: they run at every step of most loops.
+// int + int, string + string and % of a string, take the fast paths of format.go: they
+// run at every step of most loops.
 func (c *checks) binary(op syntax.Token) builtinFunc {
 	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if len(args) != 2 || len(kwargs) != 0 {
 			return nil, fmt.Errorf("internal error: %s check called with %d arguments", b.Name(), len(args))
 		}
 		x, y := args[0], args[1]
-		if op == syntax.PLUS {
-			switch x := x.(type) {
-			case starlark.Int:
-				return starlark.Binary(op, x, y) // integers grow by one bit
-			case starlark.String:
-				if y, ok := y.(starlark.String); ok {
-					size := int64(len(x)) + int64(len(y))
-					if size > c.maxAlloc {
-						return nil, c.refuse(describeBinary(op, x, y), size)
+		switch op {
+		case syntax.PLUS:
+			return c.add(thread, x, y) // format.go
+		case syntax.PERCENT:
+			if format, ok := x.(starlark.String); ok {
+				if s, ok := fastPercent(string(format), y, c.maxAlloc); ok { // format.go
+					if len(s) >= smallBytes {
+						c.charge(thread, int64(len(s)))
 					}
-					c.charge(thread, size)
-					return x + y, nil // what starlark.Binary computes
+					return starlark.String(s), nil
 				}
 			}
 		}

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"strings"
+
 	"go.starlark.net/syntax"
 )
 
@@ -12,6 +14,7 @@ import (
 // performs exactly the original operation:
 //
 //	x + y      ->  $add(x, y)       (not when an operand is a number literal: i + 1)
+//	x + y + z  ->  $concat(x, y, z) (a chain of + fused into one check, see below)
 //	x * y      ->  $mul(x, y)       (not when an operand is a float literal)
 //	x % y      ->  $mod(x, y)       (not when an operand is a number literal: i % 2)
 //	x << y     ->  $shl(x, y)
@@ -19,8 +22,16 @@ import (
 //	x.name     ->  $attr(x, "name") for the method names that allocate or iterate (see
 //	               checkedMethods); getattr(x, name) is checked the same way (checks.go)
 //	f(*x)      ->  f(*$star(x))     (the call collects the elements of x)
+//	x.join(y)  ->  $call_join(x, y) (and x.replace(...), x.format(...): a direct call of a
+//	               checked method, without *args or **kwargs, is one check; format.go)
 //	def f(...): body        ->  def f(...): $enter(); body
 //	lambda ...: e           ->  lambda ...: $enter() and e
+//
+// A chain a + b + c (left to right, without parentheses) becomes one $concat(a, b, c),
+// which joins strings with one allocation instead of one per +, and otherwise adds pair by
+// pair from the left exactly as the chain would. What differs is only the order of
+// evaluation when an addition fails: every operand of the chain is evaluated first, so
+// in "a" + 1 + f(), f is called before the type error of "a" + 1 is reported.
 //
 // Universe functions that allocate (list, str, sorted, ...) are replaced by checked
 // versions of the same name instead (see checks.go); they need no rewriting.
@@ -29,7 +40,7 @@ import (
 // the checks nor shadow them. Each inserted call is placed at the position of the operator
 // it replaces, so tracebacks point where they did. rewriteVersion is part of every cache
 // key: change it whenever the rewriting changes.
-const rewriteVersion = "checks-3"
+const rewriteVersion = "checks-4"
 
 // Names of the checks the rewriting inserts.
 const (
@@ -220,6 +231,14 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 			e.X = r.expr(e.X)
 		}
 	case *syntax.CallExpr:
+		if dot, ok := e.Fn.(*syntax.DotExpr); ok && directMethods[dot.Name.Name] != "" && !hasStarArgs(e.Args) {
+			// x.name(args) -> $call_name(x, args): keyword arguments stay after x.
+			dot.X = r.expr(dot.X)
+			r.exprs(e.Args)
+			e.Fn = &syntax.Ident{NamePos: dot.Dot, Name: directMethods[dot.Name.Name]}
+			e.Args = append([]syntax.Expr{dot.X}, e.Args...)
+			return e
+		}
 		e.Fn = r.expr(e.Fn)
 		r.exprs(e.Args) // keyword arguments are BinaryExpr{EQ}: only their value changes
 		for _, a := range e.Args {
@@ -305,7 +324,53 @@ func binary(e *syntax.BinaryExpr) syntax.Expr {
 			return e
 		}
 	}
+	if e.Op == syntax.PLUS {
+		// A sum of string literals is folded by the compiler, and bounded by the source.
+		if stringSum(e) {
+			return e
+		}
+		// (a + b) + c, already rewritten to $add(a, b) or $concat(a, b, ...): one $concat.
+		if x, ok := e.X.(*syntax.CallExpr); ok {
+			if id, ok := x.Fn.(*syntax.Ident); ok && (id.Name == checkAdd || id.Name == checkConcat) && len(x.Args) < maxConcat {
+				id.Name = checkConcat
+				last := &x.Args[len(x.Args)-1]
+				if stringSum(*last) && stringSum(e.Y) {
+					// Adjacent literals stay a sum, which the compiler folds.
+					*last = &syntax.BinaryExpr{X: *last, OpPos: e.OpPos, Op: syntax.PLUS, Y: e.Y}
+				} else {
+					x.Args = append(x.Args, e.Y)
+				}
+				_, x.Rparen = e.Y.Span()
+				return x
+			}
+		}
+	}
 	return call(e.OpPos, check, e.X, e.Y)
+}
+
+// stringSum reports whether e is a string literal or a sum of them (without parentheses).
+func stringSum(e syntax.Expr) bool {
+	switch e := e.(type) {
+	case *syntax.Literal:
+		return e.Token == syntax.STRING
+	case *syntax.BinaryExpr:
+		return e.Op == syntax.PLUS && stringSum(e.X) && stringSum(e.Y)
+	}
+	return false
+}
+
+// maxConcat is the most operands of one $concat (a call has at most 255 arguments); a
+// longer chain nests: $concat($concat(...), ...).
+const maxConcat = 128
+
+// hasStarArgs reports whether a call's arguments include *args or **kwargs.
+func hasStarArgs(args []syntax.Expr) bool {
+	for _, a := range args {
+		if u, ok := a.(*syntax.UnaryExpr); ok && (u.Op == syntax.STAR || u.Op == syntax.STARSTAR) {
+			return true
+		}
+	}
+	return false
 }
 
 // isNumber reports whether e is a float literal, or an int literal if ints is set.
@@ -341,7 +406,8 @@ func pure(e syntax.Expr) bool {
 		return pure(e.X) && pure(e.Y)
 	case *syntax.CallExpr:
 		// A check inserted by rewriting (x[i * 2]) has no effect besides its check.
-		if id, ok := e.Fn.(*syntax.Ident); ok && id.Name != "" && id.Name[0] == '$' && id.Name != checkEnter {
+		// ($call_name calls a method, which may be a function of stored code.)
+		if id, ok := e.Fn.(*syntax.Ident); ok && id.Name != "" && id.Name[0] == '$' && id.Name != checkEnter && !strings.HasPrefix(id.Name, "$call_") {
 			for _, a := range e.Args {
 				if !pure(a) {
 					return false

@@ -1,0 +1,325 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/starbase/starbase/code"
+)
+
+// Operands of the generated expressions: every type the fast paths know, with the edges
+// (empty, non-ASCII, quotes, the int64 bounds, an int beyond them), and types they
+// decline.
+var fastOperands = []string{
+	`""`, `"x"`, `"<td>"`, `"ünï"`, `"a\"b"`, `"%"`, `"%s"`, `"{}"`, `"}"`, `"&"`, `"a&b<c>"`,
+	`0`, `7`, `-1`, `999`, `1000`, `-1000`, `9223372036854775807`, `-9223372036854775808`, `(1 << 70)`,
+	`True`, `False`, `None`, `1.5`, `[1, "a"]`, `("t",)`, `{"a": 1}`, `b"by"`,
+}
+
+// Formats of % and str.format: every conversion, escapes, and broken ones.
+var (
+	percentPieces = []string{"", "a", "<td>", "é", "%%", "%s", "%d", "%i", "%r", "%x", "%c", "%(a)s", "%", "%0", "%5d", "%f", "{}", "x%"}
+	formatPieces  = []string{"", "a", "<td>", "é", "{{", "}}", "{}", "{0}", "{a}", "{b}", "{!r}", "{:d}", "{", "}", "{a.b}", "%s"}
+)
+
+// generated returns n Starlark expressions that exercise the fast paths, from rng.
+func generated(rng *rand.Rand, n int) []string {
+	pick := func(list []string) string { return list[rng.IntN(len(list))] }
+	operands := func(k int) string {
+		var ops []string
+		for range k {
+			ops = append(ops, pick(fastOperands))
+		}
+		return strings.Join(ops, ", ")
+	}
+	pieces := func(list []string) string {
+		var b strings.Builder
+		for range rng.IntN(5) {
+			b.WriteString(pick(list))
+		}
+		return b.String()
+	}
+	var exprs []string
+	for len(exprs) < n {
+		switch rng.IntN(7) {
+		case 0: // % with a tuple
+			if k := rng.IntN(4); k == 0 {
+				exprs = append(exprs, fmt.Sprintf("%q %% ()", pieces(percentPieces)))
+			} else {
+				exprs = append(exprs, fmt.Sprintf("%q %% (%s,)", pieces(percentPieces), operands(k)))
+			}
+		case 1: // % with one value
+			exprs = append(exprs, fmt.Sprintf("%q %% %s", pieces(percentPieces), pick(fastOperands)))
+		case 2: // str.format, positional and keyword
+			exprs = append(exprs, fmt.Sprintf("%q.format(%s)", pieces(formatPieces), operands(rng.IntN(4))))
+			exprs = append(exprs, fmt.Sprintf("%q.format(a = %s, b = %s)", pieces(formatPieces), pick(fastOperands), pick(fastOperands)))
+		case 3: // a chain of +
+			var ops []string
+			for range 2 + rng.IntN(5) {
+				if rng.IntN(6) == 0 {
+					ops = append(ops, pick(fastOperands))
+				} else {
+					ops = append(ops, pick(fastOperands[:11]))
+				}
+			}
+			exprs = append(exprs, strings.Join(ops, " + "))
+		case 4: // join of a list or tuple
+			var elems []string
+			for range rng.IntN(5) {
+				if rng.IntN(8) == 0 {
+					elems = append(elems, pick(fastOperands))
+				} else {
+					elems = append(elems, pick(fastOperands[:11]))
+				}
+			}
+			if rng.IntN(2) == 0 {
+				exprs = append(exprs, fmt.Sprintf("(%s).join([%s])", pick(fastOperands), strings.Join(elems, ", ")))
+			} else {
+				exprs = append(exprs, fmt.Sprintf("%s.join((%s))", pick(fastOperands[:11]), strings.Join(append(elems, ""), ", ")))
+			}
+		case 5: // replace
+			exprs = append(exprs, fmt.Sprintf("(%s).replace(%s, %s)", pick(fastOperands), pick(fastOperands), pick(fastOperands)))
+		case 6: // str
+			exprs = append(exprs, fmt.Sprintf("str(%s)", pick(fastOperands)))
+		}
+	}
+	return exprs
+}
+
+// TestFastPaths_MatchUpstream is the differential test of format.go: thousands of
+// generated expressions (% and str.format with every conversion, chains of +, join,
+// replace, str) run once through the Loader, with its rewriting, checks and fast paths,
+// and once by go.starlark.net alone; each must give the same value, or fail with the
+// same message.
+func TestFastPaths_MatchUpstream(t *testing.T) {
+	exprs := generated(rand.New(rand.NewPCG(14, 19)), 3000)
+	exprs = append(exprs,
+		`"<tr><td>" + str(7) + "</td><td>" + "a&b".replace("&", "&amp;") + "</td></tr>\n"`,
+		`"%d items at %s, %r" % (3, "x", None)`, `"{} and {}".format(1, "b")`, `",".join(["1", "2", "3"])`,
+		`"a" + 1 + "b"`, `1 + 2 + 3 + 4`, `[1] + [2] + [3]`, `(1,) + (2,) + (3,)`, `"x" + "y" + None`,
+	)
+	checkSameAsUpstream(t, exprs)
+}
+
+// checkSameAsUpstream evaluates each expression through a Loader and through
+// go.starlark.net alone, and fails on any difference.
+func checkSameAsUpstream(t *testing.T, exprs []string) {
+	t.Helper()
+	var src strings.Builder
+	for i, e := range exprs {
+		fmt.Fprintf(&src, "def e%d():\n    return %s\n", i, e)
+	}
+	l, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	blob := []byte(src.String())
+	id := code.HashBlob(blob)
+	snap := &Snapshot{Commit: id, Tree: code.Tree{"app.star": id}, Blobs: mapBlobs{id: blob}}
+	checked, err := l.Load(context.Background(), snap, "app.star")
+	if err != nil {
+		var se syntax.Error
+		if errors.As(err, &se) {
+			t.Fatalf("%v: %s", err, strings.Split(string(blob), "\n")[se.Pos.Line-1])
+		}
+		t.Fatal(err)
+	}
+	plain, err := starlark.ExecFileOptions(Dialect(), &starlark.Thread{}, "app.star", blob, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := 0
+	for i, e := range exprs {
+		name := fmt.Sprintf("e%d", i)
+		want, wantErr := starlark.Call(&starlark.Thread{}, plain[name], nil, nil)
+		got, gotErr := l.Call(context.Background(), snap, checked[name].(starlark.Callable), nil, nil, CallOptions{})
+		switch {
+		case wantErr != nil && gotErr != nil:
+			if w, g := evalMsg(wantErr), evalMsg(gotErr); w != g {
+				t.Errorf("%s: upstream fails with %q, the Loader with %q", e, w, g)
+			}
+		case wantErr != nil:
+			t.Errorf("%s: upstream fails with %q, the Loader returns %s", e, evalMsg(wantErr), got)
+		case gotErr != nil:
+			t.Errorf("%s: upstream returns %s, the Loader fails with %q", e, want, evalMsg(gotErr))
+		default:
+			if eq, err := starlark.Equal(want, got); err != nil || !eq || want.Type() != got.Type() {
+				t.Errorf("%s: upstream returns %s, the Loader %s", e, want, got)
+			}
+			fast++
+		}
+	}
+	if fast < len(exprs)/4 {
+		t.Errorf("only %d of %d expressions succeeded: the generator does not exercise the fast paths", fast, len(exprs))
+	}
+}
+
+func evalMsg(err error) string {
+	var ee *starlark.EvalError
+	if errors.As(err, &ee) {
+		return ee.Msg
+	}
+	return err.Error()
+}
+
+// mapBlobs is a BlobSource over a map.
+type mapBlobs map[code.ID][]byte
+
+func (m mapBlobs) Blob(_ context.Context, id code.ID) ([]byte, error) {
+	if b, ok := m[id]; ok {
+		return b, nil
+	}
+	return nil, fmt.Errorf("no blob %s", id)
+}
+
+// upstreamPercent is format % y as go.starlark.net computes it.
+func upstreamPercent(format string, y starlark.Value) (starlark.Value, error) {
+	return starlark.Binary(syntax.PERCENT, starlark.String(format), y)
+}
+
+// upstreamFormat is format.format(*args) as go.starlark.net computes it.
+func upstreamFormat(format string, args starlark.Tuple) (starlark.Value, error) {
+	m, err := starlark.String(format).Attr("format")
+	if err != nil {
+		return nil, err
+	}
+	return starlark.Call(&starlark.Thread{}, m, args, nil)
+}
+
+// fuzzArgs turns fuzzed scalars into arguments of the fast paths.
+func fuzzArgs(s string, i int64, kind uint8) starlark.Tuple {
+	values := []starlark.Value{starlark.String(s), starlark.MakeInt64(i), starlark.Bool(i%2 == 0), starlark.None, starlark.Float(float64(i) / 3)}
+	var args starlark.Tuple
+	for k := range int(kind % 4) {
+		args = append(args, values[(int(kind)/4+k)%len(values)])
+	}
+	return args
+}
+
+// FuzzPercent checks that fastPercent, when it answers, answers what go.starlark.net's %
+// answers.
+func FuzzPercent(f *testing.F) {
+	f.Add("<td>%s</td><td>%d</td>", "a&b", int64(42), uint8(2))
+	f.Add("%r%%%i", "", int64(-9223372036854775808), uint8(6))
+	f.Add("%s", "x", int64(1), uint8(1))
+	f.Fuzz(func(t *testing.T, format, s string, i int64, kind uint8) {
+		args := fuzzArgs(s, i, kind)
+		for _, y := range []starlark.Value{args, starlark.String(s), starlark.MakeInt64(i)} {
+			got, ok := fastPercent(format, y, 1<<20)
+			if !ok {
+				continue
+			}
+			want, err := upstreamPercent(format, y)
+			if err != nil {
+				t.Fatalf("%q %% %s: fast path gives %q, upstream fails: %v", format, y, got, err)
+			}
+			if string(want.(starlark.String)) != got {
+				t.Fatalf("%q %% %s: fast path gives %q, upstream %q", format, y, got, want)
+			}
+		}
+	})
+}
+
+// FuzzFormat checks that fastFormat, when it answers, answers what go.starlark.net's
+// str.format answers.
+func FuzzFormat(f *testing.F) {
+	f.Add("<td>{}</td><td>{}</td>", "a&b", int64(42), uint8(2))
+	f.Add("{{}}{}}}", "", int64(-1), uint8(5))
+	f.Fuzz(func(t *testing.T, format, s string, i int64, kind uint8) {
+		args := fuzzArgs(s, i, kind)
+		got, ok := fastFormat(format, args, nil, 1<<20)
+		if !ok {
+			return
+		}
+		want, err := upstreamFormat(format, args)
+		if err != nil {
+			t.Fatalf("%q.format%s: fast path gives %q, upstream fails: %v", format, args, got, err)
+		}
+		if string(want.(starlark.String)) != got {
+			t.Fatalf("%q.format%s: fast path gives %q, upstream %q", format, args, got, want)
+		}
+	})
+}
+
+// TestFastPaths_DeclineWhatTheyDoNotKnow checks that each fast path answers the common
+// cases (so that the differential tests above test something) and declines the others.
+func TestFastPaths_DeclineWhatTheyDoNotKnow(t *testing.T) {
+	big := starlark.MakeInt(1).Lsh(70)
+	for _, tc := range []struct {
+		format string
+		y      starlark.Value
+		ok     bool
+	}{
+		{"<td>%s</td><td>%d</td>", starlark.Tuple{starlark.String("a"), starlark.MakeInt(3)}, true},
+		{"%r %s %i %%", starlark.Tuple{starlark.None, starlark.True, starlark.MakeInt(-5)}, true},
+		{"%d", starlark.String("3"), false},                // an error: the general path reports it
+		{"%d", starlark.Float(1.5), false},                 // upstream truncates floats
+		{"%s", big, false},                                 // beyond 64 bits
+		{"%r", starlark.String("q"), false},                // quoting
+		{"%x", starlark.MakeInt(255), false},               // other conversions
+		{"%(a)s", starlark.NewDict(0), false},              // mappings
+		{"%s %s", starlark.Tuple{starlark.String("a")}, false}, // too few
+		{"%s", starlark.Tuple{}, false},
+		{"x", starlark.Tuple{starlark.String("a")}, false}, // too many
+	} {
+		if _, ok := fastPercent(tc.format, tc.y, 1<<20); ok != tc.ok {
+			t.Errorf("fastPercent(%q, %s): ok = %v, want %v", tc.format, tc.y, ok, tc.ok)
+		}
+	}
+	// A text over the budget is declined, for the general path to refuse.
+	if _, ok := fastPercent("%s%s", starlark.Tuple{starlark.String("abc"), starlark.String("de")}, 4); ok {
+		t.Error("fastPercent answered a text of 5 bytes within a budget of 4")
+	}
+	if _, ok := fastFormat("{}{}", starlark.Tuple{starlark.String("abc"), starlark.String("de")}, nil, 4); ok {
+		t.Error("fastFormat answered a text of 5 bytes within a budget of 4")
+	}
+	if _, ok := fastJoin(",", starlark.NewList([]starlark.Value{starlark.String("ab"), starlark.String("cd")}), 4); ok {
+		t.Error("fastJoin answered a text of 5 bytes within a budget of 4")
+	}
+	if s, ok := fastJoin("-", starlark.Tuple{starlark.String("a"), starlark.String("b")}, 1<<20); !ok || s != "a-b" {
+		t.Errorf(`fastJoin("-", ("a", "b")) = %q, %v, want "a-b", true`, s, ok)
+	}
+	if _, ok := fastFormat("{0}", starlark.Tuple{starlark.String("a")}, nil, 1<<20); ok {
+		t.Error("fastFormat answered manual numbering, which it leaves to the general path")
+	}
+}
+
+// TestConcat_RefusesLikeTheChain checks that a fused chain of + refuses a result over
+// MaxAllocBytes as the chain would, naming the + that passes the limit, and allocates
+// nothing of it.
+func TestConcat_RefusesLikeTheChain(t *testing.T) {
+	const max = 1 << 20
+	l, err := New(Options{Limits: Limits{MaxAllocBytes: max}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	blob := []byte(`
+def run(n):
+    s = "x" * n
+    return s + s + "y" + s
+`)
+	id := code.HashBlob(blob)
+	snap := &Snapshot{Commit: id, Tree: code.Tree{"app.star": id}, Blobs: mapBlobs{id: blob}}
+	g, err := l.Load(context.Background(), snap, "app.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := g["run"].(starlark.Callable)
+	v, err := l.Call(context.Background(), snap, run, starlark.Tuple{starlark.MakeInt(1000)}, nil, CallOptions{})
+	if err != nil || len(v.(starlark.String)) != 3001 {
+		t.Fatalf("run(1000) = %v, %v, want a string of 3001 bytes", v, err)
+	}
+	_, err = l.Call(context.Background(), snap, run, starlark.Tuple{starlark.MakeInt(max / 2)}, nil, CallOptions{})
+	if !errors.Is(err, ErrMemoryLimit) || !strings.Contains(err.Error(), "string + string") {
+		t.Fatalf("run(max/2) = %v, want ErrMemoryLimit naming string + string", err)
+	}
+}
