@@ -260,12 +260,12 @@ func TestFastPaths_DeclineWhatTheyDoNotKnow(t *testing.T) {
 	}{
 		{"<td>%s</td><td>%d</td>", starlark.Tuple{starlark.String("a"), starlark.MakeInt(3)}, true},
 		{"%r %s %i %%", starlark.Tuple{starlark.None, starlark.True, starlark.MakeInt(-5)}, true},
-		{"%d", starlark.String("3"), false},                // an error: the general path reports it
-		{"%d", starlark.Float(1.5), false},                 // upstream truncates floats
-		{"%s", big, false},                                 // beyond 64 bits
-		{"%r", starlark.String("q"), false},                // quoting
-		{"%x", starlark.MakeInt(255), false},               // other conversions
-		{"%(a)s", starlark.NewDict(0), false},              // mappings
+		{"%d", starlark.String("3"), false},                    // an error: the general path reports it
+		{"%d", starlark.Float(1.5), false},                     // upstream truncates floats
+		{"%s", big, false},                                     // beyond 64 bits
+		{"%r", starlark.String("q"), false},                    // quoting
+		{"%x", starlark.MakeInt(255), false},                   // other conversions
+		{"%(a)s", starlark.NewDict(0), false},                  // mappings
 		{"%s %s", starlark.Tuple{starlark.String("a")}, false}, // too few
 		{"%s", starlark.Tuple{}, false},
 		{"x", starlark.Tuple{starlark.String("a")}, false}, // too many
