@@ -29,7 +29,8 @@ type serveFlags struct {
 	addr string
 	data string
 	dev  bool
-	demo bool
+	// demo names the example app (examples.Names) to seed into a store that has none; "" seeds nothing.
+	demo string
 	// dataURL selects the data tier of app requests (see openDataTier).
 	dataURL string
 	limits  runtime.Limits
@@ -83,7 +84,8 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.StringVar(&f.data, "data", "./starbase-data", "this node's data directory (store file, caches)")
 	fl.StringVar(&f.dataURL, "data-url", "", "where app data (objects) lives: sqlite (default: DATA/data.sqlite), sqlite:PATH, postgres://USER@HOST:PORT/DB (clusters), or kv (in the store; the default with --etcd)")
 	fl.BoolVar(&f.dev, "dev", false, "development mode: show tracebacks to clients")
-	fl.BoolVar(&f.demo, "demo", false, "seed a demo app when the store has none")
+	fl.StringVar(&f.demo, "demo", "", "seed an example app when the store has none: --demo (a greeting page) or --demo=erp (an order-to-cash app with sample data)")
+	fl.Lookup("demo").NoOptDefVal = "demo"
 	fl.StringVar(&f.node, "node", "", "node name shown in status (default: host name)")
 	f.store.register(fl)
 	f.retention.register(fl)
@@ -150,8 +152,8 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err := bootstrapAdmin(ctx, srv, f.data, stdout); err != nil {
 		return err
 	}
-	if f.demo {
-		if err := seedDemo(ctx, srv, stdout); err != nil {
+	if f.demo != "" {
+		if err := seedDemo(ctx, srv, f.demo, stdout); err != nil {
 			return err
 		}
 	}
@@ -227,23 +229,26 @@ func bootstrapAdmin(ctx context.Context, srv *server.Server, dataDir string, std
 	return nil
 }
 
-// seedDemo pushes the demo app when main does not exist yet.
-func seedDemo(ctx context.Context, srv *server.Server, stdout io.Writer) error {
+// seedDemo pushes the example app name when main does not exist yet.
+func seedDemo(ctx context.Context, srv *server.Server, name string, stdout io.Writer) error {
+	files, err := examples.App(name)
+	if err != nil {
+		return fmt.Errorf("--demo: %w", err)
+	}
 	repo := srv.Repo()
-	_, _, err := repo.Ref(ctx, code.DefaultBranch)
+	_, _, err = repo.Ref(ctx, code.DefaultBranch)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, code.ErrNotFound) {
 		return err
 	}
-	files := examples.Demo()
-	// The demo passes the same gate as every other commit.
+	// The example passes the same gate as every other commit.
 	if err := gate.Check(ctx, files, gate.Options{Loader: srv.Loader()}); err != nil {
-		return fmt.Errorf("the demo app fails validation: %w", err)
+		return fmt.Errorf("the %s example app fails validation: %w", name, err)
 	}
 	res, err := repo.Push(ctx, code.PushRequest{
-		Ref: code.DefaultBranch, Files: files, Author: "starbase", Message: "Demo app",
+		Ref: code.DefaultBranch, Files: files, Author: "starbase", Message: "Example app " + name,
 	})
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, code.ErrStale) {
 		return nil // another node seeded it first
@@ -251,6 +256,6 @@ func seedDemo(ctx context.Context, srv *server.Server, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("seeding the demo app: %w", err)
 	}
-	fmt.Fprintf(stdout, "demo app seeded as commit %s\n", res.Commit)
+	fmt.Fprintf(stdout, "example app %s seeded as commit %s\n", name, res.Commit)
 	return nil
 }
