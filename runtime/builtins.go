@@ -16,29 +16,38 @@ import (
 //	struct(**kwargs)   an immutable record (go.starlark.net/starlarkstruct)
 //	json               encode, decode, indent (go.starlark.net/lib/json)
 //	math               floor, sqrt, pi, ... (go.starlark.net/lib/math)
-//	response(body, status=200, headers={}, content_type=None)
+//	response(body, status=200, headers={}, content_type=None, cookies=[])
 //	                   an HTTP response for a handler to return: see Response
+//	redirect(url, status=303, cookies=[])
+//	                   a response that redirects: see makeRedirect
+//	set_cookie(name, value, ...), delete_cookie(name, ...)
+//	                   cookies for response() and redirect() to set: see Cookie
 //
 // Nothing here reads the clock, the filesystem, the environment or the network: stored
 // code has no ambient authority. Options.Predeclared adds names to this list.
 func Builtins() starlark.StringDict {
 	return starlark.StringDict{
-		"struct":   starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"json":     json.Module,
-		"math":     math.Module,
-		"response": starlark.NewBuiltin("response", makeResponse),
+		"struct":        starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":          json.Module,
+		"math":          math.Module,
+		"response":      starlark.NewBuiltin("response", makeResponse),
+		"redirect":      starlark.NewBuiltin("redirect", makeRedirect),
+		"set_cookie":    starlark.NewBuiltin("set_cookie", setCookie),
+		"delete_cookie": starlark.NewBuiltin("delete_cookie", deleteCookie),
 	}
 }
 
 // Response is an HTTP response built by the Starlark builtin
 //
-//	response(body, status=200, headers={}, content_type=None)
+//	response(body, status=200, headers={}, content_type=None, cookies=[])
 //
-// body is a string or bytes; status an int in 200..599 (1xx responses are interim, and only
+// body is a string or bytes (any content type: response(png, content_type="image/png")); status an int in 200..599 (1xx responses are interim, and only
 // the server sends them); headers a dict of header name to value, or a list of (name,
 // value) pairs when a name repeats; content_type, if given, sets Content-Type (and then
 // headers must not). Names must be HTTP tokens and values must not contain control
-// characters other than tab (no CR or LF: no header injection).
+// characters other than tab (no CR or LF: no header injection). cookies is a list of
+// set_cookie(...) and delete_cookie(...) values, each added as a Set-Cookie header after
+// headers.
 //
 // Some headers are the platform's, and stored code cannot set them (see PlatformHeader):
 // any header whose name starts with "Starbase-" (Starbase-Commit names the code that
@@ -67,8 +76,9 @@ func makeResponse(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 	status := 200
 	var headers starlark.Value = starlark.NewDict(0)
 	var contentType starlark.Value = starlark.None
+	var cookies starlark.Value = starlark.NewList(nil)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
-		"body", &body, "status?", &status, "headers?", &headers, "content_type?", &contentType); err != nil {
+		"body", &body, "status?", &status, "headers?", &headers, "content_type?", &contentType, "cookies?", &cookies); err != nil {
 		return nil, err
 	}
 	r := &Response{Status: status}
@@ -117,6 +127,11 @@ func makeResponse(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, 
 		}
 		r.ContentType = ct
 	}
+	setCookies, err := cookieHeaders(cookies)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cookies: %w", b.Name(), err)
+	}
+	r.Headers = append(r.Headers, setCookies...)
 	return r, nil
 }
 

@@ -79,6 +79,7 @@ func runSpecWith(t *testing.T, file string, opts runtime.Options) {
 }
 
 func TestResponse(t *testing.T) { runSpec(t, "testdata/response.star") }
+func TestCookies(t *testing.T)  { runSpec(t, "testdata/cookies.star") }
 
 func TestResponse_GoFields(t *testing.T) {
 	l := newLoader(t, runtime.Options{})

@@ -12,6 +12,11 @@ import (
 )
 
 var (
+	// ErrBadJSON is returned (wrapped) by DecodeJSON when its text is not JSON, or nests
+	// or spells numbers beyond MaxJSONDepth or MaxJSONDigits: the text is at fault, not
+	// the code decoding it.
+	ErrBadJSON = errors.New("not valid JSON")
+
 	// ErrNotFound is returned (inside a *LoadError) when a module path is not in the
 	// snapshot's tree.
 	ErrNotFound = errors.New("module not found")

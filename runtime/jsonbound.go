@@ -2,6 +2,9 @@ package runtime
 
 import (
 	"fmt"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/starlark"
 )
 
 // Bounds of the JSON texts json.decode accepts. go.starlark.net's decoder recurses once
@@ -56,4 +59,24 @@ func checkJSONShape(s string) error {
 		}
 	}
 	return nil
+}
+
+// DecodeJSON decodes the JSON text s for stored code running on thread, as json.decode
+// does: its shape is checked first (MaxJSONDepth, MaxJSONDigits) and what decoding
+// allocates is charged to the thread's allocation check. A text that is not JSON, or is
+// beyond the shape's bounds, is an error wrapping ErrBadJSON. Builtins of other packages
+// that decode JSON on stored code's behalf (req.json()) use it.
+func DecodeJSON(thread *starlark.Thread, s string) (starlark.Value, error) {
+	if err := checkJSONShape(s); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
+	}
+	if err := ChargeAlloc(thread, "decoding JSON", decodedSize(s)); err != nil {
+		return nil, err
+	}
+	decode := json.Module.Members["decode"].(*starlark.Builtin)
+	v, err := decode.CallInternal(thread, starlark.Tuple{starlark.String(s)}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadJSON, err)
+	}
+	return v, nil
 }

@@ -5,7 +5,9 @@
 // The complete list, besides the Starlark language's own universe (len, range, str, dict,
 // sorted, fail, print, ...):
 //
-//	struct, json, math, response   runtime.Builtins: values, JSON, arithmetic, HTTP answers
+//	struct, json, math, response,  runtime.Builtins: values, JSON, arithmetic, HTTP answers,
+//	redirect, set_cookie,          redirects and the cookies they set
+//	delete_cookie
 //	model, db, abort               objects.Builtins: persistent classes and the request's data
 //	                               (db works only while handling a request, inside its
 //	                               transaction; abort rolls it back and answers an error status)

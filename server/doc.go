@@ -32,7 +32,10 @@
 //
 // app.star at the root of the tree defines routes, a dict from net/http ServeMux patterns
 // ("GET /items/{id}") to handler functions, and/or handle(req), called for every request no
-// route matches. A handler receives a request (req.method, req.path, req.params, req.query,
-// req.headers, req.body, req.id) and returns a string (200, text/html), a dict or list (JSON),
-// bytes, None (204) or response(...). Every app response carries the header Starbase-Commit.
+// route matches (a path a route matches with another method is 405 with Allow). A handler
+// receives a request (web.Request: req.method, req.path, req.params, req.query, req.cookies,
+// req.form(), req.json(), ...) and returns a string (200, text/html), a dict or list (JSON),
+// bytes, None (204), response(...) or redirect(...). Every app response carries the header
+// Starbase-Commit. A request body over Config.MaxBodyBytes is answered 413 before any stored
+// code runs.
 package server

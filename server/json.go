@@ -149,6 +149,27 @@ func (e *jsonEncoder) value(v starlark.Value, depth int) error {
 			}
 		}
 		e.buf = append(e.buf, '}')
+	case starlark.Bytes: // Indexable, but its elements are bytes again
+		return &jsonError{msg: "bytes have no JSON form (make a string: str(b), or base64.encode(b))"}
+	case starlark.IterableMapping: // req.query and the other multidicts: each key's first value
+		e.buf = append(e.buf, '{')
+		for i, item := range v.Items() {
+			key, ok := item[0].(starlark.String)
+			if !ok {
+				return &jsonError{msg: v.Type() + " key " + item[0].String() + " is a " + item[0].Type() + "; JSON keys must be strings"}
+			}
+			if i > 0 {
+				e.buf = append(e.buf, ',')
+			}
+			if err := e.string(string(key)); err != nil {
+				return err
+			}
+			e.buf = append(e.buf, ':')
+			if err := e.value(item[1], depth+1); err != nil {
+				return within(err, func() string { return "[" + strconv.Quote(string(key)) + "]" })
+			}
+		}
+		e.buf = append(e.buf, '}')
 	case starlark.Indexable: // list, tuple
 		e.buf = append(e.buf, '[')
 		for i := range v.Len() {

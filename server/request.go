@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -14,32 +13,8 @@ import (
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/printlog"
+	"github.com/starbase/starbase/web"
 )
-
-// request is the req value handlers receive: a struct (its type is "struct", it prints as
-// request(body = ..., headers = ..., ...)) with the fields body, headers, id, method,
-// params, path and query. Each field is built from the HTTP request on first use and then
-// kept, so a handler pays only for what it reads: most never read the headers, which
-// would be lowercased into a dict, or the query, which would be parsed.
-//
-// The server freezes every request before calling its handler, because a data conflict
-// may run the handler again and each run must see the same request: a frozen request
-// freezes each field as it builds it. A request is used by the goroutine serving it (its
-// handler's runs are sequential): it is not safe for concurrent use.
-type request struct {
-	http   *http.Request
-	id     string
-	params []string // the route's wildcard names
-	body   []byte   // read within the size limit
-	frozen bool
-
-	fields [len(requestFields)]starlark.Value // built so far, by index in requestFields
-}
-
-// requestFields are the attribute names of a request, sorted.
-var requestFields = [...]string{"body", "headers", "id", "method", "params", "path", "query"}
-
-var _ starlark.HasAttrs = (*request)(nil)
 
 // appRequest is the state of one app request, made with one allocation: the writer its
 // route is matched with, the print budget its handler's runs share, the req value they
@@ -47,7 +22,7 @@ var _ starlark.HasAttrs = (*request)(nil)
 type appRequest struct {
 	matcher build.Matcher
 	prints  printlog.Budget
-	value   request
+	value   web.Request
 	args    [1]starlark.Value
 }
 
@@ -58,97 +33,12 @@ func newAppRequest(limits runtime.Limits) *appRequest {
 	return ar
 }
 
-// setRequest makes the req value of ar the frozen request r, matched to a route whose
-// wildcards are params, and returns the handler's arguments. body is read by the caller,
-// within the size limit.
-func (ar *appRequest) setRequest(r *http.Request, params []string, id string, body []byte) starlark.Tuple {
-	ar.value = request{http: r, id: id, params: params, body: body}
-	ar.value.Freeze() // a handler re-run after a conflict must see the same request
+// setRequest makes the req value of ar the (frozen) request in, and returns the handler's
+// arguments.
+func (ar *appRequest) setRequest(in web.Incoming) starlark.Tuple {
+	ar.value.Set(in) // frozen: a handler re-run after a conflict must see the same request
 	ar.args[0] = &ar.value
 	return ar.args[:]
-}
-
-func (r *request) Attr(name string) (starlark.Value, error) {
-	i := slices.Index(requestFields[:], name)
-	if i < 0 {
-		return nil, starlark.NoSuchAttrError(fmt.Sprintf("request has no .%s field", name))
-	}
-	if r.fields[i] == nil {
-		v := r.build(name)
-		if r.frozen {
-			v.Freeze()
-		}
-		r.fields[i] = v
-	}
-	return r.fields[i], nil
-}
-
-// build returns a new value of the field name.
-func (r *request) build(name string) starlark.Value {
-	switch name {
-	case "body":
-		return starlark.String(r.body)
-	case "headers":
-		headers := starlark.NewDict(len(r.http.Header))
-		for k, vs := range r.http.Header {
-			_ = headers.SetKey(starlark.String(strings.ToLower(k)), starlark.String(strings.Join(vs, ", ")))
-		}
-		return headers
-	case "id":
-		return starlark.String(r.id)
-	case "method":
-		return starlark.String(r.http.Method)
-	case "params":
-		params := starlark.NewDict(len(r.params))
-		for _, name := range r.params {
-			_ = params.SetKey(starlark.String(name), starlark.String(r.http.PathValue(name)))
-		}
-		return params
-	case "path":
-		return starlark.String(r.http.URL.Path)
-	default: // "query"
-		q := r.http.URL.Query()
-		query := starlark.NewDict(len(q))
-		for k, vs := range q {
-			_ = query.SetKey(starlark.String(k), starlark.String(vs[0]))
-		}
-		return query
-	}
-}
-
-func (r *request) AttrNames() []string { return slices.Clone(requestFields[:]) }
-
-// String formats r as starlarkstruct does a struct: request(body = "", headers = {...}, ...).
-func (r *request) String() string {
-	var b strings.Builder
-	b.WriteString("request(")
-	for i, name := range requestFields {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		v, _ := r.Attr(name)
-		b.WriteString(name)
-		b.WriteString(" = ")
-		b.WriteString(v.String())
-	}
-	b.WriteByte(')')
-	return b.String()
-}
-
-func (r *request) Type() string         { return "struct" }
-func (r *request) Truth() starlark.Bool { return true }
-func (r *request) Hash() (uint32, error) {
-	return 0, errors.New("unhashable type: struct (a request holds dicts)")
-}
-
-// Freeze makes r and every field, built now or later, immutable.
-func (r *request) Freeze() {
-	r.frozen = true
-	for _, v := range r.fields {
-		if v != nil {
-			v.Freeze()
-		}
-	}
 }
 
 // credentialHeaders are request headers that may carry a credential of the platform: a
@@ -228,10 +118,17 @@ func appCookies(vs []string) string {
 	return strings.Join(kept, "; ")
 }
 
-// readBody reads at most limit bytes of the request body.
+// DefaultMaxBodyBytes is the default of Config.MaxBodyBytes (serve --max-body).
+const DefaultMaxBodyBytes = 10 << 20
+
+// readBody reads at most limit bytes of the request body. A body that says it is larger
+// (Content-Length) is refused before any of it is read.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
+	}
+	if r.ContentLength > limit {
+		return nil, fmt.Errorf("%w: the request body is %d bytes, larger than the limit of %d bytes (serve --max-body)", errTooLarge, r.ContentLength, limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if errors.Is(err, errBodyTimeout) {
@@ -241,7 +138,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: reading the request body: %v", errBadRequest, err)
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%w: the request body is larger than the limit of %d bytes", errTooLarge, limit)
+		return nil, fmt.Errorf("%w: the request body is larger than the limit of %d bytes (serve --max-body)", errTooLarge, limit)
 	}
 	return b, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/starbase/starbase/sandbox"
 	"github.com/starbase/starbase/store"
 	"github.com/starbase/starbase/ui"
+	"github.com/starbase/starbase/web"
 )
 
 // Config configures a Server. Store is required; other zero values take the defaults below.
@@ -42,8 +43,13 @@ type Config struct {
 	Limits runtime.Limits
 	// CacheDir holds this node's local caches (compiled bytecode); "" keeps them in memory.
 	CacheDir string
-	// MaxBodyBytes bounds request bodies of app requests; default 10 MiB.
+	// MaxBodyBytes bounds request bodies of app requests; default DefaultMaxBodyBytes
+	// (10 MiB). A larger body is answered 413 before any stored code runs.
 	MaxBodyBytes int64
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For, -Proto and -Host
+	// headers app requests believe (req.remote_addr, req.scheme, req.host); none by
+	// default.
+	TrustedProxies web.Proxies
 	// MaxPushBytes bounds API request bodies (pushes); default 256 MiB.
 	MaxPushBytes int64
 	// CheckTimeout bounds the validation gate's work on one push, revert or ref move
@@ -88,7 +94,7 @@ func (c *Config) setDefaults() {
 	}
 	c.Limits = c.Limits.WithDefaults()
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 10 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.MaxPushBytes == 0 {
 		c.MaxPushBytes = 256 << 20
@@ -346,7 +352,9 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	rt, ok := rel.app.Match(r, &ar.matcher)
 	if !ok {
 		miss := &ar.matcher
-		if rel.app.Handle == nil || (miss.Status != http.StatusNotFound && miss.Status != http.StatusMethodNotAllowed) {
+		// handle(req) takes the paths no route matches; a path a route matches with another
+		// method is 405 with Allow, whatever handle would say.
+		if rel.app.Handle == nil || miss.Status != http.StatusNotFound {
 			for k, v := range miss.Header() {
 				w.Header()[k] = v
 			}
@@ -364,7 +372,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		http.Error(w, err.Error(), statusOf(err))
 		return route
 	}
-	args := ar.setRequest(r, rt.Params, reqID, body)
+	args := ar.setRequest(web.Incoming{HTTP: r, ID: reqID, Params: rt.Params, Body: body, Proxies: s.cfg.TrustedProxies})
 	// The request's clock (time.now()): one instant, however many times a conflict re-runs
 	// its handler.
 	now := time.Now()

@@ -22,6 +22,7 @@ import (
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/store"
+	"github.com/starbase/starbase/web"
 )
 
 // serveFlags are the flags of `starbase serve`.
@@ -51,10 +52,14 @@ type serveFlags struct {
 	// timeout plus shutdownMargin.
 	shutdownGrace time.Duration
 	retention     retentionFlags
+	// maxBody bounds the body of app requests (server.Config.MaxBodyBytes).
+	maxBody runtime.ByteSize
+	// trustedProxies are the proxies whose X-Forwarded-* headers app requests believe.
+	trustedProxies []string
 }
 
 func newServeCmd() *cobra.Command {
-	f := serveFlags{limits: runtime.DefaultLimits()}
+	f := serveFlags{limits: runtime.DefaultLimits(), maxBody: server.DefaultMaxBodyBytes}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the app stored in the embedded store",
@@ -105,6 +110,8 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.Var(&f.limits.MaxHeapBytes, "max-heap", "live heap of this process above which the running request that allocated the most is stopped; negative disables")
 	fl.IntVar(&f.limits.MaxCallDepth, "max-depth", f.limits.MaxCallDepth, "nesting of Starlark function calls (recursion) per request")
 	fl.Var(&f.limits.MaxResponseBytes, "max-response", "largest response body a handler may return")
+	fl.Var(&f.maxBody, "max-body", "largest body of an app request; a larger one is answered 413 before any stored code runs")
+	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "reverse proxies (IP addresses or CIDR networks, comma-separated) whose X-Forwarded-For, -Proto and -Host app requests believe (req.remote_addr, req.scheme, req.host)")
 	fl.IntVar(&f.limits.MaxPrintLines, "max-print-lines", f.limits.MaxPrintLines, "print() lines logged per request; the rest are counted")
 	fl.Var(&f.limits.MaxPrintBytes, "max-print-bytes", "print() bytes logged per request; the rest are counted")
 	return cmd
@@ -114,6 +121,13 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	tlsConfig, err := loadTLS(f.tlsCert, f.tlsKey)
 	if err != nil {
 		return err
+	}
+	proxies, err := web.ParseProxies(f.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if f.maxBody <= 0 {
+		return fmt.Errorf("--max-body must be positive, got %s", f.maxBody)
 	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
@@ -144,6 +158,8 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		BodyTimeout:    f.bodyTimeout,
 		APIBodyTimeout: f.apiBodyTimeout,
 		CheckTimeout:   f.checkTimeout,
+		MaxBodyBytes:   int64(f.maxBody),
+		TrustedProxies: proxies,
 	})
 	if err != nil {
 		return err
