@@ -96,7 +96,7 @@ func TestResponse_GoFields(t *testing.T) {
 
 func TestBuiltins_AreTheDocumentedNames(t *testing.T) {
 	got := runtime.Builtins().Keys()
-	if want := []string{"json", "math", "response", "struct"}; !slices.Equal(got, want) {
+	if want := []string{"delete_cookie", "json", "math", "redirect", "response", "set_cookie", "struct"}; !slices.Equal(got, want) {
 		t.Errorf("Builtins() = %q, want %q (update the list in builtins.go and this test together)", got, want)
 	}
 	l := newLoader(t, runtime.Options{})
