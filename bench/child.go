@@ -17,6 +17,7 @@ import (
 
 	"github.com/starbase/starbase/bench/apps"
 	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/store/bolt"
 	"github.com/starbase/starbase/workdir"
@@ -51,6 +52,10 @@ func runChild(mode string) int {
 		cleanup func()
 		err     error
 	)
+	if mode == "files" || mode == "store" {
+		// Paced as `starbase serve` paces a node.
+		defer runtime.PaceGC(runtime.DefaultLimits().MaxHeapBytes)()
+	}
 	switch mode {
 	case "files":
 		h, cleanup, err = filesServer(ctx, logger)

@@ -71,6 +71,11 @@ func (e *env) startFlask(ctx context.Context, setup flaskSetup) (*proc, error) {
 	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(apps.Flask(1)), 0o644); err != nil {
 		return nil, err
 	}
+	for path, text := range apps.FlaskTemplates() {
+		if err := writeFiles(dir, map[string][]byte{path: []byte(text)}); err != nil {
+			return nil, err
+		}
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err

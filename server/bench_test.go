@@ -33,6 +33,8 @@ func BenchmarkServe_SmallJSON_Go(b *testing.B)    { benchServe(b, apps.Go(1), "/
 func BenchmarkServe_Table_Store(b *testing.B)     { benchServe(b, storeServer(b), "/table") }
 func BenchmarkServe_Table_Files(b *testing.B)     { benchServe(b, filesServer(b), "/table") }
 func BenchmarkServe_Table_Go(b *testing.B)        { benchServe(b, apps.Go(1), "/table") }
+func BenchmarkServe_Render_Files(b *testing.B)    { benchServe(b, filesServer(b), "/render") }
+func BenchmarkServe_Render_Go(b *testing.B)       { benchServe(b, apps.Go(1), "/render") }
 
 // benchServe serves GET path with h once per iteration and fails unless it answers 200.
 func benchServe(b *testing.B, h http.Handler, path string) {

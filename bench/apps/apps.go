@@ -6,6 +6,12 @@
 //   - GET /hello/{name} answers the small JSON {"message": "Hello, NAME!", "version": V}.
 //   - GET /table answers an HTML page: a 100-row table whose rows are formatted per request
 //     with helpers of three modules (row data, HTML escaping, money formatting).
+//   - GET /render answers the same 100 rows rendered per request from a stored template
+//     with a layout (a page that includes the layout's header and footer): render() of an
+//     html/template for Starbase and plain Go, render_template of the equivalent Jinja2
+//     files (a base page the table page extends, compiled once and cached by Flask) for
+//     Flask. The rows' prices are formatted once, when the app loads; the template escapes
+//     the names.
 //
 // V, the app's version, is the number a deploy changes: a benchmark that pushes version V
 // can tell from a response's body which code produced it, and from its Starbase-Commit
@@ -18,6 +24,7 @@ package apps
 import (
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +40,43 @@ func Starlark(version int) map[string][]byte {
 		"lib/rows.star":  []byte(rowsStar),
 		"lib/html.star":  []byte(htmlStar),
 		"lib/money.star": []byte(moneyStar),
+
+		"templates/header.html": []byte(headerHTML),
+		"templates/footer.html": []byte(footerHTML),
+		"templates/table.html":  []byte(tableHTML),
+	}
+}
+
+// The templates of /render for html/template: the page includes the layout's parts by
+// path, as render() wants layouts shared (runtime/render).
+const (
+	headerHTML = `<!doctype html>
+<html><head><title>{{.title}}</title></head>
+<body>
+`
+	footerHTML = `</body></html>` // Jinja2 drops a template's last newline: so do these
+	tableHTML  = `{{template "templates/header.html" .}}<table>
+<tr><th>#</th><th>Name</th><th>Price</th></tr>
+{{range .rows}}<tr><td>{{.id}}</td><td>{{.name}}</td><td class="num">{{.price}}</td></tr>
+{{end}}</table>
+{{template "templates/footer.html" .}}`
+)
+
+// FlaskTemplates returns the Jinja2 templates of the Flask app, keyed by their path
+// relative to app.py: the same page as the html/template one, with the layout as a base
+// page that the table page extends.
+func FlaskTemplates() map[string]string {
+	return map[string]string{
+		"templates/base.html": `<!doctype html>
+<html><head><title>{{ title }}</title></head>
+<body>
+{% block content %}{% endblock %}</body></html>
+`,
+		"templates/table.html": `{% extends "base.html" %}{% block content %}<table>
+<tr><th>#</th><th>Name</th><th>Price</th></tr>
+{% for r in rows %}<tr><td>{{ r.id }}</td><td>{{ r.name }}</td><td class="num">{{ r.price }}</td></tr>
+{% endfor %}</table>
+{% endblock %}`,
 	}
 }
 
@@ -42,6 +86,9 @@ load("lib/html.star", "escape")
 load("lib/money.star", "money")
 
 VERSION = %d
+
+# The rows of /render, with their prices formatted once.
+PRICED = [{"id": r["id"], "name": r["name"], "price": money(r["cents"])} for r in ROWS]
 
 def hello(req):
     return {"message": "Hello, " + req.params["name"] + "!", "version": VERSION}
@@ -56,9 +103,13 @@ def table(req):
     out.append("</table>\n")
     return "".join(out)
 
+def rendered(req):
+    return render("templates/table.html", title = "Price list", rows = PRICED)
+
 routes = {
     "GET /hello/{name}": hello,
     "GET /table": table,
+    "GET /render": rendered,
 }
 `
 
@@ -111,8 +162,35 @@ func Go(version int) http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write([]byte(b.String()))
 	})
+	mux.HandleFunc("GET /render", func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		if err := goTemplates.ExecuteTemplate(&b, "templates/table.html", map[string]any{"title": "Price list", "rows": goPriced}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(b.String()))
+	})
 	return mux
 }
+
+// goTemplates are the templates of /render, parsed once.
+var goTemplates = func() *template.Template {
+	t := template.New("")
+	for name, text := range map[string]string{"templates/header.html": headerHTML, "templates/footer.html": footerHTML, "templates/table.html": tableHTML} {
+		template.Must(t.New(name).Parse(text))
+	}
+	return t
+}()
+
+// goPriced are the rows of /render, with their prices formatted once.
+var goPriced = func() []map[string]any {
+	rows := make([]map[string]any, 0, Rows)
+	for _, r := range goRows {
+		rows = append(rows, map[string]any{"id": r.id, "name": r.name, "price": money(r.cents)})
+	}
+	return rows
+}()
 
 type hello struct {
 	Message string `json:"message"`
@@ -157,7 +235,7 @@ func Flask(version int) string {
 }
 
 const flaskApp = `# The benchmark app for Flask: the same logic as the Starlark and Go versions.
-from flask import Flask
+from flask import Flask, render_template
 
 app = Flask(__name__)
 VERSION = %d
@@ -198,4 +276,12 @@ def table():
         out.append(row(r))
     out.append("</table>\n")
     return "".join(out)
+
+
+PRICED = [{"id": r["id"], "name": r["name"], "price": money(r["cents"])} for r in ROWS]
+
+
+@app.get("/render")
+def rendered():
+    return render_template("table.html", title="Price list", rows=PRICED)
 `

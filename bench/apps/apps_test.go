@@ -24,7 +24,7 @@ import (
 var pages = []struct {
 	path string
 	json bool
-}{{"/hello/Ada", true}, {"/table", false}}
+}{{"/hello/Ada", true}, {"/table", false}, {"/render", false}}
 
 // TestVersions_AnswerAlike checks that the Starlark, Go and Flask versions of the app give
 // the same answers, so that the benchmarks compare servers doing the same work.
@@ -119,6 +119,14 @@ func flaskAnswers(t *testing.T, app string) map[string]string {
 	if err := os.WriteFile(filepath.Join(dir, "app.py"), []byte(app), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for path, text := range apps.FlaskTemplates() {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, path), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmd := exec.Command(python, "-c", `
 import json, sys
 from app import app
@@ -129,7 +137,7 @@ for path in sys.argv[1:]:
     assert r.status_code == 200, (path, r.status_code)
     out[path] = r.get_data(as_text=True)
 print(json.dumps(out))
-`, pages[0].path, pages[1].path)
+`, pages[0].path, pages[1].path, pages[2].path)
 	cmd.Dir = dir
 	b, err := cmd.Output()
 	if err != nil {

@@ -147,6 +147,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	defer data.Close()
 
+	defer runtime.PaceGC(f.limits.MaxHeapBytes)()
 	srv, err := server.New(server.Config{
 		Store:          st,
 		Data:           data,

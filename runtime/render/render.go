@@ -48,6 +48,8 @@ type Renderer struct {
 	mu    sync.Mutex
 	sets  map[string]*parsedSet // by the hash of the templates' paths and blob ids
 	order []string              // keys of sets, oldest first
+
+	frozen frozenCache // conversions of frozen data (frozen.go)
 }
 
 // parsedSet is the template set of a tree and the sources it was parsed from (to locate
@@ -95,7 +97,7 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 	data := make(map[string]any, len(kwargs))
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))
-		v, err := conv.toGo(kv[1], 0)
+		v, err := r.convert(conv, kv[1])
 		if err != nil {
 			return nil, fmt.Errorf("render: argument %s: %w", name, err)
 		}
@@ -109,6 +111,23 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 		return nil, err
 	}
 	return starlark.String(html), nil
+}
+
+// convert converts v with conv, or takes its kept conversion if v is frozen (frozen.go).
+func (r *Renderer) convert(conv *converter, v starlark.Value) (any, error) {
+	if !cacheable(v) {
+		return conv.toGo(v, 0)
+	}
+	if e, ok := r.frozen.get(v); ok {
+		return e.data, conv.charge(e.size)
+	}
+	before := conv.size
+	data, err := conv.toGo(v, 0)
+	if err != nil {
+		return nil, err
+	}
+	r.frozen.put(v, frozenEntry{data: data, size: conv.size - before})
+	return data, nil
 }
 
 // Render executes the template at path of snap's tree with data, until ctx ends. Errors
