@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -44,10 +45,33 @@ type loadGen interface {
 
 // goLoad is the built-in load generator: one goroutine per connection writing raw
 // HTTP/1.1 requests and parsing answers with net/http's reader, recording every latency.
-// check, if set, sees every answer and refuses it by returning an error.
+// check, if set, sees every answer and refuses it by returning an error. Requests are GETs
+// unless method is set; header and body are sent with every request.
 type goLoad struct {
-	conns int
-	check func(status int, header http.Header, body []byte) error
+	conns  int
+	check  func(status int, header http.Header, body []byte) error
+	method string
+	header map[string]string
+	body   []byte
+}
+
+// request returns the bytes of the request g sends to u.
+func (g goLoad) request(u *url.URL) []byte {
+	var b strings.Builder
+	method := g.method
+	if method == "" {
+		method = http.MethodGet
+	}
+	b.WriteString(method + " " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: starbase-bench\r\n")
+	for _, k := range slices.Sorted(maps.Keys(g.header)) {
+		b.WriteString(k + ": " + g.header[k] + "\r\n")
+	}
+	if len(g.body) > 0 || method != http.MethodGet {
+		b.WriteString("Content-Length: " + strconv.Itoa(len(g.body)) + "\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(g.body)
+	return []byte(b.String())
 }
 
 func (g goLoad) String() string { return fmt.Sprintf("Go load generator, %d connections", g.conns) }
@@ -73,7 +97,7 @@ func (g goLoad) run(ctx context.Context, target string, d time.Duration) (loadRe
 	if err != nil {
 		return loadResult{}, err
 	}
-	reqBytes := []byte("GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUser-Agent: starbase-bench\r\n\r\n")
+	reqBytes := g.request(u)
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (

@@ -27,6 +27,7 @@ func scenarioList() []scenario {
 		{"memory", "5. Memory over time", memoryOverTime},
 		{"coldstart", "6. Cold start", coldStart},
 		{"micro", "7. Go micro-benchmarks", micro},
+		{"erp", "8. A real application: the ERP example", erp},
 	}
 }
 
