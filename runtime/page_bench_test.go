@@ -8,6 +8,7 @@ import (
 
 	"github.com/starbase/starbase/bench/apps"
 	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/runtime/render"
 )
 
 // BenchmarkPage_Table measures the benchmark app's 100-row table page (bench/apps), the
@@ -20,7 +21,7 @@ func BenchmarkPage_Table(b *testing.B) {
 		files[path] = string(src)
 	}
 	b.Run("checked", func(b *testing.B) {
-		l := newLoader(b, runtime.Options{})
+		l := newLoader(b, runtime.Options{Predeclared: render.New(render.Options{}).Predeclared()})
 		snap := snapshotOf(b, files)
 		table := mustLoad(b, l, snap, "app.star")["table"].(starlark.Callable)
 		ctx := context.Background()
@@ -56,7 +57,7 @@ func plainGlobals(tb testing.TB, files map[string]string, path string) starlark.
 		if g, ok := cache[module]; ok {
 			return g, nil
 		}
-		g, err := starlark.ExecFileOptions(runtime.Dialect(), &starlark.Thread{Load: load}, module, files[module], nil)
+		g, err := starlark.ExecFileOptions(runtime.Dialect(), &starlark.Thread{Load: load}, module, files[module], render.New(render.Options{}).Predeclared())
 		if err != nil {
 			return nil, err
 		}
