@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -59,6 +60,14 @@ func runSpecWith(t *testing.T, file string, opts runtime.Options) {
 		t.Fatal(err)
 	}
 	opts.Predeclared = specBuiltins()
+	// The specs assert what is refused and why, never how fast: no spec expects a timeout,
+	// and a machine loaded many times over its cores must not turn a slow pass into one.
+	if opts.Limits.Timeout == 0 {
+		opts.Limits.Timeout = 5 * time.Minute
+	}
+	if opts.Limits.LoadTimeout == 0 {
+		opts.Limits.LoadTimeout = 5 * time.Minute
+	}
 	l := newLoader(t, opts)
 	snap := snapshotOf(t, map[string]string{"spec.star": string(src)})
 	globals := mustLoad(t, l, snap, "spec.star")
