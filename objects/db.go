@@ -23,6 +23,9 @@ func Bind(thread *starlark.Thread, tx *Tx) { thread.SetLocal(localKey, tx) }
 //	db.delete(obj_or_id) -> bool remove an object; False if it did not exist
 //	db.find(Model, field = value, ...) -> [obj]   instances with those values, by index, in id order
 //	db.list(Model, limit = 100, after = None) -> [obj]  a page of instances in id order, after the id after
+//	db.lock(obj_or_id) -> obj    lock the object for the transaction, then read it (dbcontention.go)
+//	db.incr(obj_or_id, field, n = 1) -> value   add n to a number field, under the object's lock
+//	db.next(name) -> int         the next number of a gapless sequence (1, 2, ...), under its lock
 //	db.commit()                  keep the writes even if the handler answers a 4xx or 5xx status
 //	abort(status, message)       stop: roll back the writes, answer status (400-599) with message
 //	db.query(Model) -> query     where/order_by/limit/after/group_by, then fetch/page/first/count/sum/min/max/avg (query.go)
@@ -41,6 +44,9 @@ func Builtins() starlark.StringDict {
 			"list":   starlark.NewBuiltin("db.list", dbList),
 			"query":  starlark.NewBuiltin("db.query", dbQuery),
 			"commit": starlark.NewBuiltin("db.commit", dbCommit),
+			"lock":   starlark.NewBuiltin("db.lock", dbLock),
+			"incr":   starlark.NewBuiltin("db.incr", dbIncr),
+			"next":   starlark.NewBuiltin("db.next", dbNext),
 		}},
 	}
 }

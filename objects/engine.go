@@ -30,8 +30,9 @@ type Engine interface {
 	// Close releases the engine's connections (KV: nothing; the store is its owner's).
 	Close() error
 
-	// begin starts a transaction. It may do no I/O until first used.
-	begin(ctx context.Context) (dataTx, error)
+	// begin starts a transaction. It may do no I/O until first used. locks are keys whose
+	// locks the transaction takes before its first read (locks.go).
+	begin(ctx context.Context, locks []string) (dataTx, error)
 }
 
 // A stored object as a data tier returns it: its id and record encoding, and the record
@@ -68,6 +69,10 @@ type dataTx interface {
 	getMeta(key string) ([]byte, bool, error)
 	putMeta(key string, value []byte) error
 	delMeta(key string) error
+	// lock takes the lock of key until the transaction ends: waiting for it when the
+	// transaction holds no lock and has not read yet, else only when free (otherwise an
+	// error wrapping errRetry; locks.go).
+	lock(key string) error
 	// wrote reports whether the transaction has written anything.
 	wrote() bool
 	// commit makes the writes durable; a transaction that wrote nothing commits nothing.

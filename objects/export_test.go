@@ -14,7 +14,7 @@ import (
 // between them. On the KV tier it is the store's revision (any write moves it).
 func State(ctx context.Context, eng Engine) (string, error) {
 	switch e := eng.(type) {
-	case kvEngine:
+	case *kvEngine:
 		rev, err := e.st.Revision(ctx)
 		return fmt.Sprint(rev), err
 	case *sqlEngine:
@@ -51,7 +51,7 @@ func State(ctx context.Context, eng Engine) (string, error) {
 // meta values on a SQL tier.
 func Rows(ctx context.Context, eng Engine) (int, error) {
 	switch e := eng.(type) {
-	case kvEngine:
+	case *kvEngine:
 		res, err := e.st.Range(ctx, dataPrefix, store.RangeOptions{})
 		if err != nil {
 			return 0, err
@@ -72,7 +72,7 @@ func Rows(ctx context.Context, eng Engine) (int, error) {
 
 // StoredRecord returns the record encoding of object id.
 func StoredRecord(ctx context.Context, eng Engine, id string) ([]byte, bool, error) {
-	d, err := eng.begin(ctx)
+	d, err := eng.begin(ctx, nil)
 	if err != nil {
 		return nil, false, err
 	}
@@ -82,7 +82,7 @@ func StoredRecord(ctx context.Context, eng Engine, id string) ([]byte, bool, err
 
 // MigrateCursor returns the resume cursor Migrate stored for class.
 func MigrateCursor(ctx context.Context, eng Engine, class string) ([]byte, bool, error) {
-	d, err := eng.begin(ctx)
+	d, err := eng.begin(ctx, nil)
 	if err != nil {
 		return nil, false, err
 	}
@@ -92,7 +92,7 @@ func MigrateCursor(ctx context.Context, eng Engine, class string) ([]byte, bool,
 
 // KVStore returns the store of a KV tier, nil for other tiers.
 func KVStore(eng Engine) store.Store {
-	if e, ok := eng.(kvEngine); ok {
+	if e, ok := eng.(*kvEngine); ok {
 		return e.st
 	}
 	return nil

@@ -56,6 +56,9 @@ var dataTests = []struct {
 	{"DB_ListSeesTheRequestsOwnWritesOnEveryPage", testDB_ListSeesTheRequestsOwnWritesOnEveryPage},
 	{"DB_AFullListPageThenAPutFitsOneCommit", testDB_AFullListPageThenAPutFitsOneCommit},
 	{"DB_AFullFindThenAPutFitsOneCommit", testDB_AFullFindThenAPutFitsOneCommit},
+	{"DB_IncrAndLockSerializeAHotObject", testDB_IncrAndLockSerializeAHotObject},
+	{"DB_IncrIsPartOfTheTransaction", testDB_IncrIsPartOfTheTransaction},
+	{"DB_NextNumbersWithoutGaps", testDB_NextNumbersWithoutGaps},
 }
 
 // kvTests are behaviours of the KV tier only: its commits' limits and key layout, and the

@@ -16,14 +16,28 @@ import (
 // every read comes from one store snapshot, and the commit holds only if what was read is
 // unchanged since (see "Transactions and isolation" in the package doc). Close does nothing:
 // st belongs to the caller.
-func KV(st store.Store) Engine { return kvEngine{st} }
+//
+// Its locks (db.lock, db.incr, db.next) are this engine's: share one engine between the
+// requests of a process (locks.go).
+func KV(st store.Store) Engine { return &kvEngine{st: st} }
 
-type kvEngine struct{ st store.Store }
+type kvEngine struct {
+	st    store.Store
+	locks processLocks
+}
 
-func (e kvEngine) Name() string { return "kv" }
-func (e kvEngine) Close() error { return nil }
-func (e kvEngine) begin(ctx context.Context) (dataTx, error) {
-	return &kvTx{ctx: ctx, st: e.st}, nil
+func (e *kvEngine) Name() string { return "kv" }
+func (e *kvEngine) Close() error { return nil }
+func (e *kvEngine) begin(ctx context.Context, locks []string) (dataTx, error) {
+	tx := &kvTx{ctx: ctx, st: e.st, locks: &e.locks}
+	for _, key := range sortedLocks(locks) {
+		if err := e.locks.acquire(ctx, key); err != nil {
+			tx.release()
+			return nil, err
+		}
+		tx.held = append(tx.held, key)
+	}
+	return tx, nil
 }
 
 // kvTx is one transaction of the KV tier. All its reads come from one store snapshot (the
@@ -45,6 +59,32 @@ type kvTx struct {
 	ranges    []store.Compare
 	covered   map[string]bool
 	scattered []scatteredRead // records read by db.find, which the commit may cover
+
+	locks *processLocks
+	held  []string // keys of the locks held, released at commit or rollback
+}
+
+func (tx *kvTx) lock(key string) error {
+	if slices.Contains(tx.held, key) {
+		return nil
+	}
+	if len(tx.held) == 0 && tx.rev == 0 {
+		if err := tx.locks.acquire(tx.ctx, key); err != nil {
+			return err
+		}
+	} else if !tx.locks.try(key) {
+		return errLockBusy(key)
+	}
+	tx.held = append(tx.held, key)
+	return nil
+}
+
+// release releases the locks held.
+func (tx *kvTx) release() {
+	for _, key := range tx.held {
+		tx.locks.release(key)
+	}
+	tx.held = nil
 }
 
 // recordRead records that key read kv from the snapshot (nil: absent).
@@ -192,7 +232,7 @@ func (tx *kvTx) delMeta(key string) error {
 	return nil
 }
 func (tx *kvTx) wrote() bool { return len(tx.writes) > 0 }
-func (tx *kvTx) rollback()   {}
+func (tx *kvTx) rollback()   { tx.release() }
 
 // keys returns up to limit keys (at least 1) under prefix, strictly after after, in order, as the
 // transaction sees them: the snapshot's, less the ones it deleted, plus the ones it put.
@@ -397,6 +437,7 @@ func (tx *kvTx) coverScattered(r scatteredRead) {
 // commit applies the buffered writes if nothing read has changed since the snapshot; a
 // change makes it fail with an error wrapping store.ErrConflict and errRetry.
 func (tx *kvTx) commit() error {
+	defer tx.release()
 	if len(tx.writes) == 0 {
 		return nil
 	}

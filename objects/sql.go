@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A Dialect is what the SQL data tier needs to know of one SQL engine; packages
@@ -58,6 +60,14 @@ type Dialect struct {
 	// that matches many rows and sorting them all: SQLite's planner does not weigh LIMIT.
 	IndexStats string
 	NoIndex    func(expr string) string
+	// Locks (locks.go). WriteLock, when set, is a statement that takes the database's
+	// write lock for the rest of the transaction (SQLite: every lock is that one). Else
+	// SessionLock takes the lock of a key (its lockID, the one parameter) for the connection,
+	// waiting, before the transaction begins; UnlockAll releases them after it ends; and
+	// TryLock tries the lock of a key within the transaction, until its end, returning
+	// whether it got it.
+	WriteLock                       string
+	SessionLock, UnlockAll, TryLock string
 	// CreateIndex is the statement that creates index name on expression expr (and id) for
 	// the objects of class classID only, run outside any request transaction.
 	CreateIndex func(name, expr string, classID int64) string
@@ -124,8 +134,8 @@ func (e *sqlEngine) Close() error {
 	return e.db.Close()
 }
 
-func (e *sqlEngine) begin(ctx context.Context) (dataTx, error) {
-	return &sqlTx{ctx: ctx, e: e}, nil
+func (e *sqlEngine) begin(ctx context.Context, locks []string) (dataTx, error) {
+	return &sqlTx{ctx: ctx, e: e, pre: sortedLocks(locks)}, nil
 }
 
 // rebind turns ? placeholders into $1, $2, ... for engines that number them. The SQL text of
@@ -265,6 +275,10 @@ type sqlTx struct {
 	dirty      bool
 	rows       int64            // rows written
 	newClasses map[string]int64 // classes this transaction registered, cached at commit
+
+	pre    []string        // keys locked before the transaction begins (sorted)
+	locked map[string]bool // keys locked
+	conn   *sql.Conn       // the connection of tx when it holds session locks
 }
 
 // errf wraps a driver error, marking the ones that say a concurrent transaction won.
@@ -283,12 +297,87 @@ func (t *sqlTx) begin() error {
 	if t.tx != nil {
 		return nil
 	}
-	tx, err := t.e.db.BeginTx(t.ctx, t.e.d.TxOptions)
+	d := t.e.d
+	var tx *sql.Tx
+	var err error
+	if len(t.pre) > 0 && d.WriteLock == "" {
+		// Session locks, taken before BEGIN so that the snapshot follows their holders' commits.
+		if t.conn, err = t.e.db.Conn(t.ctx); err != nil {
+			return t.errf(err, "starting a %s transaction", d.Name)
+		}
+		for _, key := range t.pre {
+			if _, err := t.conn.ExecContext(t.ctx, t.e.rebind(d.SessionLock), lockID(key)); err != nil {
+				t.unlock()
+				return t.errf(err, "waiting for lock %s", key)
+			}
+		}
+		tx, err = t.conn.BeginTx(t.ctx, d.TxOptions)
+	} else {
+		tx, err = t.e.db.BeginTx(t.ctx, d.TxOptions)
+	}
 	if err != nil {
-		return t.errf(err, "starting a %s transaction", t.e.d.Name)
+		t.unlock()
+		return t.errf(err, "starting a %s transaction", d.Name)
 	}
 	t.tx = tx
+	if len(t.pre) > 0 && d.WriteLock != "" {
+		if _, err := t.exec(d.WriteLock); err != nil {
+			return t.errf(err, "taking the write lock")
+		}
+	}
+	for _, key := range t.pre {
+		t.markLocked(key)
+	}
 	return nil
+}
+
+func (t *sqlTx) markLocked(key string) {
+	if t.locked == nil {
+		t.locked = make(map[string]bool)
+	}
+	t.locked[key] = true
+}
+
+func (t *sqlTx) lock(key string) error {
+	switch {
+	case t.locked[key]:
+		return nil
+	case t.tx == nil:
+		t.pre = sortedLocks(append(t.pre, key))
+		return t.begin()
+	case t.e.d.WriteLock != "":
+		if len(t.locked) == 0 {
+			if _, err := t.exec(t.e.d.WriteLock); err != nil {
+				return t.errf(err, "taking the write lock")
+			}
+		}
+	default:
+		var ok bool
+		if err := t.queryRow(t.e.d.TryLock, lockID(key)).Scan(&ok); err != nil {
+			return t.errf(err, "taking lock %s", key)
+		}
+		if !ok {
+			return errLockBusy(key)
+		}
+	}
+	t.markLocked(key)
+	return nil
+}
+
+// unlock releases the session locks and the connection that holds them, once the
+// transaction has ended. A connection whose locks cannot be released is closed, which
+// releases them.
+func (t *sqlTx) unlock() {
+	if t.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := t.conn.ExecContext(ctx, t.e.d.UnlockAll); err != nil {
+		t.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	t.conn.Close()
+	t.conn = nil
 }
 
 func (t *sqlTx) queryRow(q string, args ...any) *sql.Row {
@@ -501,6 +590,7 @@ func (t *sqlTx) commit() error {
 	}
 	err := t.tx.Commit()
 	t.tx = nil
+	t.unlock()
 	if err != nil {
 		return t.errf(err, "committing data")
 	}
@@ -523,4 +613,5 @@ func (t *sqlTx) rollback() {
 		t.tx.Rollback()
 		t.tx = nil
 	}
+	t.unlock()
 }

@@ -29,6 +29,9 @@ type Tx struct {
 	// commit is set by db.commit(): the writes are kept even if the handler answers an
 	// error status.
 	commit bool
+	// prelocks are the keys locked before the first read (those the previous attempt
+	// asked for), locked the keys this attempt asked for (locks.go).
+	prelocks, locked []string
 	// retry, when set, is a failure of the data tier after which the transaction is worth
 	// running again from the start (it lost to a concurrent one), whatever fn returned.
 	retry error
@@ -50,7 +53,7 @@ func (tx *Tx) CommitOnError() bool { return tx.commit }
 // dtx returns the engine's transaction, begun on first use.
 func (tx *Tx) dtx() (dataTx, error) {
 	if tx.data == nil {
-		d, err := tx.eng.begin(tx.ctx)
+		d, err := tx.eng.begin(tx.ctx, tx.prelocks)
 		if err != nil {
 			return nil, tx.failed(fmt.Errorf("starting a data transaction: %w", err))
 		}
@@ -74,11 +77,15 @@ func (tx *Tx) failed(err error) error {
 // an error wrapping ErrConflict. So fn may run several times: it must have no effects outside
 // the transaction, and must not keep objects from one run to the next.
 //
+// The locks an attempt asked for (db.lock, db.incr, db.next) are taken before the first read
+// of the next attempts (locks.go), so that a hot object costs at most one re-run.
+//
 // fn's error aborts the transaction: nothing it wrote is applied, and Run returns the error.
 // A transaction that wrote nothing commits nothing and never conflicts.
 func Run(ctx context.Context, eng Engine, resolve ClassResolver, attempts int, fn func(tx *Tx) error) error {
 	attempts = max(attempts, 1)
 	var last error
+	var locks []string
 	for attempt := range attempts {
 		if attempt > 0 {
 			if err := pause(ctx, attempt); err != nil {
@@ -86,7 +93,9 @@ func Run(ctx context.Context, eng Engine, resolve ClassResolver, attempts int, f
 			}
 		}
 		tx := newTx(ctx, eng, resolve)
+		tx.prelocks = locks
 		err := fn(tx)
+		locks = sortedLocks(append(locks, tx.locked...))
 		if tx.data == nil {
 			if tx.retry != nil {
 				last = tx.retry

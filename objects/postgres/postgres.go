@@ -90,7 +90,10 @@ var Dialect = objects.Dialect{
 	},
 	// Autovacuum keeps the statistics, but knows an expression index's values only from
 	// its next ANALYZE.
-	Optimize: "ANALYZE starbase_objects",
+	Optimize:    "ANALYZE starbase_objects",
+	SessionLock: `SELECT pg_advisory_lock(?)`,
+	UnlockAll:   `SELECT pg_advisory_unlock_all()`,
+	TryLock:     `SELECT pg_try_advisory_xact_lock(?)`,
 	CreateIndex: func(name, expr string, classID int64) string {
 		// CONCURRENTLY: building the index blocks no request.
 		return fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON starbase_objects (%s, id) WHERE class_id = %d", name, expr, classID)

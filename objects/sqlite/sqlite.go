@@ -82,6 +82,8 @@ var Dialect = objects.Dialect{
 	Optimize:   "PRAGMA optimize=0x10002",
 	IndexStats: `SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'starbase_objects'`,
 	NoIndex:    func(expr string) string { return "+" + expr },
+	// Any write statement takes the write lock, even one that changes nothing.
+	WriteLock: `UPDATE starbase_meta SET value = value WHERE 0`,
 	CreateIndex: func(name, expr string, classID int64) string {
 		return fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON starbase_objects (%s, id) WHERE class_id = %d", name, expr, classID)
 	},
