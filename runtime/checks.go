@@ -51,7 +51,7 @@ func (c *checks) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
 		checkAdd:        starlark.NewBuiltin("+", c.binary(syntax.PLUS)),
 		checkMul:        starlark.NewBuiltin("*", c.binary(syntax.STAR)),
-		checkMod:        starlark.NewBuiltin("%", c.binary(syntax.PERCENT)),
+		checkMod:        starlark.NewBuiltin("%", c.percent(c.binary(syntax.PERCENT))), // percentflags.go
 		checkShl:        starlark.NewBuiltin("<<", c.binary(syntax.LTLT)),
 		checkAugmentAdd: starlark.NewBuiltin("+=", c.augment(syntax.PLUS)),
 		checkAugmentMul: starlark.NewBuiltin("*=", c.augment(syntax.STAR)),
