@@ -7,6 +7,8 @@ import (
 	"math/big"
 
 	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/decimal"
 )
 
 // The value encoding is deterministic (one value has exactly one encoding, so encodings can be
@@ -24,6 +26,8 @@ import (
 //	          | 't' uvarint(n) value[n]    tuple
 //	          | 'd' uvarint(n) (key value)[n]  dict, in insertion order, keys distinct and hashable
 //	          | 'S' uvarint(n) value[n]    set, in insertion order, elements distinct and hashable
+//	          | 'D' sign uvarint(n) mag[n] varint(exp)  decimal coeff × 10^exp (package decimal): the
+//	                                       coefficient as an int's, exp zigzag (its scale is kept: 1.50)
 //
 // uvarints are encoding/binary's, minimal.
 const formatVersion = 1
@@ -43,6 +47,7 @@ const (
 	tagTuple = 't'
 	tagDict  = 'd'
 	tagSet   = 'S'
+	tagDec   = 'D'
 )
 
 // EncodeValue returns the encoding of v. It refuses (ErrUnstorable) values that have no
@@ -86,15 +91,14 @@ func appendValue(b []byte, v starlark.Value, path *valuePath, depth int) ([]byte
 		}
 		return append(b, tagFalse), nil
 	case starlark.Int:
-		n := v.BigInt()
-		sign := byte(0)
-		if n.Sign() < 0 {
-			sign = 1
+		return appendInt(append(b, tagInt), v.BigInt()), nil
+	case *decimal.Decimal:
+		coeff := v.Coefficient()
+		if v.Negative() {
+			coeff.Neg(coeff)
 		}
-		mag := n.Abs(n).Bytes()
-		b = append(b, tagInt, sign)
-		b = binary.AppendUvarint(b, uint64(len(mag)))
-		return append(b, mag...), nil
+		b = appendInt(append(b, tagDec), coeff)
+		return binary.AppendVarint(b, int64(v.Exponent())), nil
 	case starlark.Float:
 		b = append(b, tagFloat)
 		return binary.BigEndian.AppendUint64(b, math.Float64bits(float64(v))), nil
@@ -129,6 +133,18 @@ func appendValue(b []byte, v starlark.Value, path *valuePath, depth int) ([]byte
 	default:
 		return nil, unstorable(path, fmt.Sprintf("a %s has no stored form (store str, bytes, int, float, bool, None, list, dict, tuple or set values; refer to another object by its id)", v.Type()))
 	}
+}
+
+// appendInt appends the sign and magnitude of n.
+func appendInt(b []byte, n *big.Int) []byte {
+	sign := byte(0)
+	if n.Sign() < 0 {
+		sign = 1
+	}
+	mag := new(big.Int).Abs(n).Bytes()
+	b = append(b, sign)
+	b = binary.AppendUvarint(b, uint64(len(mag)))
+	return append(b, mag...)
 }
 
 func appendSequence(b []byte, tag byte, seq starlark.Iterable, n int, path *valuePath, depth int) ([]byte, error) {
@@ -237,7 +253,13 @@ func (d *decoder) value(depth int) (starlark.Value, error) {
 	case tagFalse:
 		return starlark.False, nil
 	case tagInt:
-		return d.int()
+		n, err := d.int()
+		if err != nil {
+			return nil, err
+		}
+		return starlark.MakeBigInt(n), nil
+	case tagDec:
+		return d.decimal()
 	case tagFloat:
 		if len(d.b)-d.off < 8 {
 			return nil, d.fail("truncated float")
@@ -261,7 +283,26 @@ func (d *decoder) value(depth int) (starlark.Value, error) {
 	}
 }
 
-func (d *decoder) int() (starlark.Value, error) {
+// decimal reads a decimal's coefficient and exponent (minimal, within decimal's bounds).
+func (d *decoder) decimal() (starlark.Value, error) {
+	coeff, err := d.int()
+	if err != nil {
+		return nil, err
+	}
+	exp, size := binary.Varint(d.b[d.off:])
+	if size <= 0 || size != len(binary.AppendVarint(nil, exp)) || exp != int64(int32(exp)) {
+		return nil, d.fail("bad decimal exponent")
+	}
+	d.off += size
+	v, err := decimal.New(coeff, int32(exp))
+	if err != nil {
+		return nil, d.fail("%v", err)
+	}
+	return v, nil
+}
+
+// int reads an int's sign and magnitude.
+func (d *decoder) int() (*big.Int, error) {
 	sign, err := d.byte()
 	if err != nil {
 		return nil, err
@@ -277,13 +318,13 @@ func (d *decoder) int() (starlark.Value, error) {
 		return nil, d.fail("int magnitude has a leading zero byte")
 	}
 	if len(mag) == 0 && sign == 1 {
-		return nil, d.fail("negative zero int")
+		return nil, d.fail("negative zero")
 	}
 	n := new(big.Int).SetBytes(mag)
 	if sign == 1 {
 		n.Neg(n)
 	}
-	return starlark.MakeBigInt(n), nil
+	return n, nil
 }
 
 func (d *decoder) sequence(tag byte, depth int) (starlark.Value, error) {

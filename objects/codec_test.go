@@ -9,6 +9,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/decimal"
 	"github.com/starbase/starbase/objects"
 )
 
@@ -23,11 +24,13 @@ var storable = []string{
 	`{}`, `{"b": 1, "a": 2}`, `{1: "int", "1": "str", (1, 2): "tuple", None: 0, 2.5: "float"}`,
 	`set()`, `set([3, 1, 2])`,
 	`{"items": [{"sku": "x", "qty": 2, "tags": ("a", "b")}], "total": 1 << 70, "paid": False, "note": None}`,
+	`decimal("12.50")`, `decimal("-0.001")`, `decimal("0")`, `decimal("0.00")`, `decimal("1e100")`, `decimal("-" + "9" * 100)`,
+	`{"price": decimal("19.99"), "lines": [decimal("1.5"), decimal("1.50")]}`,
 }
 
 func eval(t testing.TB, expr string) starlark.Value {
 	t.Helper()
-	v, err := starlark.EvalOptions(dialect, &starlark.Thread{}, "expr", expr, nil)
+	v, err := starlark.EvalOptions(dialect, &starlark.Thread{}, "expr", expr, starlark.StringDict{"decimal": decimal.Builtin})
 	if err != nil {
 		t.Fatalf("eval %s: %v", expr, err)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 const hotApp = `
-Product = model("Product", fields = {"name": "", "stock": 0, "weight": 0.0})
+Product = model("Product", fields = {"name": "", "stock": 0, "weight": 0.0, "revenue": decimal("0.00")})
 Invoice = model("Invoice", fields = {"number": 0, "total": 0}, indexes = ["number"])
 
 def create(stock):
@@ -46,6 +46,12 @@ def incr_shows(id):
     p = db.get(id)
     v = db.incr(p, "weight", 1.5)
     return v, p.weight, type(v)
+
+def sell(id, price):
+    return db.incr(id, "revenue", decimal(price))
+
+def revenue(id):
+    return db.get(id).revenue
 
 def incr_wrong(id, field, n):
     return db.incr(id, field, n)
@@ -128,9 +134,10 @@ func testDB_IncrIsPartOfTheTransaction(t *testing.T, open storeOpener) {
 		want  string
 	}{
 		{"stock", starlark.Float(1), "an int field by an int"},
-		{"name", starlark.MakeInt(1), "adds to int and float fields"},
+		{"name", starlark.MakeInt(1), "adds to int, float and decimal fields"},
+		{"revenue", starlark.Float(1), "decimal and float do not mix"},
 		{"missing", starlark.MakeInt(1), "has no field missing"},
-		{"stock", starlark.String("1"), "want an int or a float"},
+		{"stock", starlark.String("1"), "want an int, a float or a decimal"},
 	} {
 		_, err := c.call(t.Context(), st, "app.star", "incr_wrong", id, str(tc.field), tc.n)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -142,6 +149,14 @@ func testDB_IncrIsPartOfTheTransaction(t *testing.T, open storeOpener) {
 	}
 	if got := toInt(t, c.mustCall(t, st, "app.star", "stock", id)); got != 7 {
 		t.Errorf("after refused increments the stock is %d, want 7", got)
+	}
+
+	// Money adds up exactly: ten sales of 0.10 are 1.00 (ten floats of 0.1 are not 1.0).
+	for range 10 {
+		c.mustCall(t, st, "app.star", "sell", id, str("0.10"))
+	}
+	if got := c.mustCall(t, st, "app.star", "revenue", id); got.Type() != "decimal" || got.String() != "1.00" {
+		t.Errorf("revenue after ten sales of 0.10: got %s %v, want decimal 1.00", got.Type(), got)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
+
+	"github.com/starbase/starbase/decimal"
 )
 
 // The builtins for hot objects and document numbers (locks.go):
@@ -79,9 +81,9 @@ func dbIncr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, err
 	}
 	switch n.(type) {
-	case starlark.Int, starlark.Float:
+	case starlark.Int, starlark.Float, *decimal.Decimal:
 	default:
-		return nil, fmt.Errorf("%s: n is %s, want an int or a float", b.Name(), n.Type())
+		return nil, fmt.Errorf("%s: n is %s, want an int, a float or a decimal", b.Name(), n.Type())
 	}
 	if err := tx.lock(id); err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
@@ -101,10 +103,10 @@ func dbIncr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 		return nil, fmt.Errorf("%s: %s has no field %s", b.Name(), obj.shortName(), field)
 	}
 	switch t := obj.model.types[field]; {
-	case t == "int" && n.Type() == "int", t == "float":
+	case t == "int" && n.Type() == "int", t == "float", t == "decimal":
 	default:
 		return nil, &FieldError{Model: obj.model.name, Field: field,
-			Reason: fmt.Sprintf("db.incr adds to int and float fields (an int field by an int); the field is %s, n is %s", cur.Type(), n.Type())}
+			Reason: fmt.Sprintf("db.incr adds to int, float and decimal fields (an int field by an int); the field is %s, n is %s", cur.Type(), n.Type())}
 	}
 	sum, err := starlark.Binary(syntax.PLUS, cur, n)
 	if err != nil {

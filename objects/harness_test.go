@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/starlarktest"
 	"go.starlark.net/syntax"
 
+	"github.com/starbase/starbase/decimal"
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/objects/postgres"
 	"github.com/starbase/starbase/objects/postgres/pgtest"
@@ -192,7 +193,9 @@ func (c *code) loadLocked(path string) (starlark.StringDict, error) {
 		Name: "load " + path,
 		Load: func(_ *starlark.Thread, module string) (starlark.StringDict, error) { return c.loadLocked(module) },
 	}
-	globals, err := starlark.ExecFileOptions(dialect, thread, path, src, objects.Builtins())
+	predeclared := objects.Builtins()
+	predeclared["decimal"] = decimal.Builtin
+	globals, err := starlark.ExecFileOptions(dialect, thread, path, src, predeclared)
 	if err != nil {
 		return nil, err
 	}

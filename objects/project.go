@@ -10,13 +10,15 @@ import (
 	"unicode/utf8"
 
 	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/decimal"
 )
 
 // The SQL tiers store each object's fields twice: exactly, in the record encoding (column
 // data), which is what every read decodes; and as a JSON object (column fields), which is
 // what SQL filters, orders, indexes and aggregates. The JSON is a projection, not a second
 // encoding: str is a string; int and float are numbers (ints of any size); bool is true or
-// false; bytes is a base64 string; list, tuple and set are arrays; a dict is an object when
+// false; bytes is a base64 string; a decimal is a string of its text; list, tuple and set are arrays; a dict is an object when
 // its keys are strings, else an array of [key, value] pairs. Fields that are None, and
 // floats that are NaN or infinite, are left out, so that SQL sees them as NULL on every
 // engine (and queries treat them as having no value). Strings in queries compare bytewise
@@ -80,6 +82,8 @@ func appendJSON(b []byte, v starlark.Value, depth int) ([]byte, error) {
 	case starlark.String:
 		s, err := json.Marshal(projectString(string(v)))
 		return append(b, s...), err
+	case *decimal.Decimal:
+		return strconv.AppendQuote(b, v.String()), nil // its text: digits, - and .
 	case starlark.Bytes:
 		return strconv.AppendQuote(b, base64.StdEncoding.EncodeToString([]byte(v))), nil
 	case *starlark.Dict:

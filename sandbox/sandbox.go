@@ -17,6 +17,7 @@
 //	hmac, password, base64, url,   instant the request started, and fails at a module's top
 //	log                            level), randomness from crypto/rand, digests, bcrypt,
 //	                               encodings, and log records tagged with the request id
+//	decimal                        stdlib.Predeclared: exact decimal numbers (package decimal)
 //
 // docs/builtins.md describes every name and every member of each module; a test checks it
 // against this list.

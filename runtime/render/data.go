@@ -7,6 +7,8 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
+
+	"github.com/starbase/starbase/decimal"
 )
 
 // Bytes charged for converting data, per value. They bound what the conversion allocates
@@ -55,7 +57,8 @@ func (c *converter) chargeEach(count, each int64) error {
 }
 
 // toGo converts a Starlark value to the Go value a template sees: None is nil, bools,
-// ints (int64, or their decimal text beyond), floats and strings are themselves, bytes are
+// ints (int64, or their decimal text beyond), floats and strings are themselves, decimals
+// their text, bytes are
 // strings, lists, tuples and ranges are []any, dicts with string keys and structs are
 // map[string]any.
 func (c *converter) toGo(v starlark.Value, depth int) (any, error) {
@@ -83,6 +86,9 @@ func (c *converter) toGo(v starlark.Value, depth int) (any, error) {
 		return float64(v), nil
 	case starlark.String:
 		return string(v), c.charge(int64(len(v)))
+	case *decimal.Decimal:
+		s := v.String() // its text, exact: 12.50
+		return s, c.charge(int64(len(s)))
 	case starlark.Bytes:
 		return string(v), c.charge(int64(len(v)))
 	case *starlark.Dict:

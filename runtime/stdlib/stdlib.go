@@ -5,6 +5,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/decimal"
 	"github.com/starbase/starbase/runtime"
 )
 
@@ -21,6 +22,7 @@ func Predeclared() starlark.StringDict {
 		"base64":   base64Module,
 		"url":      urlModule,
 		"log":      logModule,
+		"decimal":  decimal.Builtin,
 	}
 }
 
