@@ -11,6 +11,7 @@
 //	base64     standard and URL-safe base64
 //	url        percent-encoding and query strings
 //	log        structured log records at a level, tagged with the request id
+//	decimal    exact decimal numbers for money (package decimal)
 //
 // Their names and signatures follow Python's modules of the same name where there is one,
 // and docs/builtins.md describes each (a test checks it against Predeclared).

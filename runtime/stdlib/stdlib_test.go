@@ -156,7 +156,7 @@ func TestModules(t *testing.T) {
 
 func TestPredeclared_NamesEachModuleOnce(t *testing.T) {
 	got := stdlib.Predeclared().Keys()
-	want := []string{"base64", "hashlib", "hmac", "log", "password", "secrets", "time", "url", "uuid"}
+	want := []string{"base64", "decimal", "hashlib", "hmac", "log", "password", "secrets", "time", "url", "uuid"}
 	if !slices.Equal(got, want) {
 		t.Errorf("Predeclared() = %q, want %q (update doc.go, sandbox.go and docs/builtins.md together)", got, want)
 	}
