@@ -25,7 +25,7 @@ func (tx *Tx) class(qualified string) (*Model, error) {
 	}
 	i := strings.LastIndexByte(qualified, ':')
 	m, err := tx.resolve(tx.ctx, qualified[:i], qualified[i+1:])
-	if err == nil && (m == nil || m.QualifiedName() != qualified) {
+	if err == nil && (m == nil || !m.declares(qualified)) {
 		err = fmt.Errorf("%w: %s resolved to %v", ErrNoClass, qualified, m)
 	}
 	if err != nil && !errors.Is(err, ErrNoClass) {
@@ -69,6 +69,9 @@ func (tx *Tx) bind(thread *starlark.Thread, s stored) (*Object, error) {
 		return nil, fmt.Errorf("object %s: %w", id, err)
 	}
 	obj := &Object{model: m, class: rec.class, id: id, version: rec.version, fields: make(map[string]starlark.Value)}
+	if m != nil {
+		obj.class = m.QualifiedName() // also when rec.class is an alias of m (classes.go)
+	}
 	names, fields := rec.names, rec.fields
 	if m != nil && rec.version < m.version && m.migrate != nil {
 		if names, fields, err = m.upgrade(thread, id, rec); err != nil {
@@ -187,7 +190,7 @@ func (tx *Tx) save(obj *Object) (string, error) {
 			if old, err = decodeRecord(stored); err != nil {
 				return "", fmt.Errorf("object %s: %w", id, err)
 			}
-			if old.class != obj.class {
+			if old.class != obj.class && !m.declares(old.class) {
 				return "", fmt.Errorf("cannot save object %s as a %s: it is stored as a %s", id, obj.class, old.class)
 			}
 		}

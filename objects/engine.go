@@ -49,7 +49,8 @@ type dataTx interface {
 	// get returns the record encoding of object id, ok false when it does not exist.
 	get(id string) (data []byte, ok bool, err error)
 	// put writes object id as rec (whose encoding is data). old is the record stored until
-	// now, nil when the object is new (its id made by newID, so absent).
+	// now, nil when the object is new (its id made by newID, so absent); its class may be
+	// another (an alias of rec's: the object moves to rec's class).
 	put(id string, rec *record, data []byte, old *record) error
 	// remove deletes object id, whose stored record is old (nil when it did not decode).
 	remove(id string, old *record) error
@@ -64,6 +65,8 @@ type dataTx interface {
 	// all returns up to limit objects of every class with ids after after, in id order
 	// (Export), without making the transaction conflict with objects created meanwhile.
 	all(after string, limit int) ([]stored, error)
+	// classes returns up to limit qualified names of the classes that have objects, sorted.
+	classes(limit int) ([]string, error)
 	// getMeta, putMeta and delMeta read and write the data tier's own small values (the
 	// resume cursor of Migrate), in the transaction.
 	getMeta(key string) ([]byte, bool, error)

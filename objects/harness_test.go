@@ -60,6 +60,7 @@ var dataTests = []struct {
 	{"DB_IncrAndLockSerializeAHotObject", testDB_IncrAndLockSerializeAHotObject},
 	{"DB_IncrIsPartOfTheTransaction", testDB_IncrIsPartOfTheTransaction},
 	{"DB_NextNumbersWithoutGaps", testDB_NextNumbersWithoutGaps},
+	{"Classes_ARenamedClassKeepsItsObjectsThroughAnAlias", testClasses_ARenamedClassKeepsItsObjectsThroughAnAlias},
 }
 
 // kvTests are behaviours of the KV tier only: its commits' limits and key layout, and the
@@ -207,12 +208,29 @@ func (c *code) loadLocked(path string) (starlark.StringDict, error) {
 func (c *code) resolve(_ context.Context, module, name string) (*objects.Model, error) {
 	globals, err := c.load(module)
 	if errors.Is(err, errNoModule) {
-		return nil, fmt.Errorf("%w: %v", objects.ErrNoClass, err)
+		err = fmt.Errorf("%w: %v", objects.ErrNoClass, err)
 	}
-	if err != nil {
-		return nil, err
+	var m *objects.Model
+	if err == nil {
+		m, err = objects.ClassIn(globals, module, name)
 	}
-	return objects.ClassIn(globals, module, name)
+	if errors.Is(err, objects.ErrNoClass) {
+		if alias := c.aliases()[module+":"+name]; alias != nil {
+			return alias, nil
+		}
+	}
+	return m, err
+}
+
+// aliases indexes the aliases of every module's models, as a server does (objects.Aliases).
+func (c *code) aliases() map[string]*objects.Model {
+	modules := map[string]starlark.StringDict{}
+	for path := range c.sources {
+		if globals, err := c.load(path); err == nil {
+			modules[path] = globals
+		}
+	}
+	return objects.Aliases(modules)
 }
 
 // attempts is how many times the tests let a request run before it gets ErrConflict.

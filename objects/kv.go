@@ -173,6 +173,14 @@ func (tx *kvTx) put(id string, rec *record, data []byte, old *record) error {
 	// The membership key is written with every write of the record, so that a range compare
 	// on a page of them (db.list) tells that none of its records changed.
 	tx.putKey(objKey(id), data)
+	if old != nil && old.class != rec.class { // moving to rec's class (classes.go)
+		tx.delKey(memberKey(old.class, id))
+		tx.bump(classVersionKey(old.class))
+		if err := tx.reindex(old.class, id, old, nil); err != nil {
+			return err
+		}
+		old = nil
+	}
 	tx.putKey(memberKey(rec.class, id), nil)
 	if old == nil {
 		tx.bump(classVersionKey(rec.class))

@@ -33,7 +33,7 @@ func Migrate(ctx context.Context, eng Engine, resolve ClassResolver, class strin
 	if i <= 0 || !isIdentifier(class[i+1:]) {
 		return fmt.Errorf("migrate: %q is not MODULE:CLASS (as counters.star:Counter)", class)
 	}
-	m, err := resolve(ctx, class[:i], class[i+1:])
+	_, err := resolve(ctx, class[:i], class[i+1:]) // the class must be declared (maybe as an alias)
 	if err != nil {
 		return fmt.Errorf("migrate %s: %w", class, err)
 	}
@@ -43,7 +43,8 @@ func Migrate(ctx context.Context, eng Engine, resolve ClassResolver, class strin
 	thread := &starlark.Thread{Name: "migrate " + class}
 	defer context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })()
 
-	cursorKey := migrateCursorKey(m.QualifiedName())
+	// class may be an alias of m (classes.go): its objects move to m's name.
+	cursorKey := migrateCursorKey(class)
 	var cursor string // the id after which the next batch starts
 	err = Run(ctx, eng, resolve, migrateAttempts, func(tx *Tx) error {
 		d, err := tx.dtx()
@@ -64,7 +65,7 @@ func Migrate(ctx context.Context, eng Engine, resolve ClassResolver, class strin
 		err := Run(ctx, eng, resolve, migrateAttempts, func(tx *Tx) error {
 			// Objects created meanwhile are written by current code and need no migration:
 			// they need not make the batch conflict.
-			objs, err := tx.listClass(thread, m.QualifiedName(), batch, cursor, false)
+			objs, err := tx.listClass(thread, class, batch, cursor, false)
 			if err != nil {
 				return err
 			}

@@ -23,6 +23,7 @@ type Model struct {
 	indexes []string
 	version int
 	migrate starlark.Callable // nil when the model has no migrate function
+	aliases []string          // old qualified names of the class (classes.go)
 }
 
 var (
@@ -152,7 +153,7 @@ func stringTuple(names []string) starlark.Tuple {
 
 // newModelBuiltin returns the model builtin:
 //
-//	model(name, fields = {}, methods = {}, indexes = [], version = 1, migrate = None)
+//	model(name, fields = {}, methods = {}, indexes = [], version = 1, migrate = None, aliases = [])
 func newModelBuiltin() *starlark.Builtin {
 	return starlark.NewBuiltin("model", makeModel)
 }
@@ -165,16 +166,40 @@ func makeModel(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		indexes starlark.Iterable = starlark.NewList(nil)
 		version                   = 1
 		migrate starlark.Value    = starlark.None
+		aliases starlark.Iterable = starlark.NewList(nil)
 	)
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
 		"name", &name, "fields?", &fields, "methods?", &methods,
-		"indexes?", &indexes, "version?", &version, "migrate?", &migrate); err != nil {
+		"indexes?", &indexes, "version?", &version, "migrate?", &migrate, "aliases?", &aliases); err != nil {
 		return nil, err
 	}
 	if thread.CallStackDepth() < 2 || thread.CallFrame(1).Name != "<toplevel>" {
 		return nil, fmt.Errorf("model(%q): models are declared at the top level of a module, not inside a function", name)
 	}
-	return newModel(thread.CallFrame(1).Pos.Filename(), name, fields, methods, indexes, version, migrate)
+	m, err := newModel(thread.CallFrame(1).Pos.Filename(), name, fields, methods, indexes, version, migrate)
+	if err != nil {
+		return nil, err
+	}
+	it := aliases.Iterate()
+	defer it.Done()
+	var v starlark.Value
+	for it.Next(&v) {
+		alias, ok := v.(starlark.String)
+		if !ok {
+			return nil, fmt.Errorf("model(%q): aliases: got %s, want strings", name, v.Type())
+		}
+		if err := checkAlias(m, string(alias)); err != nil {
+			return nil, fmt.Errorf("model(%q): %w", name, err)
+		}
+		if m.declares(string(alias)) {
+			return nil, fmt.Errorf("model(%q): alias %q is listed twice", name, alias)
+		}
+		if len(m.aliases) >= 100 {
+			return nil, fmt.Errorf("model(%q): more than 100 aliases", name)
+		}
+		m.aliases = append(m.aliases, string(alias))
+	}
+	return m, nil
 }
 
 func newModel(module, name string, fields, methods *starlark.Dict, indexes starlark.Iterable, version int, migrate starlark.Value) (*Model, error) {

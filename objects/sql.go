@@ -464,8 +464,8 @@ func (t *sqlTx) put(id string, rec *record, data []byte, old *record) error {
 		_, err = t.exec(`INSERT INTO starbase_objects (id, class_id, version, data, fields) VALUES (?, ?, ?, ?, `+fp+`)`,
 			id, cid, rec.version, data, string(fields))
 	} else {
-		_, err = t.exec(`UPDATE starbase_objects SET version = ?, data = ?, fields = `+fp+` WHERE id = ?`,
-			rec.version, data, string(fields), id)
+		_, err = t.exec(`UPDATE starbase_objects SET class_id = ?, version = ?, data = ?, fields = `+fp+` WHERE id = ?`,
+			cid, rec.version, data, string(fields), id)
 	}
 	return t.errf(err, "writing object %s", id)
 }
