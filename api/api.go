@@ -27,6 +27,9 @@ type PushRequest struct {
 	Message  string            `json:"message,omitempty"`
 	NoTests  bool              `json:"no_tests,omitempty"`
 	Files    map[string][]byte `json:"files"` // path -> content (base64 in JSON)
+	// Orphans are classes with stored objects that the pushed code no longer declares,
+	// which the push accepts to leave as plain records (else the gate refuses it).
+	Orphans []string `json:"orphans,omitempty"`
 }
 
 // CommitResult reports a push or revert.

@@ -15,6 +15,8 @@
 //     none under /-/, each mapped to a function of one parameter, as is handle;
 //   - every model() is bound to a global of its own name in the module that declares it
 //     (objects are read back by that name);
+//   - with Options.StoredClasses, every class that has stored objects is declared, by its
+//     name or as an alias, unless the push names it as an orphan (gate/classes.go);
 //   - every test passes: the test_* functions of every *_test.star module, each run in the
 //     sandbox on the new tree, with the assert module (see Assert) predeclared, and with
 //     TestClock as the request clock (time.now()), so that a test gives the same result
@@ -84,6 +86,13 @@ type Options struct {
 	// problem saying so, listing the problems found until then. A module's top level
 	// still running then is stopped by its own Limits.LoadTimeout at the latest.
 	Timeout time.Duration
+	// StoredClasses, when set, returns the qualified names of the classes that have stored
+	// objects (objects.StoredClasses): a tree must declare each of them, by name or as an
+	// alias of a model, except the Orphans (gate/classes.go).
+	StoredClasses func(ctx context.Context) ([]string, error)
+	// Orphans are stored classes a push accepts to leave without a class (their objects
+	// stay readable as plain records).
+	Orphans []string
 	// Renderer is the one behind the render() builtin of Loader's modules (see
 	// sandbox.WithRenderer): the gate prepares the tree's templates in it, as a node does.
 	// Nil parses them with a renderer of the check's own.
@@ -189,6 +198,9 @@ func Run(ctx context.Context, files map[string][]byte, opts Options) (*Report, e
 		return nil, err
 	}
 	c.checkModels()
+	if err := c.checkStoredClasses(ctx); err != nil {
+		return nil, err
+	}
 
 	if opts.NoTests || len(c.sortedModules(true)) == 0 {
 		c.compileTests()

@@ -34,7 +34,10 @@ type publisher struct {
 	repo  *code.Repo
 	// gate is how every published tree is checked (NoTests is set per push).
 	gate gate.Options
-	log  *slog.Logger
+	// storedClasses lists the classes of the data tier's objects: a push must keep a
+	// class for each (gate/classes.go). Nil skips the check.
+	storedClasses func(ctx context.Context) ([]string, error)
+	log           *slog.Logger
 }
 
 // actor is who asks for a change, as its audit record names them: a principal and where
@@ -97,12 +100,16 @@ func (p *publisher) push(ctx context.Context, who actor, req api.PushRequest) (a
 	}
 	opts := p.gate
 	opts.NoTests = req.NoTests
+	opts.StoredClasses, opts.Orphans = p.storedClasses, req.Orphans
 	if err := gate.Check(ctx, req.Files, opts); err != nil {
 		return api.CommitResult{}, err
 	}
 	var notes []string
 	if req.NoTests {
 		notes = append(notes, "no-tests")
+	}
+	for _, class := range req.Orphans {
+		notes = append(notes, "orphan "+class)
 	}
 	res, err := p.commitAudited(ctx, who, publication{
 		action:   auth.ActionCommit,

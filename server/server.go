@@ -197,7 +197,7 @@ func New(cfg Config) (*Server, error) {
 		failed:   func(*buildFailure) { s.metrics.buildFailures.Inc() },
 		changed:  s.changed,
 	})
-	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), log: s.log}
+	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), storedClasses: s.storedClasses, log: s.log}
 	s.api = s.apiHandler()
 	s.metrics = newMetrics(s)
 	return s, nil
@@ -437,18 +437,4 @@ func (s *Server) served(rel *release) *servedRelease {
 	sr := &servedRelease{rel: rel, commitHeader: []string{string(rel.commit)}, resolver: s.classResolver(rel)}
 	s.servedRel.Store(sr)
 	return sr
-}
-
-// classResolver binds stored objects to their classes as defined in rel's commit.
-func (s *Server) classResolver(rel *release) objects.ClassResolver {
-	return func(ctx context.Context, module, name string) (*objects.Model, error) {
-		if _, ok := rel.snap.Tree[module]; !ok {
-			return nil, fmt.Errorf("%w: module %s is not in commit %s", objects.ErrNoClass, module, rel.commit.Short())
-		}
-		globals, err := s.loader.Load(ctx, rel.snap, module)
-		if err != nil {
-			return nil, err
-		}
-		return objects.ClassIn(globals, module, name)
-	}
 }

@@ -21,6 +21,7 @@ type pushFlags struct {
 	message     string
 	force       bool
 	noTests     bool
+	orphans     []string
 	wait        bool
 	waitTimeout time.Duration
 	watch       bool
@@ -69,6 +70,7 @@ refused it, until interrupted.`,
 	fl.StringVarP(&pf.message, "message", "m", "", "commit message")
 	fl.BoolVar(&pf.force, "force", false, "push even if main moved since DIR's base commit")
 	fl.BoolVar(&pf.noTests, "no-tests", false, "skip the tests of the validation gate (recorded on the commit)")
+	fl.StringArrayVar(&pf.orphans, "orphan", nil, "a class with stored objects that the new code no longer declares, to leave as plain records (repeatable; else the gate refuses the push)")
 	fl.BoolVar(&pf.wait, "wait", false, "return only when every live node serves the new commit")
 	fl.DurationVar(&pf.waitTimeout, "wait-timeout", 30*time.Second, "how long --wait waits")
 	fl.BoolVar(&pf.watch, "watch", false, "keep pushing DIR each time a file is saved")
@@ -93,6 +95,7 @@ func pushDir(ctx context.Context, c *client.Client, dir string, pf pushFlags, st
 		Message:  pf.message,
 		NoTests:  pf.noTests,
 		Files:    files,
+		Orphans:  pf.orphans,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const shopApp = `
+load("shop.star", "Item")
+
+def add(req):
+    return db.put(Item(name = req.params["name"]))
+
+routes = {"GET /add/{name}": add}
+`
+
+const shopModule = `
+Item = model("Item", fields = {"name": ""}, indexes = ["name"])
+`
+
+// The class renamed and moved: Product in catalog.star, with the old name as an alias.
+const catalogApp = `
+load("catalog.star", "Product")
+
+def show(req):
+    p = db.get(req.params["id"])
+    return "%s %s" % (type(p), p.name)
+
+def touch(req):
+    db.put(db.get(req.params["id"]))
+    return "ok"
+
+def count(req):
+    return str(db.query(Product).count())
+
+routes = {"GET /show/{id}": show, "GET /touch/{id}": touch, "GET /count": count}
+`
+
+const catalogModule = `
+Product = model("Product", fields = {"name": ""}, indexes = ["name"], aliases = ["shop.star:Item"])
+`
+
+// TestE2E_ClassRenamedWithAnAliasKeepsItsObjects runs the built binary on SQLite: a push
+// that would leave stored objects without a class is refused, naming it; the class renamed
+// and moved with its old name as an alias serves the objects stored under the old name; and
+// a push naming the classes as orphans is accepted.
+func TestE2E_ClassRenamedWithAnAliasKeepsItsObjects(t *testing.T) {
+	n := startServe(t, t.TempDir())
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": shopApp, "shop.star": shopModule})
+	n.cli(t, "push", src, "-m", "shop", "--wait")
+	a, _ := n.get(t, "/add/pen")
+	b, _ := n.get(t, "/add/ink")
+
+	// The class removed: refused, naming the class.
+	if err := os.Remove(filepath.Join(src, "shop.star")); err != nil {
+		t.Fatal(err)
+	}
+	writeTree(t, src, map[string]string{"app.star": `routes = {}`})
+	_, stderr, err := n.try("push", src, "-m", "drop the shop")
+	if err == nil || !strings.Contains(stderr, "stored objects of class shop.star:Item would have no class") {
+		t.Fatalf("push removing a class with stored objects: err %v, stderr %q; want a refusal naming shop.star:Item", err, stderr)
+	}
+
+	// Renamed and moved with an alias: accepted, and the objects are served.
+	writeTree(t, src, map[string]string{"app.star": catalogApp, "catalog.star": catalogModule})
+	n.cli(t, "push", src, "-m", "shop.star:Item is now catalog.star:Product", "--wait")
+	if body, _ := n.get(t, "/show/"+a); body != "Product pen" {
+		t.Errorf("GET /show/%s = %q, want Product pen (an object stored as shop.star:Item)", a, body)
+	}
+	if body, _ := n.get(t, "/show/"+b); body != "Product ink" {
+		t.Errorf("GET /show/%s = %q, want Product ink", b, body)
+	}
+	n.get(t, "/touch/"+a) // written: moved to catalog.star:Product
+	if body, _ := n.get(t, "/count"); body != "1" {
+		t.Errorf("GET /count after one object was written = %q, want 1", body)
+	}
+
+	// Both classes dropped, knowingly.
+	for _, p := range []string{"catalog.star"} {
+		if err := os.Remove(filepath.Join(src, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTree(t, src, map[string]string{"app.star": `routes = {}`})
+	if _, stderr, err := n.try("push", src, "-m", "no more products", "--orphan", "catalog.star:Product"); err == nil ||
+		!strings.Contains(stderr, "shop.star:Item") || strings.Contains(stderr, "class catalog.star:Product") {
+		t.Errorf("push with one of two classes named as orphan: err %v, stderr %q; want a refusal naming only shop.star:Item", err, stderr)
+	}
+	n.cli(t, "push", src, "-m", "no more products", "--orphan", "catalog.star:Product", "--orphan", "shop.star:Item")
+}
+
+const counterApp = `
+Counter = model("Counter", fields = {"hits": 0})
+
+def create(req):
+    return db.put(Counter())
+
+def hit(req):
+    return str(db.incr(req.params["id"], "hits"))
+
+def hits(req):
+    return str(db.get(req.params["id"]).hits)
+
+routes = {"GET /create": create, "GET /hit/{id}": hit, "GET /hits/{id}": hits}
+`
+
+// TestE2E_IncrUnderConcurrencyLosesNoIncrement has 16 clients increment one counter
+// through the built binary (SQLite): every request succeeds, and the counter counts them
+// all.
+func TestE2E_IncrUnderConcurrencyLosesNoIncrement(t *testing.T) {
+	n := startServe(t, t.TempDir())
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": counterApp})
+	n.cli(t, "push", src, "-m", "counter", "--wait")
+	id, _ := n.get(t, "/create")
+
+	const clients, each = 16, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*each)
+	for range clients {
+		wg.Go(func() {
+			for range each {
+				resp, err := http.Get(n.url + "/hit/" + id)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("GET /hit = %d %s", resp.StatusCode, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if body, _ := n.get(t, "/hits/"+id); body != fmt.Sprint(clients*each) {
+		t.Errorf("after %d increments by %d clients the counter is %s", clients*each, clients, body)
+	}
+}
