@@ -39,6 +39,14 @@
 //	db.delete(obj_or_id) -> bool
 //	db.find(Model, field = value, ...) -> [obj]     by an indexed field, in id order
 //	db.list(Model, limit = 100, after = id) -> [obj]  one page, in id order
+//	db.lock(obj_or_id) -> obj|None                  lock it for the transaction, then read it
+//	db.incr(obj_or_id, field, n = 1) -> value       add n to a number field, under its lock
+//	db.next(name) -> int                            the next number of a gapless sequence
+//
+// The last three serialize the requests on a hot object or sequence instead of letting
+// them conflict and run again (locks.go). A model may declare the old names of its class,
+// model(..., aliases = ["old.star:Name"]): objects stored under them are bound to it
+// (classes.go).
 //
 // db.put saves the object as it is at that moment; later assignments need another db.put. Each
 // read returns a new instance. find and list see the request's own puts and deletes; find

@@ -65,22 +65,21 @@ func percentFlags(format string, y starlark.Value, budget int64) (string, error)
 			}
 			arg, format = v, format[j+1:]
 		}
-		var spec percentSpec
-		var err error
-		if spec, format, err = parsePercentSpec(format, budget); err != nil {
-			return "", err
-		}
-		if spec.conv == '%' {
-			buf.WriteByte('%') // Python: flags and width of %% are ignored
-			continue
-		}
-		if arg == nil {
+		if arg == nil { // as upstream, the argument is taken before the conversion is read
 			if index >= len(positional) {
 				return "", errors.New("not enough arguments for format string")
 			}
 			arg = positional[index]
 		}
 		index++
+		spec, rest, err := parsePercentSpec(format, budget)
+		if err != nil {
+			return "", err
+		}
+		format = rest
+		if spec.conv == '%' {
+			return "", errors.New("unsupported format character '%' after flags, width or precision") // as Python
+		}
 		if n, err := renderedSize(arg, spec.conv == 'r', false, budget); err != nil {
 			return "", err
 		} else if size := int64(buf.Len()) + n + spec.width + spec.prec + 8; size > budget {

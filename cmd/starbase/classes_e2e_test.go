@@ -48,8 +48,9 @@ Product = model("Product", fields = {"name": ""}, indexes = ["name"], aliases = 
 
 // TestE2E_ClassRenamedWithAnAliasKeepsItsObjects runs the built binary on SQLite: a push
 // that would leave stored objects without a class is refused, naming it; the class renamed
-// and moved with its old name as an alias serves the objects stored under the old name; and
-// a push naming the classes as orphans is accepted.
+// and moved with its old name as an alias serves the objects stored under the old name,
+// which starbase migrate moves to the new name; and a push naming the classes as orphans is
+// accepted.
 func TestE2E_ClassRenamedWithAnAliasKeepsItsObjects(t *testing.T) {
 	n := startServe(t, t.TempDir())
 	src := t.TempDir()
@@ -80,6 +81,10 @@ func TestE2E_ClassRenamedWithAnAliasKeepsItsObjects(t *testing.T) {
 	n.get(t, "/touch/"+a) // written: moved to catalog.star:Product
 	if body, _ := n.get(t, "/count"); body != "1" {
 		t.Errorf("GET /count after one object was written = %q, want 1", body)
+	}
+	n.cli(t, "migrate", "shop.star:Item") // moves the others
+	if body, _ := n.get(t, "/count"); body != "2" {
+		t.Errorf("GET /count after starbase migrate shop.star:Item = %q, want 2", body)
 	}
 
 	// Both classes dropped, knowingly.
