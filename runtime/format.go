@@ -22,8 +22,11 @@ import (
 //
 // Their output is bounded before anything is allocated: a string counts its length, an
 // int at most 20 digits, True, False and None their names, so the size is known before
-// the text is built, and an output over MaxAllocBytes is declined (and then refused by
-// the general path). An operation whose output is bounded by construction below
+// the text is built. A fast path never admits what the general check would refuse: it
+// declines (and the general path refuses) whenever the general check's own estimate
+// (sizes.go: 20 bytes for an int, 32 for a bool or None, a slot per element joined) is
+// over MaxAllocBytes, so refusals do not depend on which path ran
+// (TestFastPaths_AdmitNothingTheGeneralCheckRefuses). An operation whose output is bounded by construction below
 // smallBytes is not charged to the execution: the 8 bytes per step the heap guard counts
 // (guard.go) stand for such small allocations.
 
@@ -72,6 +75,17 @@ func scalarLen(v starlark.Value, quote bool) (int64, bool) {
 	return 0, false
 }
 
+// estimatedLen is what the general check (renderedSize) counts for a scalar of scalarLen.
+func estimatedLen(v starlark.Value) int64 {
+	if s, ok := v.(starlark.String); ok {
+		return int64(len(s))
+	}
+	if _, ok := v.(starlark.Int); ok {
+		return 20 // intTextLen of an int64
+	}
+	return 32
+}
+
 // writeScalar writes the text of a value scalarLen accepted, as go.starlark.net's str
 // writes it (an int in decimal, as Int.String and %d do).
 func writeScalar(b *strings.Builder, v starlark.Value) {
@@ -107,7 +121,7 @@ var smallIntTexts = func() []starlark.Value {
 // check of str (a list can print to far more than it holds).
 func (c *checks) str(general *starlark.Builtin) builtinFunc {
 	return func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
-		if len(args) == 1 && len(kwargs) == 0 {
+		if len(args) == 1 && len(kwargs) == 0 && c.maxAlloc >= 32 { // what the general check allows any scalar
 			switch x := args[0].(type) {
 			case starlark.String:
 				return x, nil
@@ -205,8 +219,8 @@ func fastPercent(format string, y starlark.Value, max int64) (string, bool) {
 		}
 		return y
 	}
-	// First pass: check every conversion and size the text.
-	size := int64(0)
+	// First pass: check every conversion and size the text; estimate is percentSize's.
+	size, estimate := int64(0), int64(len(format))
 	index := 0
 	for i := 0; i < len(format); i++ {
 		if format[i] != '%' {
@@ -243,8 +257,9 @@ func fastPercent(format string, y starlark.Value, max int64) (string, bool) {
 			return "", false
 		}
 		size += n
+		estimate += estimatedLen(a)
 	}
-	if index != nargs || size > max {
+	if index != nargs || size > max || estimate > max {
 		return "", false
 	}
 	// Second pass: write it.
@@ -297,7 +312,7 @@ func fastFormat(format string, args starlark.Tuple, kwargs []starlark.Tuple, max
 		}
 		return nil, auto, false
 	}
-	size := int64(0)
+	size, estimate := int64(0), int64(len(format)) // estimate is formatSize's
 	auto := 0
 	for i := 0; i < len(format); i++ {
 		switch format[i] {
@@ -325,6 +340,7 @@ func fastFormat(format string, args starlark.Tuple, kwargs []starlark.Tuple, max
 				return "", false
 			}
 			size += n
+			estimate += estimatedLen(a)
 			i += end
 		case '}':
 			if i+1 == len(format) || format[i+1] != '}' {
@@ -336,7 +352,7 @@ func fastFormat(format string, args starlark.Tuple, kwargs []starlark.Tuple, max
 			size++
 		}
 	}
-	if size > max {
+	if size > max || estimate > max {
 		return "", false
 	}
 	var sb strings.Builder
@@ -396,7 +412,7 @@ func fastJoin(sep string, x starlark.Value, max int64) (string, bool) {
 		}
 		size += int64(len(s))
 	}
-	if size > max {
+	if size > max || size+slotBytes*int64(n) > max { // joinSize counts a slot per element
 		return "", false
 	}
 	var sb strings.Builder
@@ -460,7 +476,7 @@ func (c *checks) directMethodBuiltins() starlark.StringDict {
 			}
 			old, ok1 := args[0].(starlark.String)
 			repl, ok2 := args[1].(starlark.String)
-			if !ok1 || !ok2 {
+			if !ok1 || !ok2 || int64(len(s)) > c.maxAlloc { // replaceSize counts at least s
 				return nil, false
 			}
 			if old != "" && !strings.Contains(s, string(old)) {

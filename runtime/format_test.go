@@ -333,3 +333,60 @@ def run(n):
 		t.Fatalf("run(max/2) = %v, want ErrMemoryLimit naming string + string", err)
 	}
 }
+
+// TestFastPaths_AdmitNothingTheGeneralCheckRefuses checks, at every MaxAllocBytes from 1 to
+// 160 bytes, that whatever a fast path answers the general check (sizes.go) would have
+// admitted too: a refusal never depends on which path ran.
+func TestFastPaths_AdmitNothingTheGeneralCheckRefuses(t *testing.T) {
+	scalars := []starlark.Value{starlark.String(""), starlark.String("<td>name</td>"), starlark.MakeInt(7),
+		starlark.MakeInt64(-9223372036854775808), starlark.True, starlark.None}
+	thread := &starlark.Thread{}
+	answered := 0
+	for max := int64(1); max <= 160; max++ {
+		c := newChecks(Limits{MaxAllocBytes: ByteSize(max), MaxCallDepth: 100, MaxResponseBytes: 1 << 20})
+		for _, a := range scalars {
+			for _, b := range scalars {
+				y := starlark.Tuple{a, b}
+				if _, ok := fastPercent("<tr>%s|%s</tr>", y, max); ok {
+					answered++
+					if n, _ := percentSize("<tr>%s|%s</tr>", y, max); n > max {
+						t.Errorf("max %d: fastPercent answered %s, which percentSize sizes at %d", max, y, n)
+					}
+				}
+				if _, ok := fastFormat("<tr>{}|{}</tr>", y, nil, max); ok {
+					if n, _ := formatSize("<tr>{}|{}</tr>", y, nil, max); n > max {
+						t.Errorf("max %d: fastFormat answered %s, which formatSize sizes at %d", max, y, n)
+					}
+				}
+				if a, ok := a.(starlark.String); ok {
+					if b, ok := b.(starlark.String); ok {
+						list := starlark.NewList([]starlark.Value{a, b, a})
+						if _, ok := fastJoin(",", list, max); ok {
+							if n, _ := c.joinSize(starlark.String(","), starlark.Tuple{list}, nil); n > max {
+								t.Errorf("max %d: fastJoin answered %s, which joinSize sizes at %d", max, list, n)
+							}
+						}
+						args := starlark.Tuple{starlark.String("<"), starlark.String("&lt;")}
+						recv := a + b
+						if _, err := c.directMethodBuiltins()[checkRepl].(*starlark.Builtin).CallInternal(thread, append(starlark.Tuple{recv}, args...), nil); err == nil {
+							if n, _ := replaceSize(recv, args, nil); n > max {
+								t.Errorf("max %d: replace answered %q.replace%s, which replaceSize sizes at %d", max, recv, args, n)
+							}
+						}
+					}
+				}
+			}
+			general := starlark.NewBuiltin("str", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+				return nil, nil // nil: the general path ran
+			})
+			if v, _ := c.str(general)(thread, nil, starlark.Tuple{a}, nil); v != nil {
+				if n, _ := c.text(false).size(starlark.Tuple{a}, nil); n > max {
+					t.Errorf("max %d: str(%s) was answered by the fast path, which the general check sizes at %d", max, a, n)
+				}
+			}
+		}
+	}
+	if answered == 0 {
+		t.Fatal("the fast paths answered nothing: the test tests nothing")
+	}
+}
