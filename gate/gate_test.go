@@ -127,10 +127,11 @@ func TestCheck_ReportsEveryProblemAtItsPosition(t *testing.T) {
 				"app.star":            "routes = {}\n",
 				"templates/page.html": "<h1>{{.title}}</h1>\n<p>{{.body</p>\n",
 				"templates/list.html": "<ul>\n  {{template \"templates/item.html\" .}}\n</ul>\n",
-				"static/about.html":   "{{if .x}}\n",
+				"pages/about.html":    "{{if .x}}\n",
+				"static/raw.html":     "{{if .x}} is served as it is, not a template\n",
 			},
 			want: []string{
-				"static/about.html:2:1: unexpected EOF",
+				"pages/about.html:2:1: unexpected EOF",
 				"templates/page.html:2:4: bad character U+003C '<'",
 			},
 		},

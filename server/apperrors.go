@@ -47,13 +47,16 @@ func errorStatus(v starlark.Value) bool {
 }
 
 // answerDataError answers the errors of a request's data that are not the code's failure,
-// and reports whether err was one of them.
-func answerDataError(w http.ResponseWriter, r *http.Request, err error) bool {
+// and reports whether err was one of them. An abort is answered with the app's own page for
+// its status, if page (which may be nil) writes one.
+func answerDataError(w http.ResponseWriter, r *http.Request, err error, page pageFunc) bool {
 	var ab *objects.AbortError
 	var fe *objects.FieldError
 	switch {
 	case errors.As(err, &ab):
-		answerAbort(w, r, ab)
+		if page == nil || !page(ab.Status, map[string]any{"message": ab.Message}) {
+			answerAbort(w, r, ab)
+		}
 	case errors.As(err, &fe):
 		writeJSON(w, http.StatusUnprocessableEntity, platformError{Error: fe.Error(), Code: codeInvalidField, Field: fe.Field})
 	case errors.Is(err, objects.ErrConflict):

@@ -25,7 +25,7 @@ func TestAnswerDataError_PlatformErrorsAreJSONWithAStableCode(t *testing.T) {
 		{fmt.Errorf("db.put: %w", &objects.FieldError{Model: "Item", Field: "count", Reason: "want int"}), 422, codeInvalidField},
 	} {
 		w := httptest.NewRecorder()
-		if !answerDataError(w, httptest.NewRequest("GET", "/", nil), tc.err) {
+		if !answerDataError(w, httptest.NewRequest("GET", "/", nil), tc.err, nil) {
 			t.Fatalf("%v: not answered", tc.err)
 		}
 		var body platformError
@@ -39,7 +39,7 @@ func TestAnswerDataError_PlatformErrorsAreJSONWithAStableCode(t *testing.T) {
 			t.Errorf("the conflict answer names internals: %s", w.Body)
 		}
 	}
-	if answerDataError(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), errors.New("app bug")) {
+	if answerDataError(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), errors.New("app bug"), nil) {
 		t.Errorf("an app's own error was answered as a data error")
 	}
 }

@@ -51,6 +51,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, rel *release, reqI
 	h.Set("Cache-Control", "no-store")
 	format := errorFormat(r)
 	if !s.cfg.Dev {
+		if s.appPages(w, r, rel)(status, map[string]any{"message": http.StatusText(status), "error_id": errID}) {
+			return
+		}
 		if format == "json" {
 			writeJSON(w, status, appError{Error: "internal error", ErrorID: errID})
 			return

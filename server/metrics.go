@@ -189,7 +189,7 @@ func (m *metrics) serving(a *build.App) {
 		return
 	}
 	m.served.Store(a)
-	keep := map[string]bool{"-": true}
+	keep := map[string]bool{"-": true, staticRoute: true}
 	if a != nil {
 		for _, p := range a.Patterns {
 			keep[p] = true

@@ -334,6 +334,9 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	}
 	served := s.served(rel)
 	w.Header()["Starbase-Commit"] = served.commitHeader
+	if s.serveStatic(w, r, rel) {
+		return staticRoute
+	}
 	reqID := s.ids.next()
 	ar := newAppRequest(s.cfg.Limits)
 	// One print budget for the request, however many times a conflict re-runs its handler.
@@ -358,7 +361,9 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 			for k, v := range miss.Header() {
 				w.Header()[k] = v
 			}
-			http.Error(w, http.StatusText(miss.Status), miss.Status)
+			if miss.Status < 400 || !s.appPages(w, r, rel)(miss.Status, map[string]any{"message": http.StatusText(miss.Status)}) {
+				http.Error(w, http.StatusText(miss.Status), miss.Status)
+			}
 			return route
 		}
 		rt = build.Route{Fn: rel.app.Handle}
@@ -393,7 +398,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	if errors.Is(err, errRolledBack) {
 		err = nil
 	}
-	if err != nil && answerDataError(w, r, err) {
+	if err != nil && answerDataError(w, r, err, s.appPages(w, r, rel)) {
 		return route
 	}
 	if err != nil {

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"html/template"
+	"maps"
 	"reflect"
 	"sort"
 	"strings"
@@ -227,7 +228,8 @@ func insertTicks(set *template.Template) {
 }
 
 // funcs returns the text-building functions of templates, bounded to results of at most
-// maxOutput bytes. Each behaves as text/template's function of the same name otherwise.
+// maxOutput bytes: text/template's, each of which behaves as the function of the same name
+// otherwise, and the helpers (helpers.go).
 func funcs(maxOutput int) template.FuncMap {
 	bounded := func(name string, expand int64, size func(args []any, budget int64) int64, f func(args ...any) string) func(args ...any) (string, error) {
 		return func(args ...any) (string, error) {
@@ -239,7 +241,8 @@ func funcs(maxOutput int) template.FuncMap {
 		}
 	}
 	sprint := func(args []any, budget int64) int64 { return argsSize(args, budget) + int64(len(args)) + 1 }
-	return template.FuncMap{
+	fm := helperFuncs(maxOutput)
+	maps.Copy(fm, template.FuncMap{
 		"print":    bounded("print", 1, sprint, fmt.Sprint),
 		"println":  bounded("println", 1, sprint, fmt.Sprintln),
 		"html":     bounded("html", 6, sprint, texttemplate.HTMLEscaper),         // " becomes &#34;
@@ -251,7 +254,8 @@ func funcs(maxOutput int) template.FuncMap {
 			}
 			return fmt.Sprintf(format, args...), nil
 		},
-	}
+	})
+	return fm
 }
 
 // argsSize returns an upper bound of the text of args printed with %v, or a value over

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"time"
+
+	libtime "go.starlark.net/lib/time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -134,8 +137,50 @@ func (c *converter) toGo(v starlark.Value, depth int) (any, error) {
 		return m, nil
 	case starlark.Indexable: // list, tuple, range
 		return c.listToGo(v, depth)
+	case libtime.Time:
+		return time.Time(v), nil
+	case libtime.Duration:
+		return time.Duration(v), nil
+	case starlark.IterableMapping: // a multidict (req.query, req.form()): each key's first value
+		return c.mapToGo(v.Type(), v.Items(), depth)
+	case starlark.HasAttrs: // a stored object, and other values with fields: their fields
+		var items []starlark.Tuple
+		for _, name := range v.AttrNames() {
+			attr, err := v.Attr(name)
+			if err != nil {
+				return nil, fmt.Errorf(".%s: %w", name, err)
+			}
+			if _, isMethod := attr.(starlark.Callable); isMethod || attr == nil {
+				continue
+			}
+			items = append(items, starlark.Tuple{starlark.String(name), attr})
+		}
+		return c.mapToGo(v.Type(), items, depth)
 	}
 	return nil, fmt.Errorf("a %s cannot be passed to a template (pass strings, numbers, lists, dicts or structs)", v.Type())
+}
+
+// mapToGo converts the (string key, value) items of a value of type typ to a map.
+func (c *converter) mapToGo(typ string, items []starlark.Tuple, depth int) (map[string]any, error) {
+	if err := c.chargeEach(int64(len(items)), entryBytes); err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, len(items))
+	for _, item := range items {
+		key, ok := starlark.AsString(item[0])
+		if !ok {
+			return nil, fmt.Errorf("%s key %s is %s; templates need string keys", typ, item[0], item[0].Type())
+		}
+		if err := c.charge(int64(len(key))); err != nil {
+			return nil, err
+		}
+		x, err := c.toGo(item[1], depth+1)
+		if err != nil {
+			return nil, fmt.Errorf("[%q]: %w", key, err)
+		}
+		m[key] = x
+	}
+	return m, nil
 }
 
 func (c *converter) listToGo(v starlark.Indexable, depth int) ([]any, error) {

@@ -41,9 +41,16 @@ import (
 // Dir is the directory of templates; any file below it is a template.
 const Dir = "templates/"
 
+// StaticDir is the directory of static files, which the server serves as they are at
+// /static/...: no file below it is a template, whatever its name.
+const StaticDir = "static/"
+
 // IsTemplate reports whether the file at path is a template: a file under templates/ or
-// any file whose name ends in ".html".
+// any file whose name ends in ".html", except the files under static/.
 func IsTemplate(path string) bool {
+	if strings.HasPrefix(path, StaticDir) {
+		return false
+	}
 	return strings.HasPrefix(path, Dir) || strings.HasSuffix(path, ".html")
 }
 
@@ -85,7 +92,7 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 				Err: fmt.Errorf("%s is not a text file (it is not UTF-8 or has a NUL byte): every file under %s is a template; put images, fonts and other binary files under static/", p, Dir)})
 			continue
 		}
-		t, err := template.New(p).Parse(string(src))
+		t, err := template.New(p).Funcs(funcs(DefaultMaxOutput)).Parse(string(src))
 		if err != nil {
 			problems = append(problems, parseError(p, string(src), err))
 			continue
@@ -96,7 +103,7 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 		sortProblems(problems)
 		return nil, problems
 	}
-	set := template.New("")
+	set := template.New("").Funcs(funcs(DefaultMaxOutput))
 	for _, p := range paths {
 		if _, err := set.New(p).Parse(string(files[p])); err != nil {
 			// Each file parsed alone and no name is defined twice: this is not expected.

@@ -94,9 +94,12 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 		max:    int64(runtime.ThreadLimits(thread).MaxAllocBytes),
 		refuse: func(size int64) error { return runtime.ChargeAlloc(thread, what, size) },
 	}
-	data := make(map[string]any, len(kwargs))
+	data := make(map[string]any, len(kwargs)+2)
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))
+		if name == CSRFTokenData || name == CSRFFieldData {
+			return nil, fmt.Errorf("render: %s is the request's own (the CSRF token render() gives every template): pass your data under another name", name)
+		}
 		v, err := r.convert(conv, kv[1])
 		if err != nil {
 			return nil, fmt.Errorf("render: argument %s: %w", name, err)
@@ -106,6 +109,7 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 	if err := runtime.ChargeAlloc(thread, what, conv.size); err != nil {
 		return nil, err
 	}
+	addCSRF(thread, data)
 	html, err := r.execute(runtime.ThreadContext(thread), thread, snap, path, data)
 	if err != nil {
 		return nil, err
