@@ -93,6 +93,7 @@ func (c *checks) predeclared() starlark.StringDict {
 			return callMetered(thread, inner, args, kwargs)
 		})
 	}
+	c.addWorkChecks(d)
 	return d
 }
 

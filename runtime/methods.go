@@ -28,6 +28,8 @@ type methodKey struct {
 type methodCheck struct {
 	estimate func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error)
 	metered  bool
+	// visits, if set, returns how many values the call hashes or compares (work.go).
+	visits func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error)
 }
 
 // methodChecks returns the check of each checked method.
@@ -45,7 +47,7 @@ func (c *checks) methodChecks() map[methodKey]methodCheck {
 			return size, nil
 		}
 	}
-	return map[methodKey]methodCheck{
+	checks := map[methodKey]methodCheck{
 		{"string", "join"}:    {estimate: c.joinSize},
 		{"string", "replace"}: {estimate: replaceSize},
 		{"string", "format"}: {estimate: func(recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (int64, error) {
@@ -92,6 +94,15 @@ func (c *checks) methodChecks() map[methodKey]methodCheck {
 			return 0, nil
 		}},
 	}
+	for key, check := range c.workMethodChecks() {
+		old := checks[key]
+		if check.estimate == nil {
+			check.estimate = old.estimate
+		}
+		check.metered = check.metered || old.metered
+		checks[key] = check
+	}
+	return checks
 }
 
 // buildMethods builds the unbound checked method of each methodKey.
@@ -100,6 +111,7 @@ func (c *checks) buildMethods() map[methodKey]*starlark.Builtin {
 		"string":    starlark.String(""),
 		"list":      starlark.NewList(nil),
 		"set":       starlark.NewSet(0),
+		"dict":      starlark.NewDict(0),
 		"time.time": libtime.Time{},
 	}
 	methods := make(map[methodKey]*starlark.Builtin)
@@ -119,6 +131,15 @@ func (c *checks) buildMethods() map[methodKey]*starlark.Builtin {
 func (c *checks) methodFunc(inner *starlark.Builtin, what string, check methodCheck) builtinFunc {
 	return func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		recv := b.Receiver()
+		if check.visits != nil {
+			n, err := check.visits(recv, args, kwargs)
+			if err != nil {
+				return nil, err
+			}
+			if err := work(thread, what, n); err != nil {
+				return nil, err
+			}
+		}
 		if check.estimate != nil {
 			size, err := check.estimate(recv, args, kwargs)
 			if err != nil {
@@ -147,6 +168,8 @@ func (c *checks) checkedMethod(x starlark.Value, name string) *starlark.Builtin 
 		receiver = "list"
 	case *starlark.Set:
 		receiver = "set"
+	case *starlark.Dict:
+		receiver = "dict"
 	case libtime.Time:
 		receiver = "time.time"
 	default:

@@ -24,6 +24,14 @@ import (
 //	f(*x)      ->  f(*$star(x))     (the call collects the elements of x)
 //	x.join(y)  ->  $call_join(x, y) (and x.replace(...), x.format(...): a direct call of a
 //	               checked method, without *args or **kwargs, is one check; format.go)
+//	x == y     ->  $eq(x, y)        and !=, <, <=, >, >= (not when an operand is a literal),
+//	x in y     ->  $in(x, y)        not in (not when y is a literal): these hash or
+//	                                compare, which costs a visit per path (work.go)
+//	x | y      ->  $or(x, y)        and &, ^, - (not when an operand is a number literal):
+//	                                on sets and dicts they copy and hash
+//	x[k]       ->  x[$key(k)]       (not when k is a literal), also as a target, and the
+//	                                keys of dict displays {k: v}: a dict key is hashed
+//	x[i:j]     ->  $sliced(x[i:j])  charges the copy a slice makes
 //	def f(...): body        ->  def f(...): $enter(); body
 //	lambda ...: e           ->  lambda ...: $enter() and e
 //
@@ -40,7 +48,7 @@ import (
 // the checks nor shadow them. Each inserted call is placed at the position of the operator
 // it replaces, so tracebacks point where they did. rewriteVersion is part of every cache
 // key: change it whenever the rewriting changes.
-const rewriteVersion = "checks-4"
+const rewriteVersion = "checks-5"
 
 // Names of the checks the rewriting inserts.
 const (
@@ -68,6 +76,10 @@ var checkedMethods = map[string]bool{
 	"extend": true, "update": true, "union": true, "symmetric_difference": true,
 	"intersection": true, "difference": true, "issubset": true, "issuperset": true,
 	"in_location": true, // of the time module's times: refuses the server's "Local" zone
+	// Hash or compare their argument (workchecks.go).
+	"get": true, "pop": true, "setdefault": true, "add": true, "remove": true, "discard": true, "index": true,
+	// Allocate in proportion to their receiver.
+	"upper": true, "lower": true, "title": true, "capitalize": true, "items": true, "keys": true, "values": true,
 }
 
 // rewrite inserts the checks into f, in place, before it is resolved and compiled. It
@@ -197,7 +209,7 @@ func (r *rewriter) target(e syntax.Expr) syntax.Expr {
 	switch e := e.(type) {
 	case *syntax.IndexExpr:
 		e.X = r.expr(e.X)
-		e.Y = r.expr(e.Y)
+		e.Y = key(r.expr(e.Y))
 	case *syntax.DotExpr:
 		e.X = r.expr(e.X)
 	case *syntax.TupleExpr:
@@ -254,7 +266,7 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 		}
 	case *syntax.IndexExpr:
 		e.X = r.expr(e.X)
-		e.Y = r.expr(e.Y)
+		e.Y = key(r.expr(e.Y))
 	case *syntax.SliceExpr:
 		e.X = r.expr(e.X)
 		for _, p := range []*syntax.Expr{&e.Lo, &e.Hi, &e.Step} {
@@ -262,6 +274,10 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 				*p = r.expr(*p)
 			}
 		}
+		if e.Step != nil {
+			return call(e.Lbrack, checkSliced, e, &syntax.Ident{NamePos: e.Lbrack, Name: "True"})
+		}
+		return call(e.Lbrack, checkSliced, e)
 	case *syntax.ParenExpr:
 		e.X = r.expr(e.X)
 	case *syntax.TupleExpr:
@@ -271,7 +287,7 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 	case *syntax.DictExpr:
 		r.exprs(e.List)
 	case *syntax.DictEntry:
-		e.Key = r.expr(e.Key)
+		e.Key = key(r.expr(e.Key))
 		e.Value = r.expr(e.Value)
 	case *syntax.CondExpr:
 		e.Cond = r.expr(e.Cond)
@@ -305,9 +321,30 @@ var binaryChecks = map[syntax.Token]string{
 	syntax.LTLT:    checkShl,
 }
 
+// key returns the check of k as a dict key, or k if it is a scalar.
+func key(k syntax.Expr) syntax.Expr {
+	if scalar(k) {
+		return k
+	}
+	pos, _ := k.Span()
+	return call(pos, checkKey, k)
+}
+
 // binary returns the check call replacing e, or e when its operator cannot allocate much
 // or an operand shows it is arithmetic.
 func binary(e *syntax.BinaryExpr) syntax.Expr {
+	if check, ok := compareChecks[e.Op]; ok {
+		if scalar(e.X) || scalar(e.Y) {
+			return e // comparing with a scalar (or finding one) visits nothing else
+		}
+		return call(e.OpPos, check, e.X, e.Y)
+	}
+	if check, ok := setChecks[e.Op]; ok {
+		if isNumber(e.X, true) || isNumber(e.Y, true) {
+			return e
+		}
+		return call(e.OpPos, check, e.X, e.Y)
+	}
 	check, ok := binaryChecks[e.Op]
 	if !ok {
 		return e
@@ -368,6 +405,36 @@ func hasStarArgs(args []syntax.Expr) bool {
 	for _, a := range args {
 		if u, ok := a.(*syntax.UnaryExpr); ok && (u.Op == syntax.STAR || u.Op == syntax.STARSTAR) {
 			return true
+		}
+	}
+	return false
+}
+
+// scalar reports whether e certainly evaluates to a scalar (a number, string or bool) or
+// fails: hashing or comparing it visits nothing else. It is a literal, a unary operation,
+// a comparison, or arithmetic with a number literal (i + 1, i % 100: a list or tuple
+// operand fails, a string % formats a string).
+func scalar(e syntax.Expr) bool {
+	switch e := e.(type) {
+	case *syntax.Literal, *syntax.UnaryExpr:
+		return true
+	case *syntax.ParenExpr:
+		return scalar(e.X)
+	case *syntax.BinaryExpr:
+		switch e.Op {
+		case syntax.EQL, syntax.NEQ, syntax.LT, syntax.LE, syntax.GT, syntax.GE, syntax.IN, syntax.NOT_IN:
+			return true
+		case syntax.PLUS, syntax.MINUS, syntax.PERCENT, syntax.SLASH, syntax.SLASHSLASH:
+			return isNumber(e.X, true) || isNumber(e.Y, true)
+		}
+	case *syntax.CallExpr:
+		// A comparison already rewritten into its check.
+		if id, ok := e.Fn.(*syntax.Ident); ok {
+			for _, name := range compareChecks {
+				if id.Name == name {
+					return true
+				}
+			}
 		}
 	}
 	return false
