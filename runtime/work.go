@@ -39,7 +39,7 @@ type weigher struct {
 	spent  int64 // containers and elements the count itself visited
 	err    error // first error (a value nested too deep)
 
-	hashes   map[any]int64      // visits of hashing each container
+	hashes   map[any]int64       // visits of hashing each container
 	compares map[weightKey]int64 // visits of comparing each container, by depth left
 }
 
