@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/runtime"
 )
 
 // MaxListLimit is the largest page db.list returns.
@@ -55,9 +57,19 @@ func (tx *Tx) load(thread *starlark.Thread, id string) (*Object, error) {
 	return tx.bind(thread, stored{id: id, data: data})
 }
 
+// decodedObjectBytes bounds what the values decoded from n bytes of a stored record take
+// in memory: a string's bytes and header, a value's slot for every few bytes of encoding.
+func decodedObjectBytes(n int) int64 { return 2*int64(n) + 256 }
+
 // bind makes the object of a stored record, bound to its class in this transaction's code.
 func (tx *Tx) bind(thread *starlark.Thread, s stored) (*Object, error) {
 	id, rec := s.id, s.rec
+	// The decoded values are charged to the request's allocations, so that the heap guard
+	// sees who holds the objects read (a list of 10 MB objects), and one object larger
+	// than an operation may allocate is refused.
+	if err := runtime.ChargeAlloc(thread, "reading object "+id, decodedObjectBytes(len(s.data))); err != nil {
+		return nil, err
+	}
 	if rec == nil {
 		var err error
 		if rec, err = decodeRecord(s.data); err != nil {

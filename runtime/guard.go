@@ -1,12 +1,14 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	goruntime "runtime"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,18 +203,22 @@ func (g *watchdog) stopEnded() {
 	})
 }
 
-// largest returns the registered execution with the largest usage (the oldest among
-// equals), or nil.
-func (g *watchdog) largest() *execution {
-	var best *execution
-	var bestUsage int64
+// heaviest returns the registered executions by decreasing usage (the oldest first among
+// equals), and the sum of their usage.
+func (g *watchdog) heaviest() ([]*execution, int64) {
+	var all []*execution
+	var total int64
 	g.each(func(e *execution) {
-		u := e.usage()
-		if best == nil || u > bestUsage || u == bestUsage && e.started.Before(best.started) {
-			best, bestUsage = e, u
-		}
+		all = append(all, e)
+		total = satAdd(total, e.usage())
 	})
-	return best
+	slices.SortStableFunc(all, func(a, b *execution) int {
+		if c := cmp.Compare(b.usage(), a.usage()); c != 0 {
+			return c
+		}
+		return a.started.Compare(b.started)
+	})
+	return all, total
 }
 
 // busy reports whether an execution is registered.
@@ -238,10 +244,10 @@ func (g *watchdog) run() {
 	// quietUntil: after finding no execution to blame, the heap guard rests a while
 	// rather than forcing a collection on every tick.
 	var quietUntil time.Time
-	// victim: the execution stopped last, until it returns or waitUntil passes. A stopped
-	// thread returns at its next instruction; one instruction is bounded by MaxAllocBytes,
-	// but a builtin of another package might block.
-	var victim *execution
+	// victims: the executions stopped last, until they return or waitUntil passes. A
+	// stopped thread returns at its next instruction; one instruction is bounded by
+	// MaxAllocBytes, but a builtin of another package might block.
+	var victims []*execution
 	var waitUntil time.Time
 	for {
 		select {
@@ -261,11 +267,11 @@ func (g *watchdog) run() {
 			continue
 		}
 		now := time.Now()
-		if victim != nil {
-			if !victim.finished.Load() && now.Before(waitUntil) {
+		if len(victims) > 0 {
+			if now.Before(waitUntil) && slices.ContainsFunc(victims, func(e *execution) bool { return !e.finished.Load() }) {
 				continue
 			}
-			victim = nil
+			victims = nil
 		}
 		if now.Before(quietUntil) {
 			continue
@@ -281,26 +287,39 @@ func (g *watchdog) run() {
 		if live, _ = heap.read(); live <= g.limit {
 			continue
 		}
-		candidate := g.largest()
-		if candidate == nil {
+		all, total := g.heaviest()
+		if len(all) == 0 {
 			continue
 		}
-		usage := candidate.usage()
-		// An execution that allocated a small fraction of the excess cannot be its cause:
-		// the heap is held by something else (caches, another loader), and stopping an
-		// innocent request would free nothing.
-		if usage*guardShare < live-g.limit {
-			g.logger.Warn("the live heap is over Limits.MaxHeapBytes, but no Starlark execution holds a significant part of it",
-				"live_bytes", live, "limit_bytes", g.limit, "largest_usage_bytes", usage)
+		// Executions that together allocated a small fraction of the excess cannot be its
+		// cause: the heap is held by something else (caches, another loader), and
+		// stopping innocent requests would free nothing.
+		excess := live - g.limit
+		if total*guardShare < excess {
+			g.logger.Warn("the live heap is over Limits.MaxHeapBytes, but the Starlark executions hold no significant part of it",
+				"live_bytes", live, "limit_bytes", g.limit, "executions_usage_bytes", total)
 			quietUntil = time.Now().Add(guardQuiet)
 			continue
 		}
-		candidate.stop(fmt.Errorf("%w: the live heap of the process is %s, over its limit of %s (Limits.MaxHeapBytes), and this execution had allocated the most (about %s)",
-			ErrMemoryLimit, ByteSize(live), ByteSize(g.limit), ByteSize(usage)))
-		g.stops.Add(1)
-		g.logger.Warn("stopped the Starlark execution that allocated the most: the live heap is over Limits.MaxHeapBytes",
-			"thread", candidate.name(), "usage_bytes", usage, "live_bytes", live, "limit_bytes", g.limit)
-		victim, waitUntil = candidate, time.Now().Add(guardStopWait)
+		// Stop the execution that allocated the most, and the next ones while their usage
+		// does not yet cover the excess and each allocated at least a quarter of what the
+		// first did: many hoarders at once are stopped together, not one per collection,
+		// and a small request is never stopped beside a large one.
+		var covered int64
+		for i, e := range all {
+			usage := e.usage()
+			if covered >= excess || i > 0 && usage*guardShare < all[0].usage() {
+				break
+			}
+			covered = satAdd(covered, usage)
+			e.stop(fmt.Errorf("%w: the live heap of the process is %s, over its limit of %s (Limits.MaxHeapBytes), and this execution had allocated the most (about %s)",
+				ErrMemoryLimit, ByteSize(live), ByteSize(g.limit), ByteSize(usage)))
+			g.stops.Add(1)
+			g.logger.Warn("stopped a Starlark execution that allocated the most: the live heap is over Limits.MaxHeapBytes",
+				"thread", e.name(), "usage_bytes", usage, "live_bytes", live, "limit_bytes", g.limit)
+			victims = append(victims, e)
+		}
+		waitUntil = time.Now().Add(guardStopWait)
 	}
 }
 
