@@ -140,4 +140,3 @@ func TestAttack_HashingAndComparingAreBoundedAndStoppedRequestsEnd(t *testing.T)
 		}
 	}
 }
-
