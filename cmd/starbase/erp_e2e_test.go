@@ -588,6 +588,10 @@ func TestE2E_ERP_LiveChangeUnderLoad(t *testing.T) {
 
 	dir := pullERP(t, n)
 	editFile(t, dir, "lib/tax.star", `"standard": 2000,`, `"standard": 2100,`)
+	// The gate refuses the new rate until the test that pins the rates agrees.
+	if _, stderr, err := n.try("push", dir, "-m", "Standard rate 21 %"); err == nil || !strings.Contains(stderr, "lib/tax_test.star") {
+		t.Fatalf("push of a rate its test contradicts: err=%v stderr=%q, want a refusal naming lib/tax_test.star", err, stderr)
+	}
 	editFile(t, dir, "lib/tax_test.star", `assert.eq(rate("standard"), 2000)`, `assert.eq(rate("standard"), 2100)`)
 	taxCommit := lastLine(n.cli(t, "push", dir, "-m", "Standard rate 21 %", "--wait"))
 	waitAnswers(taxCommit, 6)
