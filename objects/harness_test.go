@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarktest"
@@ -107,7 +108,9 @@ func TestObjects_OnEtcd(t *testing.T) {
 	runDataTests(t, func(t *testing.T) objects.Engine {
 		t.Helper()
 		stores++
-		cfg := etcd.Config{Endpoints: cluster.Endpoints(), Prefix: fmt.Sprintf("/objects-test/%d/", stores)}
+		// The suite tests semantics, not availability: a loaded machine may keep a
+		// three-member cluster from answering within the default 5s.
+		cfg := etcd.Config{Endpoints: cluster.Endpoints(), Prefix: fmt.Sprintf("/objects-test/%d/", stores), RequestTimeout: time.Minute}
 		st, err := etcd.Open(t.Context(), cfg)
 		if err != nil {
 			t.Fatalf("etcd.Open(%+v): %v", cfg, err)

@@ -122,7 +122,11 @@ func TestModules(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no specifications in testdata (%v)", err)
 	}
-	l, _ := newLoader(t, runtime.Limits{})
+	// The specs assert results and refusals, never speed: password hashing at its real cost
+	// must not hit the default 10s timeout on a machine loaded many times over its cores.
+	limits := runtime.DefaultLimits()
+	limits.Timeout, limits.LoadTimeout = 5*time.Minute, 5*time.Minute
+	l, _ := newLoader(t, limits)
 	for _, file := range files {
 		src, err := os.ReadFile(file)
 		if err != nil {
