@@ -30,6 +30,7 @@ const (
 	ActionLogout      Action = "logout"       // a session ended
 	ActionSettings    Action = "settings"     // a setting (protected refs) changed
 	ActionRefused     Action = "refused"      // a request was refused (401, 403)
+	ActionBackup      Action = "backup"       // a backup was taken
 )
 
 // MaxAuditPaths bounds the changed paths an audit record lists; the rest are counted in

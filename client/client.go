@@ -154,13 +154,18 @@ func (c *Client) raw(ctx context.Context, method, path string, query url.Values,
 		return nil, fmt.Errorf("reading answer of %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode >= 300 {
-		e := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(body, &e.Body) != nil || e.Body.Error == "" {
-			e.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
-		}
-		return nil, e
+		return nil, answerError(method, path, resp, body)
 	}
 	return body, nil
+}
+
+// answerError is the error an answer of status 300 or more with body stands for.
+func answerError(method, path string, resp *http.Response, body []byte) *Error {
+	e := &Error{Status: resp.StatusCode}
+	if json.Unmarshal(body, &e.Body) != nil || e.Body.Error == "" {
+		e.Body.Error = fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return e
 }
 
 // ErrNotAPI is returned when an answer does not come from a Starbase API: it lacks

@@ -33,6 +33,9 @@ type Engine interface {
 	// begin starts a transaction. It may do no I/O until first used. locks are keys whose
 	// locks the transaction takes before its first read (locks.go).
 	begin(ctx context.Context, locks []string) (dataTx, error)
+	// snapshot starts a read-only transaction that reads one state of the whole tier, however
+	// long it lasts (Snapshot); it is only read from, then rolled back.
+	snapshot(ctx context.Context) (dataTx, error)
 }
 
 // A stored object as a data tier returns it: its id and record encoding, and the record

@@ -79,50 +79,8 @@ const MaxImportLine = 64 << 20
 func Import(ctx context.Context, eng Engine, r io.Reader) (int, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), MaxImportLine)
-	written, lineNo := 0, 0
-	batch := make([]stored, 0, ExportBatch)
-	size := ExportBatch
-	flush := func() error {
-		for len(batch) > 0 {
-			part := batch[:min(size, len(batch))]
-			wrote := 0
-			err := Run(ctx, eng, nil, 10, func(tx *Tx) error {
-				wrote = 0
-				d, err := tx.dtx()
-				if err != nil {
-					return err
-				}
-				for _, s := range part {
-					old, ok, err := d.get(s.id)
-					if err != nil {
-						return tx.failed(err)
-					}
-					if ok && bytes.Equal(old, s.data) {
-						continue
-					}
-					if ok {
-						return fmt.Errorf("object %s is already stored with another record: import into an empty data tier", s.id)
-					}
-					if err := d.put(s.id, s.rec, s.data, nil); err != nil {
-						return tx.failed(err)
-					}
-					wrote++
-				}
-				return nil
-			})
-			if errors.Is(err, ErrTooLarge) && size > 1 {
-				size /= 2
-				continue
-			}
-			if err != nil {
-				return err
-			}
-			written += wrote
-			batch = batch[len(part):]
-		}
-		batch = batch[:0]
-		return nil
-	}
+	im := NewImporter(ctx, eng)
+	lineNo := 0
 	for sc.Scan() {
 		lineNo++
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
@@ -132,31 +90,117 @@ func Import(ctx context.Context, eng Engine, r io.Reader) (int, error) {
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
-			return written, fmt.Errorf("import: line %d: %w", lineNo, err)
+			return im.written, fmt.Errorf("import: line %d: %w", lineNo, err)
 		}
-		if err := checkID(l.ID); err != nil {
-			return written, fmt.Errorf("import: line %d: %w", lineNo, err)
-		}
-		rec, err := decodeRecord(l.Record)
+		rec, err := im.check(l.ID, l.Record)
 		if err != nil {
-			return written, fmt.Errorf("import: line %d (object %s): %w", lineNo, l.ID, err)
+			return im.written, fmt.Errorf("import: line %d: %w", lineNo, err)
 		}
 		if rec.class != l.Class || rec.version != l.Version {
-			return written, fmt.Errorf("import: line %d (object %s): class %s version %d, but its record holds %s version %d",
+			return im.written, fmt.Errorf("import: line %d (object %s): class %s version %d, but its record holds %s version %d",
 				lineNo, l.ID, l.Class, l.Version, rec.class, rec.version)
 		}
-		batch = append(batch, stored{id: l.ID, data: l.Record, rec: rec})
-		if len(batch) == ExportBatch {
-			if err := flush(); err != nil {
-				return written, fmt.Errorf("import: before line %d: %w", lineNo+1, err)
-			}
+		if err := im.add(l.ID, l.Record, rec); err != nil {
+			return im.written, fmt.Errorf("import: before line %d: %w", lineNo+1, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return written, fmt.Errorf("import: after line %d: %w", lineNo, err)
+		return im.written, fmt.Errorf("import: after line %d: %w", lineNo, err)
 	}
-	if err := flush(); err != nil {
-		return written, fmt.Errorf("import: at the end: %w", err)
+	n, err := im.Flush()
+	if err != nil {
+		return n, fmt.Errorf("import: at the end: %w", err)
 	}
-	return written, nil
+	return n, nil
+}
+
+// An Importer writes objects given one by one into a data tier, ExportBatch per transaction
+// (halved, on the KV tier, until a batch fits one commit), as Import does. An object the
+// tier already holds with the same record is skipped; one it holds with another record is an
+// error naming it. Call Flush at the end. An Importer is used by one goroutine.
+type Importer struct {
+	ctx     context.Context
+	eng     Engine
+	batch   []stored
+	size    int
+	written int
+}
+
+// NewImporter returns an Importer into eng.
+func NewImporter(ctx context.Context, eng Engine) *Importer {
+	return &Importer{ctx: ctx, eng: eng, batch: make([]stored, 0, ExportBatch), size: ExportBatch}
+}
+
+// Add checks object id's record (the id, the record encoding) and queues it, writing the
+// queue when it holds a batch.
+func (im *Importer) Add(id string, record []byte) error {
+	rec, err := im.check(id, record)
+	if err != nil {
+		return err
+	}
+	return im.add(id, record, rec)
+}
+
+// check returns the decoded record of object id.
+func (im *Importer) check(id string, record []byte) (*record, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	rec, err := decodeRecord(record)
+	if err != nil {
+		return nil, fmt.Errorf("object %s: %w", id, err)
+	}
+	return rec, nil
+}
+
+func (im *Importer) add(id string, data []byte, rec *record) error {
+	im.batch = append(im.batch, stored{id: id, data: data, rec: rec})
+	if len(im.batch) < ExportBatch {
+		return nil
+	}
+	_, err := im.Flush()
+	return err
+}
+
+// Flush writes the queued objects and returns how many objects the Importer wrote in all.
+func (im *Importer) Flush() (int, error) {
+	for len(im.batch) > 0 {
+		part := im.batch[:min(im.size, len(im.batch))]
+		wrote := 0
+		err := Run(im.ctx, im.eng, nil, 10, func(tx *Tx) error {
+			wrote = 0
+			d, err := tx.dtx()
+			if err != nil {
+				return err
+			}
+			for _, s := range part {
+				old, ok, err := d.get(s.id)
+				if err != nil {
+					return tx.failed(err)
+				}
+				if ok && bytes.Equal(old, s.data) {
+					continue
+				}
+				if ok {
+					return fmt.Errorf("object %s is already stored with another record: import into an empty data tier", s.id)
+				}
+				if err := d.put(s.id, s.rec, s.data, nil); err != nil {
+					return tx.failed(err)
+				}
+				wrote++
+			}
+			return nil
+		})
+		if errors.Is(err, ErrTooLarge) && im.size > 1 {
+			im.size /= 2
+			continue
+		}
+		if err != nil {
+			return im.written, err
+		}
+		im.written += wrote
+		im.batch = im.batch[len(part):]
+	}
+	im.batch = im.batch[:0]
+	return im.written, nil
 }

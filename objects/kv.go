@@ -40,6 +40,9 @@ func (e *kvEngine) begin(ctx context.Context, locks []string) (dataTx, error) {
 	return tx, nil
 }
 
+// snapshot is an ordinary transaction: every read of a kvTx is at the revision of its first.
+func (e *kvEngine) snapshot(ctx context.Context) (dataTx, error) { return e.begin(ctx, nil) }
+
 // kvTx is one transaction of the KV tier. All its reads come from one store snapshot (the
 // revision of its first read), overlaid with its own buffered writes; at the end its writes
 // are committed atomically, on condition that every key it read is unchanged since that

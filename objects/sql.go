@@ -138,6 +138,10 @@ func (e *sqlEngine) begin(ctx context.Context, locks []string) (dataTx, error) {
 	return &sqlTx{ctx: ctx, e: e, pre: sortedLocks(locks)}, nil
 }
 
+func (e *sqlEngine) snapshot(ctx context.Context) (dataTx, error) {
+	return &sqlTx{ctx: ctx, e: e, opts: snapshotTxOptions}, nil
+}
+
 // rebind turns ? placeholders into $1, $2, ... for engines that number them. The SQL text of
 // this package has no ? anywhere else.
 func (e *sqlEngine) rebind(q string) string {
@@ -271,6 +275,7 @@ func indexName(classID int64, field string) string {
 type sqlTx struct {
 	ctx        context.Context
 	e          *sqlEngine
+	opts       *sql.TxOptions // nil: the dialect's TxOptions
 	tx         *sql.Tx
 	dirty      bool
 	rows       int64            // rows written
@@ -298,6 +303,10 @@ func (t *sqlTx) begin() error {
 		return nil
 	}
 	d := t.e.d
+	opts := d.TxOptions
+	if t.opts != nil {
+		opts = t.opts
+	}
 	var tx *sql.Tx
 	var err error
 	if len(t.pre) > 0 && d.WriteLock == "" {
@@ -311,9 +320,9 @@ func (t *sqlTx) begin() error {
 				return t.errf(err, "waiting for lock %s", key)
 			}
 		}
-		tx, err = t.conn.BeginTx(t.ctx, d.TxOptions)
+		tx, err = t.conn.BeginTx(t.ctx, opts)
 	} else {
-		tx, err = t.e.db.BeginTx(t.ctx, d.TxOptions)
+		tx, err = t.e.db.BeginTx(t.ctx, opts)
 	}
 	if err != nil {
 		t.unlock()

@@ -58,6 +58,7 @@ func (s *Server) apiRoutes(g *guard) []apiRoute {
 		{"POST /-/api/tokens", auth.Admin, s.apiCreateToken},
 		{"DELETE /-/api/tokens/{id}", auth.Admin, s.apiRevokeToken},
 		{"GET /-/api/audit", auth.Admin, s.apiAudit},
+		{"GET /-/api/backup", auth.Admin, s.apiBackup},
 		{"GET /-/api/protected-refs", auth.Reader, s.apiProtectedRefs},
 		{"PUT /-/api/protected-refs", auth.Admin, s.apiSetProtectedRefs},
 		{"POST /-/api/login", "", g.login},

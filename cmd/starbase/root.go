@@ -39,7 +39,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServeCmd(), newPushCmd(), newPullCmd(), newLogCmd(), newDiffCmd(), newRevertCmd(), newStatusCmd())
 	root.AddCommand(newTokenCmd(), newAuditCmd(), newProtectCmd(), newUnprotectCmd())
 	root.AddCommand(newCheckCmd(), newTestCmd(), newMigrateCmd())
-	root.AddCommand(newCompactCmd(), newDataCmd())
+	root.AddCommand(newCompactCmd(), newDataCmd(), newBackupCmd(), newRestoreCmd())
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/starbase/starbase/backup"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/examples"
 	"github.com/starbase/starbase/gate"
@@ -137,6 +138,9 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	if err := backup.Unfinished(ctx, st); err != nil {
+		return err
+	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	if gate.Bypassed() {
 		logger.Warn("TEST BUILD: the validation gate passes every commit (built with -tags starbasetesthook and STARBASE_TEST_FORCE_GATE=pass); never run this binary in production")

@@ -1,0 +1,417 @@
+package backup_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/backup"
+	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/objects/sqlite"
+	"github.com/starbase/starbase/store"
+	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/store/etcd"
+	"github.com/starbase/starbase/store/etcd/etcdtest"
+)
+
+// objectsModule declares a model and a handler that saves one instance, for tests that need
+// real objects in a data tier.
+const objectsModule = `
+Item = model("Item", fields = {"name": "", "n": 0}, indexes = ["name"])
+
+def save(name, n):
+    return db.put(Item(name = name, n = n))
+`
+
+// itemSaver saves objects into a data tier through the db builtin, as requests do.
+type itemSaver struct {
+	save    starlark.Value
+	globals starlark.StringDict
+}
+
+func newItemSaver(t *testing.T) itemSaver {
+	t.Helper()
+	globals, err := starlark.ExecFile(&starlark.Thread{}, "items.star", objectsModule, objects.Builtins())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return itemSaver{globals["save"], globals}
+}
+
+// put saves one Item and returns its id.
+func (s itemSaver) put(ctx context.Context, eng objects.Engine, name string, n int) (string, error) {
+	var id string
+	resolve := func(_ context.Context, module, name string) (*objects.Model, error) {
+		return objects.ClassIn(s.globals, module, name)
+	}
+	err := objects.Run(ctx, eng, resolve, 20, func(tx *objects.Tx) error {
+		thread := &starlark.Thread{}
+		objects.Bind(thread, tx)
+		v, err := starlark.Call(thread, s.save, starlark.Tuple{starlark.String(name), starlark.MakeInt(n)}, nil)
+		if err != nil {
+			return err
+		}
+		id = string(v.(starlark.String))
+		return nil
+	})
+	return id, err
+}
+
+func openBolt(t *testing.T) store.Store {
+	t.Helper()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func openSQLite(t *testing.T) objects.Engine {
+	t.Helper()
+	eng, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data.sqlite"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
+}
+
+func openEtcd(t *testing.T, c *etcdtest.Cluster, prefix string) store.Store {
+	t.Helper()
+	st, err := etcd.Open(t.Context(), etcd.Config{Endpoints: c.Endpoints(), Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func commit(t *testing.T, st store.Store, ops ...store.Op) {
+	t.Helper()
+	if _, err := st.Commit(t.Context(), nil, ops); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// take backs src up into a file and returns its path.
+func take(t *testing.T, src backup.Source) (string, backup.Summary) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "backup.sbk")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum, err := backup.Take(t.Context(), f, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, sum
+}
+
+func restore(t *testing.T, path string, dst backup.Target) (backup.Summary, error) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return backup.Restore(t.Context(), f, dst)
+}
+
+// keys returns every key and value of st.
+func keys(t *testing.T, st store.Store) map[string]string {
+	t.Helper()
+	res, err := st.Range(t.Context(), "", store.RangeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := make(map[string]string)
+	for _, kv := range res.KVs {
+		m[kv.Key] = string(kv.Value)
+	}
+	return m
+}
+
+// exported returns the export of eng, which names every object with its exact record.
+func exported(t *testing.T, eng objects.Engine) string {
+	t.Helper()
+	var b bytes.Buffer
+	if _, err := objects.Export(t.Context(), eng, &b); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestBackup_RoundTripsKeysAndObjects(t *testing.T) {
+	saver := newItemSaver(t)
+	for _, c := range []struct {
+		name     string
+		src, dst func(t *testing.T) store.Store
+	}{
+		{"bolt to bolt", openBolt, openBolt},
+		{"etcd to bolt", func(t *testing.T) store.Store { return openEtcd(t, etcdtest.Start(t, 1), "/a/") }, openBolt},
+		{"bolt to etcd", openBolt, func(t *testing.T) store.Store { return openEtcd(t, etcdtest.Start(t, 1), "/b/") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st, data := c.src(t), openSQLite(t)
+			commit(t, st, store.Put("code/refs/main", []byte("c1")), store.Put("auth/tokens/x", []byte("admin")),
+				store.Put("nodes/n1", []byte("live")), store.Put("bin", []byte{0, 1, 0xff}))
+			commit(t, st, store.Put("code/refs/main", []byte("c2")), store.Delete("bin"))
+			for i := range 1200 { // more than a page of each
+				commit(t, st, store.Put(fmt.Sprintf("audit/%05d", i), []byte("rec")))
+			}
+			for i := range 1100 {
+				if _, err := saver.put(t.Context(), data, fmt.Sprintf("item%d", i%7), i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			path, sum := take(t, backup.Source{Store: st, Data: data, Exclude: []string{"nodes/"}, Node: "n1"})
+			if sum.Trailer.Keys != 1202 || sum.Trailer.Objects != 1100 || sum.Header.Data != "sqlite" || sum.Header.Node != "n1" {
+				t.Errorf("summary %+v; want 1202 keys, 1100 objects from sqlite on n1", sum)
+			}
+
+			dst, dstData := c.dst(t), openSQLite(t)
+			got, err := restore(t, path, backup.Target{Store: dst, Data: dstData})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Trailer != sum.Trailer {
+				t.Errorf("restored %+v, backed up %+v", got.Trailer, sum.Trailer)
+			}
+			want := keys(t, st)
+			delete(want, "nodes/n1")
+			if gotKeys := keys(t, dst); fmt.Sprint(gotKeys) != fmt.Sprint(want) {
+				t.Errorf("restored keys differ: %d keys, want %d", len(gotKeys), len(want))
+			}
+			if exported(t, dstData) != exported(t, data) {
+				t.Errorf("restored objects differ from the backed up ones")
+			}
+			if err := backup.Unfinished(t.Context(), dst); err != nil {
+				t.Errorf("a finished restore reads as unfinished: %v", err)
+			}
+		})
+	}
+}
+
+func TestBackup_KVDataTierTravelsAsKeys(t *testing.T) {
+	saver := newItemSaver(t)
+	st := openBolt(t)
+	for i := range 20 {
+		if _, err := saver.put(t.Context(), objects.KV(st), "k", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path, sum := take(t, backup.Source{Store: st, Data: objects.KV(st)})
+	if sum.Header.Data != "kv" || sum.Trailer.Objects != 0 {
+		t.Errorf("summary %+v; want the objects as keys", sum)
+	}
+	if _, err := restore(t, path, backup.Target{Store: openBolt(t), Data: openSQLite(t)}); err == nil || !strings.Contains(err.Error(), "--data-url kv") {
+		t.Errorf("restoring a kv backup into SQLite: %v; want a refusal that says to restore with --data-url kv", err)
+	}
+	dst := openBolt(t)
+	if _, err := restore(t, path, backup.Target{Store: dst}); err != nil {
+		t.Fatal(err)
+	}
+	if exported(t, objects.KV(dst)) != exported(t, objects.KV(st)) {
+		t.Errorf("restored objects differ")
+	}
+}
+
+func TestRestore_RefusesANonEmptyTarget(t *testing.T) {
+	src := openBolt(t)
+	commit(t, src, store.Put("code/refs/main", []byte("c1")))
+	path, _ := take(t, backup.Source{Store: src, Data: openSQLite(t)})
+
+	full := openBolt(t)
+	commit(t, full, store.Put("code/refs/main", []byte("other")))
+	if _, err := restore(t, path, backup.Target{Store: full, Data: openSQLite(t)}); !errors.Is(err, backup.ErrNotEmpty) {
+		t.Errorf("restore into a store with keys: %v; want ErrNotEmpty", err)
+	}
+	if got := keys(t, full); got["code/refs/main"] != "other" || len(got) != 1 {
+		t.Errorf("the refused restore changed the store: %v", got)
+	}
+	data := openSQLite(t)
+	if _, err := newItemSaver(t).put(t.Context(), data, "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	empty := openBolt(t)
+	if _, err := restore(t, path, backup.Target{Store: empty, Data: data}); !errors.Is(err, backup.ErrNotEmpty) || !strings.Contains(err.Error(), "sqlite") {
+		t.Errorf("restore into a data tier with objects: %v; want ErrNotEmpty naming sqlite", err)
+	}
+	if got := keys(t, empty); len(got) != 0 {
+		t.Errorf("the refused restore wrote %v", got)
+	}
+}
+
+// TestTake_HoldsEveryWriteAcknowledgedBeforeItStarted takes backups while writers commit
+// store keys and objects without pause; each backup is restored, and every write
+// acknowledged before its backup started is in it, with its value or a later one.
+func TestTake_HoldsEveryWriteAcknowledgedBeforeItStarted(t *testing.T) {
+	saver := newItemSaver(t)
+	st, data := openBolt(t), openSQLite(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	var (
+		mu      sync.Mutex
+		counter = map[string]int{} // key -> last acknowledged value
+		ids     []string           // acknowledged objects
+		wg      sync.WaitGroup
+		writes  atomic.Int64
+	)
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				key := fmt.Sprintf("data/counter/%d", w)
+				if _, err := st.Commit(ctx, nil, []store.Op{store.Put(key, []byte(fmt.Sprint(i)))}); err != nil {
+					return
+				}
+				id, err := saver.put(ctx, data, key, i)
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				counter[key] = i
+				ids = append(ids, id)
+				mu.Unlock()
+				writes.Add(1)
+			}
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	for round := range 3 {
+		for start := writes.Load(); writes.Load() < start+20; {
+			if ctx.Err() != nil {
+				t.Fatal(ctx.Err())
+			}
+		}
+		mu.Lock()
+		ackedCounters := maps(counter)
+		ackedIDs := append([]string(nil), ids...)
+		mu.Unlock()
+		path, _ := take(t, backup.Source{Store: st, Data: data})
+
+		dst, dstData := openBolt(t), openSQLite(t)
+		if _, err := restore(t, path, backup.Target{Store: dst, Data: dstData}); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		got := keys(t, dst)
+		for k, v := range ackedCounters {
+			var n int
+			fmt.Sscan(got[k], &n)
+			if _, ok := got[k]; !ok || n < v {
+				t.Errorf("round %d: %s is %q in the backup, but %d was acknowledged before it started", round, k, got[k], v)
+			}
+		}
+		have := exported(t, dstData)
+		for _, id := range ackedIDs {
+			if !strings.Contains(have, `"id":"`+id+`"`) {
+				t.Errorf("round %d: object %s was acknowledged before the backup started and is not in it", round, id)
+			}
+		}
+		t.Logf("round %d: %d counters and %d objects acknowledged before the backup, all restored", round, len(ackedCounters), len(ackedIDs))
+	}
+}
+
+func maps(m map[string]int) map[string]int {
+	c := make(map[string]int, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+// smallBackup returns a backup of a few keys and objects.
+func smallBackup(t testing.TB) []byte {
+	var b bytes.Buffer
+	w, err := backup.NewWriter(&b, backup.Header{Revision: 7, Data: "sqlite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Key("auth/t", []byte("tok"))
+	w.Key("code/refs/main", []byte("abc"))
+	w.Object("0000000000000000000000000a", []byte("rec1"))
+	w.Object("0000000000000000000000000b", []byte("rec2"))
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestReader_RefusesEveryTruncationAndChangedByte(t *testing.T) {
+	good := smallBackup(t)
+	if _, tr, err := backup.Check(bytes.NewReader(good)); err != nil || tr.Keys != 2 || tr.Objects != 2 {
+		t.Fatalf("Check of a good backup: %+v, %v", tr, err)
+	}
+	for n := range len(good) {
+		_, _, err := backup.Check(bytes.NewReader(good[:n]))
+		if !errors.Is(err, backup.ErrDamaged) {
+			t.Fatalf("Check of the first %d of %d bytes: %v; want ErrDamaged", n, len(good), err)
+		}
+		if n > len(backup.Magic) && !strings.Contains(err.Error(), "truncated") {
+			t.Errorf("Check of the first %d of %d bytes: %v; want it to say truncated", n, len(good), err)
+		}
+	}
+	for i := range len(good) {
+		bad := bytes.Clone(good)
+		bad[i] ^= 0x20
+		if _, _, err := backup.Check(bytes.NewReader(bad)); !errors.Is(err, backup.ErrDamaged) {
+			t.Fatalf("Check with byte %d changed: %v; want ErrDamaged", i, err)
+		}
+	}
+	if _, _, err := backup.Check(bytes.NewReader(append(bytes.Clone(good), 0))); !errors.Is(err, backup.ErrDamaged) || !strings.Contains(err.Error(), "after the trailer") {
+		t.Errorf("Check with a byte appended: %v; want data after the trailer", err)
+	}
+	if _, _, err := backup.Check(strings.NewReader("SQLite format 3\x00...")); !errors.Is(err, backup.ErrDamaged) || !strings.Contains(err.Error(), "not a Starbase backup") {
+		t.Errorf("Check of another file: %v", err)
+	}
+}
+
+func TestReader_RefusesANewerFormat(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(backup.Magic)
+	// A header frame of format 2, its checksum right.
+	payload := []byte(`{"format":2,"revision":1,"data":"kv","new":"field"}`)
+	b.Write(frame('H', payload))
+	if _, _, err := backup.Check(&b); !errors.Is(err, backup.ErrFormat) || !strings.Contains(err.Error(), "newer starbase") {
+		t.Errorf("Check of format 2: %v; want ErrFormat saying to use a newer starbase", err)
+	}
+}
+
+func TestReader_BoundsAClaimedHugeFrame(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(backup.Magic)
+	b.Write([]byte{'H', 0xff, 0xff, 0xff, 0xff, 0x0f}) // a header claiming 4 GiB
+	if _, _, err := backup.Check(&b); !errors.Is(err, backup.ErrDamaged) {
+		t.Errorf("Check of a 4 GiB frame: %v; want ErrDamaged", err)
+	}
+	b.Reset()
+	good := smallBackup(t)
+	b.Write(good[:len(backup.Magic)])
+	// A key frame that claims 90 MiB (under MaxFrame) in a file that holds 10 bytes of it.
+	hdr := frame('H', []byte(`{"format":1,"revision":1,"data":"kv"}`))
+	b.Write(hdr)
+	b.Write([]byte{'K', 0x80, 0x80, 0x80, 0x2d})
+	b.WriteString("0123456789")
+	var before, after runtimeMem
+	before.read()
+	_, _, err := backup.Check(&b)
+	after.read()
+	if !errors.Is(err, backup.ErrDamaged) || !strings.Contains(err.Error(), "truncated") {
+		t.Errorf("Check of a frame longer than its file: %v; want truncated", err)
+	}
+	if grew := after.total - before.total; grew > 16<<20 {
+		t.Errorf("reading a 10-byte frame that claims 90 MiB allocated %d bytes", grew)
+	}
+}

@@ -1,0 +1,49 @@
+// Package backup writes and reads Starbase backups: one file holding, as of one moment, a
+// store's keys (code, refs, tokens, sessions, audit, and the objects when the data tier is
+// the store itself) and the objects of a SQL data tier, and restores such a file into an
+// empty store and data tier.
+//
+// # Consistency
+//
+// [Take] reads every key of the store at one revision (paged reads at that revision: the
+// store's snapshot; writers go on meanwhile) and every object of the data tier in one
+// read-only transaction (objects.Snapshot). Everything committed before Take started is in
+// the backup. The two parts are each consistent; between them the moments differ by the time
+// the first part takes, which is what the tiers allow (a request's code and its data are in
+// different databases anyway). A backup that outlasts the store's history (--retain-history,
+// five minutes by default) fails with store.ErrCompacted rather than mix revisions.
+//
+// # Format (version 1)
+//
+// A backup is the 16 bytes "STARBASE-BACKUP\n" followed by frames:
+//
+//	kind     1 byte: 'H' header, 'K' store key, 'O' object, 'T' trailer
+//	length   uvarint: the length of payload
+//	payload  length bytes
+//	crc      4 bytes, big endian: CRC-32C (Castagnoli) of kind, length and payload
+//
+// The first frame is the header: JSON of [Header] (its Format is 1). Then the store's keys,
+// each a 'K' frame whose payload is uvarint(len(key)), key, value, in strictly ascending key
+// order; then the data tier's objects, each an 'O' frame of uvarint(len(id)), id, record (the
+// record encoding that every tier stores, as `starbase data export` writes it), in strictly
+// ascending id order. The last frame is the trailer: JSON of [Trailer], the counts of keys
+// and objects and the SHA-256 of every byte of the file before the trailer frame. Nothing
+// follows it.
+//
+// A [Reader] checks all of this as it reads: the magic, each frame's CRC and its size against
+// [MaxFrame], the order of kinds and of keys, the counts and the SHA-256. A damaged,
+// truncated or foreign file is an error wrapping [ErrDamaged] that names the byte offset and
+// what is wrong; a newer format is [ErrFormat]. The reader's memory is bounded by one frame,
+// and a frame's memory by the bytes actually present (a length that claims more than the file
+// holds allocates nothing beyond it). Restore reads the whole file once to check it before it
+// writes anything.
+//
+// # Restore
+//
+// [Restore] writes a backup into a store that holds no key and a data tier that holds no
+// object, and refuses anything else: a restore never merges into live data. It first writes
+// [RestoringKey] with the first keys; it deletes that key last, after the objects, so that a
+// restore that stops halfway leaves a store that `starbase serve` refuses ([Unfinished]),
+// saying to start again on an empty store. Store keys get new revisions (the store's history
+// is not part of a backup).
+package backup
