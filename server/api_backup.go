@@ -15,15 +15,14 @@ const BackupContentType = "application/vnd.starbase.backup"
 
 // apiBackup answers a backup (package backup) of the store and the data tier, taken now
 // while the node serves. Its audit record is committed first, so the backup holds it. An
-// error before the first byte is answered as an error; one later cuts the answer short,
-// which the reader of the backup refuses (it has no trailer).
-func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) {
+// error before the first byte is returned (answered as an error); one later cuts the answer
+// short, which the reader of the backup refuses (it has no trailer).
+func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) error {
 	who := principalOf(r)
 	rec := s.newAuditRecord(r, who, auth.ActionBackup)
 	rec.Detail = "data tier " + s.cfg.Data.Name()
 	if _, err := s.cfg.Store.Commit(r.Context(), nil, []store.Op{auth.AuditOp(rec)}); err != nil {
-		writeError(w, fmt.Errorf("recording the backup in the audit log: %w", err))
-		return
+		return fmt.Errorf("recording the backup in the audit log: %w", err)
 	}
 	start := time.Now()
 	out := &startedWriter{w: w}
@@ -36,12 +35,13 @@ func (s *Server) apiBackup(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.log.Error("backup failed", "by", who.tok.Name, "remote", r.RemoteAddr, "written", out.n, "err", err)
 		if out.n == 0 {
-			writeError(w, err)
+			return err
 		}
-		return
+		return nil // the answer is cut short: no trailer, which every reader of a backup refuses
 	}
 	s.log.Info("backup taken", "by", who.tok.Name, "remote", r.RemoteAddr, "revision", sum.Header.Revision,
 		"keys", sum.Trailer.Keys, "objects", sum.Trailer.Objects, "bytes", sum.Bytes, "took", time.Since(start).String())
+	return nil
 }
 
 // startedWriter sets the answer's headers on the first write and counts what was written.
