@@ -162,8 +162,13 @@ func (im *Importer) add(id string, data []byte, rec *record) error {
 	return err
 }
 
+// importConflicts bounds how many times one Flush runs a batch again that conflicted
+// ten times (each run of ten takes up to about 0.3 s of pauses).
+const importConflicts = 100
+
 // Flush writes the queued objects and returns how many objects the Importer wrote in all.
 func (im *Importer) Flush() (int, error) {
+	conflicted := 0
 	for len(im.batch) > 0 {
 		part := im.batch[:min(im.size, len(im.batch))]
 		wrote := 0
@@ -193,6 +198,12 @@ func (im *Importer) Flush() (int, error) {
 		})
 		if errors.Is(err, ErrTooLarge) && im.size > 1 {
 			im.size /= 2
+			continue
+		}
+		// A batch loses only to the tier's own background work (an index build, statistics):
+		// nothing else writes an import's new objects. It waits that out, within a bound.
+		if errors.Is(err, ErrConflict) && conflicted < importConflicts {
+			conflicted++
 			continue
 		}
 		if err != nil {
