@@ -45,6 +45,7 @@ import (
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/build"
 	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/render"
 	"github.com/starbase/starbase/runtime/traceback"
@@ -179,7 +180,7 @@ func Run(ctx context.Context, files map[string][]byte, opts Options) (*Report, e
 	outer := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := &checker{opts: opts, files: files, snap: Snapshot(files), modules: map[string]*module{}, outer: outer, timeout: timeout}
+	c := &checker{opts: opts, files: files, snap: memtree.Snapshot(files), modules: map[string]*module{}, outer: outer, timeout: timeout}
 	for p := range files {
 		var perr *code.PathError
 		if err := code.ValidatePath(p); errors.As(err, &perr) {
@@ -688,28 +689,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// Snapshot returns an uncommitted snapshot of files for the loader. It has no commit id, so
-// the loader caches none of its resolution by commit (modules are still cached by content).
-func Snapshot(files map[string][]byte) *runtime.Snapshot {
-	tree := make(code.Tree, len(files))
-	blobs := make(memBlobs, len(files))
-	for path, content := range files {
-		id := code.HashBlob(content)
-		tree[path] = id
-		blobs[id] = content
-	}
-	return &runtime.Snapshot{Tree: tree, Blobs: blobs}
-}
-
-// memBlobs serves the blobs of a tree that is not committed yet.
-type memBlobs map[code.ID][]byte
-
-func (m memBlobs) Blob(_ context.Context, id code.ID) ([]byte, error) {
-	b, ok := m[id]
-	if !ok {
-		return nil, fmt.Errorf("blob %s: %w", id.Short(), code.ErrNotFound)
-	}
-	return b, nil
 }

@@ -43,9 +43,6 @@ func (m *Model) Version() int { return m.version }
 // Fields returns the declared field names in declaration order.
 func (m *Model) Fields() []string { return slices.Clone(m.fields) }
 
-// Indexes returns the indexed field names.
-func (m *Model) Indexes() []string { return slices.Clone(m.indexes) }
-
 // Name returns the model's name (as in model("Counter", ...)).
 func (m *Model) Name() string { return m.name }
 

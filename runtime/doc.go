@@ -134,25 +134,31 @@
 //     budget in [CallOptions], and per run of a module's top level): a budget kept
 //     with the thread (runtime/printlog) drops the excess and one warning counts it.
 //
-// Measured on the development machine (2 cores; go test ./server -run TestLimits): a
-// handler doubling a string is refused at 64 MiB with MaxAllocBytes 32 MiB, the heap
-// peaking at 58 MiB; one hoarding 1 MiB chunks is stopped by the guard at MaxHeapBytes
-// 256 MiB, the heap peaking at 260-280 MiB, within 0.2s (0.8-2.2s under -race); a
-// 1 GiB string or a list whose JSON is 1 GiB is refused within 30ms; a million print()
-// calls run in 1.3s and leave 101 log records; meanwhile /ping answers with a median
-// under 1ms and a 99th percentile under 40ms. The checks cost about 120ns each (a
-// builtin call): loops of integer arithmetic run 2-2.5x slower than unchecked, function
-// calls 1.3x (BenchmarkChecks). The operations that build pages take fast paths instead
-// (format.go): a chain of + is one check that joins its strings with one allocation, and
-// str(), % and str.format of strings, ints, bools and None, and direct calls of join,
-// replace and format, are done natively with the output of go.starlark.net
+// What the tests hold (server's TestLimits_AttacksAreStoppedWhileOthersAreServed, attacks
+// stored as handlers on a node with MaxAllocBytes 32 MiB, MaxHeapBytes 256 MiB and
+// MaxResponseBytes 8 MiB): a handler doubling a string or a list is refused when the
+// result would take 64 MiB, one hoarding 1 MiB chunks is stopped by the heap guard, a
+// 1 GiB string and a list whose JSON passes the response limit are refused, each by its
+// own guard (never by the request's timeout) and with the process heap under a bound
+// per attack; 100,000 print() calls leave MaxPrintLines log records and one counting the
+// rest; and meanwhile /ping keeps being answered, its median latency under 2s (a bound a
+// loaded two-core machine meets under -race). The test logs what it measured for each
+// attack (its duration, the heap's peak, the pings' median, 99th percentile and maximum):
+// go test -v -run TestLimits_AttacksAreStoppedWhileOthersAreServed ./server.
+//
+// What the checks cost is measured by BenchmarkChecks (checked against plain execution of
+// the same workloads), reported in BENCHMARKS.md. The operations that build pages take fast
+// paths instead (format.go): a chain of + is one check that joins its strings with one
+// allocation, and str(), % and str.format of strings, ints, bools and None, and direct
+// calls of join, replace and format, are done natively with the output of go.starlark.net
 // (TestFastPaths_MatchUpstream, FuzzPercent, FuzzFormat), so that the benchmark app's
 // 100-row table page costs 0.83x the CPU of go.starlark.net alone on the same source
 // (BenchmarkPage_Table, measured as bench/optimisations.md says; 1.41x before).
 //
 // The collector: a node's live heap is small and its requests allocate much, so
 // `starbase serve` runs with GOGC 400 and the soft memory limit at MaxHeapBytes
-// ([PaceGC]) unless GOGC or GOMEMLIMIT is set: 26% less CPU on the table page.
+// ([PaceGC]) unless GOGC or GOMEMLIMIT is set: 26% less CPU on the table page
+// (BenchmarkServe_Table_Files, bench/optimisations.md).
 //
 // What does not hold, and why:
 //

@@ -7,20 +7,9 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/runtime"
 )
-
-// blobMap is a BlobSource over blobs held in memory.
-type blobMap map[code.ID][]byte
-
-func (m blobMap) Blob(_ context.Context, id code.ID) ([]byte, error) {
-	b, ok := m[id]
-	if !ok {
-		return nil, fmt.Errorf("blob %s: not found", id.Short())
-	}
-	return b, nil
-}
 
 // The import hook: app.star loads lib/greet.star by its tree path, and the handler is
 // then called with the request's snapshot.
@@ -37,12 +26,10 @@ def handle(name):
     return response(greet(name), headers = {"Cache-Control": "no-store"})
 `,
 	}
-	blobs, tree := blobMap{}, code.Tree{}
-	for path, src := range files {
-		id := code.HashBlob([]byte(src))
-		blobs[id], tree[path] = []byte(src), id
-	}
-	snap := &runtime.Snapshot{Commit: "c0ffee", Tree: tree, Blobs: blobs}
+	// A snapshot of files held in memory; a node's snapshots read a commit's tree from
+	// the store (code.Repo). The commit id keys what the loader resolved of the commit.
+	snap := memtree.Text(files)
+	snap.Commit = "c0ffee"
 
 	loader, err := runtime.New(runtime.Options{})
 	if err != nil {

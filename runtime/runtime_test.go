@@ -17,6 +17,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/runtime"
 )
 
@@ -24,16 +25,14 @@ import (
 // the tree, as a real commit's would be.
 func snapshotOf(t testing.TB, files map[string]string) *runtime.Snapshot {
 	t.Helper()
-	blobs, tree := blobMap{}, code.Tree{}
+	snap := memtree.Text(files)
 	var listing []string
-	for path, src := range files {
-		id := code.HashBlob([]byte(src))
-		blobs[id], tree[path] = []byte(src), id
+	for path, id := range snap.Tree {
 		listing = append(listing, path+" "+string(id))
 	}
 	sort.Strings(listing)
-	commit := code.HashBlob([]byte(strings.Join(listing, "\n")))
-	return &runtime.Snapshot{Commit: commit, Tree: tree, Blobs: blobs}
+	snap.Commit = code.HashBlob([]byte(strings.Join(listing, "\n")))
+	return snap
 }
 
 // newLoader returns a Loader closed when the test ends.
@@ -369,7 +368,7 @@ func TestLoader_DoesNotCacheFailedLoads(t *testing.T) {
 
 func TestLoader_RetriesAfterBlobReadFailure(t *testing.T) {
 	snap := snapshotOf(t, map[string]string{"app.star": "x = 1\n"})
-	blobs := snap.Blobs.(blobMap)
+	blobs := snap.Blobs.(memtree.Blobs)
 	id := snap.Tree["app.star"]
 	src := blobs[id]
 	delete(blobs, id)
@@ -383,7 +382,7 @@ func TestLoader_RetriesAfterBlobReadFailure(t *testing.T) {
 
 func TestLoader_RejectsBlobWithWrongContent(t *testing.T) {
 	snap := snapshotOf(t, map[string]string{"app.star": "x = 1\n"})
-	snap.Blobs.(blobMap)[snap.Tree["app.star"]] = []byte("x = 2\n")
+	snap.Blobs.(memtree.Blobs)[snap.Tree["app.star"]] = []byte("x = 2\n")
 	l := newLoader(t, runtime.Options{})
 	if err := loadErr(t, l, snap, "app.star"); !errors.Is(err, runtime.ErrBadBlob) {
 		t.Errorf("error %q does not wrap ErrBadBlob", err)

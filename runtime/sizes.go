@@ -365,13 +365,3 @@ func (f *freezeCounter) cost(v starlark.Value, depth int) int64 {
 	}
 	return c
 }
-
-// JSONSize returns an upper bound of the length of json.encode(v), without encoding it.
-// It stops once the bound exceeds max and then returns a value over max; its own work is
-// bounded by max as well, whatever structure v shares. It fails on values nested more
-// than 1000 levels deep (with ErrDepthLimit). Servers use it to refuse a handler result
-// whose JSON would be too large before producing it.
-func JSONSize(v starlark.Value, max ByteSize) (ByteSize, error) {
-	n, err := renderedSize(v, true, true, int64(max))
-	return ByteSize(n), err
-}

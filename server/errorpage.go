@@ -133,16 +133,16 @@ func newErrorPageData(tb *traceback.Traceback, rel *release, errID string) error
 	for _, fr := range tb.Frames {
 		src, caret := fr.SourceAndCaret()
 		d.Frames = append(d.Frames, errorPageFrame{
-			Location: fr.Location(), Function: fr.Function, Link: EditorLink(fr.Path, fr.Line, fr.Commit),
+			Location: fr.Location(), Function: fr.Function, Link: editorLink(fr.Path, fr.Line, fr.Commit),
 			Source: src, Caret: caret,
 		})
 	}
 	return d
 }
 
-// EditorLink returns the web editor's URL of line of the file at path as of commit:
+// editorLink returns the web editor's URL of line of the file at path as of commit:
 // /-/ui/#/edit/PATH?line=N&commit=C.
-func EditorLink(path string, line int, commit string) string {
+func editorLink(path string, line int, commit string) string {
 	var query []string
 	if line > 0 {
 		query = append(query, "line="+strconv.Itoa(line))

@@ -6,17 +6,14 @@ import (
 	"fmt"
 
 	"github.com/starbase/starbase/code"
-	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/store"
 )
 
-// ErrNoStore is returned, wrapped with store.ErrUnavailable, by every store operation of a
+// errNoStore is returned, wrapping store.ErrUnavailable, by every store operation of a
 // server made by NewStatic, which has no store: its API endpoints answer 503 with it,
 // /-/status lists only the node itself, and handlers that use the data API fail with it.
-var ErrNoStore = errors.New("this server serves fixed files and has no store")
-
-// errNoStore is what the store of a static server returns.
-var errNoStore = fmt.Errorf("%w: %w", store.ErrUnavailable, ErrNoStore)
+var errNoStore = fmt.Errorf("%w: this server serves fixed files and has no store", store.ErrUnavailable)
 
 // NewStatic returns a Server that serves the app made of files, loaded once here, and never
 // changes: the no-store baseline that the benchmarks (bench/) compare a store-backed node
@@ -41,7 +38,7 @@ func NewStatic(ctx context.Context, cfg Config, files map[string][]byte) (*Serve
 	if err != nil {
 		return nil, err
 	}
-	snap := gate.Snapshot(files)
+	snap := memtree.Snapshot(files)
 	_, treeID, err := code.EncodeTree(snap.Tree)
 	if err != nil {
 		s.Close()

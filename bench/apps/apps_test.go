@@ -15,7 +15,7 @@ import (
 	"testing"
 
 	"github.com/starbase/starbase/bench/apps"
-	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/server"
 )
@@ -64,7 +64,7 @@ func TestLayered_ReRunsOnlyTheChangedModuleAndItsDependents(t *testing.T) {
 	load := func(files map[string][]byte) uint64 {
 		t.Helper()
 		before := l.Stats().ModuleRuns
-		if _, err := l.Load(context.Background(), gate.Snapshot(files), "app.star"); err != nil {
+		if _, err := l.Load(context.Background(), memtree.Snapshot(files), "app.star"); err != nil {
 			t.Fatal(err)
 		}
 		return l.Stats().ModuleRuns - before

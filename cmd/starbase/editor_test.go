@@ -19,7 +19,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/ui"
 )
 
@@ -292,9 +291,10 @@ func TestEditor_EditCheckCommitHistoryDiffRevert(t *testing.T) {
 		waitJS(`document.querySelector('#toast').textContent.startsWith('Reverted')`))
 	b.waitServed(app, n.url+"/", "hello v1")
 
-	// A --dev traceback link opens the file at that line of that commit, read-only.
+	// A --dev traceback link (its form pinned by server's TestServer_DevModeErrorPageLinksEveryFrameToTheEditor)
+	// opens the file at that line of that commit, read-only.
 	b.run(b.ctx, "open an editor link",
-		chromedp.Navigate(n.url+server.EditorLink("lib/greet.star", 7, first)),
+		chromedp.Navigate(n.url+"/-/ui/#/edit/lib/greet.star?line=7&commit="+first),
 		waitJS(`!!document.querySelector('.cm-target-line')`))
 	line := value(b, "the linked line", lineOf(".cm-target-line"))
 	title := value(b, "the tab", chromedp.AttributeValue(chromedp.CSS(".tab.active"), "title"))

@@ -10,30 +10,15 @@ import (
 
 	"go.starlark.net/starlark"
 
-	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/render"
 	"github.com/starbase/starbase/runtime/traceback"
 )
 
-type blobs map[code.ID][]byte
-
-func (b blobs) Blob(_ context.Context, id code.ID) ([]byte, error) {
-	if c, ok := b[id]; ok {
-		return c, nil
-	}
-	return nil, code.ErrNotFound
-}
-
 func snapshot(files map[string]string) *runtime.Snapshot {
-	snap := &runtime.Snapshot{Commit: "c0ffee0123456789", Tree: code.Tree{}}
-	bs := blobs{}
-	for p, src := range files {
-		id := code.HashBlob([]byte(src))
-		snap.Tree[p] = id
-		bs[id] = []byte(src)
-	}
-	snap.Blobs = bs
+	snap := memtree.Text(files)
+	snap.Commit = "c0ffee0123456789"
 	return snap
 }
 

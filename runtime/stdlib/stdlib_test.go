@@ -19,6 +19,7 @@ import (
 
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/stdlib"
 )
@@ -26,29 +27,15 @@ import (
 // clock is the request clock the specifications run with.
 var clock = time.Date(2024, 2, 29, 13, 45, 30, 500_000_000, time.UTC)
 
-type blobs map[code.ID][]byte
-
-func (b blobs) Blob(_ context.Context, id code.ID) ([]byte, error) {
-	if c, ok := b[id]; ok {
-		return c, nil
-	}
-	return nil, code.ErrNotFound
-}
-
 // snapshot returns a snapshot of files, whose commit id is that of its tree: the loader
 // keeps what it resolved of a commit by its id.
 func snapshot(files map[string]string) *runtime.Snapshot {
-	snap := &runtime.Snapshot{Tree: code.Tree{}}
-	bs := blobs{}
+	snap := memtree.Text(files)
 	var all []byte
-	for _, p := range slices.Sorted(maps.Keys(files)) {
-		id := code.HashBlob([]byte(files[p]))
-		snap.Tree[p] = id
-		bs[id] = []byte(files[p])
-		all = append(all, p+" "+string(id)+"\n"...)
+	for _, p := range slices.Sorted(maps.Keys(snap.Tree)) {
+		all = append(all, p+" "+string(snap.Tree[p])+"\n"...)
 	}
 	snap.Commit = code.HashBlob(all)
-	snap.Blobs = bs
 	return snap
 }
 
