@@ -74,8 +74,8 @@
 //   - Steps (MaxSteps, 10M) and wall time (Timeout 10s, LoadTimeout 5s): checked by the
 //     interpreter between instructions.
 //   - Call depth (MaxCallDepth, 1000): every Starlark function starts with a check, so
-//     unbounded recursion fails with [ErrDepthLimit] in milliseconds. (go.starlark.net
-//     alone stops at 100,000 frames, after about 1s and 256 MiB of goroutine stack.)
+//     unbounded recursion fails with [ErrDepthLimit] (TestLimits_AttacksAreStoppedWhileOthersAreServed,
+//     /recurse) long before go.starlark.net alone would stop it, deep in goroutine stack.
 //   - Memory of one operation (MaxAllocBytes, 128 MiB). Go has no per-goroutine memory
 //     limit and Starlark none either; go.starlark.net checks only repetition, against
 //     2^30 elements, which for a list is 16 GiB in one instruction. So the loader compiles
@@ -165,13 +165,16 @@
 //   - One operation runs to its end: cancellation is checked between instructions. An
 //     operation admitted by its check allocates up to MaxAllocBytes, and a large copy of
 //     pointers (a list + list of millions of slots) delays the collector's stop-the-world
-//     pauses: /ping saw 36-200ms stalls at MaxAllocBytes 32 MiB (800ms under -race).
-//     Lower MaxAllocBytes shortens them.
+//     pauses, and so every other request: the longest /ping of each attack, which
+//     TestLimits_AttacksAreStoppedWhileOthersAreServed logs, shows the stall. Lower
+//     MaxAllocBytes shortens it.
 //   - Operations linear in their operands are not checked (+ of integers, list.append,
 //     dict and set insertion, slicing, sorted of a list, dict.items...): each allocates at
 //     most a few times what already exists, and the heap guard bounds their sum. The guard
 //     therefore lets the heap overshoot its budget by what one instruction and one
-//     collection cycle allocate (in the tests, up to 2.6x a 64 MiB budget, 1.1x 256 MiB).
+//     collection cycle allocate: TestHeapGuard_StopsTheExecutionThatAllocatedTheMost
+//     holds the peak under 8x a 64 MiB budget (and logs it), the /hoard attack of
+//     TestLimits_AttacksAreStoppedWhileOthersAreServed under 4x a 256 MiB one.
 //   - The guard's choice is an estimate: the bytes an execution's checks admitted plus 8
 //     bytes per step. Garbage counts too, so a request that churns may be stopped before
 //     one that holds less; the guard reads the whole process, so memory held outside

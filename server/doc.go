@@ -4,15 +4,13 @@
 // # Releases
 //
 // A node serves one release at a time: a commit of the ref main, its tree, and the routes of
-// its app.star, already loaded. The releases type (releases.go) owns them, with no HTTP in
-// it: one main loop follows the ref, builds releases and holds the current one in an atomic
-// pointer. A request
-// reads that pointer once, at its start, and runs entirely against that release, so every
-// load() it makes, directly or not, resolves against one commit: no request ever sees a mix
-// of two versions. A goroutine watches the ref in the store; when it moves, the node builds
-// the new release (loading, and so warming, the app's module closure: unchanged modules come
-// from the loader's cache) and then swaps the pointer. Requests already running finish on
-// their own release.
+// its app.star, already loaded. The releases type (releases.go) owns them and knows nothing
+// of HTTP: one main loop watches the ref in the store and, when it moves, builds the new
+// release (loading, and so warming, the app's module closure: unchanged modules come from
+// the loader's cache) and then swaps the atomic pointer that holds the current one. A
+// request reads that pointer once, at its start, and runs entirely against that release, so
+// every load() it makes, directly or not, resolves against one commit: no request ever sees
+// a mix of two versions. Requests already running finish on their own release.
 //
 // A release is built by package build, the same code the validation gate runs, so a
 // commit that passed the gate builds. If one still does not build on a node, the node
