@@ -134,9 +134,14 @@ func (r *Renderer) convert(conv *converter, v starlark.Value) (any, error) {
 	return data, nil
 }
 
+// Render executes the template at path of snap's tree with data, until ctx ends. Errors
+// located in a template are *traceback.SourceError.
+func (r *Renderer) Render(ctx context.Context, snap *runtime.Snapshot, path string, data any) (string, error) {
+	return r.execute(ctx, nil, snap, path, data)
+}
+
 // execute executes the template at path of snap's tree with data, for the Starlark
-// thread if not nil, until ctx ends. Errors located in a template are
-// *traceback.SourceError.
+// thread if not nil, until ctx ends.
 func (r *Renderer) execute(ctx context.Context, thread *starlark.Thread, snap *runtime.Snapshot, path string, data any) (string, error) {
 	ps, err := r.set(ctx, snap)
 	if err != nil {
