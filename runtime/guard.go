@@ -73,6 +73,10 @@ type watchdog struct {
 	wg     sync.WaitGroup // goroutines running run
 
 	stops atomic.Uint64 // executions stopped by the heap guard
+
+	// pressure is set while the guard confirms an excess (see throttle), and closed when
+	// it has decided.
+	pressure atomic.Pointer[chan struct{}]
 }
 
 // guardShards is the number of shards of the registry of executions.
@@ -282,44 +286,86 @@ func (g *watchdog) run() {
 		if live <= g.limit && (objects <= g.limit || time.Since(forced) < guardForceGap) {
 			continue
 		}
-		goruntime.GC()
+		// While it confirms and decides, executions making large allocations wait
+		// (throttle): hoarders do not grow the heap during a collection that takes seconds
+		// on a loaded machine.
+		pressure := make(chan struct{})
+		g.pressure.Store(&pressure)
+		if stopped := g.confirmAndStop(heap, &quietUntil); len(stopped) > 0 {
+			victims, waitUntil = stopped, time.Now().Add(guardStopWait)
+		}
 		forced = time.Now()
-		if live, _ = heap.read(); live <= g.limit {
-			continue
+		g.pressure.Store(nil)
+		close(pressure)
+	}
+}
+
+// confirmAndStop forces a collection and, if the live heap is still over the budget,
+// stops the executions to blame (see run), which it returns. It sets quietUntil when no
+// execution is to blame.
+func (g *watchdog) confirmAndStop(heap *heapReader, quietUntil *time.Time) []*execution {
+	goruntime.GC()
+	live, _ := heap.read()
+	if live <= g.limit {
+		return nil
+	}
+	all, total := g.heaviest()
+	if len(all) == 0 {
+		return nil
+	}
+	// Executions that together allocated a small fraction of the excess cannot be its
+	// cause: the heap is held by something else (caches, another loader), and stopping
+	// innocent requests would free nothing.
+	excess := live - g.limit
+	if total*guardShare < excess {
+		g.logger.Warn("the live heap is over Limits.MaxHeapBytes, but the Starlark executions hold no significant part of it",
+			"live_bytes", live, "limit_bytes", g.limit, "executions_usage_bytes", total)
+		*quietUntil = time.Now().Add(guardQuiet)
+		return nil
+	}
+	// Stop the execution that allocated the most, and the next ones while their usage
+	// does not yet cover the excess and each allocated at least a quarter of what the
+	// first did: many hoarders at once are stopped together, not one per collection, and
+	// a small request is never stopped beside a large one.
+	var victims []*execution
+	var covered int64
+	for i, e := range all {
+		usage := e.usage()
+		if covered >= excess || i > 0 && usage*guardShare < all[0].usage() {
+			break
 		}
-		all, total := g.heaviest()
-		if len(all) == 0 {
-			continue
-		}
-		// Executions that together allocated a small fraction of the excess cannot be its
-		// cause: the heap is held by something else (caches, another loader), and
-		// stopping innocent requests would free nothing.
-		excess := live - g.limit
-		if total*guardShare < excess {
-			g.logger.Warn("the live heap is over Limits.MaxHeapBytes, but the Starlark executions hold no significant part of it",
-				"live_bytes", live, "limit_bytes", g.limit, "executions_usage_bytes", total)
-			quietUntil = time.Now().Add(guardQuiet)
-			continue
-		}
-		// Stop the execution that allocated the most, and the next ones while their usage
-		// does not yet cover the excess and each allocated at least a quarter of what the
-		// first did: many hoarders at once are stopped together, not one per collection,
-		// and a small request is never stopped beside a large one.
-		var covered int64
-		for i, e := range all {
-			usage := e.usage()
-			if covered >= excess || i > 0 && usage*guardShare < all[0].usage() {
-				break
-			}
-			covered = satAdd(covered, usage)
-			e.stop(fmt.Errorf("%w: the live heap of the process is %s, over its limit of %s (Limits.MaxHeapBytes), and this execution had allocated the most (about %s)",
-				ErrMemoryLimit, ByteSize(live), ByteSize(g.limit), ByteSize(usage)))
-			g.stops.Add(1)
-			g.logger.Warn("stopped a Starlark execution that allocated the most: the live heap is over Limits.MaxHeapBytes",
-				"thread", e.name(), "usage_bytes", usage, "live_bytes", live, "limit_bytes", g.limit)
-			victims = append(victims, e)
-		}
-		waitUntil = time.Now().Add(guardStopWait)
+		covered = satAdd(covered, usage)
+		e.stop(fmt.Errorf("%w: the live heap of the process is %s, over its limit of %s (Limits.MaxHeapBytes), and this execution had allocated the most (about %s)",
+			ErrMemoryLimit, ByteSize(live), ByteSize(g.limit), ByteSize(usage)))
+		g.stops.Add(1)
+		g.logger.Warn("stopped a Starlark execution that allocated the most: the live heap is over Limits.MaxHeapBytes",
+			"thread", e.name(), "usage_bytes", usage, "live_bytes", live, "limit_bytes", g.limit)
+		victims = append(victims, e)
+	}
+	return victims
+}
+
+// throttleBytes: an admitted allocation this large waits while the heap guard confirms
+// that the heap is over its budget.
+const throttleBytes = 1 << 20
+
+// throttle makes e, which was just admitted an allocation of size bytes, wait while the
+// guard confirms an excess and decides whom to stop (at most guardStopWait, and not past
+// e's context). A stopped execution then stops at its next instruction.
+func (g *watchdog) throttle(e *execution, size int64) {
+	if size < throttleBytes {
+		return
+	}
+	p := g.pressure.Load()
+	if p == nil {
+		return
+	}
+	t := time.NewTimer(guardStopWait)
+	defer t.Stop()
+	select {
+	case <-*p:
+	case <-e.ctx.Done():
+	case <-t.C:
 	}
 }
 
