@@ -15,11 +15,14 @@ import (
 	"github.com/starbase/starbase/runtime/stdlib"
 )
 
-// renderWithToken runs app.star's page() on a thread bound to the CSRF token.
+// renderWithToken runs app.star's page(), with render and the standard library, on a
+// thread bound to the CSRF token if not "".
 func renderWithToken(t *testing.T, files map[string]string, token string) (string, error) {
 	t.Helper()
 	r := render.New(render.Options{})
-	l, err := runtime.New(runtime.Options{Predeclared: r.Predeclared(), Logger: slog.New(slog.DiscardHandler)})
+	names := stdlib.Predeclared()
+	maps.Copy(names, r.Predeclared())
+	l, err := runtime.New(runtime.Options{Predeclared: names, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,6 +33,7 @@ func renderWithToken(t *testing.T, files map[string]string, token string) (strin
 		t.Fatal(err)
 	}
 	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, runtime.CallOptions{
+		Now: time.Now(),
 		Bind: func(th *starlark.Thread) {
 			if token != "" {
 				render.SetCSRFToken(th, token)
@@ -73,7 +77,7 @@ func TestRender_HelpersRefuseWhatTheyCannotUse(t *testing.T) {
 			"app.star":         "def page():\n    return render(\"templates/t.html\", n = 1, t = time.time(year = 2000))\n",
 			"templates/t.html": tmpl,
 		}
-		_, err := callPageWithTime(t, files)
+		_, err := renderWithToken(t, files, "")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: render = %v, want an error containing %q", tmpl, err, want)
 		}
@@ -82,27 +86,4 @@ func TestRender_HelpersRefuseWhatTheyCannotUse(t *testing.T) {
 		!strings.Contains(problems[0].Error(), `function "url_nope" not defined`) {
 		t.Errorf("Parse of an unknown function = %v, want it refused (and the helpers known)", problems)
 	}
-}
-
-// callPageWithTime runs app.star's page() with render and the standard library.
-func callPageWithTime(t *testing.T, files map[string]string) (string, error) {
-	t.Helper()
-	r := render.New(render.Options{})
-	names := stdlib.Predeclared()
-	maps.Copy(names, r.Predeclared())
-	l, err := runtime.New(runtime.Options{Predeclared: names, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	snap := snapshot(files)
-	globals, err := l.Load(context.Background(), snap, "app.star")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, runtime.CallOptions{Now: time.Now()})
-	if err != nil {
-		return "", err
-	}
-	return string(v.(starlark.String)), nil
 }
