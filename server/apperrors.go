@@ -9,6 +9,7 @@ import (
 
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
+	"github.com/starbase/starbase/store"
 )
 
 // Rollback and errors of app requests (docs/data.md, Errors):
@@ -18,9 +19,9 @@ import (
 //   - abort(status, message) rolls back and answers status with message, in JSON, HTML or
 //     text by the Accept header;
 //   - a value refused by a model's field is 422, naming the field;
-//   - the platform's own data errors, a conflict that outlasted every re-run (409) and a
-//     transaction too large for the KV tier (413), are JSON with a stable code, so that a
-//     client tells them from the app's own statuses.
+//   - the platform's own data errors, a conflict that outlasted every re-run (409), a
+//     transaction too large for the KV tier (413) and a store full (507), are JSON with a
+//     stable code, so that a client tells them from the app's own statuses.
 
 // errRolledBack is returned to objects.Run by a handler whose answer is an error status:
 // the writes are abandoned, and the answer is sent all the same.
@@ -31,6 +32,7 @@ const (
 	codeConflict     = "starbase.conflict"
 	codeTooLarge     = "starbase.too_large"
 	codeInvalidField = "starbase.invalid_field"
+	codeStoreFull    = "starbase.store_full"
 )
 
 // platformError is the JSON answer of the platform's own data errors.
@@ -68,6 +70,11 @@ func answerDataError(w http.ResponseWriter, r *http.Request, err error, page pag
 		writeJSON(w, http.StatusRequestEntityTooLarge, platformError{
 			Error: "the request read or wrote more data than one transaction of the data tier holds; nothing was written",
 			Code:  codeTooLarge,
+		})
+	case errors.Is(err, store.ErrFull):
+		writeJSON(w, http.StatusInsufficientStorage, platformError{
+			Error: "the store is full and refuses writes; nothing was written. An operator must make room (see /-/health and the README, Operating): " + err.Error(),
+			Code:  codeStoreFull,
 		})
 	default:
 		return false

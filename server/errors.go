@@ -55,16 +55,20 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, store.ErrFull):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
 
-// appStatus is the status of a failed app request: the store being unavailable (503) and
-// data conflicts (409) are not the code's fault; everything else is a 500.
+// appStatus is the status of a failed app request: the store being unavailable (503) or
+// full (507) and data conflicts (409) are not the code's fault; everything else is a 500.
 func appStatus(err error) int {
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, store.ErrFull):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, objects.ErrConflict), errors.Is(err, objects.ErrNewerObject):
 		return http.StatusConflict
 	}

@@ -112,6 +112,7 @@ func newMetrics(s *Server) *metrics {
 			Help: "Store revisions committed that this node has not yet applied (0 when current).",
 		}, func() float64 { return float64(s.revisionLag()) }),
 	)
+	m.registry.MustRegister(s.store.collectors()...)
 	return m
 }
 

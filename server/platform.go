@@ -10,10 +10,32 @@ import (
 	"github.com/starbase/starbase/api"
 )
 
-// serveHealth answers 200 while the node runs and follows its store.
+// serveHealth answers 200 while the node runs: "ok", or "degraded: ..." saying why and what
+// to do while the store refuses writes for space (the node still serves reads).
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if full := s.store.fullSince(); full != nil {
+		fmt.Fprintf(w, "degraded: the store is full since %s, so pushes and writes are refused (507): %s\n",
+			full.since.Format(time.RFC3339), full.err)
+		return
+	}
 	w.Write([]byte("ok\n"))
+}
+
+// serveReady answers whether a load balancer should send app requests here: 200 while the
+// node serves a release (even degraded: reads work), 503 while it has none to serve.
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.releases.current.Load() == nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("not ready: this node has no working release to serve (see /-/status)\n"))
+		return
+	}
+	if s.store.fullSince() != nil {
+		w.Write([]byte("ready (degraded: the store is full; see /-/health)\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
 }
 
 // self returns what this node serves.

@@ -141,7 +141,9 @@ type Server struct {
 	api       http.Handler
 	start     time.Time
 	metrics   *metrics
-	nodes     *registry
+	// store is the node's view of cfg.Store (which it wraps): metrics and the full state.
+	store *watchedStore
+	nodes *registry
 	// errors remembers this node's recent app errors for the editor.
 	errors *errorLog
 	// published is signalled when this node's state changed and should be republished.
@@ -163,6 +165,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: a store is required")
 	}
 	cfg.setDefaults()
+	var watched *watchedStore
+	cfg.Store, watched = watchStore(cfg.Store, cfg.Logger)
 	if cfg.Data == nil {
 		cfg.Data = objects.KV(cfg.Store)
 	}
@@ -191,6 +195,7 @@ func New(cfg Config) (*Server, error) {
 		nodes:          newRegistry(cfg.Store, cfg.Node),
 		published:      make(chan struct{}, 1),
 		errors:         newErrorLog(),
+		store:          watched,
 	}
 	s.releases = newReleases(cfg.Store, repo, cfg.Ref, s.builder, s.log, releaseHooks{
 		switched: func(rel *release) { s.metrics.switched(string(rel.commit), rel.committed) },
@@ -280,6 +285,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/-/health":
 		s.serveHealth(w, r)
+	case r.URL.Path == "/-/ready":
+		s.serveReady(w, r)
 	case r.URL.Path == "/-/status":
 		s.serveStatus(w, r)
 	case r.URL.Path == "/-/metrics":

@@ -162,7 +162,7 @@ func TestE2E_BackupUnderLoadRestoresEveryAcknowledgedWrite(t *testing.T) {
 	}{
 		{"bolt and SQLite", nil, func(int) []string { return nil }},
 	}
-	if !testing.Short() {
+	{
 		ec := etcdtest.Start(t, 1)
 		ep := strings.Join(ec.Endpoints(), ",")
 		cases = append(cases, struct {
