@@ -371,6 +371,9 @@ func TestE2E_ERP_OrderToCash(t *testing.T) {
 	if resp, _ := sales.do("POST", "/api/orders", "application/json", "{not json", true); resp.StatusCode != 400 {
 		t.Errorf("bad JSON = %d, want 400", resp.StatusCode)
 	}
+	if resp, body := sales.do("GET", "/no/such/page", "", "", false); resp.StatusCode != 404 || !strings.Contains(body, "There is nothing at /no/such/page") {
+		t.Errorf("an unknown path = %d, want 404 with the app's own page (templates/errors/404.html):\n%s", resp.StatusCode, body)
+	}
 	if resp, _ := http.Get(n.url + "/api/orders"); resp.StatusCode != 401 {
 		t.Errorf("API without a token = %d, want 401", resp.StatusCode)
 	}
