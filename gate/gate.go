@@ -87,6 +87,12 @@ type Options struct {
 	// problem saying so, listing the problems found until then. A module's top level
 	// still running then is stopped by its own Limits.LoadTimeout at the latest.
 	Timeout time.Duration
+	// MaxMemory bounds what the check's module top levels and tests allocate together
+	// (a runtime.Budget: what their checks admitted plus 8 bytes per step, garbage
+	// included), on top of each one's Limits. Zero means DefaultMaxMemory. Past it, the
+	// running execution and every later one fail with runtime.ErrMemoryLimit, and the
+	// check fails with a problem saying so.
+	MaxMemory runtime.ByteSize
 	// StoredClasses, when set, returns the qualified names of the classes that have stored
 	// objects (objects.StoredClasses): a tree must declare each of them, by name or as an
 	// alias of a model, except the Orphans (gate/classes.go).
@@ -102,6 +108,9 @@ type Options struct {
 
 // DefaultTimeout is the default of Options.Timeout.
 const DefaultTimeout = 2 * time.Minute
+
+// DefaultMaxMemory is the default of Options.MaxMemory.
+const DefaultMaxMemory = 2 * runtime.GiB
 
 // Error is returned by Check when the tree has problems. It lists all of them.
 type Error struct {
@@ -177,10 +186,14 @@ func Run(ctx context.Context, files map[string][]byte, opts Options) (*Report, e
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	if opts.MaxMemory <= 0 {
+		opts.MaxMemory = DefaultMaxMemory
+	}
 	outer := ctx
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	budget := runtime.NewBudget(opts.MaxMemory, "gate.Options.MaxMemory, starbase serve --check-memory")
+	ctx, cancel := context.WithTimeout(runtime.WithBudget(ctx, budget), timeout)
 	defer cancel()
-	c := &checker{opts: opts, files: files, snap: memtree.Snapshot(files), modules: map[string]*module{}, outer: outer, timeout: timeout}
+	c := &checker{opts: opts, files: files, snap: memtree.Snapshot(files), modules: map[string]*module{}, outer: outer, timeout: timeout, budget: budget}
 	for p := range files {
 		var perr *code.PathError
 		if err := code.ValidatePath(p); errors.As(err, &perr) {
@@ -237,6 +250,7 @@ type checker struct {
 	tests    []TestResult
 	outer    context.Context // the caller's context; ctx of Run adds the Timeout
 	timeout  time.Duration
+	budget   *runtime.Budget // the memory of the check's executions (MaxMemory)
 }
 
 // module is what the checks learned about one .star file.
@@ -617,6 +631,11 @@ func (c *checker) finish(ctx context.Context) (*Report, error) {
 		// Out of time: what was found so far, and that the check is incomplete.
 		c.add(api.Problem{Message: fmt.Sprintf(
 			"the check took longer than %v (gate.Options.Timeout, starbase serve --check-timeout) and was stopped: make module top levels and tests faster, or raise the limit", c.timeout)})
+	}
+	if c.budget.Exceeded() {
+		c.add(api.Problem{Message: fmt.Sprintf(
+			"the check's module top levels and tests allocated %s, over the limit of %s for one check (gate.Options.MaxMemory, starbase serve --check-memory) and were stopped: make them allocate less, or raise the limit",
+			c.budget.Used(), c.opts.MaxMemory)})
 	}
 	sort.SliceStable(c.problems, func(i, j int) bool {
 		a, b := c.problems[i], c.problems[j]

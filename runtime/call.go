@@ -78,7 +78,7 @@ func (l *Loader) Call(ctx context.Context, snap *Snapshot, fn starlark.Callable,
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	e := &execution{kind: "call", snap: snap, started: time.Now(), requestID: opts.RequestID, prints: opts.Prints, now: opts.Now}
+	e := &execution{kind: "call", snap: snap, started: time.Now(), requestID: opts.RequestID, prints: opts.Prints, now: opts.Now, budget: budgetOf(ctx)}
 	thread := &e.thread
 	thread.Name, thread.Print = fn.Name(), printToLog
 	if opts.Bind != nil {
@@ -162,6 +162,9 @@ func (l *Loader) limit(ctx context.Context, e *execution, f func() error) (err e
 // stepCheckpointReached is the OnMaxSteps of threads run by limit.
 func stepCheckpointReached(thread *starlark.Thread) {
 	e := executionOf(thread)
+	if e.budget != nil {
+		e.budget.charge(e, int64(thread.Steps-e.steps.Load())*bytesPerStep)
+	}
 	e.steps.Store(thread.Steps)
 	if thread.Steps >= e.maxSteps {
 		e.stop(fmt.Errorf("%w: more than %d steps", ErrStepLimit, e.maxSteps))

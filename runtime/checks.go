@@ -147,6 +147,7 @@ func (c *checks) charge(thread *starlark.Thread, size int64) {
 	}
 	if e := executionOf(thread); e != nil {
 		e.charged.Add(size)
+		e.budget.charge(e, size)
 		e.loader.watchdog.throttle(e, size)
 	}
 }

@@ -38,6 +38,7 @@ type execution struct {
 	commit    code.ID   // whose code runs, for print records
 	snap      *Snapshot // the Call's snapshot; nil on a module's top level
 	maxSteps  uint64
+	budget    *Budget // shared with other executions (WithBudget), or nil
 
 	// prints is what print() output is charged to: the caller's budget (a request's,
 	// shared by its re-runs), or own, made for the execution when the caller gave none.

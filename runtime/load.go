@@ -319,7 +319,7 @@ func (l *Loader) instance(ctx context.Context, commit code.ID, n *node) (starlar
 	l.stats.moduleMisses.Add(1)
 	cached := func() (starlark.StringDict, bool) { return l.modules.get(n.key) }
 	return l.runs.do(ctx, n.key, cached, func() (starlark.StringDict, error) {
-		globals, err := l.run(commit, n)
+		globals, err := l.run(commit, n, budgetOf(ctx))
 		if err != nil {
 			return nil, err
 		}
@@ -335,10 +335,14 @@ const maxFreezeVisits = 10_000_000
 // run loads the dependencies of n, then runs its top level on a fresh thread without
 // locals, bounded by LoadTimeout and MaxSteps (and its print output by MaxPrintLines and
 // MaxPrintBytes, like a request's), and freezes its globals.
-func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
+func (l *Loader) run(commit code.ID, n *node, budget *Budget) (starlark.StringDict, error) {
 	loaded := make(map[string]starlark.StringDict, len(n.deps))
+	ctx := l.ctx
+	if budget != nil {
+		ctx = WithBudget(ctx, budget)
+	}
 	for _, d := range n.deps {
-		globals, err := l.instance(l.ctx, commit, d.node)
+		globals, err := l.instance(ctx, commit, d.node)
 		if err != nil {
 			if _, ok := err.(*runFailure); !ok {
 				err = &runFailure{path: d.node.path, err: waitError(err)}
@@ -348,7 +352,7 @@ func (l *Loader) run(commit code.ID, n *node) (starlark.StringDict, error) {
 		loaded[d.node.path] = globals
 	}
 
-	e := &execution{kind: "load", commit: commit}
+	e := &execution{kind: "load", commit: commit, budget: budget}
 	thread := &e.thread
 	thread.Name, thread.Print = n.path, printToLog
 	thread.Load = func(_ *starlark.Thread, module string) (starlark.StringDict, error) {

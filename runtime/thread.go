@@ -58,6 +58,7 @@ func ChargeAlloc(thread *starlark.Thread, what string, size int64) error {
 	}
 	if e != nil {
 		e.charged.Add(size)
+		e.budget.charge(e, size)
 		e.loader.watchdog.throttle(e, size)
 	}
 	return nil

@@ -55,6 +55,9 @@ type Config struct {
 	// CheckTimeout bounds the validation gate's work on one push, revert or ref move
 	// (gate.Options.Timeout); default gate.DefaultTimeout.
 	CheckTimeout time.Duration
+	// CheckMemory bounds what the validation of one push allocates in module top levels
+	// and tests together (gate.Options.MaxMemory); zero means gate.DefaultMaxMemory.
+	CheckMemory runtime.ByteSize
 	// Node names this node in status; default the host name. Nodes sharing a store need
 	// distinct names.
 	Node string

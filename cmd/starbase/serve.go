@@ -39,7 +39,9 @@ type serveFlags struct {
 	node    string
 	// checkTimeout bounds the validation of one push (gate.Options.Timeout).
 	checkTimeout time.Duration
-	store        storeFlags
+	// checkMemory bounds the memory of the validation of one push (gate.Options.MaxMemory).
+	checkMemory runtime.ByteSize
+	store       storeFlags
 	// tlsCert and tlsKey, when set, make the node serve HTTPS only.
 	tlsCert string
 	tlsKey  string
@@ -104,6 +106,8 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.IntVar(&f.maxConns, "max-conns", server.DefaultMaxConns, "connections open at once; more are refused (503 over plain HTTP)")
 	fl.IntVar(&f.maxConnsPerSource, "max-conns-per-source", server.DefaultMaxConnsPerSource, "connections open at once from one source address (IPv6: one /64); more are refused")
 	fl.DurationVar(&f.checkTimeout, "check-timeout", gate.DefaultTimeout, "wall time of the validation of one push (loading every module, running every test)")
+	f.checkMemory = gate.DefaultMaxMemory
+	fl.Var(&f.checkMemory, "check-memory", "memory the module top levels and tests of the validation of one push may allocate together")
 	fl.Uint64Var(&f.limits.MaxSteps, "max-steps", f.limits.MaxSteps, "Starlark steps per request and per module load")
 	fl.DurationVar(&f.limits.Timeout, "timeout", f.limits.Timeout, "wall time per request")
 	fl.DurationVar(&f.limits.LoadTimeout, "load-timeout", f.limits.LoadTimeout, "wall time per module load")
@@ -163,6 +167,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		BodyTimeout:    f.bodyTimeout,
 		APIBodyTimeout: f.apiBodyTimeout,
 		CheckTimeout:   f.checkTimeout,
+		CheckMemory:    f.checkMemory,
 		MaxBodyBytes:   int64(f.maxBody),
 		TrustedProxies: proxies,
 	})
