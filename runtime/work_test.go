@@ -103,7 +103,7 @@ func TestChecks_HashingInALoopStopsAtTheTimeout(t *testing.T) {
 	l := newLoader(t, runtime.Options{Limits: runtime.Limits{MaxSteps: 1 << 62, Timeout: 200 * time.Millisecond}})
 	snap := snapshotOf(t, map[string]string{"app.star": workPrelude + `
 def f():
-    t = dag(20)  # a million paths: admitted, about 10ms each
+    t = wt(20, 4)  # 3.4 million paths: admitted, tens of ms each
     d = {}
     for i in range(1 << 40):
         d[t] = i
