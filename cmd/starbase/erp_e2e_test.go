@@ -726,3 +726,60 @@ func TestE2E_DemoNamesTheExamplesWhenUnknown(t *testing.T) {
 		t.Fatalf("serve --demo=nope: err=%v output=%q, want a refusal naming the examples", err, out)
 	}
 }
+
+// Lists page by the data tier's cursor (20 a page) and search by name prefix, in the HTML
+// pages and in the API alike.
+func TestE2E_ERP_ListsPageAndSearch(t *testing.T) {
+	n := startERP(t)
+	sales := erpLogin(t, n, "sales", "sales-demo")
+	for i := range 23 {
+		sales.newCustomer(fmt.Sprintf("Paged %02d", i))
+	}
+	var names []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		var page struct {
+			Items  []struct{ Name string }
+			Cursor *string
+		}
+		sales.apiJSON("GET", "/api/customers?q=paged&cursor="+url.QueryEscape(cursor), nil, 200, &page)
+		if pages == 0 && len(page.Items) != 20 {
+			t.Fatalf("first page has %d customers, want 20", len(page.Items))
+		}
+		for _, c := range page.Items {
+			names = append(names, c.Name)
+		}
+		if page.Cursor == nil {
+			break
+		}
+		cursor = *page.Cursor
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(names) != 23 || names[0] != "Paged 00" || names[22] != "Paged 22" {
+		t.Fatalf("paged through %d customers %v, want Paged 00 to Paged 22 in order", len(names), names)
+	}
+
+	html := sales.page("/customers?q=PAGED")
+	if got := strings.Count(html, `<tr><td><a href="/customers/`); got != 20 {
+		t.Fatalf("the customers page lists %d rows, want 20", got)
+	}
+	m := regexp.MustCompile(`<a rel="next" href="([^"]+)"`).FindStringSubmatch(html)
+	if m == nil {
+		t.Fatal("the first page of 23 customers has no link to the next")
+	}
+	next := sales.page(strings.ReplaceAll(m[1], "&amp;", "&"))
+	if got := strings.Count(next, `<tr><td><a href="/customers/`); got != 3 || !strings.Contains(next, "Paged 22") || strings.Contains(next, `rel="next"`) {
+		t.Fatalf("the second page lists %d rows, want the last 3 and no next link", got)
+	}
+	if resp, _ := sales.do("GET", "/customers?cursor=%3Cnot%20a%20cursor%3E", "", "", false); resp.StatusCode != 400 {
+		t.Errorf("a list with a mistyped cursor = %d, want 400", resp.StatusCode)
+	}
+	if page := sales.page("/customers?q=acme"); !strings.Contains(page, "Acme Tools") || strings.Contains(page, "Paged") {
+		t.Fatal("searching acme does not list exactly Acme Tools")
+	}
+	if page := sales.page("/orders?state=confirmed"); !strings.Contains(page, "SO-00002") || strings.Contains(page, "SO-00001") {
+		t.Fatal("the orders of state confirmed are not the seeded confirmed order alone")
+	}
+}
