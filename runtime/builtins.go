@@ -21,7 +21,7 @@ import (
 //	redirect(url, status=303, cookies=[])
 //	                   a response that redirects: see makeRedirect
 //	set_cookie(name, value, ...), delete_cookie(name, ...)
-//	                   cookies for response() and redirect() to set: see Cookie
+//	                   cookies for response() and redirect() to set: see cookies.go
 //
 // Nothing here reads the clock, the filesystem, the environment or the network: stored
 // code has no ambient authority. Options.Predeclared adds names to this list.

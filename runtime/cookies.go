@@ -8,7 +8,7 @@ import (
 	"go.starlark.net/starlark"
 )
 
-// A Cookie is a cookie for a response to set or delete, built by the Starlark builtins
+// A cookie is a cookie for a response to set or delete, built by the Starlark builtins
 //
 //	set_cookie(name, value, max_age = None, path = "/", domain = None, secure = False,
 //	           http_only = True, same_site = "Lax")
@@ -24,28 +24,28 @@ import (
 // base64.encode); max_age a number of seconds (None: the cookie lasts the browser session;
 // 0 or less: delete it now); same_site "Lax", "Strict" or "None", and "None" only with
 // secure = True, as browsers require.
-type Cookie struct {
+type cookie struct {
 	c http.Cookie
 }
 
 var (
-	_ starlark.Value    = (*Cookie)(nil)
-	_ starlark.HasAttrs = (*Cookie)(nil)
+	_ starlark.Value    = (*cookie)(nil)
+	_ starlark.HasAttrs = (*cookie)(nil)
 )
 
 // Header returns the value of the cookie's Set-Cookie header.
-func (c *Cookie) Header() string { return c.c.String() }
+func (c *cookie) Header() string { return c.c.String() }
 
-func (c *Cookie) String() string       { return fmt.Sprintf("cookie(%q)", c.Header()) }
-func (c *Cookie) Type() string         { return "cookie" }
-func (c *Cookie) Freeze()              {}
-func (c *Cookie) Truth() starlark.Bool { return starlark.True }
-func (c *Cookie) Hash() (uint32, error) {
+func (c *cookie) String() string       { return fmt.Sprintf("cookie(%q)", c.Header()) }
+func (c *cookie) Type() string         { return "cookie" }
+func (c *cookie) Freeze()              {}
+func (c *cookie) Truth() starlark.Bool { return starlark.True }
+func (c *cookie) Hash() (uint32, error) {
 	return starlark.String(c.Header()).Hash()
 }
 
 // Attr returns name, value or header.
-func (c *Cookie) Attr(name string) (starlark.Value, error) {
+func (c *cookie) Attr(name string) (starlark.Value, error) {
 	switch name {
 	case "name":
 		return starlark.String(c.c.Name), nil
@@ -58,7 +58,7 @@ func (c *Cookie) Attr(name string) (starlark.Value, error) {
 }
 
 // AttrNames returns the attribute names, sorted.
-func (c *Cookie) AttrNames() []string { return []string{"header", "name", "value"} }
+func (c *cookie) AttrNames() []string { return []string{"header", "name", "value"} }
 
 // setCookie implements set_cookie(name, value, ...).
 func setCookie(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -102,8 +102,8 @@ type cookieOptions struct {
 	secure, httpOnly       bool
 }
 
-// makeCookie checks c with opts applied and returns it as a *Cookie.
-func makeCookie(fn string, c http.Cookie, opts cookieOptions) (*Cookie, error) {
+// makeCookie checks c with opts applied and returns it as a *cookie.
+func makeCookie(fn string, c http.Cookie, opts cookieOptions) (*cookie, error) {
 	c.Path, c.Domain, c.Secure, c.HttpOnly = opts.path, opts.domain, opts.secure, opts.httpOnly
 	switch strings.ToLower(opts.sameSite) {
 	case "lax":
@@ -121,17 +121,18 @@ func makeCookie(fn string, c http.Cookie, opts cookieOptions) (*Cookie, error) {
 	if IsPlatformCookie(c.Name) {
 		return nil, fmt.Errorf("%s: cookie %q is refused: cookies named starbase-* (with or without the __Host- or __Secure- prefix) are the platform's, such as the editor's session cookie", fn, c.Name)
 	}
-	if err := c.Valid(); err != nil {
-		why := err.Error()
-		if strings.Contains(why, "Cookie.Value") {
-			why = fmt.Sprintf("the value of cookie %q has a byte a cookie cannot hold (only printable ASCII without '\"', ';' or '\\'): encode it first, with url.quote or base64.encode", c.Name)
+	for i := range len(c.Value) {
+		if b := c.Value[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+			return nil, fmt.Errorf("%s: the value of cookie %q has the byte 0x%02x, which a cookie cannot hold (only printable ASCII without '\"', ';' or '\\'): encode it first, with url.quote or base64.encode", fn, c.Name, b)
 		}
-		return nil, fmt.Errorf("%s: %s", fn, why)
+	}
+	if err := c.Valid(); err != nil { // the name, path and domain
+		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
 	if err := checkHeader("Set-Cookie", c.String()); err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	return &Cookie{c: c}, nil
+	return &cookie{c: c}, nil
 }
 
 // cookieHeaders returns the Set-Cookie headers of v, a list or tuple of cookies.
@@ -142,7 +143,7 @@ func cookieHeaders(v starlark.Value) ([][2]string, error) {
 	}
 	var headers [][2]string
 	for i := range seq.Len() {
-		c, ok := seq.Index(i).(*Cookie)
+		c, ok := seq.Index(i).(*cookie)
 		if !ok {
 			return nil, fmt.Errorf("item %d is %s, want a set_cookie(...) or delete_cookie(...) value", i, seq.Index(i).Type())
 		}

@@ -30,12 +30,12 @@ const (
 	MaxFormParts = 1000
 )
 
-// Form is a parsed form body: its text fields and its files. A file is a struct with the
+// parsedForm is a form body: its text fields and its files. A file is a struct with the
 // fields filename, content_type (as the client sent it; "application/octet-stream" if
 // none) and data (bytes).
-type Form struct {
-	Fields *MultiDict
-	Files  *MultiDict
+type parsedForm struct {
+	fields *MultiDict
+	files  *MultiDict
 }
 
 // badRequest is the error of a method given a body it cannot parse: 400, as abort(400,
@@ -69,8 +69,8 @@ func parseQuery(raw string) (*MultiDict, error) {
 // form parses q's body as a form: application/x-www-form-urlencoded or multipart/form-data.
 // A body of any other type is an empty form, as in Flask. What it builds is charged to the
 // thread's allocation check first: at most about twice the body, plus a slot per field.
-func (q *Request) form(thread *starlark.Thread) (*Form, error) {
-	form := &Form{Fields: newMultiDict(), Files: newMultiDict()}
+func (q *Request) form(thread *starlark.Thread) (*parsedForm, error) {
+	form := &parsedForm{fields: newMultiDict(), files: newMultiDict()}
 	if len(q.body) == 0 {
 		return form, nil
 	}
@@ -86,7 +86,7 @@ func (q *Request) form(thread *starlark.Thread) (*Form, error) {
 		return nil, err
 	}
 	if mediaType == "application/x-www-form-urlencoded" {
-		if form.Fields, err = parseQuery(string(q.body)); err != nil {
+		if form.fields, err = parseQuery(string(q.body)); err != nil {
 			return nil, err
 		}
 		return form, nil
@@ -117,7 +117,7 @@ func (q *Request) form(thread *starlark.Thread) (*Form, error) {
 		}
 		filename := part.FileName()
 		if _, hasFilename := dispositionParams(part)["filename"]; !hasFilename {
-			form.Fields.add(name, starlark.String(data))
+			form.fields.add(name, starlark.String(data))
 			continue
 		}
 		contentType := part.Header.Get("Content-Type")
@@ -130,7 +130,7 @@ func (q *Request) form(thread *starlark.Thread) (*Form, error) {
 			"data":         starlark.Bytes(data),
 		})
 		file.Freeze()
-		form.Files.add(name, file)
+		form.files.add(name, file)
 	}
 }
 

@@ -54,9 +54,9 @@ func (p Proxies) trusts(a netip.Addr) bool {
 	return false
 }
 
-// Origin is where a request came from and what it asked for, as its client sent it:
+// origin is where a request came from and what it asked for, as its client sent it:
 // req.remote_addr, req.scheme and req.host.
-type Origin struct {
+type origin struct {
 	// Addr is the client's IP address. From a trusted proxy, it is the right-most address
 	// of X-Forwarded-For that is not itself a trusted proxy (the addresses to its left were
 	// written by the client, which can write anything); otherwise the peer's address.
@@ -68,9 +68,9 @@ type Origin struct {
 	Host string
 }
 
-// Origin returns the origin of r as the proxies p make it out.
-func (p Proxies) Origin(r *http.Request) Origin {
-	o := Origin{Scheme: "http", Host: r.Host}
+// originOf returns the origin of r as the proxies p make it out.
+func (p Proxies) originOf(r *http.Request) origin {
+	o := origin{Scheme: "http", Host: r.Host}
 	if r.TLS != nil {
 		o.Scheme = "https"
 	}

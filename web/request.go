@@ -25,7 +25,7 @@ import (
 //	params        a dict of the route's wildcards ("GET /items/{id}": params["id"])
 //	path          the path, decoded
 //	query         a MultiDict of the query string (query["tag"], query.getlist("tag"))
-//	remote_addr   the client's IP address (see Proxies.Origin)
+//	remote_addr   the client's IP address (see Proxies.originOf)
 //	scheme        "http" or "https" (a trusted proxy's X-Forwarded-Proto counts)
 //	url           the full URL: scheme://host/path?query
 //
@@ -52,7 +52,7 @@ type Request struct {
 	proxies Proxies
 
 	fields [len(requestFields)]starlark.Value // built so far, by index in requestFields
-	origin *Origin                            // made on first use
+	origin *origin                            // made on first use
 	parsed map[string]parsed                  // what form(), files() and json() returned
 }
 
@@ -154,9 +154,9 @@ func (q *Request) field(name string) starlark.Value {
 	}
 }
 
-func (q *Request) getOrigin() *Origin {
+func (q *Request) getOrigin() *origin {
 	if q.origin == nil {
-		o := q.proxies.Origin(q.http)
+		o := q.proxies.originOf(q.http)
 		q.origin = &o
 	}
 	return q.origin
@@ -180,12 +180,12 @@ func (q *Request) method(thread *starlark.Thread, b *starlark.Builtin, args star
 		case "json":
 			p.v, p.err = q.decodeJSON(thread)
 		default:
-			var form *Form
+			var form *parsedForm
 			form, p.err = q.form(thread)
 			if p.err == nil {
-				p.v = form.Fields
+				p.v = form.fields
 				if name == "files" {
-					p.v = form.Files
+					p.v = form.files
 				}
 			}
 		}
@@ -215,10 +215,13 @@ func (q *Request) String() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		v, _ := q.Attr(name)
 		b.WriteString(name)
 		b.WriteString(" = ")
-		b.WriteString(v.String())
+		if v, err := q.Attr(name); err == nil {
+			b.WriteString(v.String())
+		} else {
+			b.WriteString("<" + err.Error() + ">") // a query string over MaxFormFields
+		}
 	}
 	b.WriteByte(')')
 	return b.String()

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"go.starlark.net/starlark"
@@ -36,5 +37,17 @@ func TestRequest_BuildsEachFieldOnFirstUseFrozen(t *testing.T) {
 		if built := v != nil; built != (requestFields[i] == "params" || requestFields[i] == "query") {
 			t.Errorf("after reading req.query and req.params, field %s built = %v", requestFields[i], built)
 		}
+	}
+}
+
+func TestRequest_PrintsEvenWhenAFieldFails(t *testing.T) {
+	r := httptest.NewRequest("GET", "/?"+strings.Repeat("a&", MaxFormFields), nil)
+	var req Request
+	req.Set(Incoming{HTTP: r})
+	if _, err := req.Attr("query"); err == nil || !strings.Contains(err.Error(), "web.MaxFormFields") {
+		t.Errorf("req.query of %d fields = %v, want an error naming web.MaxFormFields", MaxFormFields+1, err)
+	}
+	if s := req.String(); !strings.Contains(s, "query = <") || !strings.Contains(s, "web.MaxFormFields") {
+		t.Errorf("str(req) = %.200q, want the query's error in place of its value", s)
 	}
 }

@@ -32,8 +32,8 @@ import (
 
 // Names of the CSRF data render() adds; a handler cannot pass data of these names.
 const (
-	CSRFTokenData = "csrf_token"
-	CSRFFieldData = "csrf_field"
+	csrfTokenData = "csrf_token"
+	csrfFieldData = "csrf_field"
 )
 
 // CSRFFormField is the name of the form field csrf_field renders: the field a server that
@@ -54,10 +54,10 @@ func SetCSRFToken(thread *starlark.Thread, token string) { thread.SetLocal(csrfL
 // addCSRF adds the CSRF data of thread's request to data.
 func addCSRF(thread *starlark.Thread, data map[string]any) {
 	token, _ := thread.Local(csrfLocal).(string)
-	data[CSRFTokenData] = token
-	data[CSRFFieldData] = template.HTML("")
+	data[csrfTokenData] = token
+	data[csrfFieldData] = template.HTML("")
 	if token != "" {
-		data[CSRFFieldData] = template.HTML(`<input type="hidden" name="` + CSRFFormField + `" value="` +
+		data[csrfFieldData] = template.HTML(`<input type="hidden" name="` + CSRFFormField + `" value="` +
 			template.HTMLEscapeString(token) + `">`)
 	}
 }

@@ -97,7 +97,7 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 	data := make(map[string]any, len(kwargs)+2)
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))
-		if name == CSRFTokenData || name == CSRFFieldData {
+		if name == csrfTokenData || name == csrfFieldData {
 			return nil, fmt.Errorf("render: %s is the request's own (the CSRF token render() gives every template): pass your data under another name", name)
 		}
 		v, err := r.convert(conv, kv[1])
