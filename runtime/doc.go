@@ -104,13 +104,35 @@
 //     growth in small steps (appending a chunk at a time to a list, a comprehension, a
 //     dict filled key by key). A guard (guard.go) reads the live heap every 10ms while
 //     executions run and, above the budget, stops the running execution that allocated
-//     the most with [ErrMemoryLimit], provided it holds a significant share (a quarter)
-//     of the excess: memory held by something else is not blamed on a small request. It
-//     acts on live memory only: it confirms with a forced garbage collection before
-//     stopping anyone, so garbage left by an execution stopped earlier
-//     (or finished) never counts against the next, innocent one; then it waits for the
-//     stopped execution to return before considering another. While the heap (live and
-//     garbage) is above the budget, it forces at most one collection per 100ms.
+//     the most with [ErrMemoryLimit], and with it those that allocated at least a quarter
+//     as much, until their usage covers the excess (many hoarders at once are stopped
+//     together), provided the running executions together hold a significant share (a
+//     quarter) of the excess: memory held by something else is not blamed on requests.
+//     It acts on live memory only: it confirms with a forced garbage collection before
+//     stopping anyone, so garbage left by an execution stopped earlier (or finished)
+//     never counts against the next, innocent one; meanwhile executions making an
+//     allocation of 1 MiB or more wait for its decision (a collection takes seconds on a
+//     loaded machine), and it waits for the stopped executions to return before
+//     considering others. While the heap (live and garbage) is above the budget, it
+//     forces at most one collection per 100ms. What the checks admit is charged to the
+//     estimate, and so is what the other allocating operations make (upper, lower,
+//     title, capitalize, slices, dict views, dict(), set and dict operators) and what
+//     other packages charge ([ChargeAlloc]: objects read from the data API, render,
+//     req.form()).
+//   - Memory of a group of executions ([Budget], [WithBudget]): what they allocate
+//     together, by the same estimate; the validation gate bounds one check with it.
+//   - CPU of one operation ([MaxOperationVisits], work.go): hashing and comparison run
+//     inside one instruction, where the interpreter sees no deadline, and visit shared
+//     structure once per path: t = (t, t) 62 times, used as a dict key, would never end,
+//     and == of lists 10 wide and 9 deep made 10^10 comparisons. Every operation that
+//     hashes or compares containers (d[k], {k: v}, in, ==, <, set(), dict(), sorted, min,
+//     max, set and dict operators and methods, list.index and remove) first counts the
+//     values it would visit, memoised per container (linear, and stopped past the
+//     bound), refuses past MaxOperationVisits with [ErrStepLimit], and charges the count
+//     to the steps (16 visits a step); a tuple nested more than 1000 levels is refused
+//     with [ErrDepthLimit]. sorted is cancellable between comparisons. So a request ends
+//     within Timeout plus one operation (BenchmarkWork_LargestAdmittedOperation:
+//     0.1-0.5s on a loaded 2-core machine).
 //   - Input that is parsed or decoded before any limit can act is bounded by its shape,
 //     in one linear pass, before the recursive upstream code sees it: json.decode refuses
 //     a text nesting arrays and objects more than [MaxJSONDepth] (1000) levels deep or
@@ -168,9 +190,10 @@
 //     pauses, and so every other request: the longest /ping of each attack, which
 //     TestLimits_AttacksAreStoppedWhileOthersAreServed logs, shows the stall. Lower
 //     MaxAllocBytes shortens it.
-//   - Operations linear in their operands are not checked (+ of integers, list.append,
-//     dict and set insertion, slicing, sorted of a list, dict.items...): each allocates at
-//     most a few times what already exists, and the heap guard bounds their sum. The guard
+//   - Operations linear in their operands are not refused (+ of integers, list.append,
+//     dict and set insertion, slicing, dict.items...): each allocates at most a few times
+//     what already exists, is charged to the guard's estimate, and the heap guard bounds
+//     their sum. The guard
 //     therefore lets the heap overshoot its budget by what one instruction and one
 //     collection cycle allocate: TestHeapGuard_StopsTheExecutionThatAllocatedTheMost
 //     holds the peak under 8x a 64 MiB budget (and logs it), the /hoard attack of
@@ -179,11 +202,11 @@
 //     bytes per step. Garbage counts too, so a request that churns may be stopped before
 //     one that holds less; the guard reads the whole process, so memory held outside
 //     Starlark (caches, other loaders) counts against the budget as well.
-//   - CPU inside one instruction is not bounded by Timeout: hashing a tuple that nests
-//     shared tuples costs 2^depth (as a dict key or set element), and comparing such
-//     tuples costs up to 2^10 each (go.starlark.net's comparison depth), so sorting or
-//     searching a large list of them can take seconds. Freezing a module's globals is
-//     checked ([ErrDepthLimit] beyond 10M visits); hashing is not.
+//   - An operation linear in one operand runs to its end past the deadline: x in a list
+//     of 8M scalars, a copy of MaxAllocBytes. Its cost is bounded by MaxAllocBytes, not
+//     counted in visits. The checks of hashing and comparison add a builtin call to each
+//     comparison, membership test and index whose operands are not literals or plain
+//     arithmetic (BenchmarkWork_Lookups).
 //   - Builtins of other packages (Options.Predeclared) allocate outside the checks and
 //     must bound themselves.
 //   - An augmented assignment *=, %= or <<= whose target calls a function (a[f()] *= n)
