@@ -39,7 +39,7 @@ func FuzzRequest_BodyParsers(f *testing.F) {
 		}
 		form, err := q.form(thread)
 		check("req.form()", err)
-		if err == nil && (form.Fields == nil || form.Files == nil) {
+		if err == nil && (form.fields == nil || form.files == nil) {
 			t.Fatal("req.form() returned a form without fields or files")
 		}
 		_, err = q.decodeJSON(thread)
