@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -138,5 +139,33 @@ func TestAttack_HashingAndComparingAreBoundedAndStoppedRequestsEnd(t *testing.T)
 		if !strings.Contains(logs, want) {
 			t.Errorf("the log does not say %q:\n%s", want, tail(logs))
 		}
+	}
+}
+
+// The validation of one push is bounded in memory as well as in time: modules each
+// within the runtime's limits but together past --check-memory are refused, with the
+// limit named, and the node keeps serving its release.
+func TestAttack_PushWhoseCheckAllocatesTooMuchIsRefused(t *testing.T) {
+	n := startServe(t, t.TempDir(), "--check-memory", "64MiB")
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": "def ok(req):\n    return \"ok\"\nroutes = {\"GET /\": ok}\n"})
+	n.cli(t, "push", src, "--wait")
+	stop := healthWatch(t, n, 10*time.Second)
+	files := map[string]string{}
+	for i := range 20 {
+		files[fmt.Sprintf("m%d.star", i)] = fmt.Sprintf("X = [\"%d\" * (1 << 20) for _ in range(8)]\n", i)
+	}
+	writeTree(t, src, files)
+	_, errOut, err := n.try("push", src)
+	want := "over the limit of 64MiB for one check (gate.Options.MaxMemory, starbase serve --check-memory)"
+	if err == nil || !strings.Contains(errOut, want) {
+		t.Errorf("push of modules allocating 160 MiB: err %v, stderr %q; want a refusal containing %q", err, tail(errOut), want)
+	}
+	if stop() == 0 {
+		t.Error("/-/health never answered during the push")
+	}
+	alive(t, n)
+	if body, _ := n.get(t, "/"); body != "ok" {
+		t.Errorf("GET / = %q after the refused push, want the first release's ok", body)
 	}
 }
