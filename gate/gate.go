@@ -17,6 +17,8 @@
 //     (objects are read back by that name);
 //   - with Options.StoredClasses, every class that has stored objects is declared, by its
 //     name or as an alias, unless the push names it as an orphan (gate/classes.go);
+//   - with Options.Previous, a field whose type changes belongs to a model whose version
+//     rose and that declares migrate (gate/classes.go);
 //   - every test passes: the test_* functions of every *_test.star module, each run in the
 //     sandbox on the new tree, with the assert module (see Assert) predeclared, and with
 //     TestClock as the request clock (time.now()), so that a test gives the same result
@@ -46,6 +48,7 @@ import (
 	"github.com/starbase/starbase/build"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/internal/memtree"
+	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/render"
 	"github.com/starbase/starbase/runtime/traceback"
@@ -97,6 +100,10 @@ type Options struct {
 	// objects (objects.StoredClasses): a tree must declare each of them, by name or as an
 	// alias of a model, except the Orphans (gate/classes.go).
 	StoredClasses func(ctx context.Context) ([]string, error)
+	// Previous, when set, returns the models of the code the tree replaces, by qualified
+	// name: a field that changes type needs a higher version and a migrate function
+	// (gate/classes.go).
+	Previous func(ctx context.Context) (map[string]*objects.Model, error)
 	// Orphans are stored classes a push accepts to leave without a class (their objects
 	// stay readable as plain records).
 	Orphans []string
@@ -213,6 +220,9 @@ func Run(ctx context.Context, files map[string][]byte, opts Options) (*Report, e
 	}
 	c.checkModels()
 	if err := c.checkStoredClasses(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.checkFieldTypes(ctx); err != nil {
 		return nil, err
 	}
 

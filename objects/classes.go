@@ -67,6 +67,16 @@ func (m *Model) declares(qualified string) bool {
 	return false
 }
 
+// FieldType returns the type a declared field takes ("" when its default is None: any
+// type), ok false when the model does not declare it.
+func (m *Model) FieldType(field string) (typ string, ok bool) {
+	typ, ok = m.types[field]
+	return typ, ok
+}
+
+// HasMigrate reports whether the model declares a migrate function.
+func (m *Model) HasMigrate() bool { return m.migrate != nil }
+
 // Aliases returns the old qualified names the model declares (model(..., aliases = [...])).
 func (m *Model) Aliases() []string { return append([]string(nil), m.aliases...) }
 

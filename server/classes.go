@@ -9,8 +9,10 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/gate"
 	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/runtime"
 )
 
 // classResolver binds stored objects to their classes as defined in rel's commit: by their
@@ -47,21 +49,67 @@ func (s *Server) classByName(ctx context.Context, rel *release, module, name str
 	return objects.ClassIn(globals, module, name)
 }
 
-// aliases loads every module of rel (not the tests; they passed the gate) and indexes the
-// aliases of their models.
+// aliases loads every module of rel and indexes the aliases of their models.
 func (s *Server) aliases(ctx context.Context, rel *release) (map[string]*objects.Model, error) {
+	modules, err := loadModules(ctx, s.loader, rel.snap)
+	if err != nil {
+		return nil, err
+	}
+	return objects.Aliases(modules), nil
+}
+
+// loadModules loads every module of snap but the tests (a gated tree's modules load).
+func loadModules(ctx context.Context, loader *runtime.Loader, snap *runtime.Snapshot) (map[string]starlark.StringDict, error) {
 	modules := map[string]starlark.StringDict{}
-	for path := range rel.snap.Tree {
+	for path := range snap.Tree {
 		if !strings.HasSuffix(path, ".star") || strings.HasSuffix(path, gate.TestSuffix) {
 			continue
 		}
-		globals, err := s.loader.Load(ctx, rel.snap, path)
+		globals, err := loader.Load(ctx, snap, path)
 		if err != nil {
 			return nil, err
 		}
 		modules[path] = globals
 	}
-	return objects.Aliases(modules), nil
+	return modules, nil
+}
+
+// modelsOf returns the models declared by the code that ref names (none when the ref does
+// not exist yet), by qualified name, for the gate's check of field types. Code that no
+// longer loads (it passed an older gate) gives none, and the check is skipped, logged.
+func (p *publisher) modelsOf(ctx context.Context, ref string) (map[string]*objects.Model, error) {
+	id, _, err := p.repo.Ref(ctx, ref)
+	if errors.Is(err, code.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.repo.Commit(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := p.repo.Tree(ctx, c.Tree)
+	if err != nil {
+		return nil, err
+	}
+	modules, err := loadModules(ctx, p.gate.Loader, &runtime.Snapshot{Commit: id, Tree: tree, Blobs: p.repo})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		p.log.Warn("the models of the code a push replaces do not load; field types not compared", "ref", ref, "commit", id, "error", err)
+		return nil, nil
+	}
+	models := map[string]*objects.Model{}
+	for path, globals := range modules {
+		for name, v := range globals {
+			if m, ok := v.(*objects.Model); ok && m.Module() == path && m.Name() == name {
+				models[m.QualifiedName()] = m
+			}
+		}
+	}
+	return models, nil
 }
 
 // storedClasses lists the classes that have objects in the data tier, for the gate. More

@@ -12,6 +12,7 @@ import (
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/store"
 )
 
@@ -101,6 +102,7 @@ func (p *publisher) push(ctx context.Context, who actor, req api.PushRequest) (a
 	opts := p.gate
 	opts.NoTests = req.NoTests
 	opts.StoredClasses, opts.Orphans = p.storedClasses, req.Orphans
+	opts.Previous = func(ctx context.Context) (map[string]*objects.Model, error) { return p.modelsOf(ctx, ref) }
 	if err := gate.Check(ctx, req.Files, opts); err != nil {
 		return api.CommitResult{}, err
 	}

@@ -82,6 +82,12 @@ func TestE2E_ClassRenamedWithAnAliasKeepsItsObjects(t *testing.T) {
 	if body, _ := n.get(t, "/count"); body != "1" {
 		t.Errorf("GET /count after one object was written = %q, want 1", body)
 	}
+	// A field's type changed without a version and migrate: refused.
+	writeTree(t, src, map[string]string{"catalog.star": strings.Replace(catalogModule, `"name": ""`, `"name": 0`, 1)})
+	if _, stderr, err := n.try("push", src, "-m", "names are numbers"); err == nil || !strings.Contains(stderr, "field name of Product changes type from string to int") {
+		t.Errorf("push changing a field's type: err %v, stderr %q; want a refusal naming the field", err, stderr)
+	}
+	writeTree(t, src, map[string]string{"catalog.star": catalogModule})
 	n.cli(t, "migrate", "shop.star:Item") // moves the others
 	if body, _ := n.get(t, "/count"); body != "2" {
 		t.Errorf("GET /count after starbase migrate shop.star:Item = %q, want 2", body)
