@@ -10,7 +10,6 @@ import (
 	"github.com/starbase/starbase/runtime"
 )
 
-
 // modelsOf loads module of files and returns its models by qualified name, as the server
 // gives the gate the models of the code a push replaces.
 func modelsOf(t *testing.T, l *runtime.Loader, files map[string]string, module string) map[string]*objects.Model {
