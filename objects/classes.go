@@ -171,3 +171,39 @@ func Aliases(modules map[string]starlark.StringDict) map[string]*Model {
 	}
 	return index
 }
+
+// BuildIndexes starts building, in the background, the indexes that models declare and the
+// data tier lacks, for the classes that have objects (a class without objects gets its
+// indexes when its first object is written): a node calls it when a push declares them, so
+// that the first query does not find them missing. On a SQL tier a build never blocks
+// readers (PostgreSQL builds CONCURRENTLY; SQLite holds its write lock meanwhile, so writes
+// wait for it), and a failed build is logged and tried again on the next use. The KV tier
+// keeps index entries as objects are written: there, it does nothing (Migrate indexes the
+// objects written before an index was declared).
+func BuildIndexes(ctx context.Context, eng Engine, models []*Model) error {
+	e, ok := eng.(*sqlEngine)
+	if !ok {
+		return nil
+	}
+	for _, m := range models {
+		if len(m.indexes) == 0 {
+			continue
+		}
+		var cid int64
+		err := Run(ctx, eng, nil, TxAttemptsReadOnly, func(tx *Tx) error {
+			d, err := tx.dtx()
+			if err != nil {
+				return err
+			}
+			cid, err = d.(*sqlTx).classID(m.QualifiedName(), false)
+			return tx.failed(err)
+		})
+		if err != nil {
+			return fmt.Errorf("objects: building the indexes of %s: %w", m.QualifiedName(), err)
+		}
+		if cid != 0 {
+			e.ensureIndexes(m.QualifiedName(), m.indexes, cid)
+		}
+	}
+	return nil
+}

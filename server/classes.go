@@ -121,3 +121,19 @@ func (s *Server) storedClasses(ctx context.Context) ([]string, error) {
 	}
 	return classes, err
 }
+
+// buildIndexes starts building the indexes that the models of ref's code declare, after a
+// push (objects.BuildIndexes); a failure is logged: the indexes are built on first use then.
+func (s *Server) buildIndexes(ctx context.Context, ref string) {
+	models, err := s.publisher.modelsOf(ctx, ref)
+	if err == nil {
+		list := make([]*objects.Model, 0, len(models))
+		for _, m := range models {
+			list = append(list, m)
+		}
+		err = objects.BuildIndexes(ctx, s.cfg.Data, list)
+	}
+	if err != nil {
+		s.log.Warn("building the indexes a push declares", "ref", ref, "error", err)
+	}
+}

@@ -38,7 +38,10 @@ type publisher struct {
 	// storedClasses lists the classes of the data tier's objects: a push must keep a
 	// class for each (gate/classes.go). Nil skips the check.
 	storedClasses func(ctx context.Context) ([]string, error)
-	log           *slog.Logger
+	// buildIndexes starts building the indexes that the models of ref's new code declare
+	// (objects.BuildIndexes). Nil builds none at push.
+	buildIndexes func(ctx context.Context, ref string)
+	log          *slog.Logger
 }
 
 // actor is who asks for a change, as its audit record names them: a principal and where
@@ -126,6 +129,9 @@ func (p *publisher) push(ctx context.Context, who actor, req api.PushRequest) (a
 		return api.CommitResult{}, err
 	}
 	p.log.Info("push", "ref", ref, "commit", res.Commit, "changed", res.Changed, "author", who.tok.Name, "remote", who.source)
+	if p.buildIndexes != nil && res.Changed {
+		p.buildIndexes(ctx, ref)
+	}
 	return commitResult(res), nil
 }
 

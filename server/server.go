@@ -206,6 +206,7 @@ func New(cfg Config) (*Server, error) {
 		changed:  s.changed,
 	})
 	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), storedClasses: s.storedClasses, log: s.log}
+	s.publisher.buildIndexes = s.buildIndexes
 	s.api = s.apiHandler()
 	s.metrics = newMetrics(s)
 	return s, nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const shopApp = `
@@ -157,5 +159,41 @@ func TestE2E_IncrUnderConcurrencyLosesNoIncrement(t *testing.T) {
 	}
 	if body, _ := n.get(t, "/hits/"+id); body != fmt.Sprint(clients*each) {
 		t.Errorf("after %d increments by %d clients the counter is %s", clients*each, clients, body)
+	}
+}
+
+// TestE2E_APushBuildsTheIndexesItDeclares: a push that declares an index on a class with
+// stored objects has it built by the node (SQLite here), before any request uses it.
+func TestE2E_APushBuildsTheIndexesItDeclares(t *testing.T) {
+	data := t.TempDir()
+	n := startServe(t, data)
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"app.star": shopApp, "shop.star": `Item = model("Item", fields = {"name": ""})`})
+	n.cli(t, "push", src, "-m", "shop", "--wait")
+	n.get(t, "/add/pen")
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "data.sqlite")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	indexes := func() int {
+		var count int
+		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'starbase_ix_%'`).Scan(&count); err != nil {
+			t.Fatal(err)
+		}
+		return count
+	}
+	if got := indexes(); got != 0 {
+		t.Fatalf("%d indexes before any was declared", got)
+	}
+	writeTree(t, src, map[string]string{"shop.star": shopModule}) // indexes = ["name"]
+	n.cli(t, "push", src, "-m", "index the names")
+	deadline := time.Now().Add(30 * time.Second)
+	for indexes() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the index declared by the push was not built within 30s, with no request using it")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
