@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/starbase/starbase/gate"
+	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 )
@@ -14,7 +15,7 @@ import (
 // gives the gate the models of the code a push replaces.
 func modelsOf(t *testing.T, l *runtime.Loader, files map[string]string, module string) map[string]*objects.Model {
 	t.Helper()
-	globals, err := l.Load(context.Background(), gate.Snapshot(toBytes(files)), module)
+	globals, err := l.Load(context.Background(), memtree.Snapshot(toBytes(files)), module)
 	if err != nil {
 		t.Fatal(err)
 	}
