@@ -254,6 +254,11 @@ func reportPushCost(sec *section, base, pushing []window, met bool) {
 	sec.printf("| the whole machine | %s | %s |\n\n", cores(b.machine, b.load.Elapsed), cores(p.machine, p.load.Elapsed))
 	perReq := b.cpu.Seconds() / float64(b.load.Requests)
 	perPush := (p.cpu.Seconds() - perReq*float64(p.load.Requests)) / float64(p.pushes)
+	if perPush < 0 {
+		// A difference of two noisy measurements: on a busy machine the requests' cost may
+		// vary by more than the pushes cost. Below zero says only that it is within the noise.
+		perPush = 0
+	}
 	rate := float64(p.pushes) / p.load.Elapsed.Seconds()
 	sec.printf("The node spent %.1f µs of CPU per request without pushes; counting the requests it answered with "+
 		"pushes at that cost leaves about %s of its CPU per push (%.0f%% of a core at %.1f pushes per second; a rough "+
