@@ -30,7 +30,7 @@ routes = {"GET /gone": gone, "GET /broken": broken, "GET /page": page, "GET /bad
 	"templates/errors/410.html": `<h1>Gone</h1><p>{{.message}}</p>`,
 	"templates/errors/500.html": `<h1>Oops</h1><p>error {{.error_id}}</p>`,
 	"templates/page.html": `<a href="{{url_path "items" .id "edit"}}">edit</a> <a href="{{url_query "/search" "q" .q "page" 2}}">find</a>
-{{date .created}} {{date .created "Jan 2, 2006 15:04"}} {{.created.Year}} [{{.csrf_field}}] [{{.csrf_token}}] {{.query.x}}`,
+{{date .created}} {{date .created "Jan 2, 2006 15:04"}} {{.created.Year}} {{.query.x}}`,
 	"templates/bad.html": "<ul>\n{{range .items}}<li>{{.}}</li>{{end}}\n<li>{{index .items 5}}</li></ul>",
 }
 
@@ -71,7 +71,7 @@ func TestRender_HelpersBuildURLsAndDates(t *testing.T) {
 	n.Deploy(t, pagesApp)
 	status, _, body := n.Get(t, "/page?x=1&x=2")
 	want := `<a href="/items/a%2Fb%20c/edit">edit</a> <a href="/search?q=red&#43;shoes&amp;page=2">find</a>
-2026-12-04 Dec 4, 2026 15:04 2026 [] [] 1`
+2026-12-04 Dec 4, 2026 15:04 2026 1`
 	if status != 200 || body != want {
 		t.Errorf("GET /page = %d\n%s\nwant\n%s", status, body, want)
 	}

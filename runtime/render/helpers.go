@@ -1,13 +1,14 @@
 package render
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/url"
 	"strings"
 	"time"
-
-	"go.starlark.net/starlark"
 )
 
 // Helpers are the functions templates get besides text/template's own (see funcs, which
@@ -19,47 +20,57 @@ import (
 //	                                        in order, each encoded
 //	{{date .created}}                       2026-12-04: a time of the time module
 //	{{date .created "Jan 2, 2006 15:04"}}   in a Go layout (at most maxLayout bytes)
-//	{{.csrf_field}}                         the hidden <input> of the request's CSRF token
-//	{{.csrf_token}}                         the token itself
+//	{{csrf_field}}                          the hidden <input> of the request's CSRF token
+//	{{csrf_token}}                          the token itself
 //
 // A time of the time module reaches a template as a Go time.Time, so its methods work too
 // ({{.created.Year}}, {{.created.Format "15:04"}}); a duration as a time.Duration.
 //
-// csrf_field and csrf_token are data, not functions: render() adds them to the data of
-// every render, from the token the server binds to the request's thread (SetCSRFToken),
-// or "" when the request has none (no session). Inside {{range}} or {{with}}, where the dot
-// moves, write {{$.csrf_field}}; pass the dot to included templates.
-
-// Names of the CSRF data render() adds; a handler cannot pass data of these names.
-const (
-	csrfTokenData = "csrf_token"
-	csrfFieldData = "csrf_field"
-)
+// csrf_field and csrf_token give the token of the request that called render(), from
+// Options.CSRFToken, which is called with the request's thread (a render without one, or
+// a Renderer without the hook, fails there: "CSRF tokens are not available here"). A
+// template function cannot see the execution that calls it (the functions of a parsed set
+// are shared by every render), so each returns a mark, a random word fixed for the process
+// that html/template leaves unchanged in every context (letters and digits), and the
+// render's output, which belongs to one execution, replaces it by the token when it is
+// written (output.Write, fillCSRF). The token is asked for once per render, only when a
+// template uses it, and must be made of the characters of base64 (it is written after
+// html/template's escaping, so it must need none).
 
 // CSRFFormField is the name of the form field csrf_field renders: the field a server that
 // checks CSRF tokens reads from a form.
 const CSRFFormField = "csrf_token"
 
+// csrfMark is the prefix of the marks csrf_token (csrfMark+"t") and csrf_field
+// (csrfMark+"f") return: random, so that no data can forge one.
+var csrfMark = func() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "csrf" + hex.EncodeToString(b)
+}()
+
 // maxLayout bounds the layout of date: a formatted time is at most a few times its layout.
 const maxLayout = 256
 
-// csrfLocal is the thread local that holds the request's CSRF token.
-const csrfLocal = "starbase.render.csrf_token"
-
-// SetCSRFToken makes token the CSRF token of the request that thread runs: every render()
-// of that request offers it to templates as csrf_token and csrf_field. The server calls it
-// when it binds a request to a thread (runtime.CallOptions.Bind).
-func SetCSRFToken(thread *starlark.Thread, token string) { thread.SetLocal(csrfLocal, token) }
-
-// addCSRF adds the CSRF data of thread's request to data.
-func addCSRF(thread *starlark.Thread, data map[string]any) {
-	token, _ := thread.Local(csrfLocal).(string)
-	data[csrfTokenData] = token
-	data[csrfFieldData] = template.HTML("")
-	if token != "" {
-		data[csrfFieldData] = template.HTML(`<input type="hidden" name="` + CSRFFormField + `" value="` +
-			template.HTMLEscapeString(token) + `">`)
+// fillCSRF returns p with the CSRF marks replaced by the token of o's request.
+func (o *output) fillCSRF(p []byte) ([]byte, error) {
+	if o.csrf == nil {
+		if o.csrfToken == nil || o.thread == nil {
+			return nil, errors.New("csrf_token and csrf_field: CSRF tokens are not available here (only in a render() of a request)")
+		}
+		token, err := o.csrfToken(o.thread)
+		if err != nil {
+			return nil, fmt.Errorf("csrf_token: %w", err)
+		}
+		for i := range len(token) {
+			if c := token[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_+/=", c) >= 0) {
+				return nil, fmt.Errorf("csrf_token: the token holds %q, want only the characters of base64", c)
+			}
+		}
+		field := `<input type="hidden" name="` + CSRFFormField + `" value="` + token + `">`
+		o.csrf = strings.NewReplacer(csrfMark+"t", token, csrfMark+"f", field)
 	}
+	return []byte(o.csrf.Replace(string(p))), nil
 }
 
 // helperFuncs returns the helpers, each refusing a result of more than maxOutput bytes.
@@ -102,6 +113,8 @@ func helperFuncs(maxOutput int) template.FuncMap {
 			}
 			return base + sep + strings.Join(q, "&"), nil
 		},
+		"csrf_token": func() string { return csrfMark + "t" },
+		"csrf_field": func() template.HTML { return template.HTML(csrfMark + "f") },
 		"date": func(t any, layout ...string) (string, error) {
 			tt, ok := t.(time.Time)
 			if !ok {

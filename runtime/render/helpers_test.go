@@ -15,11 +15,21 @@ import (
 	"github.com/starbase/starbase/runtime/stdlib"
 )
 
-// renderWithToken runs app.star's page(), with render and the standard library, on a
-// thread bound to the CSRF token if not "".
-func renderWithToken(t *testing.T, files map[string]string, token string) (string, error) {
+// renderWithToken runs app.star's page(), with render and the standard library, with
+// token as every request's CSRF token (none if ""); calls counts the hook's calls.
+func renderWithToken(t *testing.T, files map[string]string, token string) (html string, calls int, err error) {
 	t.Helper()
-	r := render.New(render.Options{})
+	opts := render.Options{}
+	if token != "" {
+		opts.CSRFToken = func(th *starlark.Thread) (string, error) {
+			if th == nil {
+				t.Error("the CSRF hook was called without the request's thread")
+			}
+			calls++
+			return token, nil
+		}
+	}
+	r := render.New(opts)
 	names := stdlib.Predeclared()
 	maps.Copy(names, r.Predeclared())
 	l, err := runtime.New(runtime.Options{Predeclared: names, Logger: slog.New(slog.DiscardHandler)})
@@ -32,37 +42,38 @@ func renderWithToken(t *testing.T, files map[string]string, token string) (strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, runtime.CallOptions{
-		Now: time.Now(),
-		Bind: func(th *starlark.Thread) {
-			if token != "" {
-				render.SetCSRFToken(th, token)
-			}
-		},
-	})
+	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, runtime.CallOptions{Now: time.Now()})
 	if err != nil {
-		return "", err
+		return "", calls, err
 	}
-	return string(v.(starlark.String)), nil
+	return string(v.(starlark.String)), calls, nil
 }
 
 func TestRender_CSRFFieldIsTheRequestsToken(t *testing.T) {
 	files := map[string]string{
-		"app.star":            "def page():\n    return render(\"templates/form.html\", items = [1])\n",
-		"templates/form.html": `<form method="post">{{.csrf_field}}{{range .items}}{{$.csrf_field}}{{end}}</form>{{.csrf_token}}`,
+		"app.star":            "def page():\n    return render(\"templates/form.html\", items = [1, 2])\n",
+		"templates/form.html": `<form method="post">{{csrf_field}}{{range .items}}<a href="/x?t={{csrf_token}}">{{csrf_token}}</a>{{end}}</form>`,
+		"templates/none.html": `<p>no form</p>`,
 	}
-	got, err := renderWithToken(t, files, `tok"<en`)
-	field := `<input type="hidden" name="csrf_token" value="tok&#34;&lt;en">`
-	if want := `<form method="post">` + field + field + `</form>tok&#34;&lt;en`; err != nil || got != want {
-		t.Errorf("with a token: render = %q, %v\nwant %q", got, err, want)
+	got, calls, err := renderWithToken(t, files, "tok-en_1+/=")
+	field := `<input type="hidden" name="csrf_token" value="tok-en_1+/=">`
+	link := `<a href="/x?t=tok-en_1+/=">tok-en_1+/=</a>`
+	if want := `<form method="post">` + field + link + link + `</form>`; err != nil || got != want || calls != 1 {
+		t.Errorf("with a token: render = %q, %v, %d calls of the hook\nwant %q and one call", got, err, calls, want)
 	}
-	got, err = renderWithToken(t, files, "")
-	if want := `<form method="post"></form>`; err != nil || got != want {
-		t.Errorf("without a token: render = %q, %v, want %q", got, err, want)
+
+	files["app.star"] = "def page():\n    return render(\"templates/none.html\")\n"
+	if _, calls, err := renderWithToken(t, files, "tok"); err != nil || calls != 0 {
+		t.Errorf("a page without a form: %v, %d calls of the hook, want none (the token is asked for only when used)", err, calls)
 	}
-	files["app.star"] = "def page():\n    return render(\"templates/form.html\", csrf_token = \"mine\")\n"
-	if _, err := renderWithToken(t, files, "tok"); err == nil || !strings.Contains(err.Error(), "csrf_token is the request's own") {
-		t.Errorf("render(csrf_token = ...) = %v, want it refused", err)
+
+	files["app.star"] = "def page():\n    return render(\"templates/form.html\", items = [])\n"
+	if _, _, err := renderWithToken(t, files, ""); err == nil || !strings.Contains(err.Error(), "CSRF tokens are not available here") ||
+		!strings.Contains(err.Error(), "(rendering templates/form.html)") {
+		t.Errorf("without the hook: %v, want an error naming the template, saying tokens are not available", err)
+	}
+	if _, _, err := renderWithToken(t, files, `a"b`); err == nil || !strings.Contains(err.Error(), "want only the characters of base64") {
+		t.Errorf("a token needing escaping: %v, want it refused", err)
 	}
 }
 
@@ -77,7 +88,7 @@ func TestRender_HelpersRefuseWhatTheyCannotUse(t *testing.T) {
 			"app.star":         "def page():\n    return render(\"templates/t.html\", n = 1, t = time.time(year = 2000))\n",
 			"templates/t.html": tmpl,
 		}
-		_, err := renderWithToken(t, files, "")
+		_, _, err := renderWithToken(t, files, "")
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: render = %v, want an error containing %q", tmpl, err, want)
 		}

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -35,6 +36,9 @@ var ErrOutputTooLarge = errors.New("template output too large")
 type Options struct {
 	MaxOutput int // bytes per render; default DefaultMaxOutput
 	MaxSets   int // parsed sets cached; default DefaultMaxSets
+	// CSRFToken returns the CSRF token of the request thread runs, for the template
+	// functions csrf_token and csrf_field (helpers.go); nil: they fail.
+	CSRFToken func(thread *starlark.Thread) (string, error)
 }
 
 // Renderer renders the templates of snapshots. It caches each tree's parsed template set,
@@ -43,6 +47,7 @@ type Options struct {
 type Renderer struct {
 	maxOutput int
 	maxSets   int
+	csrfToken func(*starlark.Thread) (string, error)
 
 	// mu guards sets and order.
 	mu    sync.Mutex
@@ -67,7 +72,7 @@ func New(opts Options) *Renderer {
 	if opts.MaxSets <= 0 {
 		opts.MaxSets = DefaultMaxSets
 	}
-	return &Renderer{maxOutput: opts.MaxOutput, maxSets: opts.MaxSets, sets: map[string]*parsedSet{}}
+	return &Renderer{maxOutput: opts.MaxOutput, maxSets: opts.MaxSets, csrfToken: opts.CSRFToken, sets: map[string]*parsedSet{}}
 }
 
 // Predeclared returns the names this package adds to stored code: {"render": builtin}.
@@ -94,12 +99,9 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 		max:    int64(runtime.ThreadLimits(thread).MaxAllocBytes),
 		refuse: func(size int64) error { return runtime.ChargeAlloc(thread, what, size) },
 	}
-	data := make(map[string]any, len(kwargs)+2)
+	data := make(map[string]any, len(kwargs))
 	for _, kv := range kwargs {
 		name := string(kv[0].(starlark.String))
-		if name == csrfTokenData || name == csrfFieldData {
-			return nil, fmt.Errorf("render: %s is the request's own (the CSRF token render() gives every template): pass your data under another name", name)
-		}
 		v, err := r.convert(conv, kv[1])
 		if err != nil {
 			return nil, fmt.Errorf("render: argument %s: %w", name, err)
@@ -109,7 +111,6 @@ func (r *Renderer) builtin(thread *starlark.Thread, b *starlark.Builtin, args st
 	if err := runtime.ChargeAlloc(thread, what, conv.size); err != nil {
 		return nil, err
 	}
-	addCSRF(thread, data)
 	html, err := r.execute(runtime.ThreadContext(thread), thread, snap, path, data)
 	if err != nil {
 		return nil, err
@@ -154,7 +155,11 @@ func (r *Renderer) execute(ctx context.Context, thread *starlark.Thread, snap *r
 	}
 	out := r.output(ctx, thread)
 	if err := t.Execute(out, data); err != nil {
-		return "", execError(err, ps.files)
+		err = execError(err, ps.files)
+		if _, located := err.(*traceback.SourceError); !located {
+			err = fmt.Errorf("%w (rendering %s)", err, path) // a writer's error: no line to name
+		}
+		return "", err
 	}
 	if err := out.finish(); err != nil {
 		return "", err
@@ -302,10 +307,13 @@ type output struct {
 	stopped  func() error         // why done is closed
 	thread   *starlark.Thread     // nil when rendering for Go code
 	writes   uint64               // since the last charge
+	// csrfToken is Options.CSRFToken; csrf replaces the CSRF marks once the token is known.
+	csrfToken func(*starlark.Thread) (string, error)
+	csrf      *strings.Replacer
 }
 
 func (r *Renderer) output(ctx context.Context, thread *starlark.Thread) *output {
-	o := &output{max: r.maxOutput, done: ctx.Done(), thread: thread}
+	o := &output{max: r.maxOutput, done: ctx.Done(), thread: thread, csrfToken: r.csrfToken}
 	o.tooLarge = func(size int) error {
 		return fmt.Errorf("%w: more than %d bytes (Options.MaxOutput)", ErrOutputTooLarge, r.maxOutput)
 	}
@@ -334,10 +342,18 @@ func (o *output) Write(p []byte) (int, error) {
 			}
 		}
 	}
+	n := len(p)
+	if bytes.Contains(p, []byte(csrfMark)) { // csrf_token or csrf_field (helpers.go)
+		var err error
+		if p, err = o.fillCSRF(p); err != nil {
+			return 0, err
+		}
+	}
 	if o.Len()+len(p) > o.max {
 		return 0, o.tooLarge(o.Len() + len(p))
 	}
-	return o.Builder.Write(p)
+	o.Builder.Write(p)
+	return n, nil
 }
 
 // finish charges what the execution has not charged yet: its last writes and its HTML.
