@@ -36,4 +36,9 @@
 // bytes, None (204), response(...) or redirect(...). Every app response carries the header
 // Starbase-Commit. A request body over Config.MaxBodyBytes is answered 413 before any stored
 // code runs.
+//
+// Besides its handlers, a commit's tree is served two ways: the files under static/ at
+// /static/..., by blob id (ETag), before any route is matched (static_files.go), and the
+// templates templates/errors/STATUS.html as the app's own pages for the error statuses the
+// platform answers for it: unmatched paths, abort() and failures (apppages.go).
 package server
