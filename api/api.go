@@ -102,6 +102,10 @@ type Problem struct {
 type Error struct {
 	Error    string    `json:"error"`
 	Problems []Problem `json:"problems,omitempty"`
+	// Code, when set, is a stable name of the error for programs: "starbase.outcome_unknown"
+	// (503: the store did not say whether the change was committed; look before retrying),
+	// "starbase.store_full" (507: the store refuses writes for space; nothing was written).
+	Code string `json:"code,omitempty"`
 }
 
 // String renders p as path:line:col: message, the form editors and terminals link.

@@ -20,8 +20,10 @@ import (
 //     text by the Accept header;
 //   - a value refused by a model's field is 422, naming the field;
 //   - the platform's own data errors, a conflict that outlasted every re-run (409), a
-//     transaction too large for the KV tier (413) and a store full (507), are JSON with a
-//     stable code, so that a client tells them from the app's own statuses.
+//     transaction too large for the KV tier (413), a store full (507) and a commit whose
+//     outcome the store did not tell (503, starbase.outcome_unknown: the writes may or may
+//     not have been committed), are JSON with a stable code, so that a client tells them
+//     from the app's own statuses.
 
 // errRolledBack is returned to objects.Run by a handler whose answer is an error status:
 // the writes are abandoned, and the answer is sent all the same.
@@ -33,7 +35,12 @@ const (
 	codeTooLarge     = "starbase.too_large"
 	codeInvalidField = "starbase.invalid_field"
 	codeStoreFull    = "starbase.store_full"
+	// codeOutcomeUnknown: the store did not answer whether a write was committed.
+	codeOutcomeUnknown = "starbase.outcome_unknown"
 )
+
+// outcomeUnknownText starts the message of an answer whose outcome is unknown.
+const outcomeUnknownText = "the store did not answer whether this change was committed: it may or may not have been; look (read it back, starbase log) before retrying: "
 
 // platformError is the JSON answer of the platform's own data errors.
 type platformError struct {
@@ -71,6 +78,8 @@ func answerDataError(w http.ResponseWriter, r *http.Request, err error, page pag
 			Error: "the request read or wrote more data than one transaction of the data tier holds; nothing was written",
 			Code:  codeTooLarge,
 		})
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		writeJSON(w, http.StatusServiceUnavailable, platformError{Error: outcomeUnknownText + err.Error(), Code: codeOutcomeUnknown})
 	case errors.Is(err, store.ErrFull):
 		writeJSON(w, http.StatusInsufficientStorage, platformError{
 			Error: "the store is full and refuses writes; nothing was written. An operator must make room (see /-/health and the README, Operating): " + err.Error(),

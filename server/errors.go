@@ -53,12 +53,24 @@ func statusOf(err error) int {
 		errors.Is(err, auth.ErrExists), errors.Is(err, auth.ErrLastAdmin), errors.Is(err, auth.ErrConflict),
 		errors.Is(err, objects.ErrConflict), errors.Is(err, objects.ErrNewerObject):
 		return http.StatusConflict
-	case errors.Is(err, store.ErrUnavailable):
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrOutcomeUnknown):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, store.ErrFull):
 		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
+}
+
+// errorCode is the stable code of an error whose status alone does not say what a client
+// should do (api.Error.Code), "" for the others.
+func errorCode(err error) string {
+	switch {
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		return codeOutcomeUnknown
+	case errors.Is(err, store.ErrFull):
+		return codeStoreFull
+	}
+	return ""
 }
 
 // appStatus is the status of a failed app request: the store being unavailable (503) or
@@ -77,7 +89,10 @@ func appStatus(err error) int {
 
 // writeError answers err as an api.Error with its status.
 func writeError(w http.ResponseWriter, err error) {
-	body := api.Error{Error: err.Error()}
+	body := api.Error{Error: err.Error(), Code: errorCode(err)}
+	if body.Code == codeOutcomeUnknown {
+		body.Error = outcomeUnknownText + err.Error()
+	}
 	var gerr *gate.Error
 	if errors.As(err, &gerr) {
 		body.Error, body.Problems = gerr.Summary(), gerr.Problems

@@ -22,6 +22,11 @@ var (
 	// quorum, ...). The operation may or may not have been applied only where documented.
 	ErrUnavailable = errors.New("store: unavailable")
 
+	// ErrOutcomeUnknown is wrapped, besides ErrUnavailable, by a Commit that sent its
+	// request and got no answer: it may or may not have been applied. A caller that must
+	// know reads the keys again (or compares them) before retrying.
+	ErrOutcomeUnknown = errors.New("store: the commit's outcome is unknown (it may or may not have been applied)")
+
 	// ErrClosed is returned by operations on a closed store.
 	ErrClosed = errors.New("store: closed")
 

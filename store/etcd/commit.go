@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -53,7 +54,12 @@ func (s *Store) Commit(ctx context.Context, compares []store.Compare, ops []stor
 	defer cancel()
 	resp, err := s.cli.Txn(cctx).If(cmps...).Then(writes...).Else(reads...).Commit()
 	if err != nil {
-		return 0, fmt.Errorf("etcd: commit of %d compares and %d ops: %w", len(compares), len(ops), s.mapErr(ctx, err))
+		err = s.mapErr(ctx, err)
+		if errors.Is(err, store.ErrUnavailable) {
+			// Sent, but unanswered: etcd may have applied it.
+			return 0, fmt.Errorf("etcd: commit of %d compares and %d ops: %w: %w", len(compares), len(ops), store.ErrOutcomeUnknown, err)
+		}
+		return 0, fmt.Errorf("etcd: commit of %d compares and %d ops: %w", len(compares), len(ops), err)
 	}
 	if !resp.Succeeded {
 		return 0, &store.ConflictError{Key: firstFailing(compares, resp, s.prefix)}

@@ -49,8 +49,9 @@
 // Every call is bounded by Config.RequestTimeout. A cluster that does not answer in time (no
 // member reachable, no quorum, no leader) makes the call fail with an error wrapping
 // store.ErrUnavailable, which callers can turn into "503 Service Unavailable" and retry.
-// A Commit that fails with ErrUnavailable may or may not have been applied: the request may
-// have reached the cluster before the answer was lost. Callers that must know read the keys
+// A Commit that fails with ErrUnavailable after sending its request may or may not have been
+// applied: the request may have reached the cluster before the answer was lost; its error
+// also wraps store.ErrOutcomeUnknown. Callers that must know read the keys
 // again; compare-guarded commits are safe to retry because a commit that was applied makes
 // its own compares fail.
 //
