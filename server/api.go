@@ -78,6 +78,7 @@ func (s *Server) apiHandler() http.Handler {
 		if rt.role != "" {
 			h = g.authorized(rt.role, h)
 		}
+		h = s.ops.observeAPI(rt.pattern, h)
 		mux.HandleFunc(rt.pattern, h)
 	}
 	mux.HandleFunc("/-/api/", s.serveAPI(func(w http.ResponseWriter, r *http.Request) error {

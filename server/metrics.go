@@ -113,6 +113,7 @@ func newMetrics(s *Server) *metrics {
 		}, func() float64 { return float64(s.revisionLag()) }),
 	)
 	m.registry.MustRegister(s.store.collectors()...)
+	m.registry.MustRegister(s.ops.collectors()...)
 	return m
 }
 

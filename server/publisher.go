@@ -42,6 +42,32 @@ type publisher struct {
 	// (objects.BuildIndexes). Nil builds none at push.
 	buildIndexes func(ctx context.Context, ref string)
 	log          *slog.Logger
+	// checked, when set, is told of every gate run: how long it took and its verdict.
+	checked func(took time.Duration, err error)
+}
+
+// check runs the gate on files for who, timing it; a refusal is logged with its author and
+// reason.
+func (p *publisher) check(ctx context.Context, who actor, files map[string][]byte, opts gate.Options) error {
+	start := time.Now()
+	err := gate.Check(ctx, files, opts)
+	if p.checked != nil {
+		p.checked(time.Since(start), err)
+	}
+	var gerr *gate.Error
+	if errors.As(err, &gerr) {
+		reason := gerr.Summary()
+		for i, pr := range gerr.Problems {
+			if i == 3 {
+				reason += "; ..."
+				break
+			}
+			reason += "; " + pr.String()
+		}
+		p.log.Warn("the gate refused a change", "author", who.tok.Name, "remote", who.source, "method", who.method, "path", who.path,
+			"problems", len(gerr.Problems), "reason", clip(reason, maxAuditText))
+	}
+	return err
 }
 
 // actor is who asks for a change, as its audit record names them: a principal and where
@@ -106,7 +132,7 @@ func (p *publisher) push(ctx context.Context, who actor, req api.PushRequest) (a
 	opts.NoTests = req.NoTests
 	opts.StoredClasses, opts.Orphans = p.storedClasses, req.Orphans
 	opts.Previous = func(ctx context.Context) (map[string]*objects.Model, error) { return p.modelsOf(ctx, ref) }
-	if err := gate.Check(ctx, req.Files, opts); err != nil {
+	if err := p.check(ctx, who, req.Files, opts); err != nil {
 		return api.CommitResult{}, err
 	}
 	var notes []string
@@ -153,7 +179,7 @@ func (p *publisher) revert(ctx context.Context, who actor, req api.RevertRequest
 	if err != nil {
 		return api.CommitResult{}, err
 	}
-	files, err := p.gatedFiles(ctx, target)
+	files, err := p.gatedFiles(ctx, who, target)
 	if err != nil {
 		return api.CommitResult{}, err
 	}
@@ -197,7 +223,7 @@ func (p *publisher) moveRef(ctx context.Context, who actor, req refMove) (api.Co
 			return api.CommitResult{}, fmt.Errorf("%w: expected: %v", errBadRequest, err)
 		}
 	}
-	if _, err := p.gatedFiles(ctx, to); err != nil {
+	if _, err := p.gatedFiles(ctx, who, to); err != nil {
 		return api.CommitResult{}, err
 	}
 	diffs, err := p.repo.Diff(ctx, expected, to)
@@ -217,12 +243,12 @@ func (p *publisher) moveRef(ctx context.Context, who actor, req refMove) (api.Co
 
 // gatedFiles returns the files of commit id once the validation gate passed them: a revert
 // or a ref move publishes a stored tree, which must pass the gate as a pushed one does.
-func (p *publisher) gatedFiles(ctx context.Context, id code.ID) (map[string][]byte, error) {
+func (p *publisher) gatedFiles(ctx context.Context, who actor, id code.ID) (map[string][]byte, error) {
 	files, err := p.repo.Files(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if err := gate.Check(ctx, files, p.gate); err != nil {
+	if err := p.check(ctx, who, files, p.gate); err != nil {
 		return nil, err
 	}
 	return files, nil

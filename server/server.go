@@ -88,7 +88,13 @@ type Config struct {
 	// refusals). Default DefaultRefusalInterval (10 s); negative records every refusal
 	// one by one.
 	RefusalInterval time.Duration
-	Logger          *slog.Logger
+	// AccessLog is the fraction of requests written to the access log (one "request" record
+	// each: request id, method, route, status, duration, commit, source): 0, the default,
+	// logs none, 1 every request, 0.01 one in a hundred at random.
+	AccessLog float64
+	// Version names this starbase in the metric starbase_build_info.
+	Version string
+	Logger  *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -146,6 +152,8 @@ type Server struct {
 	metrics   *metrics
 	// store is the node's view of cfg.Store (which it wraps): metrics and the full state.
 	store *watchedStore
+	// ops are the metrics of the API, the gate and data transactions.
+	ops   *opsMetrics
 	nodes *registry
 	// errors remembers this node's recent app errors for the editor.
 	errors *errorLog
@@ -199,13 +207,15 @@ func New(cfg Config) (*Server, error) {
 		published:      make(chan struct{}, 1),
 		errors:         newErrorLog(),
 		store:          watched,
+		ops:            newOpsMetrics(cfg.Version),
 	}
 	s.releases = newReleases(cfg.Store, repo, cfg.Ref, s.builder, s.log, releaseHooks{
 		switched: func(rel *release) { s.metrics.switched(string(rel.commit), rel.committed) },
 		failed:   func(*buildFailure) { s.metrics.buildFailures.Inc() },
 		changed:  s.changed,
 	})
-	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), storedClasses: s.storedClasses, log: s.log}
+	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), storedClasses: s.storedClasses, log: s.log,
+		checked: s.ops.gateChecked}
 	s.publisher.buildIndexes = s.buildIndexes
 	s.api = s.apiHandler()
 	s.metrics = newMetrics(s)
@@ -280,6 +290,12 @@ func (s *Server) Close() error {
 // api.MarkerHeader (which stored code cannot set), and the app never sees a credential of
 // the platform (see forApp).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var logged *statusWriter
+	if s.accessLogged() {
+		logged = &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		w = logged
+		defer s.logAccess(logged, r, time.Now())
+	}
 	w = withSecurityHeaders(w, r)
 	limitBody(w, r, s.cfg.BodyTimeout)
 	platform := r.URL.Path == "/-" || strings.HasPrefix(r.URL.Path, "/-/")
@@ -312,13 +328,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		route := s.serveApp(sw, r)
 		s.metrics.observe(route, sw.status, time.Since(start))
+		if logged != nil {
+			logged.route, logged.requestID = route, sw.requestID
+		}
 	}
 }
 
-// statusWriter remembers the status of a response, for metrics.
+// statusWriter remembers the status of a response, for metrics, and for the access log the
+// route and request id of an app request (serveApp sets the id).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status           int
+	route, requestID string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -349,6 +370,9 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		return staticRoute
 	}
 	reqID := s.ids.next()
+	if sw, ok := w.(*statusWriter); ok {
+		sw.requestID = reqID
+	}
 	ar := newAppRequest(s.cfg.Limits)
 	// One print budget for the request, however many times a conflict re-runs its handler.
 	prints := &ar.prints
@@ -397,7 +421,9 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	// the loader then sets no timer of its own.
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
+	runs := 0
 	err = objects.Run(ctx, s.cfg.Data, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
+		runs++
 		result, err = s.loader.Call(ctx, rel.snap, rt.Fn, args, nil, runtime.CallOptions{
 			RequestID: reqID, Prints: prints, Now: now, Bind: func(t *starlark.Thread) { objects.Bind(t, tx) },
 		})
@@ -406,6 +432,7 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 		}
 		return err
 	})
+	s.ops.transaction(runs, err)
 	if errors.Is(err, errRolledBack) {
 		err = nil
 	}

@@ -55,6 +55,8 @@ type serveFlags struct {
 	// timeout plus shutdownMargin.
 	shutdownGrace time.Duration
 	retention     retentionFlags
+	// accessLog is the fraction of requests logged (server.Config.AccessLog).
+	accessLog float64
 	// maxBody bounds the body of app requests (server.Config.MaxBodyBytes).
 	maxBody runtime.ByteSize
 	// trustedProxies are the proxies whose X-Forwarded-* headers app requests believe.
@@ -99,6 +101,7 @@ else tokens and session cookies would cross the network in the clear.`,
 	f.retention.register(fl)
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate chain file: serve HTTPS (with --tls-key)")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fl.Float64Var(&f.accessLog, "access-log", 0, "fraction of requests written to the log as access records (request id, route, status, duration, commit): 0 none, 1 all, 0.01 one in a hundred")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 0, "on SIGTERM or SIGINT, how long to wait for running requests before closing their connections (default: --timeout plus 5s)")
 	fl.DurationVar(&f.headerTimeout, "header-timeout", server.DefaultHeaderTimeout, "time a client has to send a request's header, from the connection's start or the previous request")
 	fl.DurationVar(&f.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "time a request's body has to arrive, from its header (slower bodies are cut off with 408)")

@@ -49,6 +49,15 @@ func readBuildInfo() buildInfo {
 	return bi
 }
 
+// binaryVersion is the version and commit of this binary in one string, for metrics.
+func binaryVersion() string {
+	bi := readBuildInfo()
+	if bi.Commit != "" {
+		return bi.Version + " " + bi.Commit
+	}
+	return bi.Version
+}
+
 // versionText is what `starbase --version` prints: the binary and the store formats it reads
 // (and writes: a store is always written in the newest format).
 func versionText() string {
