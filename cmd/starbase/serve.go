@@ -159,9 +159,15 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	defer data.Close()
 
 	defer runtime.PaceGC(f.limits.MaxHeapBytes)()
+	served := data
+	if data.Name() == "kv" {
+		// The node makes the kv tier over its own view of the store, so that the writes of
+		// app requests count in its store metrics and its full state.
+		served = nil
+	}
 	srv, err := server.New(server.Config{
 		Store:          st,
-		Data:           data,
+		Data:           served,
 		Dev:            f.dev,
 		Limits:         f.limits,
 		CacheDir:       filepath.Join(f.data, "cache"),
