@@ -132,7 +132,7 @@
 //     to the steps (16 visits a step); a tuple nested more than 1000 levels is refused
 //     with [ErrDepthLimit]. sorted is cancellable between comparisons. So a request ends
 //     within Timeout plus one operation (BenchmarkWork_LargestAdmittedOperation:
-//     0.1-0.5s on a loaded 2-core machine).
+//     0.1-0.9s on a loaded 2-core machine).
 //   - Input that is parsed or decoded before any limit can act is bounded by its shape,
 //     in one linear pass, before the recursive upstream code sees it: json.decode refuses
 //     a text nesting arrays and objects more than [MaxJSONDepth] (1000) levels deep or

@@ -24,7 +24,7 @@ import (
 // their size and cost nothing in the count.
 
 // MaxOperationVisits bounds the values one hash or comparison operation may visit
-// (counting a value once per path that reaches it): 0.1-0.5 s on a loaded 2-core machine
+// (counting a value once per path that reaches it): 0.1-0.9 s on a loaded 2-core machine
 // (BenchmarkWork_LargestAdmittedOperation). Operations
 // that would visit more are refused with ErrStepLimit before they start.
 const MaxOperationVisits = 1 << 22
