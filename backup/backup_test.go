@@ -11,11 +11,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/backup"
 	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/objects/postgres"
+	"github.com/starbase/starbase/objects/postgres/pgtest"
 	"github.com/starbase/starbase/objects/sqlite"
 	"github.com/starbase/starbase/store"
 	"github.com/starbase/starbase/store/bolt"
@@ -255,11 +258,24 @@ func TestRestore_RefusesANonEmptyTarget(t *testing.T) {
 }
 
 // TestTake_HoldsEveryWriteAcknowledgedBeforeItStarted takes backups while writers commit
-// store keys and objects without pause; each backup is restored, and every write
-// acknowledged before its backup started is in it, with its value or a later one.
+// store keys and objects (SQLite, PostgreSQL) without pause; each backup is restored (into
+// bolt and SQLite), and every write acknowledged before its backup started is in it, with
+// its value or a later one.
 func TestTake_HoldsEveryWriteAcknowledgedBeforeItStarted(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { holdsAcknowledgedWrites(t, openSQLite(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		pg, err := postgres.Open(t.Context(), pgtest.Shared(t).NewDatabase(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pg.Close() })
+		holdsAcknowledgedWrites(t, pg)
+	})
+}
+
+func holdsAcknowledgedWrites(t *testing.T, data objects.Engine) {
 	saver := newItemSaver(t)
-	st, data := openBolt(t), openSQLite(t)
+	st := openBolt(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	var (
 		mu      sync.Mutex
@@ -291,9 +307,10 @@ func TestTake_HoldsEveryWriteAcknowledgedBeforeItStarted(t *testing.T) {
 	}
 	defer func() { cancel(); wg.Wait() }()
 	for round := range 3 {
-		for start := writes.Load(); writes.Load() < start+20; {
-			if ctx.Err() != nil {
-				t.Fatal(ctx.Err())
+		deadline := time.Now().Add(60 * time.Second)
+		for start := writes.Load(); writes.Load() < start+20; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the writers made no progress", round)
 			}
 		}
 		mu.Lock()
