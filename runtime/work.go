@@ -38,6 +38,9 @@ type weigher struct {
 	budget int64 // stop counting past this many visits
 	spent  int64 // containers and elements the count itself visited
 	err    error // first error (a value nested too deep)
+	// topFree: scalar elements of the operands themselves cost nothing (one comparison
+	// of two lists of scalars is linear in their size, which the memory checks bound).
+	topFree bool
 
 	hashes   map[any]int64       // visits of hashing each container
 	compares map[weightKey]int64 // visits of comparing each container, by depth left
@@ -178,12 +181,18 @@ func (w *weigher) compare(v starlark.Value, depth int) int64 {
 	switch x := v.(type) {
 	case starlark.Tuple:
 		for _, e := range x {
+			if w.free(e, depth) {
+				continue
+			}
 			if !add(w.compare(e, depth-1)) {
 				return math.MaxInt64
 			}
 		}
 	case *starlark.List:
 		for e := range x.Elements() {
+			if w.free(e, depth) {
+				continue
+			}
 			if !add(w.compare(e, depth-1)) {
 				return math.MaxInt64
 			}
@@ -215,6 +224,12 @@ func (w *weigher) compare(v starlark.Value, depth int) int64 {
 	return total
 }
 
+// free reports whether e, an element of a list or tuple at depth, costs nothing (see
+// topFree).
+func (w *weigher) free(e starlark.Value, depth int) bool {
+	return w.topFree && depth == starlark.CompareLimit && isScalar(e)
+}
+
 // isScalar reports whether hashing or comparing v visits nothing but v.
 func isScalar(v starlark.Value) bool {
 	switch v.(type) {
@@ -240,7 +255,7 @@ func compareVisits(x, y starlark.Value, budget int64) int64 {
 	if isScalar(x) || isScalar(y) {
 		return min(scalarCost(x), scalarCost(y))
 	}
-	w := &weigher{budget: budget}
+	w := &weigher{budget: budget, topFree: true}
 	ny := w.compare(y, starlark.CompareLimit)
 	if ny <= 1 {
 		return ny
