@@ -83,3 +83,18 @@ type Session struct {
 	Expires time.Time `json:"expires,omitzero"`
 	CSRF    string    `json:"csrf,omitempty"`
 }
+
+// SecretRotateRequest asks an admin to rotate the key of the app's user sessions and CSRF
+// tokens. GraceSeconds is how long the keys it replaces still open cookies; 0 means the
+// default (appsession.DefaultGrace), negative is refused.
+type SecretRotateRequest struct {
+	GraceSeconds int64 `json:"grace_seconds,omitempty"`
+}
+
+// SecretRotation is a rotation done: the new key's id (never the key) and the grace period
+// of the keys it replaced.
+type SecretRotation struct {
+	KeyID        string    `json:"key_id"`
+	Created      time.Time `json:"created"`
+	GraceSeconds int64     `json:"grace_seconds"`
+}

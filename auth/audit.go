@@ -21,16 +21,17 @@ type Action string
 
 // Actions.
 const (
-	ActionCommit      Action = "commit"       // a push made a commit and moved a ref
-	ActionRevert      Action = "revert"       // a revert made a commit and moved a ref
-	ActionRefMove     Action = "ref.move"     // a ref moved to an existing commit
-	ActionTokenCreate Action = "token.create" // a token was created
-	ActionTokenRevoke Action = "token.revoke" // a token was revoked
-	ActionLogin       Action = "login"        // a token was exchanged for a session
-	ActionLogout      Action = "logout"       // a session ended
-	ActionSettings    Action = "settings"     // a setting (protected refs) changed
-	ActionRefused     Action = "refused"      // a request was refused (401, 403)
-	ActionBackup      Action = "backup"       // a backup was taken
+	ActionCommit       Action = "commit"        // a push made a commit and moved a ref
+	ActionRevert       Action = "revert"        // a revert made a commit and moved a ref
+	ActionRefMove      Action = "ref.move"      // a ref moved to an existing commit
+	ActionTokenCreate  Action = "token.create"  // a token was created
+	ActionTokenRevoke  Action = "token.revoke"  // a token was revoked
+	ActionLogin        Action = "login"         // a token was exchanged for a session
+	ActionLogout       Action = "logout"        // a session ended
+	ActionSettings     Action = "settings"      // a setting (protected refs) changed
+	ActionRefused      Action = "refused"       // a request was refused (401, 403)
+	ActionBackup       Action = "backup"        // a backup was taken
+	ActionSecretRotate Action = "secret.rotate" // the app session key was rotated
 )
 
 // MaxAuditPaths bounds the changed paths an audit record lists; the rest are counted in

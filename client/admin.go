@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/starbase/starbase/api"
 )
@@ -63,5 +64,13 @@ func (c *Client) SetProtectedRefs(ctx context.Context, refs []string) ([]string,
 func (c *Client) MoveRef(ctx context.Context, ref, commit, expected string) (api.CommitResult, error) {
 	var res api.CommitResult
 	err := c.do(ctx, http.MethodPut, "/-/api/refs/"+ref, nil, api.RefRequest{Commit: commit, Expected: expected}, &res)
+	return res, err
+}
+
+// RotateSecret rotates the key of the app's user sessions and CSRF tokens; the keys it
+// replaces open cookies for grace more (0: the server's default). It needs an admin token.
+func (c *Client) RotateSecret(ctx context.Context, grace time.Duration) (api.SecretRotation, error) {
+	var res api.SecretRotation
+	err := c.do(ctx, http.MethodPost, "/-/api/app-secret/rotate", nil, api.SecretRotateRequest{GraceSeconds: int64(grace / time.Second)}, &res)
 	return res, err
 }

@@ -22,7 +22,8 @@
 //   - every test passes: the test_* functions of every *_test.star module, each run in the
 //     sandbox on the new tree, with the assert module (see Assert) predeclared, and with
 //     TestClock as the request clock (time.now()), so that a test gives the same result
-//     on every run.
+//     on every run; and with client(), which sends requests to the tree's app as a node
+//     serves it, over a fresh, empty data tier for each test (see client.go).
 //
 // Every problem is reported, not only the first, each located as path:line:col in the new
 // tree, where the fix belongs. Options.NoTests skips only running the tests (test modules
@@ -107,6 +108,9 @@ type Options struct {
 	// Orphans are stored classes a push accepts to leave without a class (their objects
 	// stay readable as plain records).
 	Orphans []string
+	// App serves the tree's app to its tests' client() (see client.go); nil leaves tests
+	// without one (a test that sends a request fails, saying so).
+	App AppHost
 	// Renderer is the one behind the render() builtin of Loader's modules (see
 	// sandbox.WithRenderer): the gate prepares the tree's templates in it, as a node does.
 	// Nil parses them with a renderer of the check's own.
@@ -243,6 +247,11 @@ func Run(ctx context.Context, files map[string][]byte, opts Options) (*Report, e
 		return nil, fmt.Errorf("gate: the tests' loader: %w", err)
 	}
 	defer testLoader.Close()
+	defer func() {
+		if c.app != nil {
+			c.app.Close()
+		}
+	}()
 	c.load(ctx, testLoader, true)
 	c.checkLoadedNames()
 	c.reportLoadErrors()
@@ -261,6 +270,10 @@ type checker struct {
 	outer    context.Context // the caller's context; ctx of Run adds the Timeout
 	timeout  time.Duration
 	budget   *runtime.Budget // the memory of the check's executions (MaxMemory)
+	// app is the tree's app served to the tests, opened by the first test that sends a
+	// request (appErr if it could not be).
+	app    TestApp
+	appErr error
 }
 
 // module is what the checks learned about one .star file.
@@ -432,7 +445,7 @@ func (c *checker) compileTests() {
 
 // testPredeclared returns the names predeclared for test modules beyond runtime.Builtins.
 func (c *checker) testPredeclared() starlark.StringDict {
-	out := starlark.StringDict{"assert": Assert()}
+	out := starlark.StringDict{"assert": Assert(), "client": clientBuiltin}
 	predeclared := c.opts.Predeclared
 	if predeclared == nil {
 		predeclared = sandbox.Predeclared()
@@ -603,7 +616,10 @@ func (c *checker) runTests(ctx context.Context, loader *runtime.Loader) {
 				return
 			}
 			start := time.Now()
-			_, err := loader.Call(ctx, c.snap, fn, nil, nil, runtime.CallOptions{Now: TestClock})
+			tr := &testRun{c: c}
+			_, err := loader.Call(ctx, c.snap, fn, nil, nil, runtime.CallOptions{Now: TestClock,
+				Bind: func(t *starlark.Thread) { t.SetLocal(testRunKey, tr) }})
+			tr.close()
 			res := TestResult{Module: p, Name: fn.Name(), Line: int(fn.Position().Line), Elapsed: time.Since(start), Err: err}
 			if err != nil {
 				res.Traceback = traceback.New(ctx, err, c.snap)

@@ -56,7 +56,7 @@ func boundTx(thread *starlark.Thread, b *starlark.Builtin) (*Tx, error) {
 	if tx, ok := thread.Local(localKey).(*Tx); ok && tx != nil {
 		return tx, nil
 	}
-	return nil, fmt.Errorf("%s: %w, not at module top level; call it from a handler function", b.Name(), ErrNoTransaction)
+	return nil, fmt.Errorf("%s: %w: call it from a handler, not at a module's top level; a test function (test_*) sends requests with its client (c = client(); c.get(\"/\")), whose handlers get a fresh, empty database for each test", b.Name(), ErrNoTransaction)
 }
 
 func dbPut(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {

@@ -18,6 +18,9 @@
 //	log                            level), randomness from crypto/rand, digests, bcrypt,
 //	                               encodings, and log records tagged with the request id
 //	decimal                        stdlib.Predeclared: exact decimal numbers (package decimal)
+//	session, csrf_token            appsession.Builtins: the sealed cookie session of the
+//	                               app's user and its CSRF token (only while handling a
+//	                               request)
 //
 // docs/builtins.md describes every name and every member of each module; a test checks it
 // against this list.
@@ -31,6 +34,7 @@ package sandbox
 import (
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/appsession"
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime/render"
 	"github.com/starbase/starbase/runtime/stdlib"
@@ -52,6 +56,9 @@ func WithRenderer() (starlark.StringDict, *render.Renderer) {
 		names[k] = v
 	}
 	for k, v := range stdlib.Predeclared() {
+		names[k] = v
+	}
+	for k, v := range appsession.Builtins() {
 		names[k] = v
 	}
 	return names, r

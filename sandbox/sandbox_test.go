@@ -19,8 +19,8 @@ func TestPredeclared_IsTheDocumentedList(t *testing.T) {
 		got = append(got, name)
 	}
 	slices.Sort(got)
-	want := []string{"abort", "base64", "db", "decimal", "delete_cookie", "hashlib", "hmac", "json", "log", "math", "model",
-		"password", "redirect", "render", "response", "secrets", "set_cookie", "struct", "time", "url", "uuid"}
+	want := []string{"abort", "base64", "csrf_token", "db", "decimal", "delete_cookie", "hashlib", "hmac", "json", "log", "math", "model",
+		"password", "redirect", "render", "response", "secrets", "session", "set_cookie", "struct", "time", "url", "uuid"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("stored code can reach %v, want exactly %v (update the package doc and SECURITY.md)", got, want)
 	}

@@ -61,6 +61,7 @@ func (s *Server) apiRoutes(g *guard) []apiRoute {
 		{"GET /-/api/backup", auth.Admin, s.apiBackup},
 		{"GET /-/api/protected-refs", auth.Reader, s.apiProtectedRefs},
 		{"PUT /-/api/protected-refs", auth.Admin, s.apiSetProtectedRefs},
+		{"POST /-/api/app-secret/rotate", auth.Admin, s.apiRotateAppSecret},
 		{"POST /-/api/login", "", g.login},
 		{"POST /-/api/logout", auth.Reader, g.logout},
 		{"GET /-/api/session", auth.Reader, g.apiSession},

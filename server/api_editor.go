@@ -14,7 +14,8 @@ import (
 // gateOptions are the options of every run of the validation gate on this node: a push, a
 // revert, a ref move and a check judge a tree exactly alike.
 func (s *Server) gateOptions(noTests bool) gate.Options {
-	return gate.Options{Loader: s.loader, Renderer: s.builder.Renderer, Limits: s.cfg.Limits, NoTests: noTests, Timeout: s.cfg.CheckTimeout, MaxMemory: s.cfg.CheckMemory}
+	return gate.Options{Loader: s.loader, Renderer: s.builder.Renderer, Limits: s.cfg.Limits, NoTests: noTests, Timeout: s.cfg.CheckTimeout, MaxMemory: s.cfg.CheckMemory,
+		App: &TestHost{Limits: s.cfg.Limits}}
 }
 
 // apiCheck runs the validation gate on a tree, as a push of it would, and reports every

@@ -26,13 +26,14 @@ const pwnedApp = `def handle(req):
 // endpoint it does not know, so that a new endpoint cannot go unattacked.
 func attackBodies(t *testing.T, first, current string) map[string]string {
 	return map[string]string{
-		"POST /-/api/push":          jsonBody(t, api.PushRequest{Files: map[string][]byte{"app.star": []byte(pwnedApp)}, Force: true}),
-		"POST /-/api/revert":        jsonBody(t, api.RevertRequest{Commit: first}),
-		"PUT /-/api/refs/{name...}": jsonBody(t, api.RefRequest{Commit: first, Expected: current}),
-		"POST /-/api/tokens":        jsonBody(t, api.TokenRequest{Name: "mallory", Role: "admin"}),
-		"PUT /-/api/protected-refs": jsonBody(t, api.ProtectedRefs{Refs: []string{"main", "canary"}}),
-		"POST /-/api/logout":        "",
-		"POST /-/api/migrate":       jsonBody(t, api.MigrateRequest{Class: "app.star:Nothing"}),
+		"POST /-/api/push":              jsonBody(t, api.PushRequest{Files: map[string][]byte{"app.star": []byte(pwnedApp)}, Force: true}),
+		"POST /-/api/revert":            jsonBody(t, api.RevertRequest{Commit: first}),
+		"PUT /-/api/refs/{name...}":     jsonBody(t, api.RefRequest{Commit: first, Expected: current}),
+		"POST /-/api/tokens":            jsonBody(t, api.TokenRequest{Name: "mallory", Role: "admin"}),
+		"PUT /-/api/protected-refs":     jsonBody(t, api.ProtectedRefs{Refs: []string{"main", "canary"}}),
+		"POST /-/api/logout":            "",
+		"POST /-/api/migrate":           jsonBody(t, api.MigrateRequest{Class: "app.star:Nothing"}),
+		"POST /-/api/app-secret/rotate": jsonBody(t, api.SecretRotateRequest{GraceSeconds: 1}),
 		// A check commits nothing, but runs the tree's code and tests: only developers may.
 		"POST /-/api/check": jsonBody(t, api.CheckRequest{Files: map[string][]byte{"app.star": []byte(pwnedApp)}}),
 	}

@@ -45,6 +45,7 @@ var fuzzBodyRoutes = []struct{ method, path string }{
 	{"POST", "/-/api/tokens"},
 	{"PUT", "/-/api/protected-refs"},
 	{"POST", "/-/api/login"},
+	{"POST", "/-/api/app-secret/rotate"},
 }
 
 // FuzzAPI_RequestBodies sends arbitrary bodies, as an admin, to every endpoint that decodes

@@ -16,6 +16,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/appsession"
 	"github.com/starbase/starbase/auth"
 	"github.com/starbase/starbase/build"
 	"github.com/starbase/starbase/code"
@@ -33,6 +34,9 @@ type Config struct {
 	// Data is the data tier of app requests (their objects); default objects.KV(Store), the
 	// objects under data/ in Store. starbase serve gives SQLite or PostgreSQL.
 	Data objects.Engine
+	// AppKeys are the keys of the app's user sessions and CSRF tokens (package appsession);
+	// default appsession.NewKeys(Store), the keys kept in Store.
+	AppKeys appsession.Keyring
 	// Ref is the ref this node serves; default code.DefaultBranch ("main").
 	Ref string
 	// Dev shows tracebacks to clients.
@@ -95,6 +99,9 @@ type Config struct {
 	// Version names this starbase in the metric starbase_build_info.
 	Version string
 	Logger  *slog.Logger
+	// Clock gives the instant an app request starts (time.now() in its handler, the
+	// session's expiry); default time.Now. The test host gives gate.TestClock.
+	Clock func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -122,6 +129,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MinRevisionWait == 0 {
 		c.MinRevisionWait = 5 * time.Second
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -180,6 +190,9 @@ func New(cfg Config) (*Server, error) {
 	cfg.Store, watched = watchStore(cfg.Store, cfg.Logger)
 	if cfg.Data == nil {
 		cfg.Data = objects.KV(cfg.Store)
+	}
+	if cfg.AppKeys == nil {
+		cfg.AppKeys = appsession.NewKeys(cfg.Store)
 	}
 	predeclared, renderer := sandbox.WithRenderer()
 	loader, err := runtime.New(runtime.Options{
@@ -415,17 +428,24 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	args := ar.setRequest(web.Incoming{HTTP: r, ID: reqID, Params: rt.Params, Body: body, Proxies: s.cfg.TrustedProxies})
 	// The request's clock (time.now()): one instant, however many times a conflict re-runs
 	// its handler.
-	now := time.Now()
+	now := s.cfg.Clock()
+	sess := appsession.NewState(r.Context(), s.cfg.AppKeys, r, now)
+	if err := sess.CheckCSRF(r, body); err != nil {
+		s.refuseCSRF(w, r, err)
+		return route
+	}
+	var run *appsession.Run // the session of the handler's last run
 	var result starlark.Value
 	// One deadline bounds the request, however many times a conflict re-runs its handler;
 	// the loader then sets no timer of its own.
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
 	runs := 0
-	err = objects.Run(ctx, s.cfg.Data, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
+	err = objects.Run(ctx, dataOf(r, s.cfg.Data), served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
 		runs++
+		run = sess.Begin()
 		result, err = s.loader.Call(ctx, rel.snap, rt.Fn, args, nil, runtime.CallOptions{
-			RequestID: reqID, Prints: prints, Now: now, Bind: func(t *starlark.Thread) { objects.Bind(t, tx) },
+			RequestID: reqID, Prints: prints, Now: now, Bind: func(t *starlark.Thread) { objects.Bind(t, tx); appsession.Bind(t, run) },
 		})
 		if err == nil && errorStatus(result) && !tx.CommitOnError() {
 			return errRolledBack // answered below, with nothing written (apperrors.go)
@@ -445,6 +465,10 @@ func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string)
 	}
 	rep, err := toReply(result, s.cfg.Limits.MaxResponseBytes)
 	if err != nil {
+		s.fail(w, r, rel, reqID, err)
+		return route
+	}
+	if err := setSessionCookie(w, sess, run); err != nil {
 		s.fail(w, r, rel, reqID, err)
 		return route
 	}

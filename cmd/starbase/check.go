@@ -11,6 +11,7 @@ import (
 	"github.com/starbase/starbase/gate"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/sandbox"
+	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/workdir"
 )
 
@@ -47,7 +48,7 @@ func (f *gateFlags) options(stderr io.Writer) (gate.Options, func(), error) {
 	if err != nil {
 		return gate.Options{}, nil, err
 	}
-	opts := gate.Options{Loader: loader, Limits: f.limits, Logger: logger}
+	opts := gate.Options{Loader: loader, Limits: f.limits, Logger: logger, App: &server.TestHost{Limits: f.limits, Logger: logger}}
 	return opts, func() { loader.Close() }, nil
 }
 

@@ -14,7 +14,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,7 +34,26 @@ func Open(ctx context.Context, path string, logger *slog.Logger) (objects.Engine
 	for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "synchronous(NORMAL)", "foreign_keys(0)"} {
 		q.Add("_pragma", p)
 	}
-	dsn := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + q.Encode()
+	return open(ctx, path, "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode(), logger)
+}
+
+// OpenMemory opens a new, empty SQLite database that lives in memory until the engine is
+// closed (SQLite's memdb VFS, shared by the engine's connections): the data of one test of
+// the validation gate. Its transactions take SQLite's rollback journal instead of WAL, with
+// the same rules.
+func OpenMemory(ctx context.Context, logger *slog.Logger) (objects.Engine, error) {
+	name := make([]byte, 12)
+	if _, err := rand.Read(name); err != nil {
+		return nil, err
+	}
+	q := url.Values{"vfs": {"memdb"}}
+	for _, p := range []string{"busy_timeout(10000)", "foreign_keys(0)"} {
+		q.Add("_pragma", p)
+	}
+	return open(ctx, "memory", "file:/starbase-"+hex.EncodeToString(name)+"?"+q.Encode(), logger)
+}
+
+func open(ctx context.Context, path, dsn string, logger *slog.Logger) (objects.Engine, error) {
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
