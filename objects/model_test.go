@@ -92,8 +92,8 @@ func TestDB_FailsOutsideARequest(t *testing.T) {
 			if !errors.Is(err, objects.ErrNoTransaction) {
 				t.Fatalf("db at module top level: got %v, want ErrNoTransaction", err)
 			}
-			if !strings.Contains(err.Error(), "call it from a handler function") {
-				t.Errorf("error %q does not say where to call db from", err)
+			if !strings.Contains(err.Error(), "call it from a handler") || !strings.Contains(err.Error(), "client") {
+				t.Errorf("error %q does not say where to call db from (a handler; in a test, its client)", err)
 			}
 		})
 	}
