@@ -39,9 +39,12 @@ def lenient(req):
 def origin(req):
     return {"remote_addr": req.remote_addr, "scheme": req.scheme, "host": req.host, "url": req.url}
 
+def token(req):
+    return {"token": csrf_token()}
+
 routes = {
     "POST /show": show, "GET /show": show, "POST /api": api, "POST /lenient": lenient,
-    "GET /origin": origin,
+    "GET /origin": origin, "GET /token": token,
 }
 `
 
@@ -68,11 +71,28 @@ func TestRequest_CookiesQueryAndUrlencodedForm(t *testing.T) {
 	// Two Cookie headers, as HTTP/2 clients send them, and a repeated name.
 	req.Header.Add("Cookie", "theme=dark; sid=abc")
 	req.Header.Add("Cookie", "lang=fr, x; theme=light")
+	// A form POST with cookies needs the session's CSRF token (SECURITY.md).
+	if resp, body := n.Do(t, req.Clone(req.Context())); resp.StatusCode != 403 {
+		t.Fatalf("POST /show with cookies and no CSRF token = %d %s, want 403", resp.StatusCode, body)
+	}
+	tokResp, tokBody := n.Do(t, mustRequest(t, "GET", n.URL+"/token", "", nil))
+	session := tokResp.Cookies()[0]
+	req, _ = http.NewRequest("POST", n.URL+"/show?tag=a&tag=b%20c&q=1", strings.NewReader("name=ann&name=bob&msg=hi+there%21"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Add("Cookie", "theme=dark; sid=abc")
+	req.Header.Add("Cookie", "lang=fr, x; theme=light")
+	req.Header.Add("Cookie", session.Name+"="+session.Value)
+	req.Header.Set("X-App-CSRF-Token", decode(t, tokBody)["token"].(string))
 	resp, body := n.Do(t, req)
 	if resp.StatusCode != 200 {
 		t.Fatalf("POST /show = %d %s", resp.StatusCode, body)
 	}
 	got := decode(t, body)
+	if cookies := got["cookies"].(map[string]any); cookies[session.Name] != session.Value {
+		t.Errorf("cookies = %v, want the session cookie among them", cookies)
+	} else {
+		delete(cookies, session.Name)
+	}
 	for field, want := range map[string]string{
 		"cookies":   `{"lang":"fr, x","sid":"abc","theme":"dark"}`,
 		"theme_all": `["dark","light"]`,
