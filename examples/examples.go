@@ -11,11 +11,12 @@ import (
 	"strings"
 )
 
-//go:embed all:demo all:erp
+//go:embed all:demo all:erp all:guestbook
 var apps embed.FS
 
-// Names returns the names of the example apps, sorted: "demo" (a greeting page) and "erp"
-// (an order-to-cash application, see erp/app.star).
+// Names returns the names of the example apps, sorted: "demo" (a greeting page), "erp"
+// (an order-to-cash application, see erp/app.star) and "guestbook" (the first example of
+// the README: pages, a form, sessions, a JSON API and tests, see guestbook/app.star).
 func Names() []string {
 	entries, _ := apps.ReadDir(".")
 	var names []string

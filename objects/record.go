@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.starlark.net/starlark"
@@ -63,17 +65,41 @@ func valueHash(enc []byte) string {
 
 // Ids are 16 bytes — a 48-bit millisecond timestamp then 80 random bits — written in
 // lowercase base32hex (26 characters). The encoding keeps byte order, so ids sort by creation
-// time (to the millisecond, and as far as the clocks of the nodes that made them agree) and
-// db.list pages through a class roughly oldest first. Ids are made without any shared counter,
-// so creating objects never makes transactions conflict.
+// time (as far as the clocks of the nodes that made them agree) and db.list pages through a
+// class oldest first, db.query(...).order_by("-id") newest first. Within one node ids are
+// strictly increasing, as ULIDs are made monotonic: an id made in the same millisecond as
+// the node's previous one (or while its clock went back) is that id plus one, so objects a
+// node creates in a row sort in that order. Ids are made without any counter shared between
+// nodes, so creating objects never makes transactions conflict.
 var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
 
 const idLen = 26
+
+// lastID is the id this node made last; ids guards it. (The one piece of package state:
+// ids must increase across every engine and request of the process.)
+var (
+	ids    sync.Mutex
+	lastID [16]byte
+)
 
 func newID() string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
 	rand.Read(b[6:])
+	ids.Lock()
+	if bytes.Compare(b[:6], lastID[:6]) <= 0 {
+		// Not a later millisecond: the previous id plus one (an 80-bit counter that
+		// carries into the timestamp, after 2^80 ids in one millisecond).
+		b = lastID
+		for i := len(b) - 1; i >= 0; i-- {
+			b[i]++
+			if b[i] != 0 {
+				break
+			}
+		}
+	}
+	lastID = b
+	ids.Unlock()
 	return idEncoding.EncodeToString(b[:])
 }
 

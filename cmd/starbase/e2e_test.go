@@ -289,7 +289,7 @@ func TestE2E_PushRefusesToDiscardOthersWork(t *testing.T) {
 }
 
 func TestE2E_DemoAndBadInput(t *testing.T) {
-	n := startServe(t, t.TempDir(), "--demo")
+	n := startServe(t, t.TempDir(), "--demo=demo")
 	body, _ := n.get(t, "/hello/Ada")
 	if !strings.Contains(body, "Hello, Ada!") {
 		t.Fatalf("demo /hello/Ada = %q", body)

@@ -47,7 +47,7 @@ func erpLogin(t *testing.T, n *node, username, password string) *erpUser {
 		t.Fatalf("login of %s = %d %s, want 303 to /orders", username, resp.StatusCode, body)
 	}
 	page := u.page("/")
-	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindStringSubmatch(page)
+	m := regexp.MustCompile(`name="csrf_token" value="([^"]+)"`).FindStringSubmatch(page)
 	if m == nil {
 		t.Fatalf("the dashboard of %s has no CSRF field:\n%s", username, page)
 	}
@@ -100,7 +100,7 @@ func (u *erpUser) page(path string) string {
 // the body.
 func (u *erpUser) submit(path string, fields url.Values) (int, string, string) {
 	u.t.Helper()
-	f := url.Values{"csrf": {u.csrf}}
+	f := url.Values{"csrf_token": {u.csrf}}
 	for k, v := range fields {
 		f[k] = v
 	}

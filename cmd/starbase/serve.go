@@ -94,8 +94,8 @@ else tokens and session cookies would cross the network in the clear.`,
 	fl.StringVar(&f.data, "data", "./starbase-data", "this node's data directory (store file, caches)")
 	fl.StringVar(&f.dataURL, "data-url", "", "where app data (objects) lives: sqlite (default: DATA/data.sqlite), sqlite:PATH, postgres://USER@HOST:PORT/DB (clusters), or kv (in the store; the default with --etcd)")
 	fl.BoolVar(&f.dev, "dev", false, "development mode: show tracebacks to clients")
-	fl.StringVar(&f.demo, "demo", "", "seed an example app when the store has none: --demo (a greeting page) or --demo=erp (an order-to-cash app with sample data)")
-	fl.Lookup("demo").NoOptDefVal = "demo"
+	fl.StringVar(&f.demo, "demo", "", "seed an example app when the store has none: --demo (the guestbook), --demo=erp (an order-to-cash app with sample data) or --demo=demo (a greeting page)")
+	fl.Lookup("demo").NoOptDefVal = "guestbook"
 	fl.StringVar(&f.node, "node", "", "node name shown in status (default: host name)")
 	f.store.register(fl)
 	f.retention.register(fl)
@@ -279,7 +279,7 @@ func seedDemo(ctx context.Context, srv *server.Server, name string, stdout io.Wr
 		return err
 	}
 	// The example passes the same gate as every other commit.
-	if err := gate.Check(ctx, files, gate.Options{Loader: srv.Loader()}); err != nil {
+	if err := gate.Check(ctx, files, gate.Options{Loader: srv.Loader(), App: &server.TestHost{}}); err != nil {
 		return fmt.Errorf("the %s example app fails validation: %w", name, err)
 	}
 	res, err := repo.Push(ctx, code.PushRequest{
