@@ -123,7 +123,7 @@ func TestE2E_Guestbook(t *testing.T) {
 	page, token = ada.page("/")
 	year := time.Now().UTC().Format("2006")
 	if !strings.Contains(page, "Hello, &lt;b&gt;world&lt;/b&gt;") || !strings.Contains(page, "Thank you for signing, Ada!") ||
-		!regexp.MustCompile(`Ada · <time>\d+ \w+ ` + year + `, \d\d:\d\d UTC</time>`).MatchString(page) {
+		!regexp.MustCompile(`Ada · <time>\d+ \w+ `+year+`, \d\d:\d\d UTC</time>`).MatchString(page) {
 		t.Fatalf("the list after signing does not show the entry, escaped, with its time:\n%s", page)
 	}
 
