@@ -722,7 +722,7 @@ func TestE2E_DemoNamesTheExamplesWhenUnknown(t *testing.T) {
 	cmd := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--demo=nope")
 	cmd.Env = append(os.Environ(), "STARBASE_ADMIN_TOKEN="+e2eToken)
 	out, err := cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), `no example app "nope" (there are: demo, erp)`) {
+	if err == nil || !strings.Contains(string(out), `no example app "nope" (there are: demo, erp, guestbook)`) {
 		t.Fatalf("serve --demo=nope: err=%v output=%q, want a refusal naming the examples", err, out)
 	}
 }
