@@ -84,8 +84,10 @@ func (s *State) CheckCSRF(r *http.Request, body []byte) error {
 	if tok == "" {
 		return errors.Join(ErrCSRF, errors.New("the request carries no CSRF token: add {{csrf_field}} to the form, or the X-App-CSRF-Token header"))
 	}
-	id, _, _ := strings.Cut(tok, ".")
-	key, ok := s.ring.find(id, s.now)
+	if len(tok) <= keyIDLen {
+		return errors.Join(ErrCSRF, errors.New("the CSRF token is not the session's: reload the form and submit it again"))
+	}
+	key, ok := s.ring.find(tok[:keyIDLen], s.now)
 	if !ok || !hmac.Equal([]byte(token(key, s.base.CSRF)), []byte(tok)) {
 		return errors.Join(ErrCSRF, errors.New("the CSRF token is not the session's: reload the form and submit it again"))
 	}

@@ -27,6 +27,9 @@ const DefaultGrace = MaxAge
 // rotation reaches every node within it.
 const CacheTTL = 2 * time.Second
 
+// keyIDLen is the length of a key id: hex digits.
+const keyIDLen = 8
+
 // maxKeys bounds the keys a ring keeps, however often it is rotated within a grace period.
 const maxKeys = 16
 
@@ -200,7 +203,7 @@ func decodeRing(b []byte) (*Ring, error) {
 
 func newKey(now time.Time) (Key, error) {
 	secret := make([]byte, 32)
-	id := make([]byte, 4)
+	id := make([]byte, keyIDLen/2)
 	if _, err := rand.Read(secret); err != nil {
 		return Key{}, err
 	}

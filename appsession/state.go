@@ -100,11 +100,13 @@ func (r *Run) Token() (string, error) {
 	return token(r.st.ring.current(), r.csrf), nil
 }
 
-// token is the CSRF token of csrf id under key: "<key id>.<base64url(hmac)>".
+// token is the CSRF token of csrf id under key: the key id (keyIDLen hex digits) then the
+// HMAC in base64url, so that it is made of base64url's characters only (templates write it
+// unescaped in any context).
 func token(key Key, csrf string) string {
 	m := hmac.New(sha256.New, key.derive("csrf"))
 	m.Write([]byte(csrf))
-	return key.ID + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	return key.ID + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 // Cookie returns the Set-Cookie of run, the last run of the handler: nil when the session

@@ -51,7 +51,7 @@ func Predeclared() starlark.StringDict {
 // template sets a node prepares when it builds a release (see build.Builder).
 func WithRenderer() (starlark.StringDict, *render.Renderer) {
 	names := objects.Builtins()
-	r := render.New(render.Options{})
+	r := render.New(render.Options{CSRFToken: appsession.Token})
 	for k, v := range r.Predeclared() {
 		names[k] = v
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/starbase/starbase/examples"
 )
 
 // The guestbook (examples/guestbook), as `serve --demo` seeds it, end to end through the
@@ -125,6 +127,18 @@ func TestE2E_Guestbook(t *testing.T) {
 	if !strings.Contains(page, "Hello, &lt;b&gt;world&lt;/b&gt;") || !strings.Contains(page, "Thank you for signing, Ada!") ||
 		!regexp.MustCompile(`Ada · <time>\d+ \w+ `+year+`, \d\d:\d\d UTC</time>`).MatchString(page) {
 		t.Fatalf("the list after signing does not show the entry, escaped, with its time:\n%s", page)
+	}
+
+	// The stylesheet and the logo the page links to are served from the store, byte for byte.
+	for path, wantType := range map[string]string{"/static/style.css": "text/css", "/static/logo.png": "image/png"} {
+		status, header, body := ada.do("GET", path, nil, nil)
+		want, err := examples.App("guestbook")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status != 200 || !strings.HasPrefix(header.Get("Content-Type"), wantType) || body != string(want[strings.TrimPrefix(path, "/")]) {
+			t.Errorf("GET %s = %d %q (%d bytes), want the file of the example as %s", path, status, header.Get("Content-Type"), len(body), wantType)
+		}
 	}
 
 	// Validation messages, and nothing written.
