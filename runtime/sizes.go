@@ -47,6 +47,13 @@ type sizer struct {
 	path   []any // containers being walked, to detect cycles as str() does
 }
 
+// A multiMapping is a mapping whose keys may have several values (web.MultiDict): its
+// str() writes every pair, where json.encode writes each key's first value (Items).
+type multiMapping interface {
+	// AllPairs calls yield with each key and value, in order, until it returns false.
+	AllPairs(yield func(k, v starlark.Value) bool)
+}
+
 // renderedSize returns an upper bound of len(str(v)), len(repr(v)) if quote, or
 // len(json.encode(v)) if json. A result over budget means "more than budget". It fails
 // only on values nested more than maxNesting levels deep.
@@ -122,6 +129,35 @@ func (z *sizer) value(v starlark.Value, quote bool, depth int) error {
 				return err
 			}
 		}
+	case starlark.IterableMapping:
+		// A mapping of another package (web.MultiDict: req.query, req.form()...):
+		// json.encode writes its Items, str() every pair it holds.
+		if z.enter(v) {
+			return nil
+		}
+		defer z.leave()
+		z.add(int64(len(v.Type())) + 4)
+		pairs := func(yield func(k, v starlark.Value) bool) {
+			for _, item := range v.Items() {
+				if !yield(item[0], item[1]) {
+					return
+				}
+			}
+		}
+		if m, ok := v.(multiMapping); ok && !z.json {
+			pairs = m.AllPairs
+		}
+		var err error
+		pairs(func(k, val starlark.Value) bool {
+			if !z.add(6) {
+				return false
+			}
+			if err = z.value(k, true, depth+1); err == nil {
+				err = z.value(val, true, depth+1)
+			}
+			return err == nil && z.total <= z.budget
+		})
+		return err
 	case starlark.Indexable:
 		if !z.json {
 			z.add(int64(len(v.String())) + 2)

@@ -58,6 +58,18 @@ func (d *MultiDict) Items() []starlark.Tuple {
 	return items
 }
 
+// AllPairs calls yield with each key and each of its values, in the order String writes
+// them, until yield returns false (the runtime's size checks walk a multidict with it).
+func (d *MultiDict) AllPairs(yield func(k, v starlark.Value) bool) {
+	for _, k := range d.keys {
+		for _, v := range d.values[k] {
+			if !yield(starlark.String(k), v) {
+				return
+			}
+		}
+	}
+}
+
 func (d *MultiDict) Iterate() starlark.Iterator { return &keyIterator{keys: d.keys} }
 func (d *MultiDict) Len() int                   { return len(d.keys) }
 
