@@ -22,7 +22,7 @@ def handle(req):
 `})
 	cookie, csrf := login(t, n, servertest.AdminToken)
 	resp := n.do(t, secRequest{method: "GET", path: "/page?q=1", header: http.Header{
-		"Cookie": {"a=1; " + cookie.Name + "=" + cookie.Value, "STARBASE-SESSION=" + cookie.Value + "; __Host-starbase-session=" + cookie.Value},
+		"Cookie":        {"a=1; " + cookie.Name + "=" + cookie.Value, "STARBASE-SESSION=" + cookie.Value + "; __Host-starbase-session=" + cookie.Value},
 		"X-Csrf-Token":  {csrf},
 		"Authorization": {"Bearer " + servertest.AdminToken},
 	}})
