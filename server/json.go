@@ -11,6 +11,8 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/decimal"
+
 	"github.com/starbase/starbase/objects"
 	"github.com/starbase/starbase/runtime"
 )
@@ -110,6 +112,8 @@ func (e *jsonEncoder) value(v starlark.Value, depth int) error {
 		e.buf = strconv.AppendFloat(e.buf, f, 'g', -1, 64)
 	case starlark.String:
 		return e.string(string(v))
+	case *decimal.Decimal:
+		return e.string(v.String()) // its exact text, a string: no reader takes it for a float
 	case *starlark.Dict:
 		e.buf = append(e.buf, '{')
 		// Keys and Get cost one allocation; Items costs two, and ranging over Entries

@@ -12,7 +12,7 @@ func TestServer_JSONRepliesKeepOrderAndRefuseWhatJSONCannotHold(t *testing.T) {
 	n := servertest.Start(t, server.Config{Dev: true})
 	res := n.Push(t, map[string]string{"app.star": `
 def ok(req):
-    return {"z": 1, "a": [True, None, 1.5, (2, "x")], "big": 123456789012345678901234567890, "s": struct(k = "v"), "q": "\"<>"}
+    return {"z": 1, "a": [True, None, 1.5, (2, "x")], "big": 123456789012345678901234567890, "s": struct(k = "v"), "q": "\"<>", "d": decimal("12.50")}
 def nan(req):
     return {"x": float("nan")}
 def key(req):
@@ -27,7 +27,7 @@ routes = {"GET /ok": ok, "GET /nan": nan, "GET /key": key, "GET /fn": fn, "GET /
 `})
 	n.WaitCommit(t, res.Commit)
 	if status, _, body := n.Get(t, "/ok"); status != 200 ||
-		body != `{"z":1,"a":[true,null,1.5,[2,"x"]],"big":123456789012345678901234567890,"s":{"k":"v"},"q":"\"\u003c\u003e"}` {
+		body != `{"z":1,"a":[true,null,1.5,[2,"x"]],"big":123456789012345678901234567890,"s":{"k":"v"},"q":"\"\u003c\u003e","d":"12.50"}` {
 		t.Errorf("GET /ok = %d %s", status, body)
 	}
 	for path, want := range map[string]string{

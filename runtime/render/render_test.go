@@ -10,6 +10,7 @@ import (
 
 	"go.starlark.net/starlark"
 
+	"github.com/starbase/starbase/decimal"
 	"github.com/starbase/starbase/internal/memtree"
 	"github.com/starbase/starbase/runtime"
 	"github.com/starbase/starbase/runtime/render"
@@ -25,7 +26,9 @@ func snapshot(files map[string]string) *runtime.Snapshot {
 // callPage runs app.star's page() with render predeclared and returns its result.
 func callPage(t *testing.T, r *render.Renderer, files map[string]string) (string, error) {
 	t.Helper()
-	l, err := runtime.New(runtime.Options{Predeclared: r.Predeclared(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	predeclared := r.Predeclared()
+	predeclared["decimal"] = decimal.Builtin
+	l, err := runtime.New(runtime.Options{Predeclared: predeclared, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,15 +49,15 @@ func TestRender_PassesDataAndEscapesIt(t *testing.T) {
 	got, err := callPage(t, render.New(render.Options{}), map[string]string{
 		"app.star": `def page():
     return render("templates/list.html", title = "<Items>", items = [1, 2.5, "x&y", None],
-                  user = struct(name = "ann"), meta = {"n": 2}, big = 1 << 70)
+                  user = struct(name = "ann"), meta = {"n": 2}, big = 1 << 70, price = decimal("12.50"))
 `,
 		"templates/base.html": `{{define "row"}}<li>{{.}}</li>{{end}}`,
-		"templates/list.html": `<h1>{{.title}}</h1>{{range .items}}{{template "row" .}}{{end}}{{.user.name}} {{.meta.n}} {{.big}}`,
+		"templates/list.html": `<h1>{{.title}}</h1>{{range .items}}{{template "row" .}}{{end}}{{.user.name}} {{.meta.n}} {{.big}} {{.price}}`,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `<h1>&lt;Items&gt;</h1><li>1</li><li>2.5</li><li>x&amp;y</li><li></li>ann 2 1180591620717411303424`
+	want := `<h1>&lt;Items&gt;</h1><li>1</li><li>2.5</li><li>x&amp;y</li><li></li>ann 2 1180591620717411303424 12.50`
 	if got != want {
 		t.Errorf("render = %q, want %q", got, want)
 	}
