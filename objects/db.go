@@ -95,6 +95,14 @@ func dbGet(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kw
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
+	return objectOrNone(obj, nil)
+}
+
+// objectOrNone returns obj, None if it is nil, or err.
+func objectOrNone(obj *Object, err error) (starlark.Value, error) {
+	if err != nil {
+		return nil, err
+	}
 	if obj == nil {
 		return starlark.None, nil
 	}

@@ -46,21 +46,25 @@ func dbLock(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &v); err != nil {
 		return nil, err
 	}
+	obj, _, err := lockAndLoad(thread, b, tx, v)
+	return objectOrNone(obj, err)
+}
+
+// lockAndLoad takes the lock of v (an object or an id) for builtin b, then reads the
+// object (nil if there is none) and returns it with its id.
+func lockAndLoad(thread *starlark.Thread, b *starlark.Builtin, tx *Tx, v starlark.Value) (*Object, string, error) {
 	id, err := objectID(b, v)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := tx.lock(id); err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		return nil, "", fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	obj, err := tx.load(thread, id)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		return nil, "", fmt.Errorf("%s: %w", b.Name(), err)
 	}
-	if obj == nil {
-		return starlark.None, nil
-	}
-	return obj, nil
+	return obj, id, nil
 }
 
 func dbIncr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
@@ -76,21 +80,14 @@ func dbIncr(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "obj", &v, "field", &field, "n?", &n); err != nil {
 		return nil, err
 	}
-	id, err := objectID(b, v)
-	if err != nil {
-		return nil, err
-	}
 	switch n.(type) {
 	case starlark.Int, starlark.Float, *decimal.Decimal:
 	default:
 		return nil, fmt.Errorf("%s: n is %s, want an int, a float or a decimal", b.Name(), n.Type())
 	}
-	if err := tx.lock(id); err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
-	}
-	obj, err := tx.load(thread, id)
+	obj, id, err := lockAndLoad(thread, b, tx, v)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		return nil, err
 	}
 	if obj == nil {
 		return nil, fmt.Errorf("%s: no object %s", b.Name(), id)
