@@ -62,6 +62,11 @@ func (s *Server) apiRotateAppSecret(w http.ResponseWriter, r *http.Request) erro
 	if req.GraceSeconds < 0 {
 		return fmt.Errorf("%w: grace_seconds must not be negative", errBadRequest)
 	}
+	// This also keeps the conversion to a Duration from overflowing.
+	if maxGrace := int64(appsession.MaxAge / time.Second); req.GraceSeconds > maxGrace {
+		return fmt.Errorf("%w: grace_seconds is %d, over %d: a session cookie lasts at most %v after it was written, so a longer grace keeps no session open",
+			errBadRequest, req.GraceSeconds, maxGrace, appsession.MaxAge)
+	}
 	grace := appsession.DefaultGrace
 	if req.GraceSeconds > 0 {
 		grace = time.Duration(req.GraceSeconds) * time.Second
