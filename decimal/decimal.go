@@ -105,6 +105,10 @@ func (x *Decimal) Freeze()                      {}
 func (x *Decimal) Truth() starlark.Bool         { return starlark.Bool(!x.d.IsZero()) }
 func (x *Decimal) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(x.String())), nil }
 
+// TextLen is the length of x's text (at most about 200 bytes), for the runtime's size
+// checks, which cannot tell it from x's attributes.
+func (x *Decimal) TextLen() int { return len(x.String()) }
+
 // Hash is the hash of the value without trailing zeros, so that equal decimals hash alike.
 func (x *Decimal) Hash() (uint32, error) {
 	var r apd.Decimal

@@ -54,6 +54,13 @@ type multiMapping interface {
 	AllPairs(yield func(k, v starlark.Value) bool)
 }
 
+// A textSized value of another package knows the length of its str() (decimal), which
+// its attributes (methods) do not tell.
+type textSized interface {
+	starlark.Value
+	TextLen() int
+}
+
 // renderedSize returns an upper bound of len(str(v)), len(repr(v)) if quote, or
 // len(json.encode(v)) if json. A result over budget means "more than budget". It fails
 // only on values nested more than maxNesting levels deep.
@@ -172,6 +179,12 @@ func (z *sizer) value(v starlark.Value, quote bool, depth int) error {
 				}
 			}
 		}, depth)
+	case textSized:
+		if !z.json {
+			z.add(int64(v.TextLen()) + 2)
+			return nil
+		}
+		z.add(int64(len(v.Type())) + 8) // json.encode refuses it (its methods)
 	case starlark.HasAttrs:
 		// A record of another package (a stored object, a response, a module): its
 		// fields, as a struct's.
