@@ -99,10 +99,9 @@ func formToken(r *http.Request, body []byte) string {
 	mt, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch mt {
 	case "application/x-www-form-urlencoded":
-		q, err := url.ParseQuery(string(body))
-		if err != nil {
-			return ""
-		}
+		// A malformed pair elsewhere does not hide the token: ParseQuery keeps every
+		// valid pair, as req.form() does.
+		q, _ := url.ParseQuery(string(body))
 		return q.Get(FormField)
 	case "multipart/form-data":
 		if params["boundary"] == "" {
