@@ -138,7 +138,9 @@ func (z *sizer) value(v starlark.Value, quote bool, depth int) error {
 		}
 	case starlark.IterableMapping:
 		// A mapping of another package (web.MultiDict: req.query, req.form()...):
-		// json.encode writes its Items, str() every pair it holds.
+		// json.encode writes its Items, str() every pair it holds. A multidict is walked
+		// by its pairs for both (more than JSON writes, by its repeated keys' other
+		// values), since Items allocates a slice each time a shared multidict is visited.
 		if z.enter(v) {
 			return nil
 		}
@@ -151,7 +153,7 @@ func (z *sizer) value(v starlark.Value, quote bool, depth int) error {
 				}
 			}
 		}
-		if m, ok := v.(multiMapping); ok && !z.json {
+		if m, ok := v.(multiMapping); ok {
 			pairs = m.AllPairs
 		}
 		var err error
