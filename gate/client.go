@@ -214,6 +214,9 @@ func (c *client) do(thread *starlark.Thread, b *starlark.Builtin, method string,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
+	// url.Parse keeps a query as written; a space would end the request line (and make
+	// httptest panic), so it is sent escaped, as a browser sends it.
+	u.RawQuery = strings.ReplaceAll(u.RawQuery, " ", "%20")
 	if query != nil {
 		q := u.Query()
 		if err := addPairs(q, query); err != nil {
