@@ -151,7 +151,11 @@ func (c *client) Attr(name string) (starlark.Value, error) {
 			if !ok {
 				return nil, fmt.Errorf("%s: the method must be a string, not %s", b.Name(), args[0].Type())
 			}
-			return c.do(thread, b, strings.ToUpper(method), args[1:], kwargs)
+			method = strings.ToUpper(method)
+			if method == "" || strings.Trim(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+				return nil, fmt.Errorf("%s: the method %q is not an HTTP method (letters: \"GET\", \"PUT\", \"OPTIONS\"...)", b.Name(), method)
+			}
+			return c.do(thread, b, method, args[1:], kwargs)
 		}), nil
 	}
 	for _, m := range []string{"get", "post", "put", "patch", "delete"} {
