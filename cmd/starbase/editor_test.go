@@ -475,11 +475,29 @@ func TestEditor_ReaderCannotCommit(t *testing.T) {
 }
 
 // pick waits for the completion list to offer label first, and picks it with the mouse (a
-// synthesized Enter would also insert a newline).
+// synthesized Enter would also insert a newline). On a busy machine an update of the editor
+// (the check as you type) may close the list before it is seen: then it is asked for again
+// with Ctrl-Space, as a user would.
 func pick(label string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		waitJS(fmt.Sprintf(`document.querySelector('.cm-tooltip-autocomplete li[aria-selected] .cm-completionLabel')?.textContent === %q`, label)),
-		click(".cm-tooltip-autocomplete li[aria-selected]"))
+	offered := fmt.Sprintf(`document.querySelector('.cm-tooltip-autocomplete li[aria-selected] .cm-completionLabel')?.textContent === %q`, label)
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			_, err := chromedp.Poll[bool](offered, chromedp.WithPollingInterval(50*time.Millisecond))(pctx, t)
+			cancel()
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("the completion list never offered %q first: %w", label, ctx.Err())
+			}
+			if _, err := chromedp.KeyEvent(" ", chromedp.KeyModifiers(chromedp.ModifierCtrl))(ctx, t); err != nil {
+				return err
+			}
+		}
+		_, err := click(".cm-tooltip-autocomplete li[aria-selected]")(ctx, t)
+		return err
+	})
 }
 
 func TestEditor_FilesCompletionSearchAndGoToFile(t *testing.T) {
