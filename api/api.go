@@ -86,8 +86,10 @@ type Node struct {
 	// Problems locate the failure in Wanted's tree. Only GET /-/api/status (reader) shows
 	// them; the public /-/status does not.
 	Problems []Problem `json:"problems,omitempty"`
-	Started  time.Time `json:"started"`
-	Updated  time.Time `json:"updated"`
+	// Rollout is the rollout this node follows, if one is stored for its ref.
+	Rollout *NodeRollout `json:"rollout,omitempty"`
+	Started time.Time    `json:"started"`
+	Updated time.Time    `json:"updated"`
 }
 
 // Problem is one finding of the validation gate, located in the stored source.

@@ -32,6 +32,10 @@ const (
 	ActionRefused      Action = "refused"       // a request was refused (401, 403)
 	ActionBackup       Action = "backup"        // a backup was taken
 	ActionSecretRotate Action = "secret.rotate" // the app session key was rotated
+
+	ActionRolloutStart   Action = "rollout.start"   // a rollout of a commit started
+	ActionRolloutPromote Action = "rollout.promote" // a rollout's commit became its ref's
+	ActionRolloutAbort   Action = "rollout.abort"   // a rollout ended, by hand or rolled back by a node
 )
 
 // MaxAuditPaths bounds the changed paths an audit record lists; the rest are counted in

@@ -46,6 +46,10 @@ func (s *Server) apiRoutes(g *guard) []apiRoute {
 		{"POST /-/api/push", auth.Developer, s.apiPush},
 		{"POST /-/api/revert", auth.Developer, s.apiRevert},
 		{"PUT /-/api/refs/{name...}", auth.Developer, s.apiMoveRef},
+		{"POST /-/api/rollout", auth.Developer, s.apiStartRollout},
+		{"GET /-/api/rollout", auth.Reader, s.apiRollout},
+		{"POST /-/api/rollout/promote", auth.Developer, s.apiPromoteRollout},
+		{"POST /-/api/rollout/abort", auth.Developer, s.apiAbortRollout},
 		{"POST /-/api/migrate", auth.Developer, s.apiMigrate},
 		{"GET /-/api/files", auth.Reader, s.apiFiles},
 		{"GET /-/api/log", auth.Reader, s.apiLog},
@@ -71,8 +75,7 @@ func (s *Server) apiRoutes(g *guard) []apiRoute {
 // apiHandler routes /-/api/. Every endpoint but the login requires a credential (a bearer
 // token, or a session cookie and, to change anything, its CSRF token) with a sufficient
 // role. No API answer may be cached.
-func (s *Server) apiHandler() http.Handler {
-	g := newGuard(s)
+func (s *Server) apiHandler(g *guard) http.Handler {
 	mux := http.NewServeMux()
 	for _, rt := range s.apiRoutes(g) {
 		h := s.serveAPI(rt.handler)

@@ -36,6 +36,10 @@ func attackBodies(t *testing.T, first, current string) map[string]string {
 		"POST /-/api/app-secret/rotate": jsonBody(t, api.SecretRotateRequest{GraceSeconds: 1}),
 		// A check commits nothing, but runs the tree's code and tests: only developers may.
 		"POST /-/api/check": jsonBody(t, api.CheckRequest{Files: map[string][]byte{"app.star": []byte(pwnedApp)}}),
+		// Rollouts change which commit serves the requests, as a push does.
+		"POST /-/api/rollout":         jsonBody(t, api.RolloutRequest{Commit: first, Steps: []int{100}}),
+		"POST /-/api/rollout/promote": jsonBody(t, api.RolloutAction{}),
+		"POST /-/api/rollout/abort":   jsonBody(t, api.RolloutAction{}),
 	}
 }
 

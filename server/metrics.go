@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/starbase/starbase/build"
+	"github.com/starbase/starbase/code"
 )
 
 // metrics are a node's Prometheus metrics, served at /-/metrics. Each Server has its own
@@ -32,6 +33,12 @@ type metrics struct {
 	switches    prometheus.Counter
 	// buildFailures counts the commits (and distinct errors) that failed to build here.
 	buildFailures prometheus.Counter
+	// The per-commit series of app requests (two commits while a rollout runs), labelled
+	// by short commit id; commitLabels (guarded by mu) lists the labels kept by prune.
+	commitRequests *prometheus.CounterVec
+	commitErrors   *prometheus.CounterVec
+	commitLatency  *prometheus.HistogramVec
+	commitLabels   map[string]bool
 
 	// routes holds the cached series by route; it is replaced, never changed, so that
 	// readers take no lock.
@@ -78,12 +85,36 @@ func newMetrics(s *Server) *metrics {
 			Name: "starbase_release_build_failures_total",
 			Help: "Commits of the ref that failed to build on this node (each distinct error once).",
 		}),
+		commitRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "starbase_commit_requests_total",
+			Help: "App requests by the commit (short id) that ran them: the current release and, during a rollout, the rollout's.",
+		}, []string{"commit"}),
+		commitErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "starbase_commit_errors_total",
+			Help: "App requests answered 5xx (errors of stored code included) by the commit (short id) that ran them.",
+		}, []string{"commit"}),
+		commitLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "starbase_commit_request_duration_seconds",
+			Help:    "App request latency by the commit (short id) that ran them.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"commit"}),
+		commitLabels: map[string]bool{},
 	}
 	stat := func(name, help string, get func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, get)
 	}
 	m.registry.MustRegister(
 		m.requests, m.latency, m.commit, m.propagation, m.switches, m.buildFailures,
+		m.commitRequests, m.commitErrors, m.commitLatency,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "starbase_rollout_percent",
+			Help: "The share of app requests, in percent, that the running rollout's commit gets now (0 when none runs).",
+		}, func() float64 {
+			if c := s.releases.candidate.Load(); c.serving() != nil {
+				return float64(c.rollout.Percent(time.Now()))
+			}
+			return 0
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "starbase_release_build_failing",
 			Help: "1 while the commit the ref names does not build on this node, which serves its last working release (or none).",
@@ -232,4 +263,58 @@ func (s *Server) revisionLag() int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return s.releases.lag(ctx)
+}
+
+// commitSeries are the per-commit series of one commit, looked up once per release (see
+// Server.served) so that recording a request looks no label up.
+type commitSeries struct {
+	requests, errors prometheus.Counter
+	latency          prometheus.Observer
+}
+
+// observe records a request of the commit answered with status after d.
+func (cs commitSeries) observe(status int, d time.Duration) {
+	if cs.requests == nil {
+		return
+	}
+	cs.requests.Inc()
+	if status >= 500 {
+		cs.errors.Inc()
+	}
+	cs.latency.Observe(d.Seconds())
+}
+
+// commitSeries returns the series of commit, labelled by its short id.
+func (m *metrics) commitSeries(commit code.ID) commitSeries {
+	l := commit.Short()
+	return commitSeries{
+		requests: m.commitRequests.WithLabelValues(l),
+		errors:   m.commitErrors.WithLabelValues(l),
+		latency:  m.commitLatency.WithLabelValues(l),
+	}
+}
+
+// prune deletes the per-commit series of the commits rs no longer holds, so that a node
+// serving many deploys does not keep a series for each.
+func (m *metrics) prune(rs *releases) {
+	keep := map[string]bool{}
+	if cur := rs.current.Load(); cur != nil {
+		keep[cur.commit.Short()] = true
+	}
+	if c := rs.candidate.Load(); c != nil && c.rel != nil {
+		keep[c.rel.commit.Short()] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for l := range m.commitLabels {
+		if !keep[l] {
+			m.commitRequests.DeleteLabelValues(l)
+			m.commitErrors.DeleteLabelValues(l)
+			m.commitLatency.DeleteLabelValues(l)
+			delete(m.commitLabels, l)
+		}
+	}
+	for l := range keep {
+		m.commitLabels[l] = true
+	}
 }

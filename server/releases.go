@@ -85,6 +85,9 @@ type releases struct {
 	failed atomic.Pointer[buildFailure]
 	// applied is the highest store revision whose ref state this node has applied.
 	applied atomic.Int64
+	// candidate is the rollout stored for the ref and the release of its commit; nil when
+	// no rollout is stored (see rollout.go).
+	candidate atomic.Pointer[candidate]
 
 	// mu guards notify.
 	mu sync.Mutex
@@ -105,6 +108,26 @@ type releaseHooks struct {
 	failed func(f *buildFailure)
 	// changed is called whenever what status() reports changed.
 	changed func()
+	// rollout is called when the candidate changed (c nil: no rollout stored).
+	rollout func(c *candidate)
+}
+
+// candidate is a rollout as a node follows it: the stored rollout (kv as read, for a
+// compare-and-set) and, while it runs, the release of its commit, or why that does not
+// build here. It is immutable.
+type candidate struct {
+	rollout *api.Rollout
+	kv      *store.KeyValue
+	rel     *release
+	err     error
+}
+
+// serving returns the release the rollout serves beside the current one, or nil.
+func (c *candidate) serving() *release {
+	if c == nil || c.rollout.State != api.RolloutRunning {
+		return nil
+	}
+	return c.rel
 }
 
 func newReleases(st store.Store, repo *code.Repo, ref string, builder *build.Builder, log *slog.Logger, hooks releaseHooks) *releases {
@@ -128,11 +151,19 @@ func (rs *releases) start(ctx context.Context) error {
 	if rs.apply(ctx, next) == nil {
 		pending = nil
 	}
+	rokv, _, err := rs.store.Get(ctx, rolloutKey(rs.ref), rev)
+	if err != nil {
+		return fmt.Errorf("reading the rollout of %s: %w", rs.ref, err)
+	}
+	pendingRollout := &rolloutTarget{kv: rokv}
+	if rs.applyRollout(ctx, *pendingRollout) == nil {
+		pendingRollout = nil
+	}
 	ctx, rs.cancel = context.WithCancel(context.Background())
 	rs.done = make(chan struct{})
 	go func() {
 		defer close(rs.done)
-		rs.run(ctx, rev, pending)
+		rs.run(ctx, rev, pending, pendingRollout)
 	}()
 	return nil
 }
@@ -167,8 +198,9 @@ func (rs *releases) refKey() string { return code.RefPrefix + rs.ref }
 // caches (which verify it against its id as a read would), and building the release then
 // reads nothing from the store but what the caches could not keep. The ref alone still
 // decides what is served, so ordering is exactly that of the ref's changes.
-func (rs *releases) run(ctx context.Context, rev int64, pending *target) {
+func (rs *releases) run(ctx context.Context, rev int64, pending *target, pendingRollout *rolloutTarget) {
 	key := rs.refKey()
+	roKey := rolloutKey(rs.ref)
 	var events <-chan store.Event
 	var retry <-chan time.Time
 	backoff := 50 * time.Millisecond
@@ -176,7 +208,7 @@ func (rs *releases) run(ctx context.Context, rev int64, pending *target) {
 		retry = time.After(backoff)
 		backoff = min(2*backoff, 2*time.Second)
 	}
-	if pending != nil {
+	if pending != nil || pendingRollout != nil {
 		rewatch()
 	}
 	events = rs.store.Watch(ctx, code.Prefix, rev)
@@ -196,6 +228,13 @@ func (rs *releases) run(ctx context.Context, rev int64, pending *target) {
 							t.commit = code.ID(ch.Value)
 						}
 						pending = &t
+					case ch.Key == roKey:
+						t := rolloutTarget{}
+						if !ch.Deleted {
+							kv := ch.KeyValue
+							t.kv = &kv
+						}
+						pendingRollout = &t
 					case !ch.Deleted:
 						rs.repo.Offer(ch.Key, ch.Value)
 					}
@@ -235,22 +274,37 @@ func (rs *releases) run(ctx context.Context, rev int64, pending *target) {
 				if kv != nil {
 					t.commit = code.ID(kv.Value)
 				}
-				pending, rev = &t, cur
+				rokv, _, err := rs.store.Get(ctx, roKey, cur)
+				if err != nil {
+					rs.log.Warn("re-reading the rollout failed; serving the last releases", "ref", rs.ref, "err", err)
+					rewatch()
+					continue
+				}
+				pending, pendingRollout, rev = &t, &rolloutTarget{kv: rokv}, cur
 				events = rs.store.Watch(ctx, code.Prefix, rev)
 			}
 		}
-		if pending == nil {
-			continue
-		}
-		if err := rs.apply(ctx, *pending); err != nil {
-			rs.log.Warn("switching commit failed; serving the last release and retrying", "commit", pending.commit, "err", err)
-			if retry == nil {
-				rewatch()
+		if pending != nil {
+			if err := rs.apply(ctx, *pending); err != nil {
+				rs.log.Warn("switching commit failed; serving the last release and retrying", "commit", pending.commit, "err", err)
+				if retry == nil {
+					rewatch()
+				}
+				continue
 			}
-			continue
+			pending = nil
+			backoff = 50 * time.Millisecond
 		}
-		pending = nil
-		backoff = 50 * time.Millisecond
+		if pendingRollout != nil {
+			if err := rs.applyRollout(ctx, *pendingRollout); err != nil {
+				rs.log.Warn("building the rollout's commit failed; retrying", "ref", rs.ref, "err", err)
+				if retry == nil {
+					rewatch()
+				}
+				continue
+			}
+			pendingRollout = nil
+		}
 	}
 }
 
@@ -336,11 +390,58 @@ func (rs *releases) changed() {
 	}
 }
 
-// held returns the release of commit if the node holds one, or nil.
+// held returns the release of commit if the node holds one (current or the rollout's),
+// or nil.
 func (rs *releases) held(commit code.ID) *release {
 	if cur := rs.current.Load(); cur != nil && cur.commit == commit {
 		return cur
 	}
+	if c := rs.candidate.Load(); c != nil && c.rel != nil && c.rel.commit == commit {
+		return c.rel
+	}
+	return nil
+}
+
+// rolloutTarget is a state of the ref's rollout key: as read (nil when absent).
+type rolloutTarget struct {
+	kv *store.KeyValue
+}
+
+// applyRollout follows t: it builds the release of a running rollout's commit (unless held)
+// and makes it the candidate. A commit that does not build leaves a candidate without a
+// release, with the error, which the node's rollout hook answers by aborting the rollout.
+// It fails, changing nothing, only when the build failed for a passing reason.
+func (rs *releases) applyRollout(ctx context.Context, t rolloutTarget) error {
+	var c *candidate
+	if t.kv != nil {
+		ro, err := decodeRollout(t.kv.Value)
+		if err != nil {
+			rs.log.Error("ignoring the stored rollout", "ref", rs.ref, "err", err)
+		} else {
+			c = &candidate{rollout: ro, kv: t.kv}
+		}
+	}
+	if c != nil && c.rollout.State == api.RolloutRunning {
+		commit := code.ID(c.rollout.Commit)
+		if c.rel = rs.held(commit); c.rel == nil {
+			rel, err := rs.build(ctx, commit, t.kv.ModRevision)
+			switch {
+			case errors.Is(err, errTransient):
+				return err
+			case err != nil:
+				c.err = err
+				rs.log.Error("the rollout's commit does not build on this node", "ref", rs.ref, "commit", commit, "err", err)
+			default:
+				c.rel = rel
+				rs.log.Info("serving rollout commit beside the current release", "ref", rs.ref, "commit", commit, "steps", c.rollout.Steps)
+			}
+		}
+	}
+	rs.candidate.Store(c)
+	if rs.hooks.rollout != nil {
+		rs.hooks.rollout(c)
+	}
+	rs.changed()
 	return nil
 }
 
@@ -494,6 +595,16 @@ func (rs *releases) status(n *api.Node) {
 		n.Revision = max(n.Revision, rel.revision)
 	}
 	n.Wanted, n.Error, n.Retrying, n.Problems = rs.failure()
+	if c := rs.candidate.Load(); c != nil {
+		nr := &api.NodeRollout{Commit: c.rollout.Commit, State: c.rollout.State, Reason: c.rollout.Reason}
+		if c.serving() != nil {
+			nr.Percent = c.rollout.Percent(time.Now())
+		}
+		if c.err != nil {
+			nr.Error = fmt.Sprintf("commit %s does not build on this node (its log has the error); the node aborts the rollout", code.ID(c.rollout.Commit).Short())
+		}
+		n.Rollout = nr
+	}
 }
 
 // failure returns the node's build failure as its status reports it, or "" and nil.

@@ -153,13 +153,20 @@ type Server struct {
 	ids     *requestIDs
 	// requestTimeout is the cause of the deadline of app requests (Limits.Timeout).
 	requestTimeout error
-	// servedRel is what app requests derived from the release they ran on last.
-	servedRel atomic.Pointer[servedRelease]
-	tokens    *auth.Tokens
-	refusals  *refusals
-	api       http.Handler
-	start     time.Time
-	metrics   *metrics
+	// servedRel and servedNew are what app requests derived from the current release and
+	// from another (a rollout's) that they ran on last.
+	servedRel, servedNew atomic.Pointer[servedRelease]
+	// windows count the two commits of a running rollout (nil when none runs); windowsMu
+	// serializes their replacements. rolledBack is the stored rollout's revision this
+	// node last rolled back. See rolloutwindow.go.
+	windows    atomic.Pointer[rolloutWindows]
+	windowsMu  sync.Mutex
+	rolledBack atomic.Int64
+	tokens     *auth.Tokens
+	refusals   *refusals
+	api        http.Handler
+	start      time.Time
+	metrics    *metrics
 	// store is the node's view of cfg.Store (which it wraps): metrics and the full state.
 	store *watchedStore
 	// ops are the metrics of the API, the gate and data transactions.
@@ -174,6 +181,10 @@ type Server struct {
 	releases *releases
 	// publisher moves refs for the API: push, revert, ref move.
 	publisher *publisher
+	// preview serves /-/preview/COMMIT/... to developers (preview.go); previews holds
+	// the releases it built.
+	preview  http.Handler
+	previews *previewCache
 
 	cancel context.CancelFunc
 	// running counts the goroutines Start launched; Close waits for them.
@@ -223,14 +234,22 @@ func New(cfg Config) (*Server, error) {
 		ops:            newOpsMetrics(cfg.Version),
 	}
 	s.releases = newReleases(cfg.Store, repo, cfg.Ref, s.builder, s.log, releaseHooks{
-		switched: func(rel *release) { s.metrics.switched(string(rel.commit), rel.committed) },
-		failed:   func(*buildFailure) { s.metrics.buildFailures.Inc() },
-		changed:  s.changed,
+		switched: func(rel *release) {
+			s.metrics.switched(string(rel.commit), rel.committed)
+			s.resetWindows()
+			s.metrics.prune(s.releases)
+		},
+		rollout: s.rolloutChanged,
+		failed:  func(*buildFailure) { s.metrics.buildFailures.Inc() },
+		changed: s.changed,
 	})
 	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), storedClasses: s.storedClasses, log: s.log,
 		checked: s.ops.gateChecked}
 	s.publisher.buildIndexes = s.buildIndexes
-	s.api = s.apiHandler()
+	g := newGuard(s)
+	s.api = s.apiHandler(g)
+	s.previews = newPreviewCache()
+	s.preview = g.authorized(auth.Developer, s.serveAPI(s.servePreview))
 	s.metrics = newMetrics(s)
 	return s, nil
 }
@@ -252,8 +271,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	ctx, s.cancel = context.WithCancel(context.Background())
-	s.running.Add(2)
+	s.running.Add(3)
 	go s.publish(ctx)
+	go s.watchRollout(ctx)
 	go s.recordRefusals(ctx)
 	return nil
 }
@@ -328,6 +348,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.api.ServeHTTP(w, r)
 	case r.URL.Path == "/-/ui" || strings.HasPrefix(r.URL.Path, "/-/ui/"):
 		ui.ServeHTTP(w, r)
+	case strings.HasPrefix(r.URL.Path, previewPrefix):
+		s.preview.ServeHTTP(w, r)
 	case platform:
 		http.NotFound(w, r)
 	case r.Header.Get("Service-Worker") == "script" && path.Dir(r.URL.EscapedPath()) == "/":
@@ -336,11 +358,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// would control the platform's pages under /-/ as well as the application's.
 		http.Error(w, "A service worker script must not be served from the root: its scope would cover the platform's pages under /-/. Serve it from a directory, such as /app/sw.js (scope /app/).", http.StatusForbidden)
 	default:
+		// The affinity cookie is the platform's (starbase-*): read before forApp removes it.
+		affinity := affinityKey(r)
 		r = forApp(r)
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		route := s.serveApp(sw, r)
-		s.metrics.observe(route, sw.status, time.Since(start))
+		route, served := s.serveApp(sw, r, affinity)
+		d := time.Since(start)
+		s.metrics.observe(route, sw.status, d)
+		if served != nil {
+			served.series.observe(sw.status, d)
+			if cw := s.windows.Load().of(served.rel.commit); cw != nil {
+				cw.observe(start.Add(d), sw.status, d)
+			}
+		}
 		if logged != nil {
 			logged.route, logged.requestID = route, sw.requestID
 		}
@@ -363,21 +394,31 @@ func (w *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// serveApp runs one app request against the release current at its start. It returns the
-// route pattern that served it, for metrics.
-func (s *Server) serveApp(w http.ResponseWriter, r *http.Request) (route string) {
+// serveApp runs one app request against the release picked at its start: the current one,
+// or while a rollout runs, the one its pin or affinity key (the value of its AffinityCookie,
+// "" for none) chooses (see pick). It returns the
+// route pattern that served it and the release, for metrics (nil when none ran it).
+func (s *Server) serveApp(w http.ResponseWriter, r *http.Request, affinity string) (route string, served *servedRelease) {
 	route = "-"
 	if h := r.Header.Get("Starbase-Min-Revision"); h != "" {
 		if !s.holdForRevision(w, r, h) {
-			return route
+			return route, nil
 		}
 	}
-	rel := s.releases.current.Load()
+	rel := s.pick(w, r, affinity)
 	if rel == nil {
 		s.noRelease(w, r)
-		return route
+		return route, nil
 	}
-	served := s.served(rel)
+	served = s.served(rel)
+	return s.serveRelease(w, r, served), served
+}
+
+// serveRelease runs one app request on the release of served. It returns the route
+// pattern that served it, for metrics.
+func (s *Server) serveRelease(w http.ResponseWriter, r *http.Request, served *servedRelease) (route string) {
+	route = "-"
+	rel := served.rel
 	w.Header()["Starbase-Commit"] = served.commitHeader
 	if s.serveStatic(w, r, rel) {
 		return staticRoute
@@ -489,19 +530,25 @@ type servedRelease struct {
 	rel          *release
 	commitHeader []string // the value of Starbase-Commit
 	resolver     objects.ClassResolver
+	series       commitSeries // the per-commit metrics
 }
 
 // served returns the servedRelease of rel, made by the first request on rel (and again
 // if requests on two releases alternate, while a switch finishes). The first request on
 // the current release also lets the metrics drop the routes it no longer serves.
 func (s *Server) served(rel *release) *servedRelease {
-	if sr := s.servedRel.Load(); sr != nil && sr.rel == rel {
+	slot := &s.servedNew
+	if rel == s.releases.current.Load() {
+		slot = &s.servedRel
+	}
+	if sr := slot.Load(); sr != nil && sr.rel == rel {
 		return sr
 	}
-	if rel == s.releases.current.Load() {
+	if slot == &s.servedRel {
 		s.metrics.serving(rel.app)
 	}
-	sr := &servedRelease{rel: rel, commitHeader: []string{string(rel.commit)}, resolver: s.classResolver(rel)}
-	s.servedRel.Store(sr)
+	sr := &servedRelease{rel: rel, commitHeader: []string{string(rel.commit)}, resolver: s.classResolver(rel),
+		series: s.metrics.commitSeries(rel.commit)}
+	slot.Store(sr)
 	return sr
 }

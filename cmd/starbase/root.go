@@ -36,7 +36,7 @@ func newRootCmd() *cobra.Command {
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}")
-	root.AddCommand(newServeCmd(), newPushCmd(), newPullCmd(), newLogCmd(), newDiffCmd(), newRevertCmd(), newStatusCmd())
+	root.AddCommand(newServeCmd(), newPushCmd(), newPullCmd(), newLogCmd(), newDiffCmd(), newRevertCmd(), newStatusCmd(), newRolloutCmd())
 	root.AddCommand(newTokenCmd(), newAuditCmd(), newProtectCmd(), newUnprotectCmd(), newSecretCmd())
 	root.AddCommand(newCheckCmd(), newTestCmd(), newMigrateCmd())
 	root.AddCommand(newCompactCmd(), newDataCmd(), newBackupCmd(), newRestoreCmd())
