@@ -2,16 +2,21 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/bench/apps"
 	"github.com/starbase/starbase/code"
 	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/store"
 	"github.com/starbase/starbase/store/bolt"
 )
 
@@ -91,3 +96,69 @@ func filesServer(b *testing.B) *server.Server {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// The Rollout benchmarks serve the same page while a rollout runs at 50%: the node holds
+// two commits (the app, and the app with one more module) and picks one per request by
+// the client's affinity key. _Rollout is a returning client (its cookie sent), _RolloutNew a
+// new one (a key drawn and a cookie set on each answer). Compare with
+// BenchmarkServe_SmallJSON_Store, one commit:
+//
+//	go test -run '^$' -bench 'Serve_SmallJSON_(Store|Rollout)' -count 10 ./server
+func BenchmarkServe_SmallJSON_Rollout(b *testing.B) {
+	benchServeHeader(b, rolloutServer(b), "/hello/Ada", http.Header{"Cookie": {"starbase-rollout=0123456789abcdef0123456789abcdef"}})
+}
+func BenchmarkServe_SmallJSON_RolloutNew(b *testing.B) {
+	benchServeHeader(b, rolloutServer(b), "/hello/Ada", nil)
+}
+
+// benchServeHeader is benchServe with header on every request.
+func benchServeHeader(b *testing.B, h http.Handler, path string, header http.Header) {
+	b.Helper()
+	req := func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		maps.Copy(r.Header, header)
+		return r
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req())
+		if rec.Code != http.StatusOK {
+			b.Fatalf("GET %s: got status %d, want 200", path, rec.Code)
+		}
+	}
+}
+
+// rolloutServer is storeServer with a rollout at 50% of a second commit, once the node
+// serves both.
+func rolloutServer(b *testing.B) *server.Server {
+	b.Helper()
+	srv := storeServer(b)
+	ctx := context.Background()
+	files := apps.Starlark(1)
+	files["lib/extra.star"] = []byte("EXTRA = 1\n")
+	res, err := srv.Repo().Push(ctx, code.PushRequest{Ref: "next", Files: files, Author: "bench", Message: "candidate"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	main, _, err := srv.Repo().Ref(ctx, code.DefaultBranch)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Stored as the publisher stores it (server/rollout.go).
+	ro, _ := json.Marshal(api.Rollout{Ref: "main", Commit: string(res.Commit), Base: string(main), Steps: []int{50},
+		Started: time.Now(), State: api.RolloutRunning})
+	if _, err := srv.Repo().Store().Commit(ctx, nil, []store.Op{store.Put("code/rollouts/main", ro)}); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if n := srv.Status().Node; n.Rollout != nil && n.Rollout.Percent == 50 {
+			return srv
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the node does not serve the rollout")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -19,6 +19,7 @@ import (
 // pushFlags are the flags of `starbase push`.
 type pushFlags struct {
 	message     string
+	ref         string
 	force       bool
 	noTests     bool
 	orphans     []string
@@ -49,10 +50,18 @@ path:line:col: message and changes nothing.
 
 With --watch, push pushes DIR, then again each time a file of DIR is saved (once the
 changes have been quiet for --debounce), printing each new commit or the problems that
-refused it, until interrupted.`,
+refused it, until interrupted.
+
+With --ref NAME, push commits DIR on the ref NAME instead of main, whatever NAME was at (a
+ref for previews is scratch: each push replaces it), leaving DIR based on main as it was.
+The commit passes the same gate; a developer previews it at /-/preview/COMMIT/ and can roll
+it out with starbase rollout COMMIT.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := args[0]
+			if pf.ref != "" && pf.wait {
+				return fmt.Errorf("--wait waits until every node serves main's new commit; a push to --ref %s is served only as a preview (/-/preview/COMMIT/): drop --wait", pf.ref)
+			}
 			c, err := cf.client()
 			if err != nil {
 				return err
@@ -69,6 +78,7 @@ refused it, until interrupted.`,
 	fl := cmd.Flags()
 	fl.StringVarP(&pf.message, "message", "m", "", "commit message")
 	fl.BoolVar(&pf.force, "force", false, "push even if main moved since DIR's base commit")
+	fl.StringVar(&pf.ref, "ref", "", "push to this ref instead of main, replacing what it held (for a preview); DIR stays based on main")
 	fl.BoolVar(&pf.noTests, "no-tests", false, "skip the tests of the validation gate (recorded on the commit)")
 	fl.StringArrayVar(&pf.orphans, "orphan", nil, "a class with stored objects that the new code no longer declares, to leave as plain records (repeatable; else the gate refuses the push)")
 	fl.BoolVar(&pf.wait, "wait", false, "return only when every live node serves the new commit")
@@ -89,19 +99,25 @@ func pushDir(ctx context.Context, c *client.Client, dir string, pf pushFlags, st
 	if err != nil {
 		return err
 	}
-	res, err := c.Push(ctx, api.PushRequest{
+	req := api.PushRequest{
 		Expected: state.Commit,
 		Force:    pf.force,
 		Message:  pf.message,
 		NoTests:  pf.noTests,
 		Files:    files,
 		Orphans:  pf.orphans,
-	})
+	}
+	if pf.ref != "" {
+		req.Ref, req.Expected, req.Force = pf.ref, "", true
+	}
+	res, err := c.Push(ctx, req)
 	if err != nil {
 		return err
 	}
-	if err := workdir.SaveState(dir, res.Commit, files); err != nil {
-		return fmt.Errorf("pushed %s, but recording it in %s failed: %w", res.Commit, dir, err)
+	if pf.ref == "" {
+		if err := workdir.SaveState(dir, res.Commit, files); err != nil {
+			return fmt.Errorf("pushed %s, but recording it in %s failed: %w", res.Commit, dir, err)
+		}
 	}
 	if !res.Changed {
 		fmt.Fprintln(stderr, "nothing changed")

@@ -230,4 +230,30 @@ func TestCluster_RolloutSplitsPinsAbortsPromotesAndRollsBack(t *testing.T) {
 	if !found {
 		t.Fatalf("the audit log has no rollback by a node: %v", actions)
 	}
+
+	// push --ref makes a commit a developer previews on any node, with no rollout: others
+	// are still served main.
+	dir := t.TempDir()
+	files := map[string]string{}
+	for p, b := range versionApp(7) {
+		files[p] = string(b)
+	}
+	writeTree(t, dir, files)
+	preview := lastLine(c.nodes[2].cli(t, "push", dir, "--ref", "preview", "-m", "try v7"))
+	for _, n := range c.nodes {
+		req, _ := http.NewRequest("GET", n.url+"/-/preview/"+preview+"/", nil)
+		req.Header.Set("Authorization", "Bearer "+e2eToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "v7" || resp.Header.Get("Starbase-Commit") != preview {
+			t.Fatalf("preview of %s on %s = %d %q from %s", preview, n.url, resp.StatusCode, b, resp.Header.Get("Starbase-Commit"))
+		}
+		if _, got, commit, _ := hit(t, n.url, 1, nil); commit != v2.Commit || got != "v2" {
+			t.Fatalf("during a preview %s served %q from %s, want v2", n.url, got, commit)
+		}
+	}
 }
