@@ -17,6 +17,16 @@
 // keeps its last working release and reports the failure in /-/status, a metric and its
 // log (see releases.go); a node with no working release answers app requests 503.
 //
+// # Rollouts and previews
+//
+// While a rollout of main runs, a node holds a second release beside the current one, the
+// rollout's commit, built by the same code (releases.candidate, followed through the same
+// watch as the ref: rollout.go). Each request still reads one release at its start: pick
+// (rolloutroute.go) chooses it by the client's pin or affinity key, the same on every node.
+// Every node measures both commits over a sliding window and rolls the rollout back through
+// the store past its thresholds (rolloutwindow.go). /-/preview/COMMIT/ serves any commit's
+// release to developers, apart from all this (preview.go).
+//
 // # Publishing and the API
 //
 // The publisher (publisher.go) moves refs: push, revert and ref move, each a
