@@ -96,10 +96,16 @@ func newAffinityKey() string {
 	return hex.EncodeToString(b[:])
 }
 
+// validAffinityKey reports whether k is a key newAffinityKey could have made (lower-case
+// hex of affinityKeyLen digits), without allocating.
 func validAffinityKey(k string) bool {
 	if len(k) != affinityKeyLen {
 		return false
 	}
-	_, err := hex.DecodeString(k)
-	return err == nil
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
