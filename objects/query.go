@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+	"net/http"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -136,9 +137,12 @@ func encodeCursor(q *query, value any, id string) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(enc), nil
 }
 
-// decodeCursor checks that s is a cursor of a query with q's order, and returns it.
+// decodeCursor checks that s is a cursor of a query with q's order, and returns it. A cursor
+// comes back from a client (a "next page" link), so one that is not this query's is the
+// client's error: an AbortError 400, which rolls the request back like abort().
 func decodeCursor(q *query, s string) (*cursor, error) {
-	bad := fmt.Errorf("after(%q): not a cursor of this query (cursors come from page().cursor of a query with the same order_by)", s)
+	bad := &AbortError{Status: http.StatusBadRequest, Message: fmt.Sprintf(
+		"after(%q): not a cursor of this query (cursors come from page().cursor of a query with the same order_by)", s)}
 	enc, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, bad

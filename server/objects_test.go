@@ -133,3 +133,40 @@ func TestServer_ObjectsUseTheMethodsOfTheServedCommit(t *testing.T) {
 		t.Fatalf("after a failed handler the counter is %s, want value 12", body)
 	}
 }
+
+// A page cursor comes back from the client: one that is not the query's is the client's
+// error, answered 400 with the handler's writes rolled back, not a 500.
+func TestQuery_ACursorThatIsNotTheQuerysIs400(t *testing.T) {
+	n := servertest.Start(t, server.Config{})
+	files := counterApp("1")
+	files["app.star"] += `
+def page(req):
+    db.put(Counter(name = "written before the cursor is read"))
+    p = db.query(Counter).order_by("name").limit(2).after(req.query.get("cursor")).page()
+    return {"names": [c.name for c in p.items], "cursor": p.cursor}
+
+def count(req):
+    return {"n": db.query(Counter).count()}
+
+routes["GET /page"] = page
+routes["GET /count"] = count
+`
+	n.Push(t, files)
+	for _, cursor := range []string{"garbage", "AAAA", "%00"} {
+		resp, body := servertest.Do(t, n.HTTP, must(http.NewRequest("GET", n.URL+"/page?cursor="+cursor, nil)))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "not a cursor of this query") {
+			t.Errorf("GET /page?cursor=%s = %d %q, want 400 saying it is not a cursor of this query", cursor, resp.StatusCode, body)
+		}
+	}
+	resp, body := servertest.Do(t, n.HTTP, must(http.NewRequest("GET", n.URL+"/count", nil)))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"n": 0`) && !strings.Contains(string(body), `"n":0`) {
+		t.Errorf("GET /count = %d %q, want 0 objects: the refused requests' writes are rolled back", resp.StatusCode, body)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
