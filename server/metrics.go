@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -124,7 +125,10 @@ func newMetrics(s *Server) *metrics {
 			}
 			return 0
 		}),
-		collectors.NewGoCollector(),
+		// Besides the memstats, the live heap the last collection marked: what the node holds,
+		// without the garbage that GOGC lets pile up between collections (PaceGC).
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+			collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		stat("starbase_module_runs_total", "Module top levels run (cache misses that executed).",
 			func() float64 { return float64(s.loader.Stats().ModuleRuns) }),

@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -69,5 +71,43 @@ routes = {"POST /items/{name}": put}
 	}
 	if len(app) != 3 || app[0]["status"] != float64(200) || app[0]["request_id"] == "" || app[0]["commit"] == "" || app[0]["duration_ms"] == nil {
 		t.Errorf("access log of the app requests: %v; want 3 records with request id, status, commit and duration", app)
+	}
+}
+
+// TestMetrics_LiveHeapOfTheLastCollection checks that /-/metrics has the live heap the last
+// garbage collection marked (go_gc_heap_live_bytes), the figure of what a node holds that
+// GOGC's garbage does not blur (the bench harness's rollout memory reads it), and that it
+// follows the process's collections.
+func TestMetrics_LiveHeapOfTheLastCollection(t *testing.T) {
+	n := servertest.Start(t, server.Config{})
+	live := func() float64 {
+		t.Helper()
+		_, _, metrics := n.Get(t, "/-/metrics")
+		for line := range strings.SplitSeq(metrics, "\n") {
+			if v, ok := strings.CutPrefix(line, "go_gc_heap_live_bytes "); ok {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatalf("go_gc_heap_live_bytes %q: %v", v, err)
+				}
+				return f
+			}
+		}
+		t.Fatalf("/-/metrics has no go_gc_heap_live_bytes:\n%s", metrics)
+		return 0
+	}
+	runtime.GC()
+	before := live()
+	if before <= 0 {
+		t.Fatalf("go_gc_heap_live_bytes = %v after a collection, want > 0", before)
+	}
+	hold := make([][]byte, 64) // 64 MiB kept live across the next collection
+	for i := range hold {
+		hold[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	after := live()
+	runtime.KeepAlive(hold)
+	if after < before+32<<20 {
+		t.Errorf("go_gc_heap_live_bytes went from %v to %v across a collection that found 64 MiB more live, want at least 32 MiB more", before, after)
 	}
 }
