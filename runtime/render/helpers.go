@@ -1,13 +1,12 @@
 package render
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
 	"net/url"
 	"strings"
+	"text/template/parse"
 	"time"
 )
 
@@ -28,49 +27,125 @@ import (
 //
 // csrf_field and csrf_token give the token of the request that called render(), from
 // Options.CSRFToken, which is called with the request's thread (a render without one, or
-// a Renderer without the hook, fails there: "CSRF tokens are not available here"). A
-// template function cannot see the execution that calls it (the functions of a parsed set
-// are shared by every render), so each returns a mark, a random word fixed for the process
-// that html/template leaves unchanged in every context (letters and digits), and the
-// render's output, which belongs to one execution, replaces it by the token when it is
-// written (output.Write, fillCSRF). The token is asked for once per render, only when a
-// template uses it, and must be made of the characters of base64 (it is written after
-// html/template's escaping, so it must need none).
+// a Renderer without the hook, fails there: "CSRF tokens are not available here"). The
+// token is asked for once per render, only when a template uses it.
+//
+// The functions of a parsed set are shared by every execution of it, and a template
+// function cannot see the execution that calls it; so a set whose templates call
+// csrf_token or csrf_field is not executed itself: each render takes a copy of it whose
+// two functions read the render's output (csrfCopy), used by one render at a time and
+// kept for the next ones. The token is therefore an ordinary value of the execution:
+// html/template escapes it for the context it is written in (an attribute, a URL, a
+// script), and whatever a template does with it ({{slice csrf_token 4}},
+// {{printf "%x" csrf_token}}) is done with the request's own token. Nothing is replaced
+// in the output afterwards, so no data, whatever it holds, can become another user's
+// token (TestRender_CSRFTokenIsAValueOfItsRenderInEveryContext).
 
 // CSRFFormField is the name of the form field csrf_field renders: the field a server that
 // checks CSRF tokens reads from a form.
 const CSRFFormField = "csrf_token"
 
-// csrfMark is the prefix of the marks csrf_token (csrfMark+"t") and csrf_field
-// (csrfMark+"f") return: random, so that no data can forge one.
-var csrfMark = func() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return "csrf" + hex.EncodeToString(b)
-}()
-
 // maxLayout bounds the layout of date: a formatted time is at most a few times its layout.
 const maxLayout = 256
 
-// fillCSRF returns p with the CSRF marks replaced by the token of o's request.
-func (o *output) fillCSRF(p []byte) ([]byte, error) {
-	if o.csrf == nil {
-		if o.csrfToken == nil || o.thread == nil {
-			return nil, errors.New("csrf_token and csrf_field: CSRF tokens are not available here (only in a render() of a request)")
+// errNoCSRF is the error of csrf_token and csrf_field where no request's token is known.
+var errNoCSRF = errors.New("csrf_token and csrf_field: CSRF tokens are not available here (only in a render() of a request)")
+
+// csrfToken returns the token of o's request, asking Options.CSRFToken once.
+func (o *output) csrfToken() (string, error) {
+	if !o.csrfAsked {
+		o.csrfAsked = true
+		if o.csrfHook == nil || o.thread == nil {
+			o.csrfErr = errNoCSRF
+		} else if o.csrf, o.csrfErr = o.csrfHook(o.thread); o.csrfErr != nil {
+			o.csrfErr = fmt.Errorf("csrf_token: %w", o.csrfErr)
 		}
-		token, err := o.csrfToken(o.thread)
-		if err != nil {
-			return nil, fmt.Errorf("csrf_token: %w", err)
-		}
-		for i := range len(token) {
-			if c := token[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_+/=", c) >= 0) {
-				return nil, fmt.Errorf("csrf_token: the token holds %q, want only the characters of base64", c)
-			}
-		}
-		field := `<input type="hidden" name="` + CSRFFormField + `" value="` + token + `">`
-		o.csrf = strings.NewReplacer(csrfMark+"t", token, csrfMark+"f", field)
 	}
-	return []byte(o.csrf.Replace(string(p))), nil
+	return o.csrf, o.csrfErr
+}
+
+// csrfField returns the hidden input of the token of o's request.
+func (o *output) csrfField() (template.HTML, error) {
+	token, err := o.csrfToken()
+	if err != nil {
+		return "", err
+	}
+	return template.HTML(`<input type="hidden" name="` + CSRFFormField + `" value="` + template.HTMLEscapeString(token) + `">`), nil
+}
+
+// csrfCopy is a copy of a parsed set whose csrf_token and csrf_field give the token of
+// out, the render executing it (see above). A copy is used by one render at a time: out
+// is set by the render that took the copy, before it executes, and read on its goroutine.
+type csrfCopy struct {
+	set *template.Template
+	out *output
+}
+
+// maxIdleCopies bounds the copies of a set kept between renders: as many as renders of
+// it ran at once, up to this many.
+const maxIdleCopies = 16
+
+// newCSRFCopy clones pristine, a set that was never executed (html/template clones only
+// those), with the CSRF functions of the copy. The copy escapes each of its templates
+// when first executed.
+func newCSRFCopy(pristine *template.Template) (*csrfCopy, error) {
+	set, err := pristine.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("render: copying the templates: %w", err)
+	}
+	c := &csrfCopy{set: set}
+	set.Funcs(template.FuncMap{
+		"csrf_token": func() (string, error) { return c.out.csrfToken() },
+		"csrf_field": func() (template.HTML, error) { return c.out.csrfField() },
+	})
+	return c, nil
+}
+
+// callsCSRF reports whether a template of set calls csrf_token or csrf_field. It walks
+// every node, pipelines included, with a stack of its own: a tree is bounded by its
+// source, and its nesting by text/template's parser.
+func callsCSRF(set *template.Template) bool {
+	var stack []parse.Node
+	for _, t := range set.Templates() {
+		if t.Tree != nil && t.Tree.Root != nil {
+			stack = append(stack, t.Tree.Root)
+		}
+	}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch n := n.(type) {
+		case *parse.IdentifierNode:
+			if n.Ident == "csrf_token" || n.Ident == "csrf_field" {
+				return true
+			}
+		case *parse.ListNode:
+			if n != nil {
+				stack = append(stack, n.Nodes...)
+			}
+		case *parse.ActionNode:
+			stack = append(stack, n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					stack = append(stack, c)
+				}
+			}
+		case *parse.CommandNode:
+			stack = append(stack, n.Args...)
+		case *parse.ChainNode:
+			stack = append(stack, n.Node)
+		case *parse.IfNode:
+			stack = append(stack, n.Pipe, n.List, n.ElseList)
+		case *parse.RangeNode:
+			stack = append(stack, n.Pipe, n.List, n.ElseList)
+		case *parse.WithNode:
+			stack = append(stack, n.Pipe, n.List, n.ElseList)
+		case *parse.TemplateNode:
+			stack = append(stack, n.Pipe)
+		}
+	}
+	return false
 }
 
 // helperFuncs returns the helpers, each refusing a result of more than maxOutput bytes.
@@ -113,8 +188,9 @@ func helperFuncs(maxOutput int) template.FuncMap {
 			}
 			return base + sep + strings.Join(q, "&"), nil
 		},
-		"csrf_token": func() string { return csrfMark + "t" },
-		"csrf_field": func() template.HTML { return template.HTML(csrfMark + "f") },
+		// Only renders of a csrfCopy call these; its own replace them.
+		"csrf_token": func() (string, error) { return "", errNoCSRF },
+		"csrf_field": func() (template.HTML, error) { return "", errNoCSRF },
 		"date": func(t any, layout ...string) (string, error) {
 			tt, ok := t.(time.Time)
 			if !ok {

@@ -75,6 +75,14 @@ func IsTemplate(path string) bool {
 //     template is first executed; Parse executes every file (stopped at its first write,
 //     before it reads any data) so that they are found here instead.
 func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceError) {
+	set, _, problems := parseSet(files, false)
+	return set, problems
+}
+
+// parseSet is Parse, and, if forRenders and a template of the set calls csrf_token or
+// csrf_field, also returns a copy of the set made before it was escaped (executed), which
+// renders copy (see csrfCopy; html/template copies only unexecuted sets).
+func parseSet(files map[string][]byte, forRenders bool) (set, pristine *template.Template, problems []*traceback.SourceError) {
 	var paths []string
 	for p := range files {
 		if IsTemplate(p) {
@@ -83,7 +91,6 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 	}
 	sort.Strings(paths)
 
-	var problems []*traceback.SourceError
 	definedIn := map[string]string{} // template name -> the first file that defines it
 	for _, p := range paths {
 		src := files[p]
@@ -101,9 +108,9 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 	}
 	if len(problems) > 0 {
 		sortProblems(problems)
-		return nil, problems
+		return nil, nil, problems
 	}
-	set := template.New("").Funcs(funcs(DefaultMaxOutput))
+	set = template.New("").Funcs(funcs(DefaultMaxOutput))
 	for _, p := range paths {
 		if _, err := set.New(p).Parse(string(files[p])); err != nil {
 			// Each file parsed alone and no name is defined twice: this is not expected.
@@ -117,13 +124,20 @@ func Parse(files map[string][]byte) (*template.Template, []*traceback.SourceErro
 		problems = shapeProblems(set, files)
 	}
 	if len(problems) > 0 {
-		return nil, problems
+		return nil, nil, problems
 	}
 	insertTicks(set)
-	if problems = escapeAll(set, paths, files); len(problems) > 0 {
-		return nil, problems
+	if forRenders && callsCSRF(set) {
+		var err error
+		if pristine, err = set.Clone(); err != nil {
+			// set was never executed: this is not expected.
+			return nil, nil, []*traceback.SourceError{{Path: paths[0], Function: templateFunction(paths[0]), Err: err}}
+		}
 	}
-	return set, nil
+	if problems = escapeAll(set, paths, files); len(problems) > 0 {
+		return nil, nil, problems
+	}
+	return set, pristine, nil
 }
 
 // redefinitions reports the names that t, the template file at path, defines and that an

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -58,10 +57,38 @@ type Renderer struct {
 }
 
 // parsedSet is the template set of a tree and the sources it was parsed from (to locate
-// execution errors).
+// execution errors). A set whose templates call csrf_token or csrf_field is rendered
+// through copies of pristine instead (csrfCopy, helpers.go).
 type parsedSet struct {
-	set   *template.Template
-	files map[string][]byte
+	set      *template.Template
+	files    map[string][]byte
+	pristine *template.Template // nil: set calls no CSRF function and is executed itself
+
+	mu   sync.Mutex  // guards idle
+	idle []*csrfCopy // copies no render uses, at most maxIdleCopies
+}
+
+// take returns a copy of the set for one render (ps.pristine is not nil).
+func (ps *parsedSet) take() (*csrfCopy, error) {
+	ps.mu.Lock()
+	if n := len(ps.idle); n > 0 {
+		c := ps.idle[n-1]
+		ps.idle = ps.idle[:n-1]
+		ps.mu.Unlock()
+		return c, nil
+	}
+	ps.mu.Unlock()
+	return newCSRFCopy(ps.pristine)
+}
+
+// give returns a copy taken by a render that is over.
+func (ps *parsedSet) give(c *csrfCopy) {
+	c.out = nil
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if len(ps.idle) < maxIdleCopies {
+		ps.idle = append(ps.idle, c)
+	}
 }
 
 // New returns a Renderer.
@@ -154,6 +181,15 @@ func (r *Renderer) execute(ctx context.Context, thread *starlark.Thread, snap *r
 			path, commitName(snap.Commit), Dir)
 	}
 	out := r.output(ctx, thread)
+	if ps.pristine != nil {
+		c, err := ps.take()
+		if err != nil {
+			return "", err
+		}
+		defer ps.give(c)
+		c.out = out
+		t = c.set.Lookup(path)
+	}
 	if err := t.Execute(out, data); err != nil {
 		err = execError(err, ps.files)
 		if _, located := err.(*traceback.SourceError); !located {
@@ -201,12 +237,15 @@ func (r *Renderer) parsed(ctx context.Context, snap *runtime.Snapshot) (*parsedS
 	if err != nil {
 		return nil, nil, err
 	}
-	set, problems := Parse(files)
+	set, pristine, problems := parseSet(files, true)
 	if len(problems) > 0 {
 		return nil, problems, nil
 	}
 	set.Funcs(funcs(r.maxOutput))
-	ps = &parsedSet{set: set, files: files}
+	if pristine != nil {
+		pristine.Funcs(funcs(r.maxOutput))
+	}
+	ps = &parsedSet{set: set, files: files, pristine: pristine}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if cached, ok := r.sets[key]; ok {
@@ -307,13 +346,16 @@ type output struct {
 	stopped  func() error         // why done is closed
 	thread   *starlark.Thread     // nil when rendering for Go code
 	writes   uint64               // since the last charge
-	// csrfToken is Options.CSRFToken; csrf replaces the CSRF marks once the token is known.
-	csrfToken func(*starlark.Thread) (string, error)
-	csrf      *strings.Replacer
+	// csrfHook is Options.CSRFToken; once csrfAsked, csrf and csrfErr are what it
+	// returned for thread (see output.csrfToken).
+	csrfHook  func(*starlark.Thread) (string, error)
+	csrfAsked bool
+	csrf      string
+	csrfErr   error
 }
 
 func (r *Renderer) output(ctx context.Context, thread *starlark.Thread) *output {
-	o := &output{max: r.maxOutput, done: ctx.Done(), thread: thread, csrfToken: r.csrfToken}
+	o := &output{max: r.maxOutput, done: ctx.Done(), thread: thread, csrfHook: r.csrfToken}
 	o.tooLarge = func(size int) error {
 		return fmt.Errorf("%w: more than %d bytes (Options.MaxOutput)", ErrOutputTooLarge, r.maxOutput)
 	}
@@ -342,18 +384,11 @@ func (o *output) Write(p []byte) (int, error) {
 			}
 		}
 	}
-	n := len(p)
-	if bytes.Contains(p, []byte(csrfMark)) { // csrf_token or csrf_field (helpers.go)
-		var err error
-		if p, err = o.fillCSRF(p); err != nil {
-			return 0, err
-		}
-	}
 	if o.Len()+len(p) > o.max {
 		return 0, o.tooLarge(o.Len() + len(p))
 	}
 	o.Builder.Write(p)
-	return n, nil
+	return len(p), nil
 }
 
 // finish charges what the execution has not charged yet: its last writes and its HTML.
