@@ -207,17 +207,27 @@ func (g *watchdog) stopEnded() {
 	})
 }
 
+// weighed is an execution and its usage as read once (execution.usage changes while the
+// execution runs).
+type weighed struct {
+	*execution
+	usage int64
+}
+
 // heaviest returns the registered executions by decreasing usage (the oldest first among
-// equals), and the sum of their usage.
-func (g *watchdog) heaviest() ([]*execution, int64) {
-	var all []*execution
+// equals), and the sum of their usage. Each usage is read once, before sorting: the
+// executions keep running, and a sort whose comparisons read figures that change meanwhile
+// has no consistent order (TestWatchdog_HeaviestSortsOneReadingOfUsages).
+func (g *watchdog) heaviest() ([]weighed, int64) {
+	var all []weighed
 	var total int64
 	g.each(func(e *execution) {
-		all = append(all, e)
-		total = satAdd(total, e.usage())
+		w := weighed{e, e.usage()}
+		all = append(all, w)
+		total = satAdd(total, w.usage)
 	})
-	slices.SortStableFunc(all, func(a, b *execution) int {
-		if c := cmp.Compare(b.usage(), a.usage()); c != 0 {
+	slices.SortStableFunc(all, func(a, b weighed) int {
+		if c := cmp.Compare(b.usage, a.usage); c != 0 {
 			return c
 		}
 		return a.started.Compare(b.started)
@@ -329,9 +339,9 @@ func (g *watchdog) confirmAndStop(heap *heapReader, quietUntil *time.Time) []*ex
 	// a small request is never stopped beside a large one.
 	var victims []*execution
 	var covered int64
-	for i, e := range all {
-		usage := e.usage()
-		if covered >= excess || i > 0 && usage*guardShare < all[0].usage() {
+	for i, w := range all {
+		e, usage := w.execution, w.usage
+		if covered >= excess || i > 0 && usage*guardShare < all[0].usage {
 			break
 		}
 		covered = satAdd(covered, usage)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,4 +133,59 @@ func TestWatchdog_ContextsStillStopExecutionsAfterClose(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("spin() still runs 10s after its context was canceled (after Close)")
 	}
+}
+
+// TestWatchdog_HeaviestSortsOneReadingOfUsages sorts 300 registered executions while
+// other goroutines keep changing what they allocated, as running executions do: the order
+// heaviest returns is the order of the usages it returns (one reading of each, taken
+// before sorting), and the total is their sum. Sorting by figures read during the sort
+// gave an order consistent with no reading.
+func TestWatchdog_HeaviestSortsOneReadingOfUsages(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	g := newWatchdog(ctx, 0, slog.New(slog.DiscardHandler))
+	start := time.Now()
+	var all []*execution
+	for i := range 300 {
+		e := &execution{ctx: context.Background(), started: start.Add(time.Duration(i%7) * time.Millisecond)}
+		e.charged.Store(int64(i % 10 * 1000))
+		g.add(e)
+		all = append(all, e)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e := all[(i*7+w)%len(all)]
+				e.charged.Store(int64((i * 7919) % 10000))
+				e.steps.Add(1)
+			}
+		})
+	}
+	for round := range 200 {
+		got, total := g.heaviest()
+		var sum int64
+		for i, w := range got {
+			sum += w.usage
+			if i > 0 && (got[i-1].usage < w.usage || got[i-1].usage == w.usage && got[i-1].started.After(w.started)) {
+				t.Fatalf("round %d: position %d has usage %d (started %v) after %d (started %v): not the order of the usages returned",
+					round, i, w.usage, w.started, got[i-1].usage, got[i-1].started)
+			}
+		}
+		if len(got) != len(all) || sum != total {
+			t.Fatalf("round %d: %d executions of total %d, want %d of total %d (their sum)", round, len(got), total, len(all), sum)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for _, e := range all {
+		g.remove(e)
+	}
+	cancel()
+	g.wait()
 }
