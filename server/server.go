@@ -486,7 +486,7 @@ func (s *Server) serveRelease(w http.ResponseWriter, r *http.Request, served *se
 		runs++
 		run = sess.Begin()
 		result, err = s.loader.Call(ctx, rel.snap, rt.Fn, args, nil, runtime.CallOptions{
-			RequestID: reqID, Prints: prints, Now: now, Bind: func(t *starlark.Thread) { objects.Bind(t, tx); appsession.Bind(t, run) },
+			RequestID: reqID, Prints: prints, Now: now, Bind: func(t *starlark.Thread) { objects.Bind(t, tx); appsession.Bind(t, run); ar.value.SetThread(t) },
 		})
 		if err == nil && errorStatus(result) && !tx.CommitOnError() {
 			return errRolledBack // answered below, with nothing written (apperrors.go)

@@ -5,8 +5,9 @@
 //
 // It parses what clients send, so every parse is bounded: a body is read by the caller
 // within its limit (serve --max-body) before a Request is made, forms and query strings are
-// bounded in fields (MaxFormFields, MaxFormParts), what a parse builds is charged to the
-// handler's allocation check (runtime.ChargeAlloc), and JSON goes through the runtime's
+// bounded in fields (MaxFormFields, MaxFormParts), what a parse builds, and the copies of
+// the body, headers and cookies a handler reads, are charged to the handler's allocation
+// check (runtime.ChargeAlloc, on the thread given by Request.SetThread), and JSON goes through the runtime's
 // bounded decoder (runtime.DecodeJSON). A body a method cannot parse stops the handler with
 // 400, as abort(400, why) would, naming what is wrong.
 package web

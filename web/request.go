@@ -10,6 +10,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/runtime"
 )
 
 // Request is the req value handlers receive: a struct (its type is "struct", it prints as
@@ -54,6 +55,11 @@ type Request struct {
 	fields [len(requestFields)]starlark.Value // built so far, by index in requestFields
 	origin *origin                            // made on first use
 	parsed map[string]parsed                  // what form(), files() and json() returned
+
+	// thread is the thread of the handler's run that reads the fields (SetThread);
+	// charged[i] is the last thread charged the size of fields[i].
+	thread  *starlark.Thread
+	charged [len(requestFields)]*starlark.Thread
 }
 
 // parsed is the outcome of a method that parses the body.
@@ -86,11 +92,23 @@ func (q *Request) Set(in Incoming) {
 	*q = Request{http: in.HTTP, id: in.ID, params: in.Params, body: in.Body, proxies: in.Proxies}
 }
 
+// SetThread makes thread the one whose run of the handler reads q's fields from now on:
+// the copies that body, headers and cookies make of the HTTP request are charged to its
+// allocation check (runtime.ChargeAlloc), once per run that reads them (a run after a
+// data conflict holds them too). Without a thread nothing is charged.
+func (q *Request) SetThread(thread *starlark.Thread) { q.thread = thread }
+
 // Attr returns the field name, building it on first use.
 func (q *Request) Attr(name string) (starlark.Value, error) {
 	i := slices.Index(requestFields[:], name)
 	if i < 0 {
 		return nil, starlark.NoSuchAttrError(fmt.Sprintf("request has no .%s field", name))
+	}
+	if q.thread != nil && q.charged[i] != q.thread {
+		if err := runtime.ChargeAlloc(q.thread, "req."+name, q.copySize(name)); err != nil {
+			return nil, err
+		}
+		q.charged[i] = q.thread
 	}
 	if q.fields[i] == nil {
 		v, err := q.build(name)
@@ -152,6 +170,38 @@ func (q *Request) field(name string) starlark.Value {
 		o := q.getOrigin()
 		return starlark.String(o.Scheme + "://" + o.Host + q.http.URL.RequestURI())
 	}
+}
+
+// Bytes a field's copy costs beyond its text: a dict or MultiDict entry and its strings,
+// and for a cookie the *http.Cookie that parsing makes.
+const (
+	headerEntryBytes = 96
+	cookieEntryBytes = 256
+)
+
+// copySize returns an upper estimate of what building the field name copies from the
+// HTTP request, counted without building it: body, headers and cookies are bounded by
+// serve --max-body and Go's header limit (1 MiB), but a handler's copies of them are
+// memory it holds like any other. The other fields are small, or charged by their
+// parse (query, form, files, json).
+func (q *Request) copySize(name string) int64 {
+	var n int64
+	switch name {
+	case "body":
+		n = int64(len(q.body))
+	case "headers":
+		for k, vs := range q.http.Header {
+			n += int64(len(k)) + headerEntryBytes
+			for _, v := range vs {
+				n += int64(len(v)) + 2
+			}
+		}
+	case "cookies":
+		for _, line := range q.http.Header["Cookie"] {
+			n += int64(len(line)) + cookieEntryBytes*int64(strings.Count(line, ";")+1)
+		}
+	}
+	return n
 }
 
 func (q *Request) getOrigin() *origin {
