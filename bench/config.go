@@ -41,6 +41,11 @@ type config struct {
 	// Go micro-benchmarks.
 	microCount     int
 	microBenchtime string
+
+	// Rollouts (the hot path's rounds, duration and connections apply too).
+	rolloutCycles int // rollouts aborted and promoted on three nodes, each
+	rolloutNodes  int // fresh ERP nodes whose memory is read with one commit and two
+	rolloutGCs    int // collections awaited per memory reading (0: none, the last one's live heap)
 }
 
 func fullConfig() config {
@@ -62,6 +67,9 @@ func fullConfig() config {
 		coldRuns:       5,
 		microCount:     5,
 		microBenchtime: "0.3s",
+		rolloutCycles:  50,
+		rolloutNodes:   5,
+		rolloutGCs:     3,
 	}
 }
 
@@ -85,6 +93,9 @@ func smokeConfig() config {
 		coldRuns:       1,
 		microCount:     1,
 		microBenchtime: "1x",
+		rolloutCycles:  2,
+		rolloutNodes:   1,
+		rolloutGCs:     0,
 	}
 }
 

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -83,4 +85,59 @@ func runEtcd(ctx context.Context) error {
 	fmt.Printf("%s%s\n", childReady, strings.Join(clients, ","))
 	<-ctx.Done()
 	return nil
+}
+
+// errNoEtcd is returned by startCluster when `starbase serve` has no --etcd flag.
+var errNoEtcd = errors.New("this `starbase serve` has no --etcd flag")
+
+// startCluster starts a three-member etcd cluster (the child mode "etcd") and three
+// starbase nodes on it, named name1 to name3, each with its own data directory. stop stops
+// whatever was started, also when err is set; err is errNoEtcd, with nothing started, when
+// the binary cannot serve from etcd.
+func (e *env) startCluster(ctx context.Context, name string) (nodes []*proc, stop func(), err error) {
+	var cluster *proc
+	stop = func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+		if cluster != nil {
+			cluster.stop()
+		}
+	}
+	help, err := exec.CommandContext(ctx, e.starbin, "serve", "--help").CombinedOutput()
+	if err != nil {
+		return nil, stop, fmt.Errorf("starbase serve --help: %v\n%s", err, help)
+	}
+	if !strings.Contains(string(help), "--etcd") {
+		return nil, stop, errNoEtcd
+	}
+	var fast []string
+	if e.cfg.smoke {
+		fast = append(fast, childFast+"=1")
+	}
+	// The members' ports are picked free just before etcd binds them, and another process
+	// may take one first: try a few times.
+	for attempt := 1; ; attempt++ {
+		cluster, err = e.startChild(ctx, "etcd", "", fast...)
+		if err == nil {
+			break
+		}
+		if attempt == 3 {
+			return nil, stop, err
+		}
+		e.logf("starting etcd failed, trying again: %v", err)
+	}
+	endpoints := cluster.url // the child prints its client addresses, comma-separated
+	for i := range 3 {
+		data, err := e.dir("etcd-" + name)
+		if err != nil {
+			return nodes, stop, err
+		}
+		n, err := e.startStarbase(ctx, fmt.Sprintf("%s%d", name, i+1), data, "127.0.0.1:0", "--etcd", endpoints)
+		if err != nil {
+			return nodes, stop, err
+		}
+		nodes = append(nodes, n)
+	}
+	return nodes, stop, nil
 }

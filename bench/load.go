@@ -203,17 +203,23 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (*http.Response, []b
 	return resp, body, err
 }
 
-// wrkLoad runs wrk with one thread (the other core serves).
+// wrkLoad runs wrk with one thread (the other core serves), sending header with every
+// request.
 type wrkLoad struct {
-	path  string
-	conns int
+	path   string
+	conns  int
+	header map[string]string
 }
 
 func (w wrkLoad) String() string { return fmt.Sprintf("wrk, 1 thread, %d connections", w.conns) }
 
 func (w wrkLoad) run(ctx context.Context, target string, d time.Duration) (loadResult, error) {
 	secs := max(1, int(d.Round(time.Second)/time.Second))
-	cmd := exec.CommandContext(ctx, w.path, "-t1", "-c"+strconv.Itoa(w.conns), "-d"+strconv.Itoa(secs)+"s", "--latency", target)
+	args := []string{"-t1", "-c" + strconv.Itoa(w.conns), "-d" + strconv.Itoa(secs) + "s", "--latency"}
+	for _, k := range slices.Sorted(maps.Keys(w.header)) {
+		args = append(args, "-H", k+": "+w.header[k])
+	}
+	cmd := exec.CommandContext(ctx, w.path, append(args, target)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk: %v\n%s", err, out)

@@ -3,10 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -55,50 +54,15 @@ func propagationBolt(ctx context.Context, e *env, sec *section) error {
 
 // propagationEtcd runs the three-node measurement if `starbase serve` has an --etcd flag.
 func propagationEtcd(ctx context.Context, e *env, sec *section) error {
-	help, err := exec.CommandContext(ctx, e.starbin, "serve", "--help").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("starbase serve --help: %v\n%s", err, help)
-	}
-	if !strings.Contains(string(help), "--etcd") {
+	nodes, stop, err := e.startCluster(ctx, "node")
+	defer stop()
+	if errors.Is(err, errNoEtcd) {
 		sec.printf("| 3 nodes, 3-member etcd | not run: this `starbase serve` has no `--etcd` flag yet | | | | | | | |\n\n")
 		e.note("propagation on 3 nodes with etcd was not run: `starbase serve` has no --etcd flag in this build")
 		return nil
 	}
-	var fast []string
-	if e.cfg.smoke {
-		fast = append(fast, childFast+"=1")
-	}
-	// The members' ports are picked free just before etcd binds them, and another process
-	// may take one first: try a few times.
-	var cluster *proc
-	for attempt := 1; ; attempt++ {
-		cluster, err = e.startChild(ctx, "etcd", "", fast...)
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			return err
-		}
-		e.logf("starting etcd failed, trying again: %v", err)
-	}
-	defer cluster.stop()
-	endpoints := cluster.url // the child prints its client addresses, comma-separated
-	var nodes []*proc
-	defer func() {
-		for _, n := range nodes {
-			n.stop()
-		}
-	}()
-	for i := range 3 {
-		data, err := e.dir("etcd-node")
-		if err != nil {
-			return err
-		}
-		n, err := e.startStarbase(ctx, fmt.Sprintf("node%d", i+1), data, "127.0.0.1:0", "--etcd", endpoints)
-		if err != nil {
-			return err
-		}
-		nodes = append(nodes, n)
+	if err != nil {
+		return err
 	}
 	m, err := measurePropagation(ctx, e, nodes)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,7 @@ func scenarioList() []scenario {
 		{"coldstart", "6. Cold start", coldStart},
 		{"micro", "7. Go micro-benchmarks", micro},
 		{"erp", "8. A real application: the ERP example", erp},
+		{"rollout", "9. Rollouts: two commits served side by side", rolloutScenario},
 	}
 }
 
@@ -205,10 +207,16 @@ func (e *env) loadName() string {
 
 // loadGen returns the hot path's load generator.
 func (e *env) loadGen(conns int) loadGen {
+	return e.loadGenWith(conns, nil, nil)
+}
+
+// loadGenWith returns the hot path's load generator sending header with every request. The
+// Go load generator also passes every answer to check (nil: none); wrk checks nothing.
+func (e *env) loadGenWith(conns int, header map[string]string, check func(int, http.Header, []byte) error) loadGen {
 	if e.wrk != "" {
-		return wrkLoad{path: e.wrk, conns: conns}
+		return wrkLoad{path: e.wrk, conns: conns, header: header}
 	}
-	return goLoad{conns: conns}
+	return goLoad{conns: conns, header: header, check: check}
 }
 
 // machine describes the machine and the tools' versions.

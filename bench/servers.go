@@ -92,15 +92,25 @@ func (e *env) startFlask(ctx context.Context, setup flaskSetup) (*proc, error) {
 // push makes main's tree equal to files, as the admin, through node p's API (forced: the
 // harness is main's only writer).
 func push(ctx context.Context, p *proc, files map[string][]byte, message string) (api.CommitResult, error) {
-	c, err := client.New(p.url, client.Options{Token: adminToken})
+	return pushRef(ctx, p, "", files, message)
+}
+
+// pushRef makes ref's tree ("" for main) equal to files, as push does.
+func pushRef(ctx context.Context, p *proc, ref string, files map[string][]byte, message string) (api.CommitResult, error) {
+	c, err := p.admin()
 	if err != nil {
 		return api.CommitResult{}, err
 	}
-	res, err := c.Push(ctx, api.PushRequest{Files: files, Force: true, Message: message})
+	res, err := c.Push(ctx, api.PushRequest{Ref: ref, Files: files, Force: true, Message: message})
 	if err != nil {
 		return res, fmt.Errorf("push to %s: %w", p.name, err)
 	}
 	return res, nil
+}
+
+// admin returns a client of node p's API with the admin token.
+func (p *proc) admin() (*client.Client, error) {
+	return client.New(p.url, client.Options{Token: adminToken})
 }
 
 // answer is one response as the benchmarks check it.
@@ -108,6 +118,7 @@ type answer struct {
 	status int
 	commit string // Starbase-Commit
 	retry  bool   // Retry-After was set
+	header http.Header
 	body   []byte
 }
 
@@ -115,19 +126,27 @@ type answer struct {
 // such a request a few seconds at most, then answers 503 with Retry-After: get asks again,
 // for up to a minute, so that a slow moment of the machine is measured, not failed.
 func get(ctx context.Context, hc *http.Client, p *proc, path string, minRev int64) (answer, error) {
+	return getWith(ctx, hc, p, path, minRev, nil)
+}
+
+// getWith is get with the request headers of header.
+func getWith(ctx context.Context, hc *http.Client, p *proc, path string, minRev int64, header map[string]string) (answer, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		a, err := getOnce(ctx, hc, p, path, minRev)
+		a, err := getOnce(ctx, hc, p, path, minRev, header)
 		if err != nil || minRev == 0 || a.status != http.StatusServiceUnavailable || !a.retry || time.Now().After(deadline) {
 			return a, err
 		}
 	}
 }
 
-func getOnce(ctx context.Context, hc *http.Client, p *proc, path string, minRev int64) (answer, error) {
+func getOnce(ctx context.Context, hc *http.Client, p *proc, path string, minRev int64, header map[string]string) (answer, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url+path, nil)
 	if err != nil {
 		return answer{}, err
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
 	}
 	if minRev > 0 {
 		req.Header.Set("Starbase-Min-Revision", strconv.FormatInt(minRev, 10))
@@ -139,7 +158,7 @@ func getOnce(ctx context.Context, hc *http.Client, p *proc, path string, minRev 
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return answer{status: resp.StatusCode, commit: resp.Header.Get("Starbase-Commit"),
-		retry: resp.Header.Get("Retry-After") != "", body: body}, err
+		retry: resp.Header.Get("Retry-After") != "", header: resp.Header, body: body}, err
 }
 
 // metric reads one unlabelled sample of the node's Prometheus metrics.
