@@ -13,11 +13,12 @@ type config struct {
 	load  string   // hot-path load generator: "wrk" or "go"
 
 	// Hot path.
-	rounds   int           // rounds of every (page, server) pair, in rotated order
-	duration time.Duration // per load run
-	warmup   time.Duration // per (page, server) before the first round
-	conns    int           // concurrent keep-alive connections of the load generator
-	profile  time.Duration // CPU profile of the store server under load
+	rounds     int           // rounds of every (page, server) pair, in rotated order
+	duration   time.Duration // per load run
+	warmup     time.Duration // per (page, server) before the first round
+	conns      int           // concurrent keep-alive connections of the load generator
+	minAnswers int           // the Go load generator runs past duration until this many answers
+	profile    time.Duration // CPU profile of the store server under load
 
 	// Propagation.
 	pushes int
@@ -81,6 +82,7 @@ func smokeConfig() config {
 		duration:       100 * time.Millisecond,
 		warmup:         50 * time.Millisecond,
 		conns:          4,
+		minAnswers:     20, // 100 ms on a loaded machine may see no answer at all
 		profile:        300 * time.Millisecond,
 		pushes:         5,
 		deployFor:      400 * time.Millisecond,

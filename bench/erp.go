@@ -66,6 +66,7 @@ func erp(ctx context.Context, e *env) (*section, error) {
 	conns := e.cfg.conns
 	for i := range workloads {
 		workloads[i].load.conns = conns
+		workloads[i].load.minAnswers = e.cfg.minAnswers
 		if _, err := workloads[i].load.run(ctx, node.url+workloads[i].path, e.cfg.warmup); err != nil {
 			return nil, fmt.Errorf("warming up %s: %w", workloads[i].name, err)
 		}

@@ -45,14 +45,16 @@ type loadGen interface {
 
 // goLoad is the built-in load generator: one goroutine per connection writing raw
 // HTTP/1.1 requests and parsing answers with net/http's reader, recording every latency.
+// A run lasts its duration, and longer if minAnswers requests were not answered by then.
 // check, if set, sees every answer and refuses it by returning an error. Requests are GETs
 // unless method is set; header and body are sent with every request.
 type goLoad struct {
-	conns  int
-	check  func(status int, header http.Header, body []byte) error
-	method string
-	header map[string]string
-	body   []byte
+	conns      int
+	minAnswers int
+	check      func(status int, header http.Header, body []byte) error
+	method     string
+	header     map[string]string
+	body       []byte
 }
 
 // request returns the bytes of the request g sends to u.
@@ -98,43 +100,58 @@ func (g goLoad) run(ctx context.Context, target string, d time.Duration) (loadRe
 		return loadResult{}, err
 	}
 	reqBytes := g.request(u)
+	var (
+		fails failures
+		all   []time.Duration
+		res   loadResult
+	)
+	// Phases follow each other until minAnswers requests were answered, each twice as long
+	// as the one before: on a loaded machine a toy duration may end before the first answer,
+	// which measures nothing.
+	for phase := d; ; phase *= 2 {
+		lats, elapsed := g.phase(ctx, u.Host, reqBytes, phase, &fails)
+		all = append(all, lats...)
+		res.Elapsed += elapsed
+		if len(all) >= g.minAnswers || ctx.Err() != nil {
+			break
+		}
+	}
+	slices.Sort(all)
+	res.Requests, res.Failed, res.First = int64(len(all)), fails.count, fails.first
+	res.P50, res.P99 = percentile(all, 0.50), percentile(all, 0.99)
+	return res, nil
+}
+
+// phase sends requests on g.conns connections for d and returns the latencies of the
+// answered ones and the phase's wall time.
+func (g goLoad) phase(ctx context.Context, host string, req []byte, d time.Duration, fails *failures) ([]time.Duration, time.Duration) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var (
 		wg    sync.WaitGroup
-		fails failures
 		lats  = make([][]time.Duration, g.conns)
-		count = make([]int64, g.conns)
 		start = time.Now()
 	)
 	for i := range g.conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lats[i], count[i] = g.worker(ctx, u.Host, reqBytes, &fails)
+			lats[i] = g.worker(ctx, host, req, fails)
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	var all []time.Duration
-	var n int64
 	for i := range lats {
 		all = append(all, lats[i]...)
-		n += count[i]
 	}
-	slices.Sort(all)
-	return loadResult{
-		Requests: n, Failed: fails.count, Elapsed: elapsed, First: fails.first,
-		P50: percentile(all, 0.50), P99: percentile(all, 0.99),
-	}, nil
+	return all, elapsed
 }
 
-// worker runs one connection until ctx ends. It returns the latencies of answered requests
-// and how many there were.
+// worker runs one connection until ctx ends. It returns the latencies of answered requests.
 // ctx must have a deadline: it bounds every read and write.
-func (g goLoad) worker(ctx context.Context, host string, req []byte, fails *failures) ([]time.Duration, int64) {
+func (g goLoad) worker(ctx context.Context, host string, req []byte, fails *failures) []time.Duration {
 	lats := make([]time.Duration, 0, 4096)
-	var n int64
 	fail := fails.add
 	var (
 		conn net.Conn
@@ -174,7 +191,6 @@ func (g goLoad) worker(ctx context.Context, host string, req []byte, fails *fail
 			continue
 		}
 		lats = append(lats, time.Since(t0))
-		n++
 		if resp.StatusCode/100 != 2 {
 			fail(fmt.Errorf("status %d: %.200s", resp.StatusCode, body))
 		} else if g.check != nil {
@@ -187,7 +203,7 @@ func (g goLoad) worker(ctx context.Context, host string, req []byte, fails *fail
 			conn = nil
 		}
 	}
-	return lats, n
+	return lats
 }
 
 func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (*http.Response, []byte, error) {

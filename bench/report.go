@@ -216,7 +216,7 @@ func (e *env) loadGenWith(conns int, header map[string]string, check func(int, h
 	if e.wrk != "" {
 		return wrkLoad{path: e.wrk, conns: conns, header: header}
 	}
-	return goLoad{conns: conns, header: header, check: check}
+	return goLoad{conns: conns, minAnswers: e.cfg.minAnswers, header: header, check: check}
 }
 
 // machine describes the machine and the tools' versions.
