@@ -75,3 +75,14 @@ func (c *lru[V]) add(id ID, v V) {
 		c.total -= entry.cost
 	}
 }
+
+// remove drops id from the cache, if it is there.
+func (c *lru[V]) remove(id ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[id]; ok {
+		c.order.Remove(e)
+		delete(c.entries, id)
+		c.total -= e.Value.(*lruEntry[V]).cost
+	}
+}

@@ -45,6 +45,11 @@ var (
 	// MinPrefixLen characters and no ref has that name.
 	ErrPrefixTooShort = errors.New("code: commit id prefix too short")
 
+	// ErrDropped is returned (wrapped in a *DroppedError, which also matches ErrNotFound)
+	// when a commit was dropped by a retention policy ([Collector]): it existed, and its
+	// code is no longer stored.
+	ErrDropped = errors.New("code: commit dropped by the retention policy")
+
 	// ErrAmbiguous is returned by Resolve when an id prefix matches more than one commit.
 	ErrAmbiguous = errors.New("code: ambiguous commit id prefix")
 )

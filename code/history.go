@@ -7,7 +7,9 @@ import (
 )
 
 // Log returns up to n commits of the first-parent history that ends at from, newest first
-// (from itself first). n <= 0 means the whole history.
+// (from itself first). n <= 0 means the whole history. The history ends early, without an
+// error, at a parent that a retention policy dropped ([Collector]): the log shows what is
+// kept. from itself dropped fails with a *DroppedError.
 func (r *Repo) Log(ctx context.Context, from ID, n int) ([]Commit, error) {
 	var commits []Commit
 	for id := from; id != "" && (n <= 0 || len(commits) < n); {
@@ -16,6 +18,9 @@ func (r *Repo) Log(ctx context.Context, from ID, n int) ([]Commit, error) {
 		}
 		c, err := r.Commit(ctx, id)
 		if err != nil {
+			if len(commits) > 0 && isDropped(err) {
+				return commits, nil
+			}
 			if len(commits) > 0 {
 				err = fmt.Errorf("parent of commit %s: %w", commits[len(commits)-1].ID.Short(), err)
 			}

@@ -71,6 +71,7 @@ type PushResult struct {
 type update struct {
 	ref   string
 	refKV *store.KeyValue // the ref as read, nil when it did not exist
+	guard store.Compare   // CollectKey as read before anything was found stored
 	// parent is the commit the ref was at ("" when it did not exist or held garbage).
 	parent ID
 	// blobs are the blobs the new tree needs that may not be stored yet.
@@ -98,16 +99,34 @@ type update struct {
 // such a race; with ErrTooLarge, before writing anything, if a file or the final commit
 // cannot fit one store commit; and with ErrInvalidRef or ErrInvalidRequest for a bad ref
 // name, author, message, note or Extra operation.
+//
+// A push relies on the objects it found stored; a collection ([Collector]) that deletes
+// objects meanwhile makes its final store commit fail, and Push starts again (up to
+// collectRetries times) so that it writes what was deleted.
 func (r *Repo) Push(ctx context.Context, req PushRequest) (PushResult, error) {
-	u, unchanged, err := r.preparePush(ctx, req)
-	if err != nil || unchanged != nil {
-		return deref(unchanged), err
+	for attempt := 1; ; attempt++ {
+		u, unchanged, err := r.preparePush(ctx, req)
+		if err != nil || unchanged != nil {
+			return deref(unchanged), err
+		}
+		if err := r.writeBlobs(ctx, u.blobs); err != nil {
+			return PushResult{}, err
+		}
+		res, err := r.publish(ctx, u, req.Expected, req.Force)
+		if errors.Is(err, errCollected) && attempt < collectRetries {
+			continue
+		}
+		return res, err
 	}
-	if err := r.writeBlobs(ctx, u.blobs); err != nil {
-		return PushResult{}, err
-	}
-	return r.publish(ctx, u, req.Expected, req.Force)
 }
+
+// collectRetries bounds how many times a push or a ref move starts again because a
+// collection deleted objects while it ran.
+const collectRetries = 5
+
+// errCollected is returned when a store commit failed only because a collection ran since
+// its objects were found stored ([Repo.Guard]): doing it again writes what was deleted.
+var errCollected = fmt.Errorf("%w: a collection of old code ran during the update; nothing was published, try again", ErrConflict)
 
 func deref(res *PushResult) PushResult {
 	if res == nil {
@@ -131,6 +150,12 @@ func (r *Repo) preparePush(ctx context.Context, req PushRequest) (*update, *Push
 	if err := validateExtra(req.Extra); err != nil {
 		return nil, nil, err
 	}
+	// Read before anything is found stored (the ref's tree, blobs, the tree), so that a
+	// collection after this point makes the final commit fail.
+	guard, err := r.Guard(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	tree := make(Tree, len(req.Files))
 	blobs := make(map[ID][]byte, len(req.Files))
 	for p, content := range req.Files {
@@ -146,7 +171,7 @@ func (r *Repo) preparePush(ctx context.Context, req PushRequest) (*update, *Push
 	if err != nil {
 		return nil, nil, err
 	}
-	u := &update{ref: req.Ref, refKV: refKV, blobs: blobs, tree: tree, treeID: treeID, treeData: treeData}
+	u := &update{ref: req.Ref, refKV: refKV, guard: guard, blobs: blobs, tree: tree, treeID: treeID, treeData: treeData}
 	// A forced push may replace a ref whose value or current commit is damaged: it is the
 	// way out of that state. Without the current tree, every blob is checked for existence.
 	u.parent, err = refTarget(req.Ref, refKV)
@@ -253,7 +278,7 @@ func describeLimits(limits store.Limits) string {
 
 // final returns the compares and operations of the store commit that publishes u.
 func (u *update) final() ([]store.Compare, []store.Op) {
-	compares := []store.Compare{store.Unchanged(refKey(u.ref), u.refKV)}
+	compares := []store.Compare{store.Unchanged(refKey(u.ref), u.refKV), u.guard}
 	var ops []store.Op
 	if u.treeData != nil {
 		ops = append(ops, store.Put(treeKey(u.treeID), u.treeData))
@@ -340,6 +365,8 @@ func (r *Repo) publish(ctx context.Context, u *update, expected ID, force bool) 
 	compares, ops := u.final()
 	rev, err := r.store.Commit(ctx, compares, ops)
 	switch {
+	case errors.Is(err, store.ErrConflict) && r.collectedSince(ctx, u.guard, u.ref, u.refKV):
+		return PushResult{}, errCollected
 	case errors.Is(err, store.ErrConflict):
 		return PushResult{}, r.lostRace(ctx, u.ref, expected, force)
 	case errors.Is(err, store.ErrTooLarge):
@@ -351,6 +378,20 @@ func (r *Repo) publish(ctx context.Context, u *update, expected ID, force bool) 
 	r.trees.add(u.treeID, u.tree)
 	r.commits.add(u.commit.ID, u.commit)
 	return PushResult{Commit: u.commit.ID, Revision: rev, Changed: true, Parent: firstParent(u.commit)}, nil
+}
+
+// collectedSince reports whether a conflict of a commit comparing ref (as refKV) and guard
+// came from a collection alone: the ref is as it was read and CollectKey changed.
+func (r *Repo) collectedSince(ctx context.Context, guard store.Compare, ref string, refKV *store.KeyValue) bool {
+	now, err := r.Guard(ctx)
+	if err != nil || now == guard {
+		return false
+	}
+	kv, err := r.rawRef(ctx, ref)
+	if err != nil {
+		return false
+	}
+	return store.Unchanged(refKey(ref), kv) == store.Unchanged(refKey(ref), refKV)
 }
 
 // lostRace explains a failed compare-and-set of ref.

@@ -122,6 +122,9 @@ func (r *Repo) Resolve(ctx context.Context, s string) (ID, error) {
 	}
 	if len(hex) == IDLen {
 		if _, err := r.object(ctx, "commit", commitKey(ID(hex)), ID(hex)); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				err = r.dropped(ctx, ID(hex), err)
+			}
 			return "", err
 		}
 		return ID(hex), nil
@@ -132,7 +135,7 @@ func (r *Repo) Resolve(ctx context.Context, s string) (ID, error) {
 	}
 	switch {
 	case len(res.KVs) == 0:
-		return "", fmt.Errorf("%w: no ref or commit is named %q", ErrNotFound, s)
+		return "", r.resolveDropped(ctx, hex, fmt.Errorf("%w: no ref or commit is named %q", ErrNotFound, s))
 	case len(res.KVs) == 1:
 		id := ID(strings.TrimPrefix(res.KVs[0].Key, CommitPrefix))
 		if err := ValidateID(id); err != nil {
@@ -163,7 +166,21 @@ func (r *Repo) Resolve(ctx context.Context, s string) (ID, error) {
 // ErrInvalidRequest for an Extra operation under Prefix, and ErrTooLarge when extra makes
 // the store commit too large.
 func (r *Repo) SetRef(ctx context.Context, name string, to ID, expected ID, extra []store.Op) (int64, error) {
+	for attempt := 1; ; attempt++ {
+		rev, err := r.setRef(ctx, name, to, expected, extra)
+		if errors.Is(err, errCollected) && attempt < collectRetries {
+			continue
+		}
+		return rev, err
+	}
+}
+
+func (r *Repo) setRef(ctx context.Context, name string, to ID, expected ID, extra []store.Op) (int64, error) {
 	if err := ValidateRefName(name); err != nil {
+		return 0, err
+	}
+	guard, err := r.Guard(ctx)
+	if err != nil {
 		return 0, err
 	}
 	if _, err := r.Commit(ctx, to); err != nil {
@@ -183,7 +200,7 @@ func (r *Repo) SetRef(ctx context.Context, name string, to ID, expected ID, extr
 	if current == to {
 		return kv.ModRevision, nil
 	}
-	compares := []store.Compare{store.Unchanged(refKey(name), kv)}
+	compares := []store.Compare{store.Unchanged(refKey(name), kv), guard}
 	ops := append([]store.Op{store.Put(refKey(name), []byte(to))}, extra...)
 	limits := r.store.Limits()
 	if size := store.SizeOf(compares, ops); !limits.Allows(size) {
@@ -192,6 +209,8 @@ func (r *Repo) SetRef(ctx context.Context, name string, to ID, expected ID, extr
 	}
 	rev, err := r.store.Commit(ctx, compares, ops)
 	switch {
+	case errors.Is(err, store.ErrConflict) && r.collectedSince(ctx, guard, name, kv):
+		return 0, errCollected
 	case errors.Is(err, store.ErrConflict):
 		return 0, r.lostRace(ctx, name, expected, false)
 	case errors.Is(err, store.ErrTooLarge):

@@ -3,6 +3,7 @@ package code
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -118,6 +119,9 @@ func (r *Repo) Commit(ctx context.Context, id ID) (Commit, error) {
 	c, ok := r.commits.get(id)
 	if !ok {
 		data, err := r.object(ctx, "commit", commitKey(id), id)
+		if errors.Is(err, ErrNotFound) {
+			err = r.dropped(ctx, id, err)
+		}
 		if err != nil {
 			return Commit{}, err
 		}
@@ -182,6 +186,20 @@ func (r *Repo) Offer(key string, value []byte) bool {
 		return false
 	}
 	return true
+}
+
+// Forget drops from the caches the object stored under key, as a watch of Prefix delivers
+// its deletion by a collection ([Collector]), so that a dropped commit is not served from
+// memory after its objects are gone. Keys that name no object are ignored.
+func (r *Repo) Forget(key string) {
+	switch {
+	case strings.HasPrefix(key, BlobPrefix):
+		r.blobs.remove(ID(key[len(BlobPrefix):]))
+	case strings.HasPrefix(key, TreePrefix):
+		r.trees.remove(ID(key[len(TreePrefix):]))
+	case strings.HasPrefix(key, CommitPrefix):
+		r.commits.remove(ID(key[len(CommitPrefix):]))
+	}
 }
 
 // object reads the stored encoding of an object.

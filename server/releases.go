@@ -235,7 +235,9 @@ func (rs *releases) run(ctx context.Context, rev int64, pending *target, pending
 							t.kv = &kv
 						}
 						pendingRollout = &t
-					case !ch.Deleted:
+					case ch.Deleted:
+						rs.repo.Forget(ch.Key) // collected (code.Collector)
+					default:
 						rs.repo.Offer(ch.Key, ch.Value)
 					}
 				}
