@@ -168,6 +168,8 @@ type mark struct {
 	commits map[ID]Commit
 	sweep   []sweepKey // in the order they are deleted: commits, trees, blobs, records
 	dropped map[ID]Commit
+	// spared are keys of sweep that refs or pointers changed after the mark need.
+	spared map[string]bool
 }
 
 type sweepKey struct {
@@ -462,7 +464,13 @@ func (c *Collector) markRecords(ctx context.Context, m *mark) error {
 	})
 }
 
-// sweep deletes m.sweep in store commits within the store's limits.
+// sweepAttempts bounds how many times one batch of a sweep is tried again after refs moved
+// under it.
+const sweepAttempts = 20
+
+// sweep deletes m.sweep in store commits within the store's limits. Before each, it
+// catches up with the refs and followed pointers changed since it last looked (spare), and
+// the commit holds only if they did not change again meanwhile.
 func (c *Collector) sweep(ctx context.Context, m *mark, col Collection) (Collection, error) {
 	st := c.Repo.store
 	limits := st.Limits()
@@ -472,77 +480,188 @@ func (c *Collector) sweep(ctx context.Context, m *mark, col Collection) (Collect
 	}
 	at := now().UTC()
 	guard := m.guard
-	base := []store.Compare{store.UnmodifiedSince(RefPrefix, m.rev)}
+	follow := []string{RefPrefix}
 	for _, p := range c.Pointers {
 		if !p.Live {
-			base = append(base, store.UnmodifiedSince(p.Prefix, m.rev))
+			follow = append(follow, p.Prefix)
 		}
+	}
+	checked := m.rev // the refs and pointers are known up to this revision
+	base := func() []store.Compare {
+		var cs []store.Compare
+		for _, prefix := range follow {
+			cs = append(cs, store.UnmodifiedSince(prefix, checked))
+		}
+		return append(cs, guard)
 	}
 	marker, _ := json.Marshal(struct {
 		Revision int64     `json:"revision"`
 		At       time.Time `json:"at"`
 		Policy   string    `json:"policy"`
 	}{m.rev, at, c.Retention.String()})
-	var compares []store.Compare
-	var ops []store.Op
-	var counts Collection
-	flush := func() error {
-		if len(ops) == 0 {
-			return nil
-		}
-		all := append(slices.Concat(base, []store.Compare{guard}), compares...)
-		rev, err := st.Commit(ctx, all, append(ops, store.Put(CollectKey, marker)))
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			return errSweepStopped
-		case err != nil:
-			return fmt.Errorf("code: collecting: deleting %d objects: %w", len(compares), err)
-		}
-		for _, op := range ops {
-			if op.Delete {
-				c.Repo.Forget(op.Key)
-			}
-		}
-		col.Dropped += counts.Dropped
-		col.Trees += counts.Trees
-		col.Blobs += counts.Blobs
-		col.Records += counts.Records
-		guard = store.Compare{Key: CollectKey, ModRevision: rev}
-		compares, ops, counts = nil, nil, Collection{}
-		return nil
-	}
-	for _, k := range m.sweep {
-		next := []store.Op{store.Delete(k.key)}
-		switch {
-		case strings.HasPrefix(k.key, CommitPrefix):
-			commit := m.dropped[ID(strings.TrimPrefix(k.key, CommitPrefix))]
+	opsOf := func(k sweepKey) []store.Op {
+		ops := []store.Op{store.Delete(k.key)}
+		if id := ID(strings.TrimPrefix(k.key, CommitPrefix)); strings.HasPrefix(k.key, CommitPrefix) {
+			commit := m.dropped[id]
 			subject, _, _ := strings.Cut(commit.Message, "\n")
 			rec, _ := json.Marshal(droppedRecord{Policy: c.Retention.String(), Dropped: at,
 				Subject: clipText(subject, 200), Time: commit.Time})
-			next = append(next, store.Put(droppedKey(commit.ID), rec))
+			ops = append(ops, store.Put(droppedKey(id), rec))
 		}
-		cmp := store.Compare{Key: k.key, ModRevision: k.mod}
-		size := store.SizeOf(append(slices.Concat(base, []store.Compare{guard, cmp}), compares...),
-			append(slices.Concat(ops, next), store.Put(CollectKey, marker)))
-		if limits.Check(size) != nil {
-			if err := flush(); err != nil {
-				return col, err
+		return ops
+	}
+	// commitBatch deletes batch (less what was spared meanwhile) in one store commit.
+	commitBatch := func(batch []sweepKey) error {
+		for attempt := 1; ; attempt++ {
+			rev, err := st.Revision(ctx)
+			if err != nil {
+				return fmt.Errorf("code: collecting: %w", err)
 			}
-		}
-		compares = append(compares, cmp)
-		ops = append(ops, next...)
-		switch {
-		case strings.HasPrefix(k.key, CommitPrefix):
-			counts.Dropped++
-		case strings.HasPrefix(k.key, TreePrefix):
-			counts.Trees++
-		case strings.HasPrefix(k.key, BlobPrefix):
-			counts.Blobs++
-		default:
-			counts.Records++
+			if rev > checked {
+				if err := c.spare(ctx, m, follow, checked, rev); err != nil {
+					return err
+				}
+				checked = rev
+			}
+			compares := base()
+			var ops []store.Op
+			var counts Collection
+			for _, k := range batch {
+				if m.spared[k.key] {
+					continue
+				}
+				compares = append(compares, store.Compare{Key: k.key, ModRevision: k.mod})
+				ops = append(ops, opsOf(k)...)
+				switch {
+				case strings.HasPrefix(k.key, CommitPrefix):
+					counts.Dropped++
+				case strings.HasPrefix(k.key, TreePrefix):
+					counts.Trees++
+				case strings.HasPrefix(k.key, BlobPrefix):
+					counts.Blobs++
+				default:
+					counts.Records++
+				}
+			}
+			if len(ops) == 0 {
+				return nil
+			}
+			rev, err = st.Commit(ctx, compares, append(ops, store.Put(CollectKey, marker)))
+			if errors.Is(err, store.ErrConflict) {
+				now, gerr := c.Repo.Guard(ctx)
+				if gerr != nil {
+					return gerr
+				}
+				if now != guard || attempt == sweepAttempts {
+					return errSweepStopped // another collection ran, or refs never stood still
+				}
+				continue // refs or pointers moved: catch up and try again
+			}
+			if err != nil {
+				return fmt.Errorf("code: collecting: deleting %d objects: %w", len(ops), err)
+			}
+			for _, op := range ops {
+				if op.Delete {
+					c.Repo.Forget(op.Key)
+				}
+			}
+			col.Dropped += counts.Dropped
+			col.Trees += counts.Trees
+			col.Blobs += counts.Blobs
+			col.Records += counts.Records
+			guard = store.Compare{Key: CollectKey, ModRevision: rev}
+			return nil
 		}
 	}
-	return col, flush()
+	var batch []sweepKey
+	var batchOps []store.Op
+	for _, k := range m.sweep {
+		next := opsOf(k)
+		cmp := store.Compare{Key: k.key, ModRevision: k.mod}
+		compares := append(base(), cmp)
+		for _, b := range batch {
+			compares = append(compares, store.Compare{Key: b.key, ModRevision: b.mod})
+		}
+		if limits.Check(store.SizeOf(compares, slices.Concat(batchOps, next, []store.Op{store.Put(CollectKey, marker)}))) != nil {
+			if err := commitBatch(batch); err != nil {
+				return col, err
+			}
+			batch, batchOps = nil, nil
+		}
+		batch = append(batch, k)
+		batchOps = append(batchOps, next...)
+	}
+	return col, commitBatch(batch)
+}
+
+// spare catches the sweep up with the refs and followed pointers changed after revision
+// from, up to to: the commits any of their versions names are spared with their trees and
+// blobs (they were dropped or unknown at the mark).
+func (c *Collector) spare(ctx context.Context, m *mark, follow []string, from, to int64) error {
+	st := c.Repo.store
+	if m.spared == nil {
+		m.spared = map[string]bool{}
+	}
+	var named []ID
+	for _, prefix := range follow {
+		commits := func(v []byte) []ID { return []ID{ID(v)} }
+		for _, p := range c.Pointers {
+			if p.Prefix == prefix {
+				commits = p.Commits
+			}
+		}
+		err := rangeAt(ctx, st, prefix, to, collectPage, func(kv store.KeyValue) error {
+			for mod, v := kv.ModRevision, kv.Value; mod > from; {
+				named = append(named, commits(v)...)
+				prev, _, err := st.Get(ctx, kv.Key, mod-1)
+				if err != nil {
+					return fmt.Errorf("code: collecting: reading the history of %s: %w", kv.Key, err)
+				}
+				if prev == nil || prev.ModRevision >= mod {
+					break
+				}
+				mod, v = prev.ModRevision, prev.Value
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, id := range named {
+		if ValidateID(id) != nil || m.keep[id] {
+			continue
+		}
+		m.keep[id] = true
+		m.spared[commitKey(id)] = true
+		kv, _, err := st.Get(ctx, commitKey(id), to)
+		if err != nil {
+			return fmt.Errorf("code: collecting: %w", err)
+		}
+		if kv == nil {
+			continue
+		}
+		commit, err := DecodeCommit(id, kv.Value)
+		if err != nil {
+			continue
+		}
+		m.spared[treeKey(commit.Tree)] = true
+		kv, _, err = st.Get(ctx, treeKey(commit.Tree), to)
+		if err != nil {
+			return fmt.Errorf("code: collecting: %w", err)
+		}
+		if kv == nil {
+			continue
+		}
+		tree, err := DecodeTree(commit.Tree, kv.Value)
+		if err != nil {
+			continue
+		}
+		for _, blob := range tree {
+			m.spared[blobKey(blob)] = true
+		}
+	}
+	return nil
 }
 
 // clipText cuts s to at most n bytes, at a rune boundary.

@@ -290,38 +290,49 @@ func TestCollector_APushThatFoundObjectsTheSweepDeletesWritesThemAgain(t *testin
 	}
 }
 
-// TestCollector_ASweepStopsWhenARefMovesAfterItsMark: a ref moved to a commit the mark found
-// unneeded stops the sweep before it deletes it.
-func TestCollector_ASweepStopsWhenARefMovesAfterItsMark(t *testing.T) {
+// TestCollector_RefsMovedAfterTheMarkSpareWhatTheyName: during the mark, a ref is moved to a
+// commit the mark finds unneeded, and a push publishes a commit whose tree and blobs are
+// those of another such commit. The sweep catches up with the refs before it deletes: both
+// stay whole, the rest is dropped.
+func TestCollector_RefsMovedAfterTheMarkSpareWhatTheyName(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	r := NewRepo(st)
-	ids := pushSeries(t, r, 3)
+	ids := pushSeries(t, r, 4)
 	compactAll(t, st)
-	moved := false
+	files1, err := r.Files(ctx, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pushed ID
 	c := &Collector{Repo: r, Retention: Retention{KeepCommits: 1}, Held: func() []ID {
-		// Called during the mark: move a ref to ids[0] right after main's state was read.
-		if !moved {
-			moved = true
-			if _, err := st.Commit(ctx, nil, []store.Op{store.Put(RefPrefix+"old", []byte(ids[0]))}); err != nil {
+		// Called during the mark, after main's state was read.
+		if pushed == "" {
+			if _, err := NewRepo(st).SetRef(ctx, "old", ids[0], "", nil); err != nil {
 				t.Error(err)
 			}
+			res, err := NewRepo(st).Push(ctx, PushRequest{Ref: DefaultBranch, Expected: ids[3], Files: files1,
+				Author: "bo", Message: "back to 1", Time: testTime})
+			if err != nil {
+				t.Error(err)
+			}
+			pushed = res.Commit
 		}
 		return nil
 	}}
 	col, err := c.Collect(ctx)
-	if err != nil || col.Dropped != 0 {
-		t.Fatalf("collection with a ref moved after its mark: %+v, %v; want a stopped sweep that deleted nothing", col, err)
+	if err != nil || col.Dropped != 2 || col.Trees != 1 || col.Blobs != 1 {
+		t.Fatalf("collection with refs moved after its mark: %+v, %v; want ids[1] and ids[2] dropped, with only the tree and blob of ids[2]", col, err)
 	}
-	if _, err := r.Files(ctx, ids[0]); err != nil {
-		t.Fatalf("the commit the moved ref names: %v", err)
-	}
-	// The next collection keeps it, as ref old names it.
+	checkKeptAndDropped(t, r, []ID{ids[0], ids[3], pushed}, []ID{ids[1], ids[2]}, "--keep-commits 1")
+	// Once main's move is out of the retained history, the next collection keeps what the
+	// refs name and drops ids[3].
+	compactAll(t, st)
 	col, err = c.Collect(ctx)
 	if err != nil || col.Dropped != 1 || col.Kept != 2 {
-		t.Fatalf("next collection: %+v, %v; want ids[1] dropped, ids[0] and ids[2] kept", col, err)
+		t.Fatalf("next collection: %+v, %v; want ids[3] dropped, ids[0] and the pushed commit kept", col, err)
 	}
-	checkKeptAndDropped(t, r, []ID{ids[0], ids[2]}, []ID{ids[1]}, "--keep-commits 1")
+	checkKeptAndDropped(t, r, []ID{ids[0], pushed}, []ID{ids[3]}, "--keep-commits 1")
 }
 
 func TestCollector_RecordsOfDroppedCommitsExpire(t *testing.T) {

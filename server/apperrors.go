@@ -37,6 +37,8 @@ const (
 	codeStoreFull    = "starbase.store_full"
 	// codeOutcomeUnknown: the store did not answer whether a write was committed.
 	codeOutcomeUnknown = "starbase.outcome_unknown"
+	// codeCommitDropped: the commit asked for was dropped by the code retention policy (410).
+	codeCommitDropped = "starbase.commit_dropped"
 )
 
 // outcomeUnknownText starts the message of an answer whose outcome is unknown.

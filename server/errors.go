@@ -46,6 +46,8 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errTooLarge), errors.Is(err, store.ErrTooLarge), errors.Is(err, code.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, code.ErrDropped):
+		return http.StatusGone
 	case errors.Is(err, code.ErrNotFound), errors.Is(err, errNoEndpoint), errors.Is(err, auth.ErrNotFound),
 		errors.Is(err, objects.ErrNoClass), errors.Is(err, errUnknownError):
 		return http.StatusNotFound
@@ -69,6 +71,8 @@ func errorCode(err error) string {
 		return codeOutcomeUnknown
 	case errors.Is(err, store.ErrFull):
 		return codeStoreFull
+	case errors.Is(err, code.ErrDropped):
+		return codeCommitDropped
 	}
 	return ""
 }

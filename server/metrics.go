@@ -149,6 +149,7 @@ func newMetrics(s *Server) *metrics {
 	)
 	m.registry.MustRegister(s.store.collectors()...)
 	m.registry.MustRegister(s.ops.collectors()...)
+	m.registry.MustRegister(s.collectorMetrics()...)
 	return m
 }
 

@@ -75,6 +75,12 @@ func (p *publisher) startRollout(ctx context.Context, who actor, req api.Rollout
 	if err := p.checkProtected(ctx, who, ref); err != nil {
 		return nil, err
 	}
+	// Read before the commit is found stored: a collection of old code that deletes it
+	// meanwhile makes the rollout's store commit fail rather than name a deleted commit.
+	guard, err := p.repo.Guard(ctx)
+	if err != nil {
+		return nil, err
+	}
 	commit, err := p.repo.Resolve(ctx, req.Commit)
 	if err != nil {
 		return nil, err
@@ -105,7 +111,7 @@ func (p *publisher) startRollout(ctx context.Context, who actor, req api.Rollout
 	rec := auditRecord(who, auth.ActionRolloutStart)
 	rec.Ref, rec.Commit, rec.Parent = ref, string(commit), string(base)
 	rec.Reason = fmt.Sprintf("steps %v every %v", ro.Steps, ro.Every)
-	if _, err := p.store.Commit(ctx, []store.Compare{store.Unchanged(rolloutKey(ref), kv)},
+	if _, err := p.store.Commit(ctx, []store.Compare{store.Unchanged(rolloutKey(ref), kv), guard},
 		[]store.Op{store.Put(rolloutKey(ref), b), auth.AuditOp(rec)}); err != nil {
 		return nil, rolloutWriteError(err)
 	}

@@ -96,6 +96,12 @@ type Config struct {
 	// each: request id, method, route, status, duration, commit, source): 0, the default,
 	// logs none, 1 every request, 0.01 one in a hundred at random.
 	AccessLog float64
+	// CodeRetention is how much code history CollectCode keeps (serve --keep-commits,
+	// --keep-commits-for); the zero value keeps every commit and CollectCode does nothing.
+	CodeRetention code.Retention
+	// DroppedMaxAge is how long the record of a dropped commit (which makes asking for it
+	// say it was dropped) is kept; 0 keeps it forever. serve gives --audit-max-age.
+	DroppedMaxAge time.Duration
 	// Version names this starbase in the metric starbase_build_info.
 	Version string
 	Logger  *slog.Logger
@@ -185,6 +191,8 @@ type Server struct {
 	// the releases it built.
 	preview  http.Handler
 	previews *previewCache
+	// collector collects old code (collect.go); nil when every commit is kept.
+	collector *code.Collector
 
 	cancel context.CancelFunc
 	// running counts the goroutines Start launched; Close waits for them.
@@ -243,6 +251,7 @@ func New(cfg Config) (*Server, error) {
 		failed:  func(*buildFailure) { s.metrics.buildFailures.Inc() },
 		changed: s.changed,
 	})
+	s.collector = s.newCollector()
 	s.publisher = &publisher{store: cfg.Store, repo: repo, gate: s.gateOptions(false), storedClasses: s.storedClasses, log: s.log,
 		checked: s.ops.gateChecked}
 	s.publisher.buildIndexes = s.buildIndexes

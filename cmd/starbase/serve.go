@@ -137,6 +137,9 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if f.maxBody <= 0 {
 		return fmt.Errorf("--max-body must be positive, got %s", f.maxBody)
 	}
+	if err := f.retention.check(f.limits.WithDefaults().Timeout); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
@@ -179,6 +182,8 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		CheckMemory:    f.checkMemory,
 		MaxBodyBytes:   int64(f.maxBody),
 		TrustedProxies: proxies,
+		CodeRetention:  f.retention.code,
+		DroppedMaxAge:  f.retention.auditMaxAge,
 	})
 	if err != nil {
 		return err
@@ -195,7 +200,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}
-	maintain(ctx, f.retention, st, filepath.Join(f.data, "cache"), logger)
+	maintain(ctx, f.retention, st, srv.CollectCode, filepath.Join(f.data, "cache"), logger)
 
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
