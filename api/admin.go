@@ -82,6 +82,9 @@ type Session struct {
 	Role    string    `json:"role"`
 	Expires time.Time `json:"expires,omitzero"`
 	CSRF    string    `json:"csrf,omitempty"`
+	// Origin is the origin that answered: "app" (serve --addr, where sessions act at most
+	// as developers) or "editor" (serve --editor-addr, where they carry the token's role).
+	Origin string `json:"origin,omitempty"`
 }
 
 // SecretRotateRequest asks an admin to rotate the key of the app's user sessions and CSRF

@@ -15,7 +15,10 @@
 // A browser exchanges a token for a session ([Sessions.Start]): a random session id, kept
 // by the browser in a cookie and stored, hashed, under auth/sessions/<hash>. A session
 // stands for its token: it is valid only while the token record exists and until it
-// expires, and its role is the token's current role, capped at [SessionMaxRole].
+// expires. A session is bound to the origin it was made on ([SessionOrigin]): the app's
+// ([AppOrigin]), where pages developers write run too, caps its role at developer; the
+// editor's own ([EditorOrigin], serve --editor-addr), which serves no stored code, gives
+// the token's full role. A session is accepted only on its own origin.
 //
 // # Audit log
 //

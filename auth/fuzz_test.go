@@ -62,7 +62,7 @@ func FuzzAuthenticate(f *testing.F) {
 	ts := auth.NewTokens(st)
 	secret, tok := createToken(f, ts, "ana", auth.Developer)
 	ss := auth.NewSessions(st)
-	sid, _, err := ss.Start(context.Background(), tok, 0, nil)
+	sid, _, err := ss.Start(context.Background(), tok, auth.AppOrigin, 0, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func FuzzAuthenticate(f *testing.F) {
 		if got, err := ts.Authenticate(ctx, s); (err == nil) != (s == secret) || (err == nil && got.ID != tok.ID) {
 			t.Fatalf("Authenticate(%q) = %+v, %v", s, got, err)
 		}
-		if got, _, err := ss.Authenticate(ctx, s); (err == nil) != (s == sid) || (err == nil && got.ID != tok.ID) {
+		if got, _, err := ss.Authenticate(ctx, s, auth.AppOrigin); (err == nil) != (s == sid) || (err == nil && got.ID != tok.ID) {
 			t.Fatalf("Sessions.Authenticate(%q) = %+v, %v", s, got, err)
 		}
 	})

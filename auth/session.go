@@ -20,15 +20,34 @@ const (
 	SessionPrefix = "auth/sessions/"
 	// DefaultSessionTTL is how long a session lasts when its creator does not say.
 	DefaultSessionTTL = 12 * time.Hour
-	// SessionMaxRole caps the role of every session. A session lives in a browser, on the
-	// same origin as the applications developers commit; if it could act as an admin, a
-	// developer's script running in an admin's browser could mint tokens. Admin work uses
-	// bearer tokens (the CLI), which no page can read.
-	SessionMaxRole = Developer
 
 	sessionIDPrefix = "sbs_"
 	sessionIDLen    = len(sessionIDPrefix) + 64
 )
+
+// SessionOrigin names the origin a session was made on: the only one that accepts it, and
+// what bounds its role.
+type SessionOrigin string
+
+const (
+	// AppOrigin is the application's origin (serve --addr). Pages that developers commit
+	// run there, so a script of theirs running in an admin's browser could use the admin's
+	// session: sessions made there act at most as developers.
+	AppOrigin SessionOrigin = "app"
+	// EditorOrigin is the editor's own origin (serve --editor-addr), which serves the
+	// editor's embedded files and the API, and no stored code: sessions made there carry
+	// their token's full role, admin included.
+	EditorOrigin SessionOrigin = "editor"
+)
+
+// MaxRole is the highest role a session of origin o acts with: developer on the app's
+// origin, admin on the editor's.
+func (o SessionOrigin) MaxRole() Role {
+	if o == EditorOrigin {
+		return Admin
+	}
+	return Developer
+}
 
 // Session is the stored record of a session. It never holds the session id.
 type Session struct {
@@ -37,6 +56,17 @@ type Session struct {
 	TokenID   string    `json:"token_id"`
 	Created   time.Time `json:"created"`
 	Expires   time.Time `json:"expires"`
+	// Origin is where the session was made and is accepted; records written before
+	// origins existed have none, which means AppOrigin.
+	Origin SessionOrigin `json:"origin,omitempty"`
+}
+
+// origin returns the origin of the session record.
+func (s Session) origin() SessionOrigin {
+	if s.Origin == "" {
+		return AppOrigin
+	}
+	return s.Origin
 }
 
 // Sessions manages session records in a store. It is safe for concurrent use.
@@ -85,10 +115,13 @@ func CheckCSRF(id, token string) bool {
 	return subtle.ConstantTimeCompare([]byte(CSRFToken(id)), []byte(token)) == 1
 }
 
-// Start opens a session for tok lasting ttl (DefaultSessionTTL when <= 0) and returns its id,
-// the secret the browser keeps. extra is written in the same store commit (the audit
-// record). Expired sessions are swept first.
-func (ss *Sessions) Start(ctx context.Context, tok Token, ttl time.Duration, extra []store.Op) (string, Session, error) {
+// Start opens a session for tok on origin, lasting ttl (DefaultSessionTTL when <= 0), and
+// returns its id, the secret the browser keeps. extra is written in the same store commit
+// (the audit record). Expired sessions are swept first.
+func (ss *Sessions) Start(ctx context.Context, tok Token, origin SessionOrigin, ttl time.Duration, extra []store.Op) (string, Session, error) {
+	if origin != AppOrigin && origin != EditorOrigin {
+		return "", Session{}, fmt.Errorf("auth: unknown session origin %q", origin)
+	}
 	if ttl <= 0 {
 		ttl = DefaultSessionTTL
 	}
@@ -97,7 +130,7 @@ func (ss *Sessions) Start(ctx context.Context, tok Token, ttl time.Duration, ext
 		return "", Session{}, err
 	}
 	id := newSessionID()
-	sess := Session{TokenHash: tok.Hash, TokenID: tok.ID, Created: now, Expires: now.Add(ttl)}
+	sess := Session{TokenHash: tok.Hash, TokenID: tok.ID, Created: now, Expires: now.Add(ttl), Origin: origin}
 	b, err := json.Marshal(sess)
 	if err != nil {
 		return "", Session{}, err
@@ -123,9 +156,10 @@ func (ss *Sessions) Start(ctx context.Context, tok Token, ttl time.Duration, ext
 }
 
 // Authenticate returns the token session id stands for, with its role capped at
-// SessionMaxRole, and the session record. It fails with ErrUnauthenticated when the id is
-// malformed or unknown, the session expired, or its token was revoked.
-func (ss *Sessions) Authenticate(ctx context.Context, id string) (Token, Session, error) {
+// origin.MaxRole(), and the session record. It fails with ErrUnauthenticated when the id is
+// malformed or unknown, the session was made on another origin, the session expired, or its
+// token was revoked.
+func (ss *Sessions) Authenticate(ctx context.Context, id string, origin SessionOrigin) (Token, Session, error) {
 	if _, err := ParseSessionID(id); err != nil {
 		return Token{}, Session{}, err
 	}
@@ -140,6 +174,9 @@ func (ss *Sessions) Authenticate(ctx context.Context, id string) (Token, Session
 	if err := json.Unmarshal(kv.Value, &sess); err != nil {
 		return Token{}, Session{}, fmt.Errorf("session record %s is corrupt: %w", kv.Key, err)
 	}
+	if got := sess.origin(); got != origin {
+		return Token{}, Session{}, fmt.Errorf("%w: the session was made on the %s's origin and is accepted only there; log in on this one", ErrUnauthenticated, got)
+	}
 	if !time.Now().Before(sess.Expires) {
 		return Token{}, Session{}, fmt.Errorf("%w: the session expired; log in again", ErrUnauthenticated)
 	}
@@ -150,7 +187,7 @@ func (ss *Sessions) Authenticate(ctx context.Context, id string) (Token, Session
 		}
 		return Token{}, Session{}, err
 	}
-	tok.Role = tok.Role.Min(SessionMaxRole)
+	tok.Role = tok.Role.Min(origin.MaxRole())
 	return tok, sess, nil
 }
 

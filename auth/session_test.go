@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,24 +12,79 @@ import (
 	"github.com/starbase/starbase/store"
 )
 
-func TestSessions_StandForTheirTokenWithTheRoleCapped(t *testing.T) {
+func TestSessions_StandForTheirTokenWithTheRoleCappedByTheirOrigin(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	_, admin := createToken(t, auth.NewTokens(st), "root", auth.Admin)
 	ss := auth.NewSessions(st)
-	id, sess, err := ss.Start(ctx, admin, time.Hour, nil)
+	for _, tc := range []struct {
+		origin auth.SessionOrigin
+		role   auth.Role
+	}{
+		{auth.AppOrigin, auth.Developer},
+		{auth.EditorOrigin, auth.Admin},
+	} {
+		id, sess, err := ss.Start(ctx, admin, tc.origin, time.Hour, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auth.ParseSessionID(id); err != nil {
+			t.Errorf("session id %q does not parse: %v", id, err)
+		}
+		if sess.TokenID != admin.ID || sess.Expires.Sub(sess.Created) != time.Hour || sess.Origin != tc.origin {
+			t.Errorf("session = %+v, want token %s lasting an hour on origin %s", sess, admin.ID, tc.origin)
+		}
+		tok, _, err := ss.Authenticate(ctx, id, tc.origin)
+		if err != nil || tok.ID != admin.ID || tok.Role != tc.role {
+			t.Errorf("an admin's session on the %s origin = %+v, %v; want token %s with role %s", tc.origin, tok, err, admin.ID, tc.role)
+		}
+	}
+}
+
+func TestSessions_AreAcceptedOnlyOnTheirOwnOrigin(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	_, admin := createToken(t, auth.NewTokens(st), "root", auth.Admin)
+	ss := auth.NewSessions(st)
+	editor, _, err := ss.Start(ctx, admin, auth.EditorOrigin, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auth.ParseSessionID(id); err != nil {
-		t.Errorf("session id %q does not parse: %v", id, err)
+	app, _, err := ss.Start(ctx, admin, auth.AppOrigin, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if sess.TokenID != admin.ID || sess.Expires.Sub(sess.Created) != time.Hour {
-		t.Errorf("session = %+v, want token %s lasting an hour", sess, admin.ID)
+	if tok, _, err := ss.Authenticate(ctx, editor, auth.AppOrigin); !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "editor's origin") {
+		t.Errorf("an editor session on the app's origin = %+v, %v; want ErrUnauthenticated naming the editor's origin", tok, err)
 	}
-	tok, _, err := ss.Authenticate(ctx, id)
-	if err != nil || tok.ID != admin.ID || tok.Role != auth.SessionMaxRole {
-		t.Errorf("Authenticate = %+v, %v; want token %s with role %s", tok, err, admin.ID, auth.SessionMaxRole)
+	if tok, _, err := ss.Authenticate(ctx, app, auth.EditorOrigin); !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "app's origin") {
+		t.Errorf("an app session on the editor's origin = %+v, %v; want ErrUnauthenticated naming the app's origin", tok, err)
+	}
+	if _, _, err := ss.Start(ctx, admin, "elsewhere", time.Hour, nil); err == nil {
+		t.Error("a session was started on an unknown origin")
+	}
+}
+
+func TestSessions_RecordsWithoutAnOriginAreTheAppsAndCapped(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	_, admin := createToken(t, auth.NewTokens(st), "root", auth.Admin)
+	ss := auth.NewSessions(st)
+	id, sess, err := ss.Start(ctx, admin, auth.AppOrigin, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A record as written before sessions had an origin.
+	old := fmt.Sprintf(`{"token_hash":%q,"token_id":%q,"created":%q,"expires":%q}`,
+		sess.TokenHash, sess.TokenID, sess.Created.Format(time.RFC3339Nano), sess.Expires.Format(time.RFC3339Nano))
+	if _, err := st.Commit(ctx, nil, []store.Op{store.Put(auth.SessionPrefix+auth.Hash(id), []byte(old))}); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _, err := ss.Authenticate(ctx, id, auth.AppOrigin); err != nil || tok.Role != auth.Developer {
+		t.Errorf("an old record on the app's origin = %+v, %v; want the developer role", tok, err)
+	}
+	if _, _, err := ss.Authenticate(ctx, id, auth.EditorOrigin); !errors.Is(err, auth.ErrUnauthenticated) {
+		t.Errorf("an old record is accepted on the editor's origin: %v", err)
 	}
 }
 
@@ -36,7 +92,7 @@ func TestSessions_StoreOnlyTheHashOfTheID(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
 	_, tok := createToken(t, auth.NewTokens(st), "ana", auth.Developer)
-	id, _, err := auth.NewSessions(st).Start(ctx, tok, 0, nil)
+	id, _, err := auth.NewSessions(st).Start(ctx, tok, auth.AppOrigin, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,17 +114,17 @@ func TestSessions_EndWhenTheTokenIsRevoked(t *testing.T) {
 	createToken(t, ts, "root", auth.Admin)
 	_, tok := createToken(t, ts, "ana", auth.Developer)
 	ss := auth.NewSessions(st)
-	id, _, err := ss.Start(ctx, tok, time.Hour, nil)
+	id, _, err := ss.Start(ctx, tok, auth.AppOrigin, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ts.Revoke(ctx, tok.ID, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := ss.Authenticate(ctx, id); !errors.Is(err, auth.ErrUnauthenticated) {
+	if _, _, err := ss.Authenticate(ctx, id, auth.AppOrigin); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("a session of a revoked token authenticates: %v", err)
 	}
-	if _, _, err := ss.Start(ctx, tok, time.Hour, nil); !errors.Is(err, auth.ErrUnauthenticated) {
+	if _, _, err := ss.Start(ctx, tok, auth.AppOrigin, time.Hour, nil); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("starting a session for a revoked token = %v, want ErrUnauthenticated", err)
 	}
 }
@@ -78,7 +134,7 @@ func TestSessions_ExpireAndAreSwept(t *testing.T) {
 	st := openStore(t)
 	_, tok := createToken(t, auth.NewTokens(st), "ana", auth.Developer)
 	ss := auth.NewSessions(st)
-	short, sess, err := ss.Start(ctx, tok, 50*time.Millisecond, nil)
+	short, sess, err := ss.Start(ctx, tok, auth.AppOrigin, 50*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,10 +145,10 @@ func TestSessions_ExpireAndAreSwept(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, _, err := ss.Authenticate(ctx, short); !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "expired") {
+	if _, _, err := ss.Authenticate(ctx, short, auth.AppOrigin); !errors.Is(err, auth.ErrUnauthenticated) || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("an expired session authenticates: %v", err)
 	}
-	long, _, err := ss.Start(ctx, tok, time.Hour, nil) // sweeps the expired one
+	long, _, err := ss.Start(ctx, tok, auth.AppOrigin, time.Hour, nil) // sweeps the expired one
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +166,7 @@ func TestSessions_EndDeletesTheSessionWithItsAuditRecord(t *testing.T) {
 	st := openStore(t)
 	_, tok := createToken(t, auth.NewTokens(st), "ana", auth.Developer)
 	ss := auth.NewSessions(st)
-	id, _, err := ss.Start(ctx, tok, time.Hour, nil)
+	id, _, err := ss.Start(ctx, tok, auth.AppOrigin, time.Hour, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +177,7 @@ func TestSessions_EndDeletesTheSessionWithItsAuditRecord(t *testing.T) {
 	if recs := auditRecords(t, st); len(recs) != 1 || recs[0].Revision != before+1 {
 		t.Errorf("audit after logout = %+v, want one record at revision %d", recs, before+1)
 	}
-	if _, _, err := ss.Authenticate(ctx, id); !errors.Is(err, auth.ErrUnauthenticated) {
+	if _, _, err := ss.Authenticate(ctx, id, auth.AppOrigin); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Errorf("an ended session authenticates: %v", err)
 	}
 	if err := ss.End(ctx, id, []store.Op{auth.AuditOp(auth.AuditRecord{Action: auth.ActionLogout})}); !errors.Is(err, auth.ErrUnauthenticated) {

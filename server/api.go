@@ -94,21 +94,34 @@ func (s *Server) apiHandler(g *guard) http.Handler {
 	})
 }
 
-// guard authenticates and authorizes API requests. It is safe for concurrent use.
+// guard authenticates and authorizes the API requests of one origin: the app's or the
+// editor's (auth.SessionOrigin), which decides the name of its session cookie, the sessions
+// it accepts and their highest role. It is safe for concurrent use.
 type guard struct {
 	s        *Server
 	sessions *auth.Sessions
 	limiter  *limiter
 	ttl      time.Duration
+	origin   auth.SessionOrigin
 }
 
+// newGuard returns the guard of the app's origin.
 func newGuard(s *Server) *guard {
 	return &guard{
 		s:        s,
 		sessions: auth.NewSessions(s.cfg.Store),
 		limiter:  newLimiter(s.cfg.AuthBurst, s.cfg.AuthRefill),
 		ttl:      s.cfg.SessionTTL,
+		origin:   auth.AppOrigin,
 	}
+}
+
+// forEditor returns the guard of the editor's origin: the same sessions and the same
+// limit on refusals per source, for the editor's sessions.
+func (g *guard) forEditor() *guard {
+	e := *g
+	e.origin = auth.EditorOrigin
+	return &e
 }
 
 // principal is who a request acts as: a token, reached directly (bearer) or through a
@@ -132,10 +145,13 @@ func principalOf(r *http.Request) principal {
 //
 //  1. A source refused too often is answered 429 before its credential is even looked at.
 //     Every refusal below counts against its source; a request that gets through does not.
-//  2. The credential is a bearer token (Authorization header) or else a session cookie;
-//     none, a wrong one, a revoked one or an expired session is refused 401.
+//  2. The credential is a bearer token (Authorization header) or else the session cookie
+//     of the guard's origin; none, a wrong one, a revoked one, an expired session, a
+//     session of the other origin, or two session cookies are refused 401.
 //  3. A state-changing request authenticated by cookie must come from the node's own
-//     origin and carry the session's CSRF token, or it is refused 403.
+//     origin and carry the session's CSRF token, or it is refused 403. On the editor's
+//     origin, so must any request authenticated by cookie that a browser says comes from
+//     elsewhere (see checkEditorFetch).
 //  4. A role below role is refused 403.
 //
 // Every refusal is written to the audit log before it is answered. Records are read from
@@ -158,8 +174,12 @@ func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc 
 			writeError(w, err)
 			return
 		}
-		if who.session != "" && !safeMethod(r.Method) {
-			if err := checkCSRF(r, who.session); err != nil {
+		if who.session != "" {
+			err := g.checkEditorFetch(r)
+			if err == nil && !safeMethod(r.Method) {
+				err = checkCSRF(r, who.session)
+			}
+			if err != nil {
 				g.s.refuse(w, r, who, err)
 				return
 			}
@@ -167,7 +187,7 @@ func (g *guard) authorized(role auth.Role, h http.HandlerFunc) http.HandlerFunc 
 		if !who.tok.Role.Allows(role) {
 			how := "token"
 			if who.session != "" {
-				how = fmt.Sprintf("session (capped at %s)", auth.SessionMaxRole)
+				how = fmt.Sprintf("session (on the %s's origin, capped at %s)", g.origin, g.origin.MaxRole())
 			}
 			g.s.refuse(w, r, who, fmt.Errorf("%w: %s %s needs the %s role, the %s of %q has %s",
 				auth.ErrForbidden, r.Method, r.URL.Path, role, how, who.tok.Name, who.tok.Role))
@@ -202,15 +222,23 @@ func (g *guard) authenticate(r *http.Request) (principal, error) {
 		tok, err := g.authenticateToken(r.Context(), secret)
 		return principal{tok: tok}, err
 	}
-	c, err := r.Cookie(sessionCookieName(r))
-	if err != nil {
+	cookies := r.CookiesNamed(g.cookieName(r))
+	switch len(cookies) {
+	case 0:
 		return principal{}, auth.ErrUnauthenticated
+	case 1:
+	default:
+		// Only a script can make a second one (document.cookie, with another path): a
+		// page of the app's origin fixing the session of the editor's, for example.
+		return principal{}, fmt.Errorf("%w: the request carries %d %s cookies; clear this site's cookies and log in again",
+			auth.ErrUnauthenticated, len(cookies), g.cookieName(r))
 	}
-	tok, sess, err := g.sessions.Authenticate(r.Context(), c.Value)
+	id := cookies[0].Value
+	tok, sess, err := g.sessions.Authenticate(r.Context(), id, g.origin)
 	if err != nil {
 		return principal{}, err
 	}
-	return principal{tok: tok, session: c.Value, sess: sess}, nil
+	return principal{tok: tok, session: id, sess: sess}, nil
 }
 
 // answer answers err: as a refusal (audited) when it is one, otherwise as an error.

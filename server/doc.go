@@ -36,6 +36,15 @@
 // return their error to one adapter (serveAPI), which audits refusals and maps every other
 // error to its status (errors.go).
 //
+// # Two origins
+//
+// ServeHTTP is the app's origin: the application, the API, the editor at /-/ui/ and
+// previews. Editor (editor.go) is the editor's own origin, served on a listener of its own
+// (serve --editor-addr): the editor and the API, no stored code. Each origin has its own
+// guard (api.go), which reads its own session cookie, accepts only the sessions made on
+// it, and caps their role by it (auth.SessionOrigin): developer on the app's origin, whose
+// pages developers write, the token's role on the editor's.
+//
 // # The app contract
 //
 // app.star at the root of the tree defines routes, a dict from net/http ServeMux patterns

@@ -39,6 +39,8 @@ def handle(req):
 		{"several cookie lines", http.Header{"Cookie": {"a=1", cookie.Name + "=" + cookie.Value + ";c=3", "__Host-starbase-session=" + cookie.Value}}, "a=1; c=3"},
 		{"any case and spacing", http.Header{"Cookie": {" STARBASE-SESSION =" + cookie.Value + " ;  __secure-starbase-session=" + cookie.Value + "; x"}}, "x"},
 		{"nameless cookie", http.Header{"Cookie": {cookie.Value + "; starbase-session"}}, cookie.Value},
+		// Browsers send the editor origin's cookie to every port of its host.
+		{"editor session cookie", http.Header{"Cookie": {"a=1; starbase-editor-session=" + cookie.Value + "; __Host-starbase-editor-session=" + cookie.Value}}, "a=1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := n.do(t, secRequest{method: "GET", path: "/", header: tc.header})

@@ -49,6 +49,9 @@ type secRequest struct {
 	cookies      []*http.Cookie
 	// client, when set, sends the request (to choose the source address).
 	client *http.Client
+	// base, when set, is the URL the request goes to instead of the node's (its editor
+	// origin, servertest.Node.ServeEditor).
+	base string
 }
 
 // secResponse is what came back.
@@ -65,7 +68,11 @@ func (n *secNode) do(t *testing.T, req secRequest) secResponse {
 	if req.body != "" {
 		body = strings.NewReader(req.body)
 	}
-	hr, err := http.NewRequest(req.method, n.URL+req.path, body)
+	base := n.URL
+	if req.base != "" {
+		base = req.base
+	}
+	hr, err := http.NewRequest(req.method, base+req.path, body)
 	if err != nil {
 		t.Fatal(err)
 	}

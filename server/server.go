@@ -171,8 +171,10 @@ type Server struct {
 	tokens     *auth.Tokens
 	refusals   *refusals
 	api        http.Handler
-	start      time.Time
-	metrics    *metrics
+	// editor serves the editor's own origin (Editor).
+	editor  http.Handler
+	start   time.Time
+	metrics *metrics
 	// store is the node's view of cfg.Store (which it wraps): metrics and the full state.
 	store *watchedStore
 	// ops are the metrics of the API, the gate and data transactions.
@@ -257,6 +259,7 @@ func New(cfg Config) (*Server, error) {
 	s.publisher.buildIndexes = s.buildIndexes
 	g := newGuard(s)
 	s.api = s.apiHandler(g)
+	s.editor = s.editorHandler(g.forEditor())
 	s.previews = newPreviewCache()
 	s.preview = g.authorized(auth.Developer, s.serveAPI(s.servePreview))
 	s.metrics = newMetrics(s)

@@ -10,24 +10,48 @@ import (
 	"github.com/starbase/starbase/store"
 )
 
-// Session cookies. Over TLS the cookie carries the __Host- prefix, which browsers accept only
-// with Secure, Path=/ and no Domain: no other host, not even a sibling subdomain, can set or
-// shadow it.
+// Session cookies. Each origin has its own name, so that the sessions of the app's origin
+// and of the editor's never replace each other: browsers scope a cookie to a host, not to a
+// port, so a browser sends both to both origins when they differ by port only. Which
+// origin accepts a session is the session record's (auth.Session.Origin), not the name's.
+// Over TLS the cookie carries the __Host- prefix, which browsers accept only with Secure,
+// Path=/ and no Domain: no other host, not even a sibling subdomain, can set or shadow it.
 const (
-	sessionCookie    = "starbase-session"
-	tlsSessionCookie = "__Host-starbase-session"
+	sessionCookie       = "starbase-session"
+	editorSessionCookie = "starbase-editor-session"
+	tlsPrefix           = "__Host-"
 	// csrfHeader carries the anti-forgery token of a session (auth.CSRFToken).
 	csrfHeader = "X-CSRF-Token"
 	// maxSmallBody bounds the bodies of API requests other than push and revert.
 	maxSmallBody = 64 << 10
 )
 
-// sessionCookieName returns the name of the session cookie on r's connection.
-func sessionCookieName(r *http.Request) string {
-	if r.TLS != nil {
-		return tlsSessionCookie
+// cookieName returns the name of the session cookie of g's origin on r's connection.
+func (g *guard) cookieName(r *http.Request) string {
+	name := sessionCookie
+	if g.origin == auth.EditorOrigin {
+		name = editorSessionCookie
 	}
-	return sessionCookie
+	if r.TLS != nil {
+		return tlsPrefix + name
+	}
+	return name
+}
+
+// checkEditorFetch refuses, on the editor's origin, a request made with a session cookie
+// that the browser says comes from anywhere but the editor's own pages, whatever its method.
+// Browsers send a cookie to every port of its host and to sibling hosts of its site
+// (SameSite judges sites, not origins), so a page of the app's origin can make the browser
+// send the editor's cookie; it can read no answer (no CORS), and with this it gets no
+// answer at all, not even a GET's.
+func (g *guard) checkEditorFetch(r *http.Request) error {
+	if g.origin != auth.EditorOrigin {
+		return nil
+	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+		return fmt.Errorf("%w: the editor's origin answers a session only from its own pages, and the browser reports a %s request (Sec-Fetch-Site)", errCSRF, site)
+	}
+	return nil
 }
 
 // checkSameOrigin refuses a request that a browser says comes from another site: a
@@ -101,16 +125,16 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	g.limiter.refund(src)
 	who := principal{tok: tok}
-	who.tok.Role = tok.Role.Min(auth.SessionMaxRole)
+	who.tok.Role = tok.Role.Min(g.origin.MaxRole())
 	rec := g.s.newAuditRecord(r, who, auth.ActionLogin)
 	rec.Session = true
-	rec.Detail = fmt.Sprintf("token role %s, session role %s", tok.Role, who.tok.Role)
-	id, sess, err := g.sessions.Start(r.Context(), tok, g.ttl, []store.Op{auth.AuditOp(rec)})
+	rec.Detail = fmt.Sprintf("token role %s, session role %s on the %s's origin", tok.Role, who.tok.Role, g.origin)
+	id, sess, err := g.sessions.Start(r.Context(), tok, g.origin, g.ttl, []store.Op{auth.AuditOp(rec)})
 	if err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name:     sessionCookieName(r),
+		Name:     g.cookieName(r),
 		Value:    id,
 		Path:     "/",
 		Expires:  sess.Expires,
@@ -121,7 +145,7 @@ func (g *guard) login(w http.ResponseWriter, r *http.Request) error {
 	})
 	g.s.log.Info("login", "token", tok.ID, "actor", tok.Name, "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, api.Session{Name: tok.Name, TokenID: tok.ID, Role: string(who.tok.Role),
-		Expires: sess.Expires, CSRF: auth.CSRFToken(id)})
+		Expires: sess.Expires, CSRF: auth.CSRFToken(id), Origin: string(g.origin)})
 	return nil
 }
 
@@ -135,7 +159,7 @@ func (g *guard) logout(w http.ResponseWriter, r *http.Request) error {
 	if err := g.sessions.End(r.Context(), who.session, []store.Op{auth.AuditOp(rec)}); err != nil {
 		return err
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookieName(r), Value: "", Path: "/", MaxAge: -1,
+	http.SetCookie(w, &http.Cookie{Name: g.cookieName(r), Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -145,7 +169,7 @@ func (g *guard) logout(w http.ResponseWriter, r *http.Request) error {
 // example after a page reload).
 func (g *guard) apiSession(w http.ResponseWriter, r *http.Request) error {
 	who := principalOf(r)
-	out := api.Session{Name: who.tok.Name, TokenID: who.tok.ID, Role: string(who.tok.Role)}
+	out := api.Session{Name: who.tok.Name, TokenID: who.tok.ID, Role: string(who.tok.Role), Origin: string(g.origin)}
 	if who.session != "" {
 		out.Expires = who.sess.Expires
 		out.CSRF = auth.CSRFToken(who.session)

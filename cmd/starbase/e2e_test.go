@@ -49,7 +49,9 @@ const e2eToken = "e2e-admin-token"
 
 // node is a `starbase serve` process.
 type node struct {
-	url  string
+	url string
+	// editorURL is the editor's own origin (serve --editor-addr), "" when not served.
+	editorURL string
 	data string
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
@@ -89,16 +91,25 @@ func startServeBin(t *testing.T, bin string, env []string, dataDir string, args 
 	}
 	t.Cleanup(func() { n.stop(t) })
 	urlc := make(chan string, 1)
+	editorc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if u, ok := strings.CutPrefix(sc.Text(), "starbase serving on "); ok {
 				urlc <- strings.Fields(u)[0]
 			}
+			// serve prints the editor's line first.
+			if u, ok := strings.CutPrefix(sc.Text(), "starbase editor on "); ok {
+				editorc <- strings.TrimSuffix(strings.Fields(u)[0], "/-/ui/")
+			}
 		}
 	}()
 	select {
 	case n.url = <-urlc:
+		select {
+		case n.editorURL = <-editorc:
+		default:
+		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("starbase serve did not start; logs:\n%s", n.logs)
 	}

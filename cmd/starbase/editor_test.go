@@ -565,3 +565,132 @@ func TestEditor_FilesCompletionSearchAndGoToFile(t *testing.T) {
 		waitJS(`document.querySelector('.tab.active')?.dataset.path === 'static/style.css'`))
 	b.noErrors()
 }
+
+// loginAt logs the browser in on the origin base (the app's or the editor's) with secret
+// and waits for the file tree.
+func (b *browser) loginAt(base, secret string) {
+	b.run(b.ctx, "log in at "+base,
+		chromedp.Navigate(base+"/-/ui/"),
+		visible("#token"),
+		chromedp.SendKeys(chromedp.CSS("#token"), secret),
+		click("#login"),
+		visible("#tree li.file"))
+}
+
+func TestEditor_AdminStatusOnTheEditorOriginShowsTheAuditOfAPush(t *testing.T) {
+	b := newBrowser(t)
+	n := startServe(t, t.TempDir(), "--editor-addr", "127.0.0.1:0")
+	if n.editorURL == "" || n.editorURL == n.url {
+		t.Fatalf("serve --editor-addr printed no editor origin of its own (app %s, editor %q)", n.url, n.editorURL)
+	}
+	src := t.TempDir()
+	writeTree(t, src, demoApp)
+	pushed := lastLine(n.cli(t, "push", src, "-m", "first"))
+
+	// An admin on the editor's origin acts as an admin and sees the push in the audit log.
+	b.loginAt(n.editorURL, e2eToken)
+	row := `#audit tbody tr[data-action="commit"]`
+	b.run(b.ctx, "the admin's status view",
+		waitJS(`document.querySelector('#user').textContent.endsWith('(admin)')`),
+		click("#nav-status"),
+		visible("#nodes"),
+		visible(row))
+	got := value(b, "the push's audit event", text(row))
+	if !strings.Contains(got, "commit") || !strings.Contains(got, "main") || !strings.Contains(got, pushed[:10]) {
+		t.Fatalf("the audit event of the push reads %q, want a commit of main %s", got, pushed[:10])
+	}
+	if n := value(b, "the note", count("#audit-note")); n != 0 {
+		t.Fatal("an admin on the editor's origin is told the audit log is for admins only")
+	}
+
+	// A developer there sees the note instead.
+	dev := createToken(t, n, "ivy", "developer")
+	b.run(b.ctx, "log out", click("#logout"), visible("#token"))
+	b.loginAt(n.editorURL, dev)
+	b.run(b.ctx, "a developer's status view", click("#nav-status"), visible("#audit-note"))
+	if note := value(b, "the note", text("#audit-note")); !strings.Contains(note, "Admins only") {
+		t.Fatalf("a developer's note reads %q, want admins only", note)
+	}
+	if n := value(b, "audit table", count("#audit")); n != 0 {
+		t.Fatal("a developer is shown the audit log")
+	}
+
+	// On the app's origin the admin's token makes a developer's session, told where to go.
+	b.loginAt(n.url, e2eToken)
+	b.run(b.ctx, "the admin's status view on the app's origin",
+		waitJS(`document.querySelector('#user').textContent.endsWith('(developer)')`),
+		click("#nav-status"),
+		visible("#audit-note"))
+	if note := value(b, "the note", text("#audit-note")); !strings.Contains(note, "Admins only") || !strings.Contains(note, "--editor-addr") {
+		t.Fatalf("the app origin's note reads %q, want admins only and where an admin sees it", note)
+	}
+	b.noErrors()
+}
+
+func TestEditor_ConflictTakesMineOrTheirsPerFile(t *testing.T) {
+	b := newBrowser(t)
+	n := startServe(t, t.TempDir())
+	src := t.TempDir()
+	writeTree(t, src, demoApp)
+	n.cli(t, "push", src, "-m", "first")
+	b.login(n, createToken(t, n, "jo", "developer"))
+
+	// Unsaved edits of two files in the editor.
+	b.run(b.ctx, "edit lib/greet.star",
+		click(`#tree li[data-path="lib/greet.star"] .name`),
+		waitJS(editorText+`.includes('hello v1')`),
+		click(`.cm-content > .cm-line:nth-child(4)`),
+		chromedp.KeyEvent(kb.End),
+		chromedp.KeyEvent(kb.Backspace+kb.Backspace+kb.Backspace),
+		chromedp.KeyEvent(`from the editor"`),
+		waitJS(editorText+`.includes('"hello from the editor"')`))
+	b.run(b.ctx, "edit static/style.css",
+		click(`#tree li[data-path="static/style.css"] .name`),
+		waitJS(`document.querySelector('.tab.active')?.dataset.path === 'static/style.css'`),
+		click(`.cm-content > .cm-line:nth-child(1)`),
+		chromedp.KeyEvent(kb.End),
+		insertText(" /* the editor's */"),
+		waitJS(`document.querySelector('#changes').textContent.includes('2 unsaved changes')`))
+
+	// Meanwhile the CLI changes the same line of lib/greet.star, and static/style.css.
+	cliGreet := strings.Replace(demoApp["lib/greet.star"], "hello v1", "hello from the CLI", 1)
+	cliStyle := "body { color: #c00; }\n"
+	writeTree(t, src, map[string]string{"lib/greet.star": cliGreet, "static/style.css": cliStyle})
+	n.cli(t, "push", src, "-m", "from the CLI")
+
+	greet, style := `.conflict-file[data-path="lib/greet.star"]`, `.conflict-file[data-path="static/style.css"]`
+	b.run(b.ctx, "the conflict view", click("#commit"), visible("#rebase"), visible(greet+".both .merged"), visible(style+".both .merged"))
+	if merged := value(b, "the merge", text(greet+" .merged h4")); !strings.Contains(merged, "1 conflict") {
+		t.Fatalf("the merge of lib/greet.star is titled %q, want one conflict", merged)
+	}
+	b.run(b.ctx, "take mine and theirs",
+		click(greet+" button.take-mine"),
+		click(style+" button.take-theirs"),
+		waitJS(`document.querySelector('`+greet+`').dataset.choice === 'mine' && document.querySelector('`+style+`').dataset.choice === 'theirs'`))
+	if c := value(b, "the choice", text(style+" .choice")); !strings.Contains(c, "their version") {
+		t.Fatalf("taking theirs says %q", c)
+	}
+	b.run(b.ctx, "rebase and commit",
+		click("#rebase"),
+		waitJS(`document.querySelector('#toast').textContent.startsWith('Rebased')`),
+		waitJS(`document.querySelector('#changes').textContent.includes('1 unsaved change')`),
+		waitJS(`document.querySelector('#problems-head').textContent.startsWith('No problems')`),
+		click("#commit"),
+		visible("#dialog-input"),
+		click("#dialog-ok"),
+		waitJS(`document.querySelector('#toast').textContent.startsWith('Committed')`))
+
+	pulled := t.TempDir()
+	n.cli(t, "pull", pulled)
+	wantGreet := strings.Replace(demoApp["lib/greet.star"], "hello v1", "hello from the editor", 1)
+	for path, want := range map[string]string{"lib/greet.star": wantGreet, "static/style.css": cliStyle} {
+		got, err := os.ReadFile(filepath.Join(pulled, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("after taking mine for lib/greet.star and theirs for static/style.css, %s = %q, want %q", path, got, want)
+		}
+	}
+	b.noErrors()
+}

@@ -31,6 +31,8 @@ type serveFlags struct {
 	addr string
 	data string
 	dev  bool
+	// editorAddr, when set, is the address of the editor's own origin (server.Server.Editor).
+	editorAddr string
 	// demo names the example app (examples.Names) to seed into a store that has none; "" seeds nothing.
 	demo string
 	// dataURL selects the data tier of app requests (see openDataTier).
@@ -81,7 +83,14 @@ keeps objects in the store itself (bolt, or etcd: the default with --etcd).
 
 With --tls-cert and --tls-key the node serves HTTPS only (TLS 1.2 or later), and session
 cookies are Secure. Without them it serves plain HTTP, which is fine on loopback; anywhere
-else tokens and session cookies would cross the network in the clear.`,
+else tokens and session cookies would cross the network in the clear.
+
+With --editor-addr the node also serves the web editor on an origin of its own: /-/ui/ and
+the API, never the app. Pages of the app (which developers write) cannot run script there,
+so a session made there carries its token's full role: an admin sees the audit log in the
+editor's status view. The editor at /-/ui/ of --addr stays, and its sessions act at most
+as developers. Give the editor a host name of its own (editor.example.com) where you can:
+browsers share cookies between the ports of one host.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -91,6 +100,7 @@ else tokens and session cookies would cross the network in the clear.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fl.StringVar(&f.editorAddr, "editor-addr", "", "address of the editor's own origin (/-/ui/ and the API, no app), where an admin's web session acts as an admin; off when empty")
 	fl.StringVar(&f.data, "data", "./starbase-data", "this node's data directory (store file, caches)")
 	fl.StringVar(&f.dataURL, "data-url", "", "where app data (objects) lives: sqlite (default: DATA/data.sqlite), sqlite:PATH, postgres://USER@HOST:PORT/DB (clusters), or kv (in the store; the default with --etcd)")
 	fl.BoolVar(&f.dev, "dev", false, "development mode: show tracebacks to clients")
@@ -202,50 +212,77 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	maintain(ctx, f.retention, st, srv.CollectCode, filepath.Join(f.data, "cache"), logger)
 
-	ln, err := net.Listen("tcp", f.addr)
-	if err != nil {
-		return err
-	}
-	ln = server.LimitListener(ln, server.ConnLimits{Max: f.maxConns, PerSource: f.maxConnsPerSource, Plain: tlsConfig == nil, Logger: logger})
 	running := newInflight()
-	hs := &http.Server{
-		Handler:   running.wrap(srv),
-		TLSConfig: tlsConfig,
-		// A client cannot hold a connection by trickling: the header within --header-timeout,
-		// the body within --body-timeout (server.Config.BodyTimeout, set per request, so that
-		// an authorized push may take longer), idle keep-alives closed after 2 minutes.
-		ReadHeaderTimeout: f.headerTimeout,
-		IdleTimeout:       2 * time.Minute,
-	}
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
-	} else if !isLoopbackAddr(ln.Addr()) {
-		fmt.Fprintf(stderr, "warning: serving plain HTTP on %s: tokens and session cookies cross the network in the clear; use --tls-cert and --tls-key\n", ln.Addr())
+	}
+	listen := func(addr string, h http.Handler) (*http.Server, net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		if tlsConfig == nil && !isLoopbackAddr(ln.Addr()) {
+			fmt.Fprintf(stderr, "warning: serving plain HTTP on %s: tokens and session cookies cross the network in the clear; use --tls-cert and --tls-key\n", ln.Addr())
+		}
+		ln = server.LimitListener(ln, server.ConnLimits{Max: f.maxConns, PerSource: f.maxConnsPerSource, Plain: tlsConfig == nil, Logger: logger})
+		return &http.Server{
+			Handler:   running.wrap(h),
+			TLSConfig: tlsConfig,
+			// A client cannot hold a connection by trickling: the header within --header-timeout,
+			// the body within --body-timeout (server.Config.BodyTimeout, set per request, so that
+			// an authorized push may take longer), idle keep-alives closed after 2 minutes.
+			ReadHeaderTimeout: f.headerTimeout,
+			IdleTimeout:       2 * time.Minute,
+		}, ln, nil
+	}
+	hs, ln, err := listen(f.addr, srv)
+	if err != nil {
+		return err
+	}
+	servers := []*http.Server{hs}
+	listeners := []net.Listener{ln}
+	if f.editorAddr != "" {
+		ehs, eln, err := listen(f.editorAddr, srv.Editor())
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--editor-addr: %w", err)
+		}
+		servers = append(servers, ehs)
+		listeners = append(listeners, eln)
+		// Printed before the line below, which tells scripts the node is up.
+		fmt.Fprintf(stdout, "starbase editor on %s://%s/-/ui/ (sessions there may act as admins)\n", scheme, eln.Addr())
 	}
 	fmt.Fprintf(stdout, "starbase serving on %s://%s (data in %s)\n", scheme, ln.Addr(), f.data)
-	errc := make(chan error, 1)
-	go func() {
-		if tlsConfig != nil {
-			errc <- hs.ServeTLS(ln, "", "") // the certificate is in hs.TLSConfig
-			return
-		}
-		errc <- hs.Serve(ln)
-	}()
+	errc := make(chan error, len(servers))
+	for i, hs := range servers {
+		go func() {
+			if tlsConfig != nil {
+				errc <- hs.ServeTLS(listeners[i], "", "") // the certificate is in hs.TLSConfig
+				return
+			}
+			errc <- hs.Serve(listeners[i])
+		}()
+	}
+	var failed error
 	select {
-	case err := <-errc:
-		return err
+	case failed = <-errc:
 	case <-ctx.Done():
 	}
 	grace := f.shutdownGrace
 	if grace <= 0 {
 		grace = f.limits.Timeout + shutdownMargin
 	}
-	if err := stopServing(hs, running, grace, logger); err != nil {
+	if err := stopServing(servers, running, grace, logger); err != nil {
 		return err
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if failed != nil {
+		return failed
+	}
+	for range servers {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
 }

@@ -59,15 +59,25 @@ func (f *inflight) snapshot() []running {
 	return out
 }
 
-// stopServing shuts hs down: it stops accepting connections, waits up to grace for the
-// running requests to finish, then closes what is left and logs each request it cut off.
-// A stop is clean (nil) in both cases; only a failure to close the listener is an error.
-func stopServing(hs *http.Server, f *inflight, grace time.Duration, logger *slog.Logger) error {
+// stopServing shuts the servers down (the app's and, with --editor-addr, the editor's): they
+// stop accepting connections, wait up to grace for the running requests to finish, then
+// close what is left and log each request cut off. A stop is clean (nil) in both cases;
+// only a failure to close a listener is an error.
+func stopServing(servers []*http.Server, f *inflight, grace time.Duration, logger *slog.Logger) error {
 	n := len(f.snapshot())
 	logger.Info("stopping: no new connections; waiting for running requests", "running", n, "grace", grace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err := hs.Shutdown(ctx)
+	errs := make(chan error, len(servers))
+	for _, hs := range servers {
+		go func() { errs <- hs.Shutdown(ctx) }()
+	}
+	var err error
+	for range servers {
+		if e := <-errs; e != nil && (err == nil || errors.Is(err, context.DeadlineExceeded)) {
+			err = e
+		}
+	}
 	if err == nil {
 		logger.Info("stopped: every request finished")
 		return nil
@@ -81,6 +91,8 @@ func stopServing(hs *http.Server, f *inflight, grace time.Duration, logger *slog
 			"method", r.method, "path", r.path, "remote", r.remote, "running", time.Since(r.start).Round(time.Millisecond).String())
 	}
 	logger.Warn("stopped with requests running: their connections were closed", "cut_off", len(left), "grace", grace.String())
-	hs.Close()
+	for _, hs := range servers {
+		hs.Close()
+	}
 	return nil
 }

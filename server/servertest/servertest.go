@@ -52,6 +52,8 @@ type Node struct {
 	// empty). It keeps every record: a test that makes millions of logged requests should
 	// pass its own Logger.
 	Log *Log
+
+	tls bool
 }
 
 // Start starts a node with cfg over plain HTTP. A nil cfg.Store is a fresh bolt file in
@@ -108,7 +110,23 @@ func start(t testing.TB, cfg server.Config, tls bool) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Node{Server: srv, Store: cfg.Store, URL: hs.URL, HTTP: hc, Client: c, Log: logs}
+	return &Node{Server: srv, Store: cfg.Store, URL: hs.URL, HTTP: hc, Client: c, Log: logs, tls: tls}
+}
+
+// ServeEditor serves the node's editor origin (server.Server.Editor, what serve
+// --editor-addr listens with) on a listener of its own, over HTTPS under StartTLS with the
+// same certificate as the node's (Node.HTTP trusts it), and returns its base URL. It is
+// closed by t.Cleanup.
+func (n *Node) ServeEditor(t testing.TB) string {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(n.Server.Editor())
+	if n.tls {
+		hs.StartTLS()
+	} else {
+		hs.Start()
+	}
+	t.Cleanup(hs.Close)
+	return hs.URL
 }
 
 // Push pushes files as the admin, replacing whatever main is (a forced push), waits until

@@ -226,14 +226,14 @@ function showLogin(message) {
     h("h1", {}, "Starbase editor"),
     h("label", { for: "token" }, "Log in with a token"), input,
     h("button", { class: "primary", type: "submit", id: "login" }, "Log in"), err,
-    h("p", { class: "hint" }, "Create one with: starbase token create NAME --role developer. A web session acts at most as a developer."));
+    h("p", { class: "hint" }, "Create one with: starbase token create NAME --role developer. On the application's origin a web session acts at most as a developer; on the editor's own origin (starbase serve --editor-addr) it has its token's role."));
   $("#app").replaceChildren(form);
   input.focus();
 }
 
 async function startSession(s) {
   setCSRF(s.csrf);
-  S.session = { name: s.name, role: s.role };
+  S.session = { name: s.name, role: s.role, origin: s.origin || "app" };
   await loadWorkspace();
   renderShell();
   await route();
@@ -730,13 +730,15 @@ async function renderConflict() {
   const theirs = await fetchFiles(S.head);
   const mine = Object.keys(S.pending.files).sort();
   const theirChanged = new Set([...theirs.files.keys(), ...S.base.files.keys()].filter((p) => theirs.files.get(p)?.b64 !== S.base.files.get(p)?.b64));
+  // choices: path -> "mine" | "theirs", the files resolved as a whole; the others are merged.
+  const choices = new Map();
   v.append(
     h("h2", {}, "Conflict: " + REF + " moved"),
     h("p", {}, `Your edits are based on ${short(S.base.commit)}; ${REF} is now at ${short(S.head)}`,
       head ? ` (${head.author}: “${head.message}”, ${when(head.time)})` : "",
-      ". Nothing was committed and nothing is overwritten: rebase your edits onto the new commit, resolve what both changed, check, and commit again."),
+      ". Nothing was committed and nothing is overwritten: rebase your edits onto the new commit, resolve what both changed, check, and commit again. For a whole file you can take your version or theirs instead of merging."),
     h("div", { class: "conflict-actions" },
-      h("button", { class: "primary", id: "rebase", onclick: () => rebase(theirs) }, `Rebase my edits onto ${short(S.head)}`),
+      h("button", { class: "primary", id: "rebase", onclick: () => rebase(theirs, choices) }, `Rebase my edits onto ${short(S.head)}`),
       h("a", { href: "#/", class: "button" }, "Keep editing")));
   for (const p of mine) {
     const b = S.base.files.get(p)?.text ?? "";
@@ -744,8 +746,24 @@ async function renderConflict() {
     const t = theirs.files.get(p)?.text;
     const both = theirChanged.has(p);
     const merged = y !== null && t !== undefined ? merge3(b, y, t) : null;
+    const choice = h("p", { class: "choice hint" });
     const section = h("section", { class: "conflict-file" + (both ? " both" : ""), "data-path": p },
-      h("h3", {}, p, both ? " — changed on both sides" : " — only you changed it"));
+      h("h3", {}, p, both ? " — changed on both sides" : " — only you changed it"),
+      h("div", { class: "take" },
+        h("button", { class: "take-mine", title: "Keep your version of the whole file", onclick: () => choose("mine") }, "Take mine"),
+        h("button", { class: "take-theirs", title: "Keep their version of the whole file and drop your change to it", onclick: () => choose("theirs") }, "Take theirs"),
+        h("button", { class: "take-merge", title: "Merge both changes line by line", onclick: () => choose("") }, "Merge")),
+      choice);
+    const choose = (side) => {
+      if (side) choices.set(p, side);
+      else choices.delete(p);
+      section.dataset.choice = side || "merge";
+      for (const b of section.querySelectorAll(".take button")) b.setAttribute("aria-pressed", String(b.className === "take-" + (side || "merge")));
+      choice.textContent = side === "mine" ? (both ? "Rebasing keeps your version of this file: their change to it is dropped." : "Rebasing keeps your version of this file.")
+        : side === "theirs" ? "Rebasing keeps their version of this file: your change to it is dropped."
+        : both ? "Rebasing merges both changes line by line; where both changed the same lines, the file keeps both between conflict markers." : "Rebasing keeps your change.";
+    };
+    choose("");
     if (both) {
       section.append(h("div", { class: "three" },
         diffBlock("Their change (" + short(S.head) + ")", b, t ?? "", "theirs"),
@@ -767,15 +785,22 @@ function diffBlock(title, a, b, cls) {
     h("pre", { class: "code diff" }, lines.length ? lines.map((l) => h("div", { class: "dl " + ({ "+": "add", "-": "del", "@": "hunk", " ": "ctx" })[l.kind] }, (l.kind === "@" ? "" : l.kind + " ") + l.text)) : "(no change)"));
 }
 
-// rebase moves the pending changes onto theirs: each file is merged three ways (base,
-// yours, theirs); where both changed the same lines, the file keeps both between conflict
-// markers for the user to resolve.
-async function rebase(theirs) {
+// rebase moves the pending changes onto theirs. A file chosen as a whole (choices: path ->
+// "mine" or "theirs") keeps that side; every other file is merged three ways (base, yours,
+// theirs), and where both changed the same lines it keeps both between conflict markers for
+// the user to resolve.
+async function rebase(theirs, choices = new Map()) {
   let conflicts = 0;
   const files = {};
   for (const [p, y] of Object.entries(S.pending.files)) {
     const b = S.base.files.get(p)?.text ?? "";
     const t = theirs.files.get(p)?.text;
+    const choice = choices.get(p);
+    if (choice === "theirs") continue; // no pending change: their version stays
+    if (choice === "mine") {
+      files[p] = y; // your text, or your deletion
+      continue;
+    }
     if (y === null) {
       if (t === undefined || t === b) files[p] = null; // delete what they left alone
       continue; // they changed what you deleted: keep theirs
@@ -920,13 +945,22 @@ async function renderStatus() {
       h("tbody", {}, (st.nodes || [st]).map((n) => h("tr", {}, h("td", {}, n.node + (n.node === st.node ? " (this node)" : "")), h("td", {}, n.ref),
         h("td", { class: "mono" }, n.commit ? h("a", { href: "#/browse/" + n.commit }, short(n.commit)) : "—"), h("td", {}, String(n.revision)),
         h("td", {}, when(n.started)), h("td", { class: n.error ? "error" : "" }, n.error || "serving"))))));
+  v.append(h("h3", {}, "Recent audit events"));
   if (S.session.role !== "admin") {
-    v.append(h("p", { class: "hint" }, "The audit log needs an admin, and a web session acts at most as a developer: read it with `starbase audit`."));
+    v.append(h("p", { class: "hint", id: "audit-note" }, "Admins only. ",
+      S.session.origin === "editor"
+        ? `You act as a ${S.session.role}: log in with an admin token to see who changed what.`
+        : "On the application's origin a web session acts at most as a developer, since pages developers write run there too. An admin sees the audit log in the editor on its own origin (starbase serve --editor-addr), or with starbase audit."));
     return;
   }
   const audit = await call("GET", "audit?n=50");
-  v.append(h("h3", {}, "Recent audit events"), h("table", { class: "status" },
-    h("tbody", {}, audit.map((a) => h("tr", {}, h("td", {}, when(a.time)), h("td", {}, a.action), h("td", {}, a.actor || ""), h("td", { class: "mono" }, short(a.commit)), h("td", {}, a.reason || a.detail || ""))))));
+  v.append(h("p", { class: "hint" }, "The 50 most recent events, newest first: changes, logins and refused requests."),
+    h("table", { class: "status", id: "audit" },
+      h("thead", {}, h("tr", {}, h("th", {}, "time"), h("th", {}, "action"), h("th", {}, "actor"), h("th", {}, "ref"), h("th", {}, "commit"), h("th", {}, "detail"))),
+      h("tbody", {}, audit.map((a) => h("tr", { "data-action": a.action },
+        h("td", {}, when(a.time)), h("td", {}, a.action), h("td", {}, (a.actor || "") + (a.session ? " (session)" : "")), h("td", {}, a.ref || ""),
+        h("td", { class: "mono" }, a.commit ? h("a", { href: "#/diff?to=" + a.commit }, short(a.commit)) : ""),
+        h("td", {}, a.reason || a.detail || (a.method ? `${a.method} ${a.path}` : "")))))));
 }
 
 // ---- search, go to file, go to definition --------------------------------------------
