@@ -52,10 +52,10 @@ type node struct {
 	url string
 	// editorURL is the editor's own origin (serve --editor-addr), "" when not served.
 	editorURL string
-	data string
-	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	lw   *lockedWriter // writes logs; logText reads them under its lock
+	data      string
+	cmd       *exec.Cmd
+	logs      *bytes.Buffer
+	lw        *lockedWriter // writes logs; logText reads them under its lock
 }
 
 // logText returns what the node logged so far.
