@@ -489,7 +489,9 @@ func pick(label string) chromedp.Action[chromedp.Void] {
 				break
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("the completion list never offered %q first: %w", label, ctx.Err())
+				state, _ := chromedp.Evaluate[string](`JSON.stringify({focus: document.hasFocus(), active: document.activeElement?.className,
+					list: [...document.querySelectorAll('.cm-tooltip-autocomplete li')].map(li => (li.hasAttribute('aria-selected') ? '*' : '') + li.textContent)})`)(context.WithoutCancel(ctx), t)
+				return fmt.Errorf("the completion list never offered %q first (%s): %w", label, state, ctx.Err())
 			}
 			if _, err := chromedp.KeyEvent(" ", chromedp.KeyModifiers(chromedp.ModifierCtrl))(ctx, t); err != nil {
 				return err

@@ -194,3 +194,10 @@ func TestE2E_ServeRefusesABadTrustedProxy(t *testing.T) {
 		t.Errorf("serve --trusted-proxies proxy.example = %v %q, want it refused, naming it", err, errOut)
 	}
 }
+
+func TestE2E_ServeRefusesAnEditorAddressItCannotListenOn(t *testing.T) {
+	_, errOut, err := runCLI(t, "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--editor-addr", "127.0.0.1:99999")
+	if err == nil || !strings.Contains(err.Error()+errOut, "--editor-addr") || !strings.Contains(err.Error()+errOut, "99999") {
+		t.Errorf("serve --editor-addr 127.0.0.1:99999 = %v %q, want it refused, naming the flag and the address", err, errOut)
+	}
+}
