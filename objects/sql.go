@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/starbase/starbase/store"
 )
 
 // A Dialect is what the SQL data tier needs to know of one SQL engine; packages
@@ -49,6 +51,15 @@ type Dialect struct {
 	TxOptions *sql.TxOptions
 	// Retryable reports whether err means the transaction lost to a concurrent one.
 	Retryable func(err error) bool
+	// Full, when set, reports whether err means the database has no room for a write
+	// (SQLite: SQLITE_FULL, a full disk or its max_page_count reached). Such an error wraps
+	// store.ErrFull: the server answers 507 and reports the tier full, as for the store.
+	Full func(err error) bool
+	// Lost, when set, reports whether err, returned by COMMIT, means that the connection
+	// was lost once COMMIT may have been sent (PostgreSQL: a network error, the backend
+	// terminated): the transaction may or may not be committed, so the error wraps
+	// store.ErrOutcomeUnknown and store.ErrUnavailable (the server answers 503 saying so).
+	Lost func(err error) bool
 	// Optimize is the statement that refreshes the planner's statistics (run in the
 	// background after an index is built and after every OptimizeEvery rows written), so
 	// that it knows which index selects best; "" for none.
@@ -294,6 +305,10 @@ func (t *sqlTx) errf(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if t.e.d.Retryable(err) {
 		return fmt.Errorf("%s: %w (%w)", msg, err, errRetry)
+	}
+	if t.e.d.Full != nil && t.e.d.Full(err) {
+		return fmt.Errorf("%s: %w (%w: the %s data tier has no room left; nothing was written: free space on its disk, or raise its size limit)",
+			msg, err, store.ErrFull, t.e.d.Name)
 	}
 	return fmt.Errorf("%s: %w", msg, err)
 }
@@ -601,6 +616,10 @@ func (t *sqlTx) commit() error {
 	t.tx = nil
 	t.unlock()
 	if err != nil {
+		if t.e.d.Lost != nil && t.e.d.Lost(err) {
+			return fmt.Errorf("committing data: %w (%w: %w: the connection to %s was lost during COMMIT)",
+				err, store.ErrOutcomeUnknown, store.ErrUnavailable, t.e.d.Name)
+		}
 		return t.errf(err, "committing data")
 	}
 	if t.rows > 0 && t.e.written.Add(t.rows) >= OptimizeEvery {

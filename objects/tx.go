@@ -50,6 +50,10 @@ func newTx(ctx context.Context, eng Engine, resolve ClassResolver) *Tx {
 // committed even though it answers a 4xx or 5xx status (which otherwise rolls them back).
 func (tx *Tx) CommitOnError() bool { return tx.commit }
 
+// Wrote reports whether the transaction wrote anything (once Run returned nil: committed
+// writes).
+func (tx *Tx) Wrote() bool { return tx.data != nil && tx.data.wrote() }
+
 // dtx returns the engine's transaction, begun on first use.
 func (tx *Tx) dtx() (dataTx, error) {
 	if tx.data == nil {

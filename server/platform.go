@@ -11,15 +11,18 @@ import (
 )
 
 // serveHealth answers 200 while the node runs: "ok", or "degraded: ..." saying why and what
-// to do while the store refuses writes for space (the node still serves reads).
+// to do while the store or the data tier refuses writes for space (the node still serves
+// reads), one line for each.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if full := s.store.fullSince(); full != nil {
-		fmt.Fprintf(w, "degraded: the store is full since %s, so pushes and writes are refused (507): %s\n",
-			full.since.Format(time.RFC3339), full.err)
-		return
+	full := s.store.fullSince()
+	for _, st := range full {
+		fmt.Fprintf(w, "degraded: %s is full since %s, so %s are refused (507): %s\n",
+			st.what, st.since.Format(time.RFC3339), st.refused, st.err)
 	}
-	w.Write([]byte("ok\n"))
+	if len(full) == 0 {
+		w.Write([]byte("ok\n"))
+	}
 }
 
 // serveReady answers whether a load balancer should send app requests here: 200 while the
@@ -31,8 +34,8 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("not ready: this node has no working release to serve (see /-/status)\n"))
 		return
 	}
-	if s.store.fullSince() != nil {
-		w.Write([]byte("ready (degraded: the store is full; see /-/health)\n"))
+	if full := s.store.fullSince(); len(full) > 0 {
+		fmt.Fprintf(w, "ready (degraded: %s is full; see /-/health)\n", full[0].what)
 		return
 	}
 	w.Write([]byte("ready\n"))

@@ -494,8 +494,11 @@ func (s *Server) serveRelease(w http.ResponseWriter, r *http.Request, served *se
 	ctx, cancel := context.WithTimeoutCause(r.Context(), s.cfg.Limits.Timeout, s.requestTimeout)
 	defer cancel()
 	runs := 0
-	err = objects.Run(ctx, dataOf(r, s.cfg.Data), served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
+	var last *objects.Tx // the transaction of the handler's last run
+	data := dataOf(r, s.cfg.Data)
+	err = objects.Run(ctx, data, served.resolver, s.cfg.TxAttempts, func(tx *objects.Tx) (err error) {
 		runs++
+		last = tx
 		run = sess.Begin()
 		result, err = s.loader.Call(ctx, rel.snap, rt.Fn, args, nil, runtime.CallOptions{
 			RequestID: reqID, Prints: prints, Now: now, Bind: func(t *starlark.Thread) { objects.Bind(t, tx); appsession.Bind(t, run); ar.value.SetThread(t) },
@@ -506,6 +509,7 @@ func (s *Server) serveRelease(w http.ResponseWriter, r *http.Request, served *se
 		return err
 	})
 	s.ops.transaction(runs, err)
+	s.store.dataOutcome(data.Name(), err, err == nil && last != nil && last.Wrote())
 	if errors.Is(err, errRolledBack) {
 		err = nil
 	}

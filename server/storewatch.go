@@ -14,23 +14,28 @@ import (
 
 // watchedStore is the node's store as the node uses it: every operation is timed and its
 // outcome counted by kind (metrics), and a commit refused for space (store.ErrFull) puts
-// the node in the degraded state that /-/health reports, until a commit writes again. It
-// is safe for concurrent use.
+// the node in the degraded state that /-/health reports, until a commit writes again. A
+// SQL data tier (SQLite, PostgreSQL) is not the store, but its writes refused for space
+// put the node in the same state, reported apart, until a data transaction writes again
+// (dataOutcome). It is safe for concurrent use.
 type watchedStore struct {
 	store.Store
 	log      *slog.Logger
 	ops      *prometheus.CounterVec   // by op and result
 	duration *prometheus.HistogramVec // by op
 
-	// mu guards full.
-	mu   sync.Mutex
-	full *fullState
+	// mu guards full and dataFull.
+	mu       sync.Mutex
+	full     *fullState // the store refuses commits for space
+	dataFull *fullState // the SQL data tier refuses writes for space
 }
 
-// fullState is why and since when the store refuses commits for space.
+// fullState is why and since when the store, or the data tier, refuses writes for space.
 type fullState struct {
-	since time.Time
-	err   string
+	what    string // "the store", "the data tier (sqlite)"
+	refused string // what is refused: "pushes and writes", "app writes"
+	since   time.Time
+	err     string
 }
 
 // watchedLeaser is a watchedStore over a store that is also a store.Leaser (etcd): the
@@ -68,7 +73,7 @@ func (w *watchedStore) collectors() []prometheus.Collector {
 			Name: "starbase_store_full",
 			Help: "1 while the store refuses commits for space (etcd's NOSPACE alarm, a full disk): pushes and writes answer 507.",
 		}, func() float64 {
-			if w.fullSince() != nil {
+			if len(w.fullSince()) > 0 {
 				return 1
 			}
 			return 0
@@ -138,32 +143,62 @@ func (w *watchedStore) Commit(ctx context.Context, compares []store.Compare, ops
 	return rev, err
 }
 
-// setFull enters the degraded state, logging it once.
+// setFull enters the degraded state of the store.
 func (w *watchedStore) setFull(err error) {
+	w.enter(&w.full, fullState{what: "the store", refused: "pushes and writes"}, err)
+}
+
+// setRoom leaves the degraded state of the store.
+func (w *watchedStore) setRoom() { w.leave(&w.full) }
+
+// dataOutcome records the outcome of a data transaction of a SQL data tier named tier: a
+// write refused for space (store.ErrFull, objects.Dialect.Full) enters its degraded
+// state, and a transaction that wrote leaves it. The kv tier writes through the store,
+// whose commits record themselves.
+func (w *watchedStore) dataOutcome(tier string, err error, wrote bool) {
+	switch {
+	case tier == "kv":
+	case errors.Is(err, store.ErrFull):
+		w.enter(&w.dataFull, fullState{what: "the data tier (" + tier + ")", refused: "app writes"}, err)
+	case err == nil && wrote:
+		w.leave(&w.dataFull)
+	}
+}
+
+// enter sets *slot to st as of now, with err, logging it once.
+func (w *watchedStore) enter(slot **fullState, st fullState, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.full != nil {
+	if *slot != nil {
 		return
 	}
-	w.full = &fullState{since: time.Now().UTC(), err: err.Error()}
-	w.log.Error("the store is full: pushes and writes are refused (507) until it has room again; reads and app requests that only read are served",
+	st.since, st.err = time.Now().UTC(), err.Error()
+	*slot = &st
+	w.log.Error(st.what+" is full: "+st.refused+" are refused (507) until it has room again; reads and app requests that only read are served",
 		"err", err)
 }
 
-// setRoom leaves the degraded state, logging it.
-func (w *watchedStore) setRoom() {
+// leave clears *slot, logging it.
+func (w *watchedStore) leave(slot **fullState) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.full == nil {
+	if *slot == nil {
 		return
 	}
-	w.log.Info("the store has room again: writes are accepted", "full_since", w.full.since, "for", time.Since(w.full.since).String())
-	w.full = nil
+	w.log.Info((*slot).what+" has room again: writes are accepted", "full_since", (*slot).since, "for", time.Since((*slot).since).String())
+	*slot = nil
 }
 
-// fullSince returns the degraded state, nil when the store has room.
-func (w *watchedStore) fullSince() *fullState {
+// fullSince returns the degraded states (the store's, the data tier's), none when both
+// have room.
+func (w *watchedStore) fullSince() []*fullState {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.full
+	var states []*fullState
+	for _, st := range []*fullState{w.full, w.dataFull} {
+		if st != nil {
+			states = append(states, st)
+		}
+	}
+	return states
 }

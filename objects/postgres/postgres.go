@@ -24,7 +24,9 @@ import (
 	"log/slog"
 	"math/big"
 	"strconv"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -87,6 +89,20 @@ var Dialect = objects.Dialect{
 	Retryable: func(err error) bool {
 		var e *pgconn.PgError
 		return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
+	},
+	// An answer of the server says what became of the COMMIT, unless it is the notice of a
+	// connection being shut down (57P01-57P03, class 08); so does a COMMIT answered
+	// ROLLBACK, or a transaction already over; any other error (the network, the
+	// connection closed) leaves it unknown, unless pgx says nothing was sent.
+	Lost: func(err error) bool {
+		if errors.Is(err, pgx.ErrTxCommitRollback) || errors.Is(err, sql.ErrTxDone) {
+			return false
+		}
+		var e *pgconn.PgError
+		if errors.As(err, &e) {
+			return strings.HasPrefix(e.Code, "57P0") || strings.HasPrefix(e.Code, "08")
+		}
+		return !pgconn.SafeToRetry(err)
 	},
 	// Autovacuum keeps the statistics, but knows an expression index's values only from
 	// its next ANALYZE.

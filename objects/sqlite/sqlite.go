@@ -97,6 +97,10 @@ var Dialect = objects.Dialect{
 		}
 		return false
 	},
+	Full: func(err error) bool {
+		var e *sqlite.Error
+		return errors.As(err, &e) && e.Code()&0xff == 13 // SQLITE_FULL
+	},
 	// Statistics of every table (0x10000); without them, SQLite
 	// takes any equality for selective, and would select open orders by state rather than
 	// page through them in the order's index.

@@ -1,0 +1,123 @@
+package server_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/starbase/starbase/objects/postgres"
+	"github.com/starbase/starbase/objects/postgres/pgtest"
+	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.Stop() // started by the tests that need PostgreSQL
+	os.Exit(code)
+}
+
+// TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown loses the
+// connection of an app write in the middle of its COMMIT, on a real PostgreSQL: a deferred
+// constraint trigger makes COMMIT wait for an advisory lock the test holds, and the test,
+// seeing the backend wait there, terminates it (pg_terminate_backend, as an administrator
+// or a failover does). The write answers 503 with the code starbase.outcome_unknown and
+// a message saying that it may or may not have been committed: the node cannot tell. The
+// node then serves writes and reads as before. Before, it was a 500 "internal error".
+func TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown(t *testing.T) {
+	dbURL := pgtest.Shared(t).NewDatabase(t)
+	data, err := postgres.Open(t.Context(), dbURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { data.Close() })
+	n := servertest.Start(t, server.Config{Data: data})
+	n.Deploy(t, map[string]string{"app.star": itemsApp})
+	post := func(path string) (int, map[string]any, string) {
+		req, _ := http.NewRequest("POST", n.URL+path, nil)
+		resp, body := n.Do(t, req)
+		var got map[string]any
+		json.Unmarshal([]byte(body), &got)
+		return resp.StatusCode, got, body
+	}
+	if status, _, body := post("/items/first"); status != http.StatusOK {
+		t.Fatalf("first write: %d %s", status, body)
+	}
+
+	admin, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx := t.Context()
+	conn, err := admin.Conn(ctx) // one session, which holds the lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// 730190417: the advisory lock the test holds while the COMMIT waits for it.
+	for _, q := range []string{
+		`CREATE FUNCTION starbase_test_hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_advisory_xact_lock(730190417); RETURN NULL; END $$`,
+		`CREATE CONSTRAINT TRIGGER starbase_test_hold AFTER INSERT OR UPDATE ON starbase_objects
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION starbase_test_hold()`,
+		`SELECT pg_advisory_lock(730190417)`,
+	} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+
+	type answer struct {
+		status int
+		got    map[string]any
+		body   string
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		status, got, body := post("/items/lost")
+		answered <- answer{status, got, body}
+	}()
+	// The write's COMMIT waits in the trigger for the lock: terminate its backend there.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var terminated bool
+		err := conn.QueryRowContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event = 'advisory' AND lower(query) LIKE 'commit%'`).Scan(&terminated)
+		if err == nil && terminated {
+			break
+		}
+		if err != nil && err != sql.ErrNoRows {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after 60s no backend waits in COMMIT for the lock")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a synchronisation
+	}
+	var a answer
+	select {
+	case a = <-answered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the write whose connection was lost during COMMIT did not answer within 60s")
+	}
+	if a.status != http.StatusServiceUnavailable || a.got["code"] != "starbase.outcome_unknown" ||
+		!strings.Contains(a.body, "may or may not") || !strings.Contains(a.body, "lost during COMMIT") {
+		t.Errorf("a write whose connection was lost during COMMIT: %d %s\nwant 503 starbase.outcome_unknown saying it may or may not be committed", a.status, a.body)
+	}
+
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(730190417)`); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := post("/items/after"); status != http.StatusOK {
+		t.Errorf("a write after the lost one: %d %s, want 200", status, body)
+	}
+	// Here the backend died before committing, which the node could not know.
+	if code, _, body := n.Get(t, "/items"); code != http.StatusOK || body != `{"n":2}` {
+		t.Errorf("the items after: %d %s, want the first and the last", code, body)
+	}
+}
