@@ -116,17 +116,12 @@ flags; tokens are those of the backup.`,
 					return fmt.Errorf("creating data directory: %w", err)
 				}
 			}
-			st, err := f.store.open(ctx, f.data)
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			st, data, closeNode, err := openNode(ctx, &f.store, f.data, f.dataURL, logger)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			data, err := openDataTier(ctx, f.dataURL, f.store.etcd != "", f.data, st, logger)
-			if err != nil {
-				return fmt.Errorf("opening the data tier: %w", err)
-			}
-			defer data.Close()
+			defer closeNode()
 			sum, err := backup.Restore(ctx, file, backup.Target{Store: st, Data: data})
 			if err != nil {
 				if errors.Is(err, backup.ErrNotEmpty) {

@@ -153,23 +153,18 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(f.data, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	st, err := f.store.open(ctx, f.data)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := backup.Unfinished(ctx, st); err != nil {
-		return err
-	}
 	logger := slog.New(slog.NewJSONHandler(stderr, nil))
 	if gate.Bypassed() {
 		logger.Warn("TEST BUILD: the validation gate passes every commit (built with -tags starbasetesthook and STARBASE_TEST_FORCE_GATE=pass); never run this binary in production")
 	}
-	data, err := openDataTier(ctx, f.dataURL, f.store.etcd != "", f.data, st, logger)
+	st, data, closeNode, err := openNode(ctx, &f.store, f.data, f.dataURL, logger)
 	if err != nil {
-		return fmt.Errorf("opening the data tier: %w", err)
+		return err
 	}
-	defer data.Close()
+	defer closeNode()
+	if err := backup.Unfinished(ctx, st); err != nil {
+		return err
+	}
 
 	defer runtime.PaceGC(f.limits.MaxHeapBytes)()
 	served := data

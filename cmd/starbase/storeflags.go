@@ -93,3 +93,22 @@ func openDataTier(ctx context.Context, url string, etcdOn bool, dataDir string, 
 	}
 	return nil, fmt.Errorf("--data-url %q: want sqlite, sqlite:PATH, postgres://USER@HOST:PORT/DB or kv", url)
 }
+
+// openNode opens what a node serves from: the store selected by sf and the data tier of
+// dataURL (over that store for the kv tier), as serve and restore open them. close
+// releases both, the data tier first.
+func openNode(ctx context.Context, sf *storeFlags, dataDir, dataURL string, logger *slog.Logger) (st store.Store, data objects.Engine, close func(), err error) {
+	st, err = sf.open(ctx, dataDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	data, err = openDataTier(ctx, dataURL, sf.etcd != "", dataDir, st, logger)
+	if err != nil {
+		st.Close()
+		return nil, nil, nil, fmt.Errorf("opening the data tier: %w", err)
+	}
+	return st, data, func() {
+		data.Close()
+		st.Close()
+	}, nil
+}
