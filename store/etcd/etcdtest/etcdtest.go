@@ -36,10 +36,13 @@ import (
 
 const (
 	// tickMs and electionMs are the raft heartbeat and election timeout. They are short so that
-	// elections after a start or a restart take a fraction of a second, and long enough for a
-	// loaded two-core machine running the race detector not to miss heartbeats.
-	tickMs     = 25
-	electionMs = 250
+	// elections after a start or a restart take about a second, and long enough for a member
+	// starved of CPU on a loaded two-core machine running the race detector not to start an
+	// election: at 25/250 ms, members at load 20 changed leaders under a stream of proposals,
+	// and requests failed with etcd's own "request timed out" (its request timeout is 5 s plus
+	// two election timeouts).
+	tickMs     = 100
+	electionMs = 1000
 
 	// readyTimeout bounds how long a start or restart may take before the test fails.
 	readyTimeout = 30 * time.Second
@@ -157,13 +160,63 @@ func (c *Cluster) Len() int { return len(c.members) }
 
 // Stop stops member i, as if its process had died: open streams and requests on it fail with
 // codes.Unavailable. Its data and ports are kept for [Cluster.Restart]. Stopping a stopped
-// member does nothing.
+// member does nothing. If the running members still form a quorum, Stop returns once they
+// agree on a leader among them, so that a test's next request is not the one that meets
+// the election (etcd fails it with "request timed out, possibly due to previous leader
+// failure" and clients do not retry it).
 func (c *Cluster) Stop(i int) {
 	c.t.Helper()
 	m := c.member(i)
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	m.close()
+	c.mu.Unlock()
+	if err := c.awaitLeader(); err != nil {
+		c.t.Fatalf("etcdtest: after stopping member %s: %v", m.name, err)
+	}
+}
+
+// awaitLeader waits until every running member names the same leader, itself a running
+// member, when the running members form a quorum; otherwise it returns at once.
+func (c *Cluster) awaitLeader() error {
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		agreed, quorum := c.leaderAgreed()
+		if agreed || !quorum {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the running members agreed on no leader within %v", readyTimeout)
+		}
+		time.Sleep(10 * time.Millisecond) // polling raft's state: there is no event to wait on
+	}
+}
+
+// leaderAgreed reports whether the running members name the same leader, one that runs, and
+// whether they form a quorum of the cluster.
+func (c *Cluster) leaderAgreed() (agreed, quorum bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	running := map[uint64]bool{}
+	for _, m := range c.members {
+		if m.etcd != nil {
+			running[uint64(m.etcd.Server.MemberID())] = true
+		}
+	}
+	if len(running) <= len(c.members)/2 {
+		return false, false
+	}
+	var leader uint64
+	for _, m := range c.members {
+		if m.etcd == nil {
+			continue
+		}
+		l := uint64(m.etcd.Server.Leader())
+		if !running[l] || (leader != 0 && l != leader) {
+			return false, true
+		}
+		leader = l
+	}
+	return true, true
 }
 
 // Restart starts member i again with its data and ports, stopping it first if it runs, and
