@@ -1,0 +1,87 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/client"
+	"github.com/starbase/starbase/code"
+	"github.com/starbase/starbase/server"
+	"github.com/starbase/starbase/server/servertest"
+	"github.com/starbase/starbase/store"
+	"github.com/starbase/starbase/store/bolt"
+)
+
+// TestCollectCode_KeepsWhatRolloutsAndLiveNodesNameAndDropsTheRest: a node with
+// --keep-commits 1 keeps main's commit, the commit and base of the stored (aborted)
+// rollout, and the commits another live node's record says it serves and wants; every other
+// commit is dropped, and asking the API for one answers 410 naming the policy.
+func TestCollectCode_KeepsWhatRolloutsAndLiveNodesNameAndDropsTheRest(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := servertest.Start(t, server.Config{Store: st, CodeRetention: code.Retention{KeepCommits: 1}})
+	app := func(v int) map[string]string {
+		return map[string]string{"app.star": fmt.Sprintf("def index(req):\n    return 'v%d'\nroutes = {\"GET /{$}\": index}\n", v)}
+	}
+	var ids []string
+	for v := range 6 {
+		ids = append(ids, n.Push(t, app(v)).Commit)
+	}
+	// A rollout of ids[2] on top of ids[5], aborted: its record stays, naming both.
+	if _, err := n.Client.StartRollout(ctx, api.RolloutRequest{Commit: ids[2], Steps: []int{10}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Client.AbortRollout(ctx, api.RolloutAction{Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another live node serves ids[1] and cannot build ids[3].
+	rec, _ := json.Marshal(api.Node{Node: "b", Ref: code.DefaultBranch, Commit: ids[1], Wanted: ids[3]})
+	if _, err := st.Commit(ctx, nil, []store.Op{store.Put(server.NodePrefix+"b", rec)}); err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, n.Push(t, app(6)).Commit)
+	rev, err := st.Revision(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Compact(ctx, rev); err != nil { // no earlier ref state protects anything
+		t.Fatal(err)
+	}
+	col, err := n.Server.CollectCode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if col.Kept != 5 || col.Dropped != 2 {
+		t.Fatalf("collection: %+v; want 5 commits kept (main's, the rollout's two, node b's two) and 2 dropped", col)
+	}
+	for _, i := range []int{1, 2, 3, 5, 6} {
+		if _, err := n.Client.Files(ctx, ids[i]); err != nil {
+			t.Errorf("kept commit %d: %v", i, err)
+		}
+	}
+	for _, i := range []int{0, 4} {
+		_, err := n.Client.Files(ctx, ids[i])
+		var ce *client.Error
+		if !errors.As(err, &ce) || ce.Status != http.StatusGone || ce.Body.Code != "starbase.commit_dropped" ||
+			!strings.Contains(ce.Body.Error, "dropped by the retention policy --keep-commits 1") {
+			t.Errorf("dropped commit %d: %v; want 410 starbase.commit_dropped naming the policy", i, err)
+		}
+	}
+	if _, _, body := n.Get(t, "/"); body != "v6" {
+		t.Errorf("GET / = %q, want v6", body)
+	}
+	if recs := n.Log.Messages(t, "old code collected"); len(recs) != 1 || recs[0]["dropped_commits"] != float64(2) {
+		t.Errorf("log records of the collection: %v; want one saying 2 commits were dropped", recs)
+	}
+}
