@@ -1,12 +1,18 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -119,5 +125,151 @@ func TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown(t *t
 	// Here the backend died before committing, which the node could not know.
 	if code, _, body := n.Get(t, "/items"); code != http.StatusOK || body != `{"n":2}` {
 		t.Errorf("the items after: %d %s, want the first and the last", code, body)
+	}
+}
+
+// TestDataTier_PostgreSQLCommitAppliedButItsAnswerLostAnswersOutcomeUnknown cuts the
+// network between the node and a real PostgreSQL once an app write's COMMIT has reached
+// the server and the server has answered it: the commit is applied, its answer never
+// arrives. The write answers 503 starbase.outcome_unknown, and the item is there: the
+// case that makes "may or may not" the only honest answer.
+func TestDataTier_PostgreSQLCommitAppliedButItsAnswerLostAnswersOutcomeUnknown(t *testing.T) {
+	dbURL := pgtest.Shared(t).NewDatabase(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := startCommitCutter(t, u.Host)
+	u.Host = proxy.addr
+	data, err := postgres.Open(t.Context(), u.String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { data.Close() })
+	n := servertest.Start(t, server.Config{Data: data})
+	n.Deploy(t, map[string]string{"app.star": itemsApp})
+	post := func(path string) (int, map[string]any, string) {
+		req, _ := http.NewRequest("POST", n.URL+path, nil)
+		resp, body := n.Do(t, req)
+		var got map[string]any
+		json.Unmarshal([]byte(body), &got)
+		return resp.StatusCode, got, body
+	}
+	if status, _, body := post("/items/first"); status != http.StatusOK {
+		t.Fatalf("first write: %d %s", status, body)
+	}
+	proxy.armed.Store(true)
+	status, got, body := post("/items/cut")
+	if !proxy.cut.Load() {
+		t.Fatalf("no COMMIT was cut; the write answered %d %s", status, body)
+	}
+	if status != http.StatusServiceUnavailable || got["code"] != "starbase.outcome_unknown" || !strings.Contains(body, "may or may not") {
+		t.Errorf("a write whose COMMIT was applied and its answer lost: %d %s\nwant 503 starbase.outcome_unknown saying it may or may not be committed", status, body)
+	}
+	if code, _, body := n.Get(t, "/items"); code != http.StatusOK || body != `{"n":2}` {
+		t.Errorf("the items after: %d %s, want 2: the write whose answer was lost was committed", code, body)
+	}
+}
+
+// commitCutter is a TCP proxy to PostgreSQL that, once armed, forwards the next COMMIT a
+// client sends (a simple-protocol Query), waits for the server's answer, and then closes
+// that connection on both sides instead of passing the answer on.
+type commitCutter struct {
+	addr  string
+	armed atomic.Bool // cut the next COMMIT
+	cut   atomic.Bool // a COMMIT was cut
+}
+
+func startCommitCutter(t *testing.T, target string) *commitCutter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	p := &commitCutter{addr: ln.Addr().String()}
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", target)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go p.serve(client, server)
+		}
+	}()
+	return p
+}
+
+// serve forwards one connection: the client's messages one by one (a startup message has
+// no type byte; every later one has), the server's bytes as they come, except the answer
+// of a COMMIT being cut.
+func (p *commitCutter) serve(client, server net.Conn) {
+	defer client.Close()
+	defer server.Close()
+	relayed := make(chan struct{}) // closed when the server's side is done
+	var cutting atomic.Bool
+	go func() {
+		defer close(relayed)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := server.Read(buf)
+			if cutting.Load() {
+				p.cut.Store(n > 0) // drop the answer, and everything after it
+				return
+			}
+			if n > 0 {
+				if _, werr := client.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				client.Close()
+				return
+			}
+		}
+	}()
+	r := bufio.NewReader(client)
+	started := false
+	for {
+		var msg []byte
+		if !started {
+			head := make([]byte, 8)
+			if _, err := io.ReadFull(r, head); err != nil {
+				return
+			}
+			body := make([]byte, int(binary.BigEndian.Uint32(head[:4]))-8)
+			if _, err := io.ReadFull(r, body); err != nil {
+				return
+			}
+			msg = append(head, body...)
+			code := binary.BigEndian.Uint32(head[4:])
+			started = code != 80877103 && code != 80877104 // SSLRequest, GSSENCRequest
+		} else {
+			head := make([]byte, 5)
+			if _, err := io.ReadFull(r, head); err != nil {
+				return
+			}
+			body := make([]byte, int(binary.BigEndian.Uint32(head[1:]))-4)
+			if _, err := io.ReadFull(r, body); err != nil {
+				return
+			}
+			msg = append(head, body...)
+			if head[0] == 'Q' && strings.HasPrefix(strings.ToLower(strings.TrimSpace(string(body))), "commit") && p.armed.CompareAndSwap(true, false) {
+				cutting.Store(true)
+				if _, err := server.Write(msg); err != nil {
+					return
+				}
+				<-relayed
+				return
+			}
+		}
+		if _, err := server.Write(msg); err != nil {
+			return
+		}
 	}
 }
