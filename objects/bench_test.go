@@ -26,7 +26,7 @@ import (
 const benchApp = `
 Order = model("Order",
     fields = {"state": "", "customer": "", "total": 0, "created": 0},
-    indexes = ["state", "customer", "total", "created"],
+    indexes = ["state", "customer", "total", "created", ("state", "total")],
 )
 Product = model("Product", fields = {"name": "", "stock": 0}, indexes = ["name"])
 
@@ -120,6 +120,13 @@ func benchEngine(b *testing.B, name string, c *code) objects.Engine {
 		}
 	}
 	b.Logf("%s: %d orders created in %s", name, n, time.Since(start).Round(time.Second))
+	// The first query starts the builds of the indexes that writes do not (the composite one).
+	if _, err := c.call(b.Context(), eng, "app.star", "by_state"); err != nil {
+		b.Fatal(err)
+	}
+	start = time.Now()
+	objects.WaitIndexBuilds(eng)
+	b.Logf("%s: indexes built in %s", name, time.Since(start).Round(time.Second))
 	benchEngines[name] = eng
 	return eng
 }

@@ -186,7 +186,7 @@ func BuildIndexes(ctx context.Context, eng Engine, models []*Model) error {
 		return nil
 	}
 	for _, m := range models {
-		if len(m.indexes) == 0 {
+		if len(m.indexes)+len(m.composites) == 0 {
 			continue
 		}
 		var cid int64
@@ -202,7 +202,7 @@ func BuildIndexes(ctx context.Context, eng Engine, models []*Model) error {
 			return fmt.Errorf("objects: building the indexes of %s: %w", m.QualifiedName(), err)
 		}
 		if cid != 0 {
-			e.ensureIndexes(m.QualifiedName(), m.indexes, cid)
+			e.ensureIndexes(m.QualifiedName(), m.sqlIndexes(), cid)
 		}
 	}
 	return nil

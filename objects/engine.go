@@ -31,8 +31,11 @@ type Engine interface {
 	Close() error
 
 	// begin starts a transaction. It may do no I/O until first used. locks are keys whose
-	// locks the transaction takes before its first read (locks.go).
-	begin(ctx context.Context, locks []string) (dataTx, error)
+	// locks the transaction takes before its first read (locks.go). writer says that the
+	// transaction is the re-run of one that wrote and lost: an engine whose writers take
+	// turns (SQLite) begins it as a writer, waiting for the writer before it, rather than
+	// let it lose again to every writer that commits before its first write.
+	begin(ctx context.Context, locks []string, writer bool) (dataTx, error)
 	// snapshot starts a read-only transaction that reads one state of the whole tier, however
 	// long it lasts (Snapshot); it is only read from, then rolled back.
 	snapshot(ctx context.Context) (dataTx, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 
 	"github.com/starbase/starbase/store"
 )
@@ -72,7 +73,7 @@ func Rows(ctx context.Context, eng Engine) (int, error) {
 
 // StoredRecord returns the record encoding of object id.
 func StoredRecord(ctx context.Context, eng Engine, id string) ([]byte, bool, error) {
-	d, err := eng.begin(ctx, nil)
+	d, err := eng.begin(ctx, nil, false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -82,7 +83,7 @@ func StoredRecord(ctx context.Context, eng Engine, id string) ([]byte, bool, err
 
 // MigrateCursor returns the resume cursor Migrate stored for class.
 func MigrateCursor(ctx context.Context, eng Engine, class string) ([]byte, bool, error) {
-	d, err := eng.begin(ctx, nil)
+	d, err := eng.begin(ctx, nil, false)
 	if err != nil {
 		return nil, false, err
 	}
@@ -96,4 +97,63 @@ func KVStore(eng Engine) store.Store {
 		return e.st
 	}
 	return nil
+}
+
+// WaitIndexBuilds waits for the index builds and statistics refreshes under way on a SQL
+// tier (none are started meanwhile by the caller).
+func WaitIndexBuilds(eng Engine) {
+	if e, ok := eng.(*sqlEngine); ok {
+		e.builds.Wait()
+	}
+}
+
+// AggregatePlan returns the engine's plan of the statement that q.group_by(groupBy).fn(field)
+// runs over the objects of m (fn "count" takes no field): SQLite's EXPLAIN QUERY PLAN,
+// PostgreSQL's EXPLAIN.
+func AggregatePlan(ctx context.Context, eng Engine, m *Model, fn, field, groupBy string) (string, error) {
+	e, ok := eng.(*sqlEngine)
+	if !ok {
+		return "", fmt.Errorf("not a SQL tier")
+	}
+	var plan []string
+	err := Run(ctx, eng, nil, 1, func(tx *Tx) error {
+		d, err := tx.dtx()
+		if err != nil {
+			return err
+		}
+		t := d.(*sqlTx)
+		cid, err := t.classID(m.QualifiedName(), false)
+		if err != nil {
+			return err
+		}
+		stmt, args := t.aggregateSQL(&query{m: m, groupBy: groupBy}, fn, field, cid)
+		explain := "EXPLAIN "
+		if e.d.Name == "sqlite" {
+			explain = "EXPLAIN QUERY PLAN "
+		}
+		rows, err := t.tx.QueryContext(ctx, e.rebind(explain+stmt), args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return err
+			}
+			plan = append(plan, fmt.Sprint(vals[len(vals)-1]))
+		}
+		return rows.Err()
+	})
+	return strings.Join(plan, "\n"), err
+}
+
+// IndexName is the name of the index of fields (one, or a composite) of class classID.
+func IndexName(classID int64, fields ...string) string {
+	return indexName(classID, strings.Join(fields, ","))
 }

@@ -28,7 +28,7 @@ type kvEngine struct {
 
 func (e *kvEngine) Name() string { return "kv" }
 func (e *kvEngine) Close() error { return nil }
-func (e *kvEngine) begin(ctx context.Context, locks []string) (dataTx, error) {
+func (e *kvEngine) begin(ctx context.Context, locks []string, _ bool) (dataTx, error) {
 	tx := &kvTx{ctx: ctx, st: e.st, locks: &e.locks}
 	for _, key := range sortedLocks(locks) {
 		if err := e.locks.acquire(ctx, key); err != nil {
@@ -41,7 +41,7 @@ func (e *kvEngine) begin(ctx context.Context, locks []string) (dataTx, error) {
 }
 
 // snapshot is an ordinary transaction: every read of a kvTx is at the revision of its first.
-func (e *kvEngine) snapshot(ctx context.Context) (dataTx, error) { return e.begin(ctx, nil) }
+func (e *kvEngine) snapshot(ctx context.Context) (dataTx, error) { return e.begin(ctx, nil, false) }
 
 // kvTx is one transaction of the KV tier. All its reads come from one store snapshot (the
 // revision of its first read), overlaid with its own buffered writes; at the end its writes

@@ -21,9 +21,12 @@ type Model struct {
 	encoded map[string][]byte // field -> encoding of its default, decoded afresh for each instance
 	methods map[string]starlark.Callable
 	indexes []string
-	version int
-	migrate starlark.Callable // nil when the model has no migrate function
-	aliases []string          // old qualified names of the class (classes.go)
+	// composites are the indexes of several fields (indexes = [("state", "total")]), which
+	// SQL tiers build for aggregates and filters over exactly those fields.
+	composites [][]string
+	version    int
+	migrate    starlark.Callable // nil when the model has no migrate function
+	aliases    []string          // old qualified names of the class (classes.go)
 }
 
 var (
@@ -75,7 +78,11 @@ func (m *Model) Attr(name string) (starlark.Value, error) {
 	case "fields":
 		return stringTuple(m.fields), nil
 	case "indexes":
-		return stringTuple(m.indexes), nil
+		t := stringTuple(m.indexes)
+		for _, c := range m.composites {
+			t = append(t, stringTuple(c))
+		}
+		return t, nil
 	}
 	return nil, nil
 }
@@ -249,7 +256,7 @@ func newModel(module, name string, fields, methods *starlark.Dict, indexes starl
 		m.methods[string(meth)] = fn
 	}
 	var err error
-	if m.indexes, err = indexNames(m, indexes); err != nil {
+	if m.indexes, m.composites, err = indexNames(m, indexes); err != nil {
 		return nil, bad("%v", err)
 	}
 	if version < 1 {
@@ -265,22 +272,66 @@ func newModel(module, name string, fields, methods *starlark.Dict, indexes starl
 	return m, nil
 }
 
-func indexNames(m *Model, indexes starlark.Iterable) ([]string, error) {
-	var names []string
+// MaxCompositeFields bounds the fields of one composite index, MaxComposites the composite
+// indexes of one model.
+const (
+	MaxCompositeFields = 4
+	MaxComposites      = 16
+)
+
+// indexNames reads a model's indexes: field names (indexed alone), and tuples of 2 to
+// MaxCompositeFields field names (composite indexes).
+func indexNames(m *Model, indexes starlark.Iterable) (names []string, composites [][]string, err error) {
 	it := indexes.Iterate()
 	defer it.Done()
 	var v starlark.Value
 	for it.Next(&v) {
+		if t, ok := v.(starlark.Tuple); ok {
+			c, err := compositeIndex(m, t)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, o := range composites {
+				if slices.Equal(o, c) {
+					return nil, nil, fmt.Errorf("index %s is declared twice", v)
+				}
+			}
+			if len(composites) >= MaxComposites {
+				return nil, nil, fmt.Errorf("more than %d composite indexes", MaxComposites)
+			}
+			composites = append(composites, c)
+			continue
+		}
 		f, ok := v.(starlark.String)
 		if !ok || !m.hasField(string(f)) {
-			return nil, fmt.Errorf("index %s: indexes name declared fields (fields: %s)", v, strings.Join(m.fields, ", "))
+			return nil, nil, fmt.Errorf("index %s: indexes name declared fields, or are tuples of them (fields: %s)", v, strings.Join(m.fields, ", "))
 		}
 		if slices.Contains(names, string(f)) {
-			return nil, fmt.Errorf("field %s is indexed twice", f)
+			return nil, nil, fmt.Errorf("field %s is indexed twice", f)
 		}
 		names = append(names, string(f))
 	}
-	return names, nil
+	return names, composites, nil
+}
+
+// compositeIndex checks the tuple of a composite index: 2 to MaxCompositeFields distinct
+// declared fields.
+func compositeIndex(m *Model, t starlark.Tuple) ([]string, error) {
+	if len(t) < 2 || len(t) > MaxCompositeFields {
+		return nil, fmt.Errorf("index %s: a composite index is a tuple of 2 to %d field names, as (\"state\", \"total\"); a single field is named alone", t, MaxCompositeFields)
+	}
+	var c []string
+	for _, x := range t {
+		f, ok := x.(starlark.String)
+		if !ok || !m.hasField(string(f)) {
+			return nil, fmt.Errorf("index %s: %s is not a declared field (fields: %s)", t, x, strings.Join(m.fields, ", "))
+		}
+		if slices.Contains(c, string(f)) {
+			return nil, fmt.Errorf("index %s: field %s is listed twice", t, f)
+		}
+		c = append(c, string(f))
+	}
+	return c, nil
 }
 
 func isIdentifier(s string) bool {

@@ -12,7 +12,7 @@ import (
 const orders = `
 Order = model("Order",
     fields = {"state": "", "total": 0, "customer": "", "created": 0, "rate": 0.0, "paid": False, "note": None, "memo": ""},
-    indexes = ["state", "total", "customer", "created", "rate", "paid", "note"],
+    indexes = ["state", "total", "customer", "created", "rate", "paid", "note", ("state", "total"), ("paid", "rate")],
 )
 
 def seed(start, n):

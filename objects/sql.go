@@ -79,9 +79,17 @@ type Dialect struct {
 	// whether it got it.
 	WriteLock                       string
 	SessionLock, UnlockAll, TryLock string
-	// CreateIndex is the statement that creates index name on expression expr (and id) for
-	// the objects of class classID only, run outside any request transaction.
-	CreateIndex func(name, expr string, classID int64) string
+	// CreateIndex is the statement that creates index name on the columns cols (expressions,
+	// comma-separated) for the objects of class classID only, run outside any request
+	// transaction.
+	CreateIndex func(name, cols string, classID int64) string
+	// Statistics, when set, is the statement that makes the planner keep statistics of
+	// expression expr (a field's) under name, run once a field's index is built: PostgreSQL
+	// knows the distinct values of an expression only from an index of the whole table, and
+	// the indexes are partial on the class. Without them it expects as many groups as rows
+	// in a group_by and reads the rows in the order of an index, one by one, rather than
+	// hash them in one sequential scan (several times slower).
+	Statistics func(name, expr string) string
 }
 
 // sqlEngine is the SQL data tier: table starbase_objects holds one row per object (id,
@@ -145,8 +153,8 @@ func (e *sqlEngine) Close() error {
 	return e.db.Close()
 }
 
-func (e *sqlEngine) begin(ctx context.Context, locks []string) (dataTx, error) {
-	return &sqlTx{ctx: ctx, e: e, pre: sortedLocks(locks)}, nil
+func (e *sqlEngine) begin(ctx context.Context, locks []string, writer bool) (dataTx, error) {
+	return &sqlTx{ctx: ctx, e: e, pre: sortedLocks(locks), writer: writer}, nil
 }
 
 func (e *sqlEngine) snapshot(ctx context.Context) (dataTx, error) {
@@ -172,11 +180,13 @@ func (e *sqlEngine) rebind(q string) string {
 	return b.String()
 }
 
-// ensureIndexes starts building, in the background, the indexes of fields of class (of id
-// classID) that this engine has not built yet.
-func (e *sqlEngine) ensureIndexes(class string, fields []string, classID int64) {
-	for _, f := range fields {
-		name := indexName(classID, f)
+// ensureIndexes starts building, in the background, the indexes of class (of id classID)
+// that this engine has not built yet: one per element of indexes, on its fields (one field:
+// its expression and id; several: a composite index on their expressions, which a scan
+// grouping and aggregating over exactly those fields reads without reading the rows).
+func (e *sqlEngine) ensureIndexes(class string, indexes [][]string, classID int64) {
+	for _, fields := range indexes {
+		name := indexName(classID, strings.Join(fields, ","))
 		e.mu.Lock()
 		if e.indexed[name] || e.closed {
 			e.mu.Unlock()
@@ -185,12 +195,23 @@ func (e *sqlEngine) ensureIndexes(class string, fields []string, classID int64) 
 		e.indexed[name] = true
 		e.builds.Add(1)
 		e.mu.Unlock()
+		cols := make([]string, len(fields))
+		for i, f := range fields {
+			cols[i] = e.d.Field(f)
+		}
+		if len(fields) == 1 {
+			cols = append(cols, "id") // ties of an order on the field are broken by id
+		}
 		go func() {
 			defer e.builds.Done()
 			e.build.Lock()
 			defer e.build.Unlock()
-			stmt := e.d.CreateIndex(name, e.d.Field(f), classID)
+			stmt := e.d.CreateIndex(name, strings.Join(cols, ", "), classID)
 			_, err := e.db.ExecContext(context.Background(), stmt)
+			if err == nil && len(fields) == 1 && e.d.Statistics != nil {
+				// Of the field's expression in every class: named by the field alone.
+				_, err = e.db.ExecContext(context.Background(), e.d.Statistics(statisticsName(fields[0]), cols[0]))
+			}
 			if err == nil {
 				defer e.optimize() // after the build lock is released
 			}
@@ -199,13 +220,28 @@ func (e *sqlEngine) ensureIndexes(class string, fields []string, classID int64) 
 				// would keep.
 				e.db.ExecContext(context.Background(), "DROP INDEX IF EXISTS "+name)
 				e.log.Warn("building an index of the data tier failed; it is tried again when next used",
-					slog.String("class", class), slog.String("field", f), slog.String("error", err.Error()))
+					slog.String("class", class), slog.String("fields", strings.Join(fields, ", ")), slog.String("error", err.Error()))
 				e.mu.Lock()
 				delete(e.indexed, name)
 				e.mu.Unlock()
 			}
 		}()
 	}
+}
+
+// singles returns fields as indexes of one field each.
+func singles(fields []string) [][]string {
+	out := make([][]string, len(fields))
+	for i, f := range fields {
+		out[i] = []string{f}
+	}
+	return out
+}
+
+// sqlIndexes returns the indexes a SQL tier builds for m: its indexed fields, then its
+// composite indexes.
+func (m *Model) sqlIndexes() [][]string {
+	return append(singles(m.indexes), m.composites...)
 }
 
 // OptimizeEvery is how many rows written make the SQL tier refresh the planner's statistics.
@@ -282,6 +318,12 @@ func indexName(classID int64, field string) string {
 	return fmt.Sprintf("starbase_ix_%d_%s", classID, hex.EncodeToString(sum[:6]))
 }
 
+// statisticsName names the statistics of field's expression (Dialect.Statistics).
+func statisticsName(field string) string {
+	sum := sha256.Sum256([]byte(field))
+	return "starbase_st_" + hex.EncodeToString(sum[:6])
+}
+
 // sqlTx is one request transaction of the SQL tier, begun on its first statement.
 type sqlTx struct {
 	ctx        context.Context
@@ -293,6 +335,7 @@ type sqlTx struct {
 	newClasses map[string]int64 // classes this transaction registered, cached at commit
 
 	pre    []string        // keys locked before the transaction begins (sorted)
+	writer bool            // begin with the write lock (Dialect.WriteLock) even without keys
 	locked map[string]bool // keys locked
 	conn   *sql.Conn       // the connection of tx when it holds session locks
 }
@@ -344,7 +387,9 @@ func (t *sqlTx) begin() error {
 		return t.errf(err, "starting a %s transaction", d.Name)
 	}
 	t.tx = tx
-	if len(t.pre) > 0 && d.WriteLock != "" {
+	if (len(t.pre) > 0 || t.writer) && d.WriteLock != "" {
+		// The first statement: SQLite waits for the writer before it (busy_timeout), which
+		// it does not do for a transaction that read first (that one fails at once).
 		if _, err := t.exec(d.WriteLock); err != nil {
 			return t.errf(err, "taking the write lock")
 		}
@@ -370,7 +415,7 @@ func (t *sqlTx) lock(key string) error {
 		t.pre = sortedLocks(append(t.pre, key))
 		return t.begin()
 	case t.e.d.WriteLock != "":
-		if len(t.locked) == 0 {
+		if len(t.locked) == 0 && !t.writer { // else taken at begin
 			if _, err := t.exec(t.e.d.WriteLock); err != nil {
 				return t.errf(err, "taking the write lock")
 			}
@@ -479,7 +524,7 @@ func (t *sqlTx) put(id string, rec *record, data []byte, old *record) error {
 		return err
 	}
 	if _, registering := t.newClasses[rec.class]; !registering {
-		t.e.ensureIndexes(rec.class, rec.indexed, cid)
+		t.e.ensureIndexes(rec.class, singles(rec.indexed), cid)
 	}
 	t.dirty = true
 	t.rows++
@@ -527,7 +572,7 @@ func (t *sqlTx) find(m *Model, filters []filter, _ *filter) ([]stored, error) {
 	if err != nil || cid == 0 {
 		return nil, err
 	}
-	t.e.ensureIndexes(m.QualifiedName(), m.indexes, cid)
+	t.e.ensureIndexes(m.QualifiedName(), m.sqlIndexes(), cid)
 	where := []string{"class_id = " + strconv.FormatInt(cid, 10)}
 	var args []any
 	for _, f := range filters {

@@ -69,7 +69,7 @@ func (t *sqlTx) query(q *query) ([]stored, error) {
 	if err != nil || cid == 0 {
 		return nil, err
 	}
-	t.e.ensureIndexes(q.m.QualifiedName(), q.m.indexes, cid)
+	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes(), cid)
 	where, args, orderBy := t.compile(q, cid)
 	args = append(args, q.limit+1)
 	stmt := `SELECT id, data FROM starbase_objects WHERE ` + where + ` ORDER BY ` + orderBy + ` LIMIT ?`
@@ -91,23 +91,9 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 		}
 		return []aggRow{{nil, nil}}, nil
 	}
-	t.e.ensureIndexes(q.m.QualifiedName(), q.m.indexes, cid)
+	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes(), cid)
 	d := t.e.d
-	where, args, _ := t.compile(&query{m: q.m, filters: q.filters}, cid)
-	value := "count(*)"
-	if fn != "count" {
-		value = d.Result(fn + "(" + d.Number(field) + ")")
-	}
-	key, group := "NULL", ""
-	if q.groupBy != "" {
-		key = d.Field(q.groupBy)
-		group = " GROUP BY " + key + " ORDER BY " + key
-	}
-	stmt := `SELECT ` + key + `, ` + value + ` FROM starbase_objects WHERE ` + where + group
-	if q.groupBy != "" {
-		stmt += ` LIMIT ?`
-		args = append(args, MaxQueryGroups+1)
-	}
+	stmt, args := t.aggregateSQL(q, fn, field, cid)
 	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(stmt), args...)
 	if err != nil {
 		return nil, t.errf(err, "aggregating %s", q.m.name)
@@ -133,6 +119,30 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 		out = append(out, r)
 	}
 	return out, t.errf(rows.Err(), "aggregating %s", q.m.name)
+}
+
+// aggregateSQL returns the statement of aggregate fn (count, sum, ...) of field over q's
+// objects of class cid, and its arguments. The value's expression is the one a composite
+// index of the group's and the value's fields holds (on SQLite), so that the engine reads
+// that index alone.
+func (t *sqlTx) aggregateSQL(q *query, fn, field string, cid int64) (string, []any) {
+	d := t.e.d
+	where, args, _ := t.compile(&query{m: q.m, filters: q.filters}, cid)
+	value := "count(*)"
+	if fn != "count" {
+		value = d.Result(fn + "(" + d.Number(field) + ")")
+	}
+	key, group := "NULL", ""
+	if q.groupBy != "" {
+		key = d.Field(q.groupBy)
+		group = " GROUP BY " + key + " ORDER BY " + key
+	}
+	stmt := `SELECT ` + key + `, ` + value + ` FROM starbase_objects WHERE ` + where + group
+	if q.groupBy != "" {
+		stmt += ` LIMIT ?`
+		args = append(args, MaxQueryGroups+1)
+	}
+	return stmt, args
 }
 
 // countOf reads a count(*).

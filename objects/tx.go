@@ -32,6 +32,8 @@ type Tx struct {
 	// prelocks are the keys locked before the first read (those the previous attempt
 	// asked for), locked the keys this attempt asked for (locks.go).
 	prelocks, locked []string
+	// writer: the previous attempt wrote and lost; begin as a writer (Engine.begin).
+	writer bool
 	// retry, when set, is a failure of the data tier after which the transaction is worth
 	// running again from the start (it lost to a concurrent one), whatever fn returned.
 	retry error
@@ -57,7 +59,7 @@ func (tx *Tx) Wrote() bool { return tx.data != nil && tx.data.wrote() }
 // dtx returns the engine's transaction, begun on first use.
 func (tx *Tx) dtx() (dataTx, error) {
 	if tx.data == nil {
-		d, err := tx.eng.begin(tx.ctx, tx.prelocks)
+		d, err := tx.eng.begin(tx.ctx, tx.prelocks, tx.writer)
 		if err != nil {
 			return nil, tx.failed(fmt.Errorf("starting a data transaction: %w", err))
 		}
@@ -82,7 +84,10 @@ func (tx *Tx) failed(err error) error {
 // the transaction, and must not keep objects from one run to the next.
 //
 // The locks an attempt asked for (db.lock, db.incr, db.next) are taken before the first read
-// of the next attempts (locks.go), so that a hot object costs at most one re-run.
+// of the next attempts (locks.go), so that a hot object costs at most one re-run. After an
+// attempt that wrote and lost, the next ones begin as writers on an engine whose writers
+// take turns (SQLite: they wait for the write lock, up to its busy timeout, instead of
+// losing again to each writer that commits first, such as a background index build).
 //
 // fn's error aborts the transaction: nothing it wrote is applied, and Run returns the error.
 // A transaction that wrote nothing commits nothing and never conflicts.
@@ -90,6 +95,7 @@ func Run(ctx context.Context, eng Engine, resolve ClassResolver, attempts int, f
 	attempts = max(attempts, 1)
 	var last error
 	var locks []string
+	writer := false
 	for attempt := range attempts {
 		if attempt > 0 {
 			if err := pause(ctx, attempt); err != nil {
@@ -97,7 +103,7 @@ func Run(ctx context.Context, eng Engine, resolve ClassResolver, attempts int, f
 			}
 		}
 		tx := newTx(ctx, eng, resolve)
-		tx.prelocks = locks
+		tx.prelocks, tx.writer = locks, writer
 		err := fn(tx)
 		locks = sortedLocks(append(locks, tx.locked...))
 		if tx.data == nil {
@@ -107,10 +113,11 @@ func Run(ctx context.Context, eng Engine, resolve ClassResolver, attempts int, f
 			}
 			return err
 		}
+		wrote := tx.data.wrote()
 		if tx.retry != nil || err != nil {
 			tx.data.rollback()
 			if tx.retry != nil {
-				last = tx.retry
+				last, writer = tx.retry, writer || wrote
 				continue
 			}
 			return err
@@ -122,7 +129,7 @@ func Run(ctx context.Context, eng Engine, resolve ClassResolver, attempts int, f
 		if !errors.Is(err, errRetry) {
 			return err
 		}
-		last = err
+		last, writer = err, writer || wrote
 	}
 	return fmt.Errorf("%w: gave up after %d attempts (%w); retry the request later", ErrConflict, attempts, last)
 }

@@ -110,9 +110,13 @@ var Dialect = objects.Dialect{
 	SessionLock: `SELECT pg_advisory_lock(?)`,
 	UnlockAll:   `SELECT pg_advisory_unlock_all()`,
 	TryLock:     `SELECT pg_try_advisory_xact_lock(?)`,
-	CreateIndex: func(name, expr string, classID int64) string {
+	CreateIndex: func(name, cols string, classID int64) string {
 		// CONCURRENTLY: building the index blocks no request.
-		return fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON starbase_objects (%s, id) WHERE class_id = %d", name, expr, classID)
+		return fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON starbase_objects (%s) WHERE class_id = %d", name, cols, classID)
+	},
+	// Blocks no request either (SHARE UPDATE EXCLUSIVE, like ANALYZE).
+	Statistics: func(name, expr string) string {
+		return fmt.Sprintf("CREATE STATISTICS IF NOT EXISTS %s ON %s FROM starbase_objects", name, expr)
 	},
 }
 

@@ -109,8 +109,8 @@ var Dialect = objects.Dialect{
 	NoIndex:    func(expr string) string { return "+" + expr },
 	// Any write statement takes the write lock, even one that changes nothing.
 	WriteLock: `UPDATE starbase_meta SET value = value WHERE 0`,
-	CreateIndex: func(name, expr string, classID int64) string {
-		return fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON starbase_objects (%s, id) WHERE class_id = %d", name, expr, classID)
+	CreateIndex: func(name, cols string, classID int64) string {
+		return fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON starbase_objects (%s) WHERE class_id = %d", name, cols, classID)
 	},
 }
 

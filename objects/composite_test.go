@@ -1,0 +1,107 @@
+package objects_test
+
+import (
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/objects/postgres"
+	"github.com/starbase/starbase/objects/postgres/pgtest"
+	"github.com/starbase/starbase/objects/sqlite"
+)
+
+const compositeApp = `
+Order = model("Order",
+    fields = {"state": "", "total": 0},
+    indexes = ["state", ("state", "total")],
+)
+
+def seed(n):
+    for i in range(n):
+        db.put(Order(state = ["open", "paid"][i % 2], total = i))
+
+def by_state():
+    q = db.query(Order).group_by("state")
+    return q.count(), q.sum("total")
+`
+
+// compositeSetup seeds 200 orders in eng, runs the dashboard's aggregates once (which
+// starts the index builds of the model) and waits for the builds.
+func compositeSetup(t *testing.T, eng objects.Engine) (*code, *objects.Model) {
+	t.Helper()
+	c := newCode(map[string]string{"app.star": compositeApp})
+	c.mustCall(t, eng, "app.star", "seed", starlark.MakeInt(200))
+	got := c.mustCall(t, eng, "app.star", "by_state").(starlark.Tuple)
+	if s := got.String(); s != `({"open": 100, "paid": 100}, {"open": 9900, "paid": 10000})` {
+		t.Errorf("count and sum by state: got %s", s)
+	}
+	objects.WaitIndexBuilds(eng)
+	globals, err := c.load("app.star")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, globals["Order"].(*objects.Model)
+}
+
+// On SQLite, a composite index of the grouped and the summed field answers the grouped
+// sum: the statement walks that index, in the group's order, and reads the sum's values
+// from it (SQLite reads an object's row only for the first of each group, for its key:
+// BenchmarkData_CountAndSumByState measures what that saves).
+func TestSQLite_ACompositeIndexAnswersAGroupedSum(t *testing.T) {
+	eng, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data.sqlite"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	_, m := compositeSetup(t, eng)
+	composite := objects.IndexName(1, "state", "total") // the first class of the file
+	for _, fn := range []string{"sum", "count"} {
+		plan, err := objects.AggregatePlan(t.Context(), eng, m, fn, "total", "state")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan != "SCAN starbase_objects USING INDEX "+composite {
+			t.Errorf("plan of %s by state: %q, want a scan of the composite index %s", fn, plan, composite)
+		}
+	}
+}
+
+// On PostgreSQL, an indexed field's index comes with statistics of the field's expression
+// over the whole table (the indexes are partial on the class, so their own statistics do not
+// count): with them the planner knows that a group_by makes few groups and hashes them in
+// one sequential scan instead of reading the objects one by one in an index's order.
+func TestPostgres_AnIndexedFieldHasStatisticsOfItsExpression(t *testing.T) {
+	url, err := pgtest.Shared(t).CreateDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := postgres.Open(t.Context(), url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	_, m := compositeSetup(t, eng)
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var exprs string
+	if err := db.QueryRowContext(t.Context(), `SELECT coalesce(string_agg(pg_get_statisticsobjdef_expressions(oid)::text, ';'), '') FROM pg_statistic_ext WHERE stxname LIKE 'starbase_st_%'`).Scan(&exprs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(exprs, "'state'") || strings.Contains(exprs, "'total'") {
+		t.Errorf("statistics of expressions: %q, want the indexed field state's (and not total, which is only in a composite index)", exprs)
+	}
+	plan, err := objects.AggregatePlan(t.Context(), eng, m, "sum", "total", "state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan, "Seq Scan") || strings.Contains(plan, "Index Scan") {
+		t.Errorf("plan of sum(total) by state: %q, want a sequential scan", plan)
+	}
+}
