@@ -41,6 +41,12 @@ type Engine interface {
 	snapshot(ctx context.Context) (dataTx, error)
 }
 
+// A meta is one of the data tier's own values (getMeta).
+type meta struct {
+	key   string
+	value []byte
+}
+
 // A stored object as a data tier returns it: its id and record encoding, and the record
 // decoded when the engine decoded it already (nil otherwise).
 type stored struct {
@@ -78,6 +84,10 @@ type dataTx interface {
 	getMeta(key string) ([]byte, bool, error)
 	putMeta(key string, value []byte) error
 	delMeta(key string) error
+	// metas returns up to limit of the values whose keys start with prefix, with keys after
+	// after, in key order (the sequences, for Export), without making the transaction
+	// conflict with values written meanwhile.
+	metas(prefix, after string, limit int) ([]meta, error)
 	// lock takes the lock of key until the transaction ends: waiting for it when the
 	// transaction holds no lock and has not read yet, else only when free (otherwise an
 	// error wrapping errRetry; locks.go).

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // Export and Import move a data tier's objects as JSON lines, one object a line:
@@ -16,24 +17,31 @@ import (
 //
 // record is the object's record encoding (record.go: its class, version, indexed fields and
 // field values, exact), which is what every tier stores; class and version repeat what it
-// holds, for people and tools reading the file. The lines are in id order. Both stream:
-// neither holds more than one batch of objects.
+// holds, for people and tools reading the file. The lines are in id order. After the objects
+// come the sequences of db.next, one a line, by name, with the last number they gave:
+//
+//	{"sequence": "invoice", "value": 1042}
+//
+// so that a tier imported from an export goes on numbering where the exported one stopped.
+// Both stream: neither holds more than one batch of objects or sequences.
 
-// An exportLine is one object of an export.
+// An exportLine is one object, or one sequence, of an export.
 type exportLine struct {
-	ID      string `json:"id"`
-	Class   string `json:"class"`
-	Version int    `json:"version"`
-	Record  []byte `json:"record"`
+	ID       string `json:"id,omitempty"`
+	Class    string `json:"class,omitempty"`
+	Version  int    `json:"version,omitempty"`
+	Record   []byte `json:"record,omitempty"`
+	Sequence string `json:"sequence,omitempty"`
+	Value    int64  `json:"value,omitempty"`
 }
 
 // ExportBatch is how many objects Export reads per transaction and Import writes per
 // transaction (halved, on the KV tier, until a batch fits one commit).
 const ExportBatch = 500
 
-// Export writes every object of eng to w, in id order, and returns how many it wrote. Each
-// batch is read in a transaction of its own: objects written meanwhile may or may not be
-// exported (export a stopped node, or accept that).
+// Export writes every object of eng to w, in id order, then its sequences, and returns how
+// many objects it wrote. Each batch is read in a transaction of its own: objects written
+// meanwhile may or may not be exported (export a stopped node, or accept that).
 func Export(ctx context.Context, eng Engine, w io.Writer) (int, error) {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
@@ -62,9 +70,50 @@ func Export(ctx context.Context, eng Engine, w io.Writer) (int, error) {
 			n++
 		}
 		if len(page) < ExportBatch {
-			return n, bw.Flush()
+			break
 		}
 		after = page[len(page)-1].id
+	}
+	err := Sequences(ctx, eng, func(name string, value int64) error {
+		return enc.Encode(exportLine{Sequence: name, Value: value})
+	})
+	if err != nil {
+		return n, fmt.Errorf("export: %w", err)
+	}
+	return n, bw.Flush()
+}
+
+// Sequences calls fn with the name and last number of every sequence of eng (db.next), by
+// name, reading ExportBatch of them per transaction.
+func Sequences(ctx context.Context, eng Engine, fn func(name string, value int64) error) error {
+	after := ""
+	for {
+		var page []meta
+		err := Run(ctx, eng, nil, 10, func(tx *Tx) error {
+			d, err := tx.dtx()
+			if err != nil {
+				return err
+			}
+			page, err = d.metas(seqLockKey(""), after, ExportBatch)
+			return tx.failed(err)
+		})
+		if err != nil {
+			return fmt.Errorf("reading the sequences: %w", err)
+		}
+		for _, m := range page {
+			name := m.key[len(seqLockKey("")):]
+			v, err := strconv.ParseInt(string(m.value), 10, 64)
+			if err != nil || !validSequenceName(name) {
+				return fmt.Errorf("%w: sequence %q holds %q", ErrCorrupt, name, m.value)
+			}
+			if err := fn(name, v); err != nil {
+				return err
+			}
+		}
+		if len(page) < ExportBatch {
+			return nil
+		}
+		after = page[len(page)-1].key
 	}
 }
 
@@ -91,6 +140,15 @@ func Import(ctx context.Context, eng Engine, r io.Reader) (int, error) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&l); err != nil {
 			return im.written, fmt.Errorf("import: line %d: %w", lineNo, err)
+		}
+		if l.Sequence != "" {
+			if l.ID != "" || l.Class != "" || l.Version != 0 || l.Record != nil {
+				return im.written, fmt.Errorf("import: line %d: a line is an object (id, class, version, record) or a sequence (sequence, value), not both", lineNo)
+			}
+			if err := im.Sequence(l.Sequence, l.Value); err != nil {
+				return im.written, fmt.Errorf("import: line %d: %w", lineNo, err)
+			}
+			continue
 		}
 		rec, err := im.check(l.ID, l.Record)
 		if err != nil {
@@ -160,6 +218,36 @@ func (im *Importer) add(id string, data []byte, rec *record) error {
 	}
 	_, err := im.Flush()
 	return err
+}
+
+// Sequence sets sequence name (db.next) to value, the last number it gave, in a transaction
+// of its own. A sequence the tier holds at the same value is skipped (an import that stopped
+// runs again); one it holds at another value is an error naming it.
+func (im *Importer) Sequence(name string, value int64) error {
+	if !validSequenceName(name) {
+		return fmt.Errorf("sequence %q: a sequence name is 1 to %d letters, digits, '_', '.' or '-'", name, MaxSequenceName)
+	}
+	if value < 1 {
+		return fmt.Errorf("sequence %s: value %d, want the last number it gave (1 or more)", name, value)
+	}
+	key, want := seqLockKey(name), []byte(strconv.FormatInt(value, 10))
+	return Run(im.ctx, im.eng, nil, 10, func(tx *Tx) error {
+		d, err := tx.dtx()
+		if err != nil {
+			return err
+		}
+		old, ok, err := d.getMeta(key)
+		if err != nil {
+			return tx.failed(err)
+		}
+		if ok && bytes.Equal(old, want) {
+			return nil
+		}
+		if ok {
+			return fmt.Errorf("sequence %s is already at %s, the import sets it to %d: import into an empty data tier", name, old, value)
+		}
+		return tx.failed(d.putMeta(key, want))
+	})
 }
 
 // importConflicts bounds how many times one Flush runs a batch again that conflicted

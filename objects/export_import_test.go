@@ -17,7 +17,8 @@ import (
 
 // TestExportImport_RoundTripsBetweenTiers moves the same objects from bolt to SQLite to
 // PostgreSQL and back to bolt: every export is byte for byte the first, the objects read
-// and find the same on the last tier, and importing again writes nothing.
+// and find the same on the last tier, the sequences of db.next go on where they were, and
+// importing again writes nothing.
 func TestExportImport_RoundTripsBetweenTiers(t *testing.T) {
 	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{})
 	if err != nil {
@@ -42,7 +43,11 @@ func TestExportImport_RoundTripsBetweenTiers(t *testing.T) {
 	defer st2.Close()
 	kv2 := objects.KV(st2)
 
-	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers, "boxes.star": boxes})
+	c := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers, "boxes.star": boxes,
+		"seq.star": "def take(name):\n    return db.next(name)\n"})
+	for _, name := range []string{"invoice", "invoice", "invoice", "order.2026"} {
+		c.mustCall(t, kv, "seq.star", "take", str(name))
+	}
 	var ids []starlark.Value
 	for i := range 30 {
 		ids = append(ids, c.mustCall(t, kv, "app.star", "create", str("c"+string(rune('a'+i%3)))))
@@ -56,6 +61,9 @@ func TestExportImport_RoundTripsBetweenTiers(t *testing.T) {
 	n, err := objects.Export(t.Context(), kv, &first)
 	if err != nil || n != 30+len(storable) {
 		t.Fatalf("Export from bolt: %d objects, %v; want %d", n, err, 30+len(storable))
+	}
+	if want := "{\"sequence\":\"invoice\",\"value\":3}\n{\"sequence\":\"order.2026\",\"value\":1}\n"; !strings.HasSuffix(first.String(), want) {
+		t.Errorf("the export ends with %q, want the sequences %q", first.String()[max(0, first.Len()-200):], want)
 	}
 	from := kv
 	for _, to := range []objects.Engine{lite, pg, kv2} {
@@ -77,6 +85,15 @@ func TestExportImport_RoundTripsBetweenTiers(t *testing.T) {
 	if got := toInt(t, c.mustCall(t, kv2, "app.star", "value", ids[0])); got != 1 {
 		t.Errorf("after the round trip, counter 0 is %d, want 1", got)
 	}
+	for _, eng := range []objects.Engine{lite, pg, kv2} {
+		if got := toInt(t, c.mustCall(t, eng, "seq.star", "take", str("invoice"))); got != 4 {
+			t.Errorf("on %s, db.next(\"invoice\") after the import = %d, want 4", eng.Name(), got)
+		}
+	}
+	// A sequence that has moved on since is not set back.
+	if _, err := objects.Import(t.Context(), kv2, strings.NewReader(first.String())); err == nil || !strings.Contains(err.Error(), "sequence invoice is already at 4, the import sets it to 3") {
+		t.Errorf("importing again after the sequence moved: got %v, want an error naming the sequence", err)
+	}
 	const find = `
 load("counters.star", "Counter")
 def count(name):
@@ -94,6 +111,9 @@ def count(name):
 		`{"id": "06h3ri3f5bi6cn8uf9a0ll2g6g", "class": "a:B", "version": 1, "record": "AAAA"}`,
 		`{"id": "06h3ri3f5bi6cn8uf9a0ll2g6g", "extra": 1}`,
 		`not json`,
+		`{"sequence": "no spaces", "value": 1}`,
+		`{"sequence": "zero", "value": 0}`,
+		`{"sequence": "both", "value": 1, "id": "06h3ri3f5bi6cn8uf9a0ll2g6g"}`,
 	} {
 		if _, err := objects.Import(t.Context(), lite, strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("Import(%s): got %v, want an error naming line 1", bad, err)

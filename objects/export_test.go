@@ -126,7 +126,7 @@ func AggregatePlan(ctx context.Context, eng Engine, m *Model, fn, field, groupBy
 		if err != nil {
 			return err
 		}
-		stmt, args := t.aggregateSQL(&query{m: m, groupBy: groupBy}, fn, field, cid)
+		stmt, args := t.aggregateSQL(&query{m: m, groupBy: groupBy}, []aggCol{{fn, field}}, cid)
 		explain := "EXPLAIN "
 		if e.d.Name == "sqlite" {
 			explain = "EXPLAIN QUERY PLAN "

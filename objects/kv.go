@@ -242,6 +242,28 @@ func (tx *kvTx) delMeta(key string) error {
 	tx.delKey(dataPrefix + key)
 	return nil
 }
+func (tx *kvTx) metas(prefix, after string, limit int) ([]meta, error) {
+	from := ""
+	if after != "" {
+		from = dataPrefix + after
+	}
+	keys, err := tx.keys(dataPrefix+prefix, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]meta, 0, len(keys))
+	for _, k := range keys {
+		v, ok, err := tx.getKey(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, meta{key: k[len(dataPrefix):], value: v})
+		}
+	}
+	return out, nil
+}
+
 func (tx *kvTx) wrote() bool { return len(tx.writes) > 0 }
 func (tx *kvTx) rollback()   { tx.release() }
 

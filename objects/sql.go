@@ -334,6 +334,11 @@ type sqlTx struct {
 	rows       int64            // rows written
 	newClasses map[string]int64 // classes this transaction registered, cached at commit
 
+	// writes counts the statements that wrote; aggs keeps the aggregates read (by
+	// aggSignature) until the next one (sqlquery.go).
+	writes int64
+	aggs   map[string]*aggResult
+
 	pre    []string        // keys locked before the transaction begins (sorted)
 	writer bool            // begin with the write lock (Dialect.WriteLock) even without keys
 	locked map[string]bool // keys locked
@@ -527,6 +532,7 @@ func (t *sqlTx) put(id string, rec *record, data []byte, old *record) error {
 		t.e.ensureIndexes(rec.class, singles(rec.indexed), cid)
 	}
 	t.dirty = true
+	t.writes++
 	t.rows++
 	fp := t.e.d.Fields("?")
 	if old == nil {
@@ -544,6 +550,7 @@ func (t *sqlTx) remove(id string, _ *record) error {
 		return err
 	}
 	t.dirty = true
+	t.writes++
 	_, err := t.exec(`DELETE FROM starbase_objects WHERE id = ?`, id)
 	return t.errf(err, "deleting object %s", id)
 }
@@ -636,6 +643,7 @@ func (t *sqlTx) putMeta(key string, value []byte) error {
 		return err
 	}
 	t.dirty = true
+	t.writes++
 	_, err := t.exec(`INSERT INTO starbase_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return t.errf(err, "writing %s", key)
 }
@@ -645,8 +653,31 @@ func (t *sqlTx) delMeta(key string) error {
 		return err
 	}
 	t.dirty = true
+	t.writes++
 	_, err := t.exec(`DELETE FROM starbase_meta WHERE key = ?`, key)
 	return t.errf(err, "deleting %s", key)
+}
+
+func (t *sqlTx) metas(prefix, after string, limit int) ([]meta, error) {
+	if err := t.begin(); err != nil {
+		return nil, err
+	}
+	// The keys starting with prefix: keys are printable ASCII (sequence names, validSequenceName).
+	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(`SELECT key, value FROM starbase_meta WHERE key > ? AND key >= ? AND key < ? ORDER BY key LIMIT ?`),
+		after, prefix, prefix+"\x7f", limit)
+	if err != nil {
+		return nil, t.errf(err, "reading %s*", prefix)
+	}
+	defer rows.Close()
+	var out []meta
+	for rows.Next() {
+		var m meta
+		if err := rows.Scan(&m.key, &m.value); err != nil {
+			return nil, t.errf(err, "reading %s*", prefix)
+		}
+		out = append(out, m)
+	}
+	return out, t.errf(rows.Err(), "reading %s*", prefix)
 }
 
 func (t *sqlTx) wrote() bool { return t.dirty }

@@ -2,6 +2,7 @@ package objects
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -92,52 +93,129 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 		return []aggRow{{nil, nil}}, nil
 	}
 	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes(), cid)
-	d := t.e.d
-	stmt, args := t.aggregateSQL(q, fn, field, cid)
+	want := aggCol{fn, field}
+	sig := aggSignature(q)
+	if c := t.aggs[sig]; c != nil && c.writes == t.writes {
+		if rows, ok := c.cols[want]; ok {
+			return rows, nil
+		}
+	}
+	cols := aggColumns(q, want)
+	stmt, args := t.aggregateSQL(q, cols, cid)
 	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(stmt), args...)
 	if err != nil {
 		return nil, t.errf(err, "aggregating %s", q.m.name)
 	}
 	defer rows.Close()
-	var out []aggRow
+	out := make(map[aggCol][]aggRow, len(cols))
 	for rows.Next() {
-		var k, v any
-		if err := rows.Scan(&k, &v); err != nil {
+		vals := make([]any, 1+len(cols))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
 			return nil, t.errf(err, "aggregating %s", q.m.name)
 		}
-		var r aggRow
-		if r.key, err = d.Scan(k); err == nil {
-			if fn == "count" {
-				r.value, err = countOf(v)
-			} else {
-				r.value, err = d.Scan(v)
-			}
-		}
+		key, err := t.e.d.Scan(vals[0])
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		for i, c := range cols {
+			var v any
+			if c.fn == "count" {
+				v, err = countOf(vals[1+i])
+			} else {
+				v, err = t.e.d.Scan(vals[1+i])
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[c] = append(out[c], aggRow{key, v})
+		}
 	}
-	return out, t.errf(rows.Err(), "aggregating %s", q.m.name)
+	if err := rows.Err(); err != nil {
+		return nil, t.errf(err, "aggregating %s", q.m.name)
+	}
+	if t.aggs == nil {
+		t.aggs = make(map[string]*aggResult)
+	}
+	t.aggs[sig] = &aggResult{writes: t.writes, cols: out}
+	return out[want], nil
 }
 
-// aggregateSQL returns the statement of aggregate fn (count, sum, ...) of field over q's
-// objects of class cid, and its arguments. The value's expression is the one a composite
-// index of the group's and the value's fields holds (on SQLite), so that the engine reads
-// that index alone.
-func (t *sqlTx) aggregateSQL(q *query, fn, field string, cid int64) (string, []any) {
+// An aggCol is one aggregate of a statement: fn (count, sum, ...) of field ("" for count).
+type aggCol struct{ fn, field string }
+
+// An aggResult is what one aggregate statement of a transaction found, by column, while the
+// transaction had made writes writes.
+type aggResult struct {
+	writes int64
+	cols   map[aggCol][]aggRow
+}
+
+// aggColumns returns the aggregates that one statement computes for want over q: want, the
+// count, and, in a grouped query, the sums of the fields that follow the group's in a
+// composite index. A dashboard asks for the count and the sums of one grouping in turn; on
+// SQLite the composite index holds all of them, so one walk of it answers every one of
+// those calls of the transaction (the results are kept until it writes).
+func aggColumns(q *query, want aggCol) []aggCol {
+	cols := []aggCol{want}
+	add := func(c aggCol) {
+		if !slices.Contains(cols, c) {
+			cols = append(cols, c)
+		}
+	}
+	add(aggCol{"count", ""})
+	if q.groupBy != "" {
+		for _, c := range q.m.composites {
+			if c[0] != q.groupBy {
+				continue
+			}
+			for _, f := range c[1:] {
+				if t := q.m.fieldType(f); t == "int" || t == "float" {
+					add(aggCol{"sum", f})
+				}
+			}
+		}
+	}
+	return cols
+}
+
+// aggSignature identifies q's objects and groups (its filters and group_by), which the
+// aggregates of aggColumns share.
+func aggSignature(q *query) string {
+	var b strings.Builder
+	b.WriteString(q.groupBy)
+	for _, f := range q.filters {
+		fmt.Fprintf(&b, "\x00%s\x00%s", f.field, f.op)
+		for _, v := range f.vals {
+			fmt.Fprintf(&b, "\x00%T:%v", v, v)
+		}
+	}
+	return b.String()
+}
+
+// aggregateSQL returns the statement of the aggregates cols over q's objects of class cid,
+// and its arguments: a row per group, its key, then a value per column. The values'
+// expressions are the ones a composite index of the group's and the values' fields holds
+// (on SQLite), so that the engine reads that index alone.
+func (t *sqlTx) aggregateSQL(q *query, cols []aggCol, cid int64) (string, []any) {
 	d := t.e.d
 	where, args, _ := t.compile(&query{m: q.m, filters: q.filters}, cid)
-	value := "count(*)"
-	if fn != "count" {
-		value = d.Result(fn + "(" + d.Number(field) + ")")
+	values := make([]string, len(cols))
+	for i, c := range cols {
+		values[i] = "count(*)"
+		if c.fn != "count" {
+			values[i] = d.Result(c.fn + "(" + d.Number(c.field) + ")")
+		}
 	}
 	key, group := "NULL", ""
 	if q.groupBy != "" {
 		key = d.Field(q.groupBy)
 		group = " GROUP BY " + key + " ORDER BY " + key
 	}
-	stmt := `SELECT ` + key + `, ` + value + ` FROM starbase_objects WHERE ` + where + group
+	stmt := `SELECT ` + key + `, ` + strings.Join(values, ", ") + ` FROM starbase_objects WHERE ` + where + group
 	if q.groupBy != "" {
 		stmt += ` LIMIT ?`
 		args = append(args, MaxQueryGroups+1)
