@@ -179,9 +179,16 @@ func TestBackup_RoundTripsKeysAndObjects(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// The sequences of db.next, which a restored node must go on numbering from.
+			im := objects.NewImporter(t.Context(), data)
+			for name, n := range map[string]int64{"invoice": 41, "order.2026": 7} {
+				if err := im.Sequence(name, n); err != nil {
+					t.Fatal(err)
+				}
+			}
 			path, sum := take(t, backup.Source{Store: st, Data: data, Exclude: []string{"nodes/"}, Node: "n1"})
-			if sum.Trailer.Keys != 1202 || sum.Trailer.Objects != 1100 || sum.Header.Data != "sqlite" || sum.Header.Node != "n1" {
-				t.Errorf("summary %+v; want 1202 keys, 1100 objects from sqlite on n1", sum)
+			if sum.Trailer.Keys != 1202 || sum.Trailer.Objects != 1100 || sum.Trailer.Sequences != 2 || sum.Header.Data != "sqlite" || sum.Header.Node != "n1" {
+				t.Errorf("summary %+v; want 1202 keys, 1100 objects, 2 sequences from sqlite on n1", sum)
 			}
 
 			dst, dstData := c.dst(t), openSQLite(t)
@@ -198,7 +205,10 @@ func TestBackup_RoundTripsKeysAndObjects(t *testing.T) {
 				t.Errorf("restored keys differ: %d keys, want %d", len(gotKeys), len(want))
 			}
 			if exported(t, dstData) != exported(t, data) {
-				t.Errorf("restored objects differ from the backed up ones")
+				t.Errorf("restored objects and sequences differ from the backed up ones")
+			}
+			if exp := exported(t, dstData); !strings.Contains(exp, `{"sequence":"invoice","value":41}`) {
+				t.Errorf("the restored tier's export ends with %q, want sequence invoice at 41", exp[max(0, len(exp)-120):])
 			}
 			if err := backup.Unfinished(t.Context(), dst); err != nil {
 				t.Errorf("a finished restore reads as unfinished: %v", err)
@@ -360,6 +370,7 @@ func smallBackup(t testing.TB) []byte {
 	w.Key("code/refs/main", []byte("abc"))
 	w.Object("0000000000000000000000000a", []byte("rec1"))
 	w.Object("0000000000000000000000000b", []byte("rec2"))
+	w.Sequence("invoice", 42)
 	if _, err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +379,7 @@ func smallBackup(t testing.TB) []byte {
 
 func TestReader_RefusesEveryTruncationAndChangedByte(t *testing.T) {
 	good := smallBackup(t)
-	if _, tr, err := backup.Check(bytes.NewReader(good)); err != nil || tr.Keys != 2 || tr.Objects != 2 {
+	if _, tr, err := backup.Check(bytes.NewReader(good)); err != nil || tr.Keys != 2 || tr.Objects != 2 || tr.Sequences != 1 {
 		t.Fatalf("Check of a good backup: %+v, %v", tr, err)
 	}
 	for n := range len(good) {
@@ -398,11 +409,11 @@ func TestReader_RefusesEveryTruncationAndChangedByte(t *testing.T) {
 func TestReader_RefusesANewerFormat(t *testing.T) {
 	var b bytes.Buffer
 	b.WriteString(backup.Magic)
-	// A header frame of format 2, its checksum right.
-	payload := []byte(`{"format":2,"revision":1,"data":"kv","new":"field"}`)
+	// A header frame of format 3, its checksum right.
+	payload := []byte(`{"format":3,"revision":1,"data":"kv","new":"field"}`)
 	b.Write(frame('H', payload))
 	if _, _, err := backup.Check(&b); !errors.Is(err, backup.ErrFormat) || !strings.Contains(err.Error(), "newer starbase") {
-		t.Errorf("Check of format 2: %v; want ErrFormat saying to use a newer starbase", err)
+		t.Errorf("Check of format 3: %v; want ErrFormat saying to use a newer starbase", err)
 	}
 }
 

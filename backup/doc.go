@@ -13,22 +13,26 @@
 // different databases anyway). A backup that outlasts the store's history (--retain-history,
 // five minutes by default) fails with store.ErrCompacted rather than mix revisions.
 //
-// # Format (version 1)
+// # Format (version 2)
 //
 // A backup is the 16 bytes "STARBASE-BACKUP\n" followed by frames:
 //
-//	kind     1 byte: 'H' header, 'K' store key, 'O' object, 'T' trailer
+//	kind     1 byte: 'H' header, 'K' store key, 'O' object, 'S' sequence, 'T' trailer
 //	length   uvarint: the length of payload
 //	payload  length bytes
 //	crc      4 bytes, big endian: CRC-32C (Castagnoli) of kind, length and payload
 //
-// The first frame is the header: JSON of [Header] (its Format is 1). Then the store's keys,
+// The first frame is the header: JSON of [Header] (its Format is 2). Then the store's keys,
 // each a 'K' frame whose payload is uvarint(len(key)), key, value, in strictly ascending key
 // order; then the data tier's objects, each an 'O' frame of uvarint(len(id)), id, record (the
 // record encoding that every tier stores, as `starbase data export` writes it), in strictly
-// ascending id order. The last frame is the trailer: JSON of [Trailer], the counts of keys
-// and objects and the SHA-256 of every byte of the file before the trailer frame. Nothing
-// follows it.
+// ascending id order; then the sequences of the data tier (db.next), each an 'S' frame of
+// uvarint(len(name)), name, the last number it gave in decimal, in strictly ascending name
+// order, read in the same snapshot as the objects (a KV data tier's sequences are store keys).
+// The last frame is the trailer: JSON of [Trailer], the counts of keys, objects and
+// sequences and the SHA-256 of every byte of the file before the trailer frame. Nothing
+// follows it. Format 1, which this package still reads, had no sequences: restoring it
+// starts every sequence of a SQL data tier at 1 again.
 //
 // A [Reader] checks all of this as it reads: the magic, each frame's CRC and its size against
 // [MaxFrame], the order of kinds and of keys, the counts and the SHA-256. A damaged,

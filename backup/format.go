@@ -12,21 +12,25 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"strconv"
 	"time"
 )
 
 // FormatVersion is the version of the format this package writes, and the newest it reads.
-const FormatVersion = 1
+// Format 2 added the sequences of a SQL data tier ('S' frames, Trailer.Sequences); a
+// backup of format 1 has none.
+const FormatVersion = 2
 
 // Magic starts every backup.
 const Magic = "STARBASE-BACKUP\n"
 
 // Frame kinds.
 const (
-	kindHeader  = 'H'
-	kindKey     = 'K'
-	kindObject  = 'O'
-	kindTrailer = 'T'
+	kindHeader   = 'H'
+	kindKey      = 'K'
+	kindObject   = 'O'
+	kindSequence = 'S'
+	kindTrailer  = 'T'
 )
 
 // Bounds of the reader: a frame's payload (a store value of up to 64 MiB with its key, an
@@ -69,20 +73,24 @@ type Header struct {
 type Trailer struct {
 	Keys    int64 `json:"keys"`
 	Objects int64 `json:"objects"`
+	// Sequences counts the 'S' frames (format 2).
+	Sequences int64 `json:"sequences,omitempty"`
 	// SHA256 is the hex SHA-256 of every byte before the trailer's frame.
 	SHA256 string `json:"sha256"`
 }
 
 // Writer writes a backup. It is used by one goroutine.
 type Writer struct {
-	w       *bufio.Writer
-	sum     hash.Hash
-	keys    int64
-	objects int64
-	lastKey string
-	lastID  string
-	n       int64
-	err     error
+	w         *bufio.Writer
+	sum       hash.Hash
+	keys      int64
+	objects   int64
+	sequences int64
+	lastKey   string
+	lastID    string
+	lastSeq   string
+	n         int64
+	err       error
 }
 
 // NewWriter writes the magic and the header h (its Format set to FormatVersion) to w.
@@ -143,7 +151,7 @@ func (w *Writer) Key(key string, value []byte) error {
 	switch {
 	case w.err != nil:
 		return w.err
-	case w.objects > 0:
+	case w.objects > 0 || w.sequences > 0:
 		return errors.New("backup: a key after the objects")
 	case w.keys > 0 && key <= w.lastKey, key == "":
 		return fmt.Errorf("backup: key %q out of order (after %q)", key, w.lastKey)
@@ -162,6 +170,8 @@ func (w *Writer) Object(id string, record []byte) error {
 	switch {
 	case w.err != nil:
 		return w.err
+	case w.sequences > 0:
+		return errors.New("backup: an object after the sequences")
 	case w.objects > 0 && id <= w.lastID, id == "":
 		return fmt.Errorf("backup: object %q out of order (after %q)", id, w.lastID)
 	case len(id) > MaxKey || len(id)+len(record)+maxUvarint > MaxFrame:
@@ -173,9 +183,26 @@ func (w *Writer) Object(id string, record []byte) error {
 	return w.err
 }
 
+// Sequence writes the last number value of sequence name (db.next) of a SQL data tier.
+// Sequences come last, in strictly ascending name order.
+func (w *Writer) Sequence(name string, value int64) error {
+	switch {
+	case w.err != nil:
+		return w.err
+	case w.sequences > 0 && name <= w.lastSeq, name == "":
+		return fmt.Errorf("backup: sequence %q out of order (after %q)", name, w.lastSeq)
+	case len(name) > MaxKey:
+		return fmt.Errorf("backup: sequence name %q is longer than a backup holds", name)
+	}
+	w.frame(kindSequence, pair(name, strconv.AppendInt(nil, value, 10)))
+	w.sequences++
+	w.lastSeq = name
+	return w.err
+}
+
 // Close writes the trailer and flushes; it does not close the underlying writer.
 func (w *Writer) Close() (Trailer, error) {
-	t := Trailer{Keys: w.keys, Objects: w.objects, SHA256: hex.EncodeToString(w.sum.Sum(nil))}
+	t := Trailer{Keys: w.keys, Objects: w.objects, Sequences: w.sequences, SHA256: hex.EncodeToString(w.sum.Sum(nil))}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return t, err
@@ -187,28 +214,33 @@ func (w *Writer) Close() (Trailer, error) {
 	return t, w.err
 }
 
-// Entry is a key or an object read from a backup.
+// Entry is a key, an object or a sequence read from a backup.
 type Entry struct {
-	// Object is set for an object of the data tier (Name its id, Value its record), unset
-	// for a store key (Name the key, Value its value).
-	Object bool
-	Name   string
-	Value  []byte
+	// Object is set for an object of the data tier (Name its id, Value its record),
+	// Sequence for a sequence of the data tier (Name its name, Number its last number);
+	// neither for a store key (Name the key, Value its value).
+	Object   bool
+	Sequence bool
+	Number   int64
+	Name     string
+	Value    []byte
 }
 
 // Reader reads a backup, checking it as it goes (see the package documentation). It is used
 // by one goroutine.
 type Reader struct {
-	r       *bufio.Reader
-	sum     hash.Hash
-	off     int64 // offset of the next byte
-	header  Header
-	trailer *Trailer
-	keys    int64
-	objects int64
-	lastKey string
-	lastID  string
-	buf     bytes.Buffer
+	r         *bufio.Reader
+	sum       hash.Hash
+	off       int64 // offset of the next byte
+	header    Header
+	trailer   *Trailer
+	keys      int64
+	objects   int64
+	sequences int64
+	lastKey   string
+	lastID    string
+	lastSeq   string
+	buf       bytes.Buffer
 }
 
 // NewReader reads and checks the magic and the header of the backup r.
@@ -298,7 +330,8 @@ func (r *Reader) frame() (byte, []byte, error) {
 	}
 	lenBytes := binary.AppendUvarint(nil, length)
 	switch {
-	case kind != kindHeader && kind != kindKey && kind != kindObject && kind != kindTrailer:
+	case kind != kindHeader && kind != kindKey && kind != kindObject && kind != kindSequence && kind != kindTrailer,
+		kind == kindSequence && r.header.Format < 2:
 		return 0, nil, fmt.Errorf("%w: at byte %d: unknown frame kind 0x%02x", ErrDamaged, start, kind)
 	case length > MaxFrame:
 		return 0, nil, fmt.Errorf("%w: at byte %d: a frame of %d bytes, more than a backup holds (%d)", ErrDamaged, start, length, MaxFrame)
@@ -342,6 +375,8 @@ func kindName(kind byte) string {
 		return "store key"
 	case kindObject:
 		return "object"
+	case kindSequence:
+		return "sequence"
 	case kindTrailer:
 		return "trailer"
 	}
@@ -381,13 +416,25 @@ func (r *Reader) Next() (Entry, error) {
 		return Entry{}, err
 	}
 	switch kind {
-	case kindKey, kindObject:
+	case kindKey, kindObject, kindSequence:
 		name, value, ok := splitPair(payload)
 		if !ok {
 			return Entry{}, fmt.Errorf("%w: at byte %d: the %s's name is not valid", ErrDamaged, start, kindName(kind))
 		}
+		if kind == kindSequence {
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			switch {
+			case err != nil || n < 1:
+				return Entry{}, fmt.Errorf("%w: at byte %d: sequence %q holds %q, not a number of 1 or more", ErrDamaged, start, name, value)
+			case r.sequences > 0 && name <= r.lastSeq:
+				return Entry{}, fmt.Errorf("%w: at byte %d: sequence %q is not after %q", ErrDamaged, start, name, r.lastSeq)
+			}
+			r.sequences++
+			r.lastSeq = name
+			return Entry{Sequence: true, Name: name, Number: n}, nil
+		}
 		if kind == kindKey {
-			if r.objects > 0 {
+			if r.objects > 0 || r.sequences > 0 {
 				return Entry{}, fmt.Errorf("%w: at byte %d: a store key after the objects", ErrDamaged, start)
 			}
 			if r.keys > 0 && name <= r.lastKey {
@@ -396,6 +443,9 @@ func (r *Reader) Next() (Entry, error) {
 			r.keys++
 			r.lastKey = name
 			return Entry{Name: name, Value: value}, nil
+		}
+		if r.sequences > 0 {
+			return Entry{}, fmt.Errorf("%w: at byte %d: an object after the sequences", ErrDamaged, start)
 		}
 		if r.objects > 0 && name <= r.lastID {
 			return Entry{}, fmt.Errorf("%w: at byte %d: object %q is not after %q", ErrDamaged, start, name, r.lastID)
@@ -408,9 +458,9 @@ func (r *Reader) Next() (Entry, error) {
 		if err := unmarshalStrict(payload, &t); err != nil {
 			return Entry{}, fmt.Errorf("%w: at byte %d: the trailer is not valid: %v", ErrDamaged, start, err)
 		}
-		if t.Keys != r.keys || t.Objects != r.objects {
-			return Entry{}, fmt.Errorf("%w: the trailer counts %d keys and %d objects, the file holds %d and %d",
-				ErrDamaged, t.Keys, t.Objects, r.keys, r.objects)
+		if t.Keys != r.keys || t.Objects != r.objects || t.Sequences != r.sequences {
+			return Entry{}, fmt.Errorf("%w: the trailer counts %d keys, %d objects and %d sequences, the file holds %d, %d and %d",
+				ErrDamaged, t.Keys, t.Objects, t.Sequences, r.keys, r.objects, r.sequences)
 		}
 		if got := hex.EncodeToString(r.sum.Sum(nil)); got != t.SHA256 {
 			return Entry{}, fmt.Errorf("%w: the file's SHA-256 is %s, its trailer says %s: it was changed after it was written",

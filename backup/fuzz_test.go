@@ -44,7 +44,9 @@ func FuzzReader(f *testing.F) {
 			t.Fatal(err)
 		}
 		for _, e := range entries {
-			if e.Object {
+			if e.Sequence {
+				err = w.Sequence(e.Name, e.Number)
+			} else if e.Object {
 				err = w.Object(e.Name, e.Value)
 			} else {
 				err = w.Key(e.Name, e.Value)
@@ -56,10 +58,10 @@ func FuzzReader(f *testing.F) {
 		if _, err := w.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if tr := r.Trailer(); int(tr.Keys+tr.Objects) != len(entries) {
+		if tr := r.Trailer(); int(tr.Keys+tr.Objects+tr.Sequences) != len(entries) {
 			t.Fatalf("trailer %+v, %d entries", tr, len(entries))
 		}
-		if _, tr, err := backup.Check(&out); err != nil || tr.Keys != r.Trailer().Keys || tr.Objects != r.Trailer().Objects {
+		if _, tr, err := backup.Check(&out); err != nil || tr.Keys != r.Trailer().Keys || tr.Objects != r.Trailer().Objects || tr.Sequences != r.Trailer().Sequences {
 			t.Fatalf("the accepted backup written again: %+v, %v", tr, err)
 		}
 	})

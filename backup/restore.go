@@ -82,6 +82,18 @@ func Restore(ctx context.Context, f io.ReadSeeker, t Target) (Summary, error) {
 		if err != nil {
 			return Summary{}, fmt.Errorf("%w (it changed since it was checked)", err)
 		}
+		if e.Sequence {
+			if err := flush(); err != nil {
+				return Summary{}, err
+			}
+			if _, err := im.Flush(); err != nil { // the objects first, as in the backup
+				return Summary{}, fmt.Errorf("backup: restoring objects: %w", err)
+			}
+			if err := im.Sequence(e.Name, e.Number); err != nil {
+				return Summary{}, fmt.Errorf("backup: restoring sequence %s: %w", e.Name, err)
+			}
+			continue
+		}
 		if e.Object {
 			if err := flush(); err != nil {
 				return Summary{}, err

@@ -72,7 +72,7 @@ func Take(ctx context.Context, w io.Writer, src Source) (Summary, error) {
 		after = res.KVs[len(res.KVs)-1].Key
 	}
 	if h.Data != "kv" {
-		if _, err := objects.Snapshot(ctx, src.Data, bw.Object); err != nil {
+		if _, err := objects.Snapshot(ctx, src.Data, bw.Object, bw.Sequence); err != nil {
 			return Summary{}, fmt.Errorf("backup: %w", err)
 		}
 	}

@@ -101,10 +101,9 @@ func Sequences(ctx context.Context, eng Engine, fn func(name string, value int64
 			return fmt.Errorf("reading the sequences: %w", err)
 		}
 		for _, m := range page {
-			name := m.key[len(seqLockKey("")):]
-			v, err := strconv.ParseInt(string(m.value), 10, 64)
-			if err != nil || !validSequenceName(name) {
-				return fmt.Errorf("%w: sequence %q holds %q", ErrCorrupt, name, m.value)
+			name, v, err := parseSequence(m)
+			if err != nil {
+				return err
 			}
 			if err := fn(name, v); err != nil {
 				return err
@@ -218,6 +217,16 @@ func (im *Importer) add(id string, data []byte, rec *record) error {
 	}
 	_, err := im.Flush()
 	return err
+}
+
+// parseSequence reads the name and last number of the sequence stored as m.
+func parseSequence(m meta) (string, int64, error) {
+	name := m.key[len(seqLockKey("")):]
+	v, err := strconv.ParseInt(string(m.value), 10, 64)
+	if err != nil || !validSequenceName(name) {
+		return "", 0, fmt.Errorf("%w: sequence %q holds %q", ErrCorrupt, name, m.value)
+	}
+	return name, v, nil
 }
 
 // Sequence sets sequence name (db.next) to value, the last number it gave, in a transaction

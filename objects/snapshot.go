@@ -17,9 +17,11 @@ var snapshotTxOptions = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadO
 // one REPEATABLE READ snapshot; kv: one store revision). Writers do not wait for it, and it
 // never conflicts; on the kv tier it fails with the store's ErrCompacted if the walk outlasts
 // the store's history. fn's error stops the walk and is returned. It returns how many objects
-// it read. This is what an online backup reads (package backup); Export, which may read each
-// batch at another moment, reads the same way otherwise.
-func Snapshot(ctx context.Context, eng Engine, fn func(id string, record []byte) error) (int, error) {
+// it read. Then, when seq is not nil, it calls seq with the name and last number of every
+// sequence (db.next) of the same snapshot, by name. This is what an online backup reads
+// (package backup); Export, which may read each batch at another moment, reads the same way
+// otherwise.
+func Snapshot(ctx context.Context, eng Engine, fn func(id string, record []byte) error, seq func(name string, value int64) error) (int, error) {
 	d, err := eng.snapshot(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("objects: starting a snapshot of %s: %w", eng.Name(), err)
@@ -38,9 +40,31 @@ func Snapshot(ctx context.Context, eng Engine, fn func(id string, record []byte)
 			n++
 		}
 		if len(page) < ExportBatch {
-			return n, nil
+			break
 		}
 		after = page[len(page)-1].id
+	}
+	if seq == nil {
+		return n, nil
+	}
+	for after := ""; ; {
+		page, err := d.metas(seqLockKey(""), after, ExportBatch)
+		if err != nil {
+			return n, fmt.Errorf("objects: reading the sequences of a snapshot of %s: %w", eng.Name(), err)
+		}
+		for _, m := range page {
+			name, v, err := parseSequence(m)
+			if err != nil {
+				return n, err
+			}
+			if err := seq(name, v); err != nil {
+				return n, err
+			}
+		}
+		if len(page) < ExportBatch {
+			return n, nil
+		}
+		after = page[len(page)-1].key
 	}
 }
 
