@@ -12,7 +12,8 @@
 //	Counter = model("Counter",
 //	    fields = {"name": "", "value": 0},  # field -> default; the default fixes the type
 //	    methods = {"incr": _incr},          # functions whose first parameter is self
-//	    indexes = ["name"],                 # fields db.find can select on
+//	    indexes = ["name"],                 # fields db.find and db.query select on; a tuple
+//	                                        # such as ("state", "total") is a composite index
 //	    version = 1,                        # optional, with migrate
 //	    migrate = None,                     # optional: migrate(fields, from_version) -> fields
 //	)
