@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -693,6 +694,95 @@ func TestEditor_ConflictTakesMineOrTheirsPerFile(t *testing.T) {
 		if string(got) != want {
 			t.Errorf("after taking mine for lib/greet.star and theirs for static/style.css, %s = %q, want %q", path, got, want)
 		}
+	}
+	b.noErrors()
+}
+
+// The attack the editor's own origin exists for: a developer pushes a page whose script,
+// run in the browser of an admin logged in to the editor, tries to use that session. The
+// browser sends the editor's cookie (same host, same site); the node refuses every request
+// of it, GETs included, and nothing changes.
+func TestEditor_AppPagesCannotUseTheAdminsEditorSession(t *testing.T) {
+	b := newBrowser(t)
+	n := startServe(t, t.TempDir(), "--editor-addr", "127.0.0.1:0")
+	src := t.TempDir()
+	script := fmt.Sprintf(`(async () => {
+  const out = {};
+  try { const r = await fetch(%[1]q + "/-/api/audit", {credentials: "include"}); out.read = "read " + r.status; } catch (e) { out.read = "blocked"; }
+  try { await fetch(%[1]q + "/-/api/tokens", {method: "POST", credentials: "include", mode: "no-cors",
+    headers: {"Content-Type": "text/plain"}, body: JSON.stringify({name: "mallory", role: "admin"})}); out.post = "sent"; } catch (e) { out.post = "blocked"; }
+  document.title = "done " + JSON.stringify(out);
+})();`, n.editorURL)
+	writeTree(t, src, map[string]string{"app.star": fmt.Sprintf(`
+PAGE = "<!doctype html><title>waiting</title><script>" + %q + "</script>"
+
+def attack(req):
+    return response(PAGE, content_type = "text/html", headers = {
+        "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; connect-src *",
+    })
+
+routes = {"GET /attack": attack}
+`, script)})
+	n.cli(t, "push", src, "-m", "a page that reaches for the editor", "--wait")
+
+	b.loginAt(n.editorURL, e2eToken)
+	b.run(b.ctx, "the admin's session", waitJS(`document.querySelector('#user').textContent.endsWith('(admin)')`))
+
+	// Another tab of the same browser (same cookies) opens the developer's page. Its
+	// failed fetches are what the test expects, so this tab's console is not checked.
+	page, cancel := chromedp.NewContext(b.ctx)
+	defer cancel()
+	// Following the console opens the tab on page itself (not on a step's shorter context,
+	// whose end would close it); its messages are drained, not recorded.
+	messages := chromedp.Console(page)
+	go func() {
+		for _, err := range messages {
+			if err != nil {
+				return
+			}
+		}
+	}()
+	b.run(page, "the developer's page", chromedp.Navigate(n.url+"/attack"))
+	tctx, cancelT := context.WithTimeout(page, browserTimeout)
+	title, err := chromedp.Run(tctx, chromedp.Poll[string](`document.title.startsWith('done') && document.title`,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(browserTimeout)))
+	cancelT()
+	if err != nil {
+		t.Fatalf("the developer's page never finished: %v", err)
+	}
+	if !strings.Contains(title, `"read":"blocked"`) {
+		t.Errorf("the page's script read an answer of the editor's origin: %s", title)
+	}
+
+	// The node refused both requests, saying why; no token was made. The first refusal of a
+	// source in an interval has a record at once, the next ones a counted record, showing
+	// the last one, at the interval's end (10 s): poll for both.
+	refused := map[string]bool{}
+	for deadline := time.Now().Add(browserTimeout); !refused["GET /-/api/audit"] || !refused["POST /-/api/tokens"]; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the audit log shows refusals %v, want the page's GET /-/api/audit and POST /-/api/tokens refused as same-site requests", refused)
+		}
+		time.Sleep(200 * time.Millisecond)
+		req, _ := http.NewRequest("GET", n.url+"/-/api/audit?n=50", nil)
+		req.Header.Set("Authorization", "Bearer "+e2eToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var audit []struct{ Action, Method, Path, Reason string }
+		err = json.NewDecoder(resp.Body).Decode(&audit)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range audit {
+			if rec.Action == "refused" && strings.Contains(rec.Reason, "same-site request") {
+				refused[rec.Method+" "+rec.Path] = true
+			}
+		}
+	}
+	if tokens := n.cli(t, "token", "list"); strings.Contains(tokens, "mallory") {
+		t.Fatalf("the page made a token:\n%s", tokens)
 	}
 	b.noErrors()
 }
