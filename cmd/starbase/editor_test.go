@@ -476,9 +476,10 @@ func TestEditor_ReaderCannotCommit(t *testing.T) {
 }
 
 // pick waits for the completion list to offer label first, and picks it with the mouse (a
-// synthesized Enter would also insert a newline). On a busy machine an update of the editor
-// (the check as you type) may close the list before it is seen: then it is asked for again
-// with Ctrl-Space, as a user would.
+// synthesized Enter would also insert a newline). On a busy machine the list may close
+// before it is seen: then it is asked for again with Ctrl-Space, as a user would, after
+// putting the focus back in the editor when it left (at load averages above 20 the editor
+// was seen to lose the focus to the page's body, which closes the list; cause not found).
 func pick(label string) chromedp.Action[chromedp.Void] {
 	offered := fmt.Sprintf(`document.querySelector('.cm-tooltip-autocomplete li[aria-selected] .cm-completionLabel')?.textContent === %q`, label)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -490,9 +491,12 @@ func pick(label string) chromedp.Action[chromedp.Void] {
 				break
 			}
 			if ctx.Err() != nil {
-				state, _ := chromedp.Evaluate[string](`JSON.stringify({focus: document.hasFocus(), active: document.activeElement?.className,
+				state, _ := chromedp.Evaluate[string](`JSON.stringify({focus: document.hasFocus(), active: document.activeElement?.tagName + '.' + document.activeElement?.className + '#' + document.activeElement?.id,
 					list: [...document.querySelectorAll('.cm-tooltip-autocomplete li')].map(li => (li.hasAttribute('aria-selected') ? '*' : '') + li.textContent)})`)(context.WithoutCancel(ctx), t)
 				return fmt.Errorf("the completion list never offered %q first (%s): %w", label, state, ctx.Err())
+			}
+			if _, err := js(`document.querySelector('.cm-editor.cm-focused') || document.querySelector('.cm-content').focus()`)(ctx, t); err != nil {
+				return err
 			}
 			if _, err := chromedp.KeyEvent(" ", chromedp.KeyModifiers(chromedp.ModifierCtrl))(ctx, t); err != nil {
 				return err
