@@ -1,7 +1,9 @@
 // Package ui is the web editor served by every node at /-/ui/: a single page that logs in
 // with a token, browses and edits the stored tree, checks a pending change with the
 // validation gate, commits it, and shows history, diffs, errors and status, all through the
-// API under /-/api/.
+// API under /-/api/. With serve --editor-addr it is also served on an origin of its own
+// (server.Server.Editor), which serves no stored code, so that sessions there may act as
+// admins (SECURITY.md, "Web sessions").
 //
 // The page is built from the sources in src/ with npm packages (CodeMirror 6, esbuild)
 // pinned by package-lock.json, by `npm ci && npm run build` in this directory. The build
