@@ -121,6 +121,13 @@ type Collector struct {
 	stats CollectStats
 }
 
+func (c *Collector) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
 // Stats returns what the Collector did so far.
 func (c *Collector) Stats() CollectStats {
 	c.mu.Lock()
@@ -246,11 +253,7 @@ func (c *Collector) markRoots(ctx context.Context, m *mark) error {
 	if err != nil {
 		return err
 	}
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	cutoff := now().Add(-c.Retention.KeepFor)
+	cutoff := c.now().Add(-c.Retention.KeepFor)
 	err = rangeAt(ctx, st, RefPrefix, m.rev, collectPage, func(kv store.KeyValue) error {
 		m.keep[ID(kv.Value)] = true
 		if c.Retention.KeepsAll() {
@@ -450,11 +453,7 @@ func (c *Collector) markRecords(ctx context.Context, m *mark) error {
 	if c.DroppedMaxAge <= 0 {
 		return nil
 	}
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	cutoff := now().Add(-c.DroppedMaxAge)
+	cutoff := c.now().Add(-c.DroppedMaxAge)
 	return rangeAt(ctx, c.Repo.store, DroppedPrefix, m.rev, collectPage, func(kv store.KeyValue) error {
 		var rec droppedRecord
 		if len(kv.Value) <= maxDroppedRecord && json.Unmarshal(kv.Value, &rec) == nil && rec.Dropped.Before(cutoff) {
@@ -474,11 +473,7 @@ const sweepAttempts = 20
 func (c *Collector) sweep(ctx context.Context, m *mark, col Collection) (Collection, error) {
 	st := c.Repo.store
 	limits := st.Limits()
-	now := time.Now
-	if c.Now != nil {
-		now = c.Now
-	}
-	at := now().UTC()
+	at := c.now().UTC()
 	guard := m.guard
 	follow := []string{RefPrefix}
 	for _, p := range c.Pointers {
