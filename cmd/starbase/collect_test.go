@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,6 +182,103 @@ func TestRetentionFlags_RefuseACodePolicyThatCannotWork(t *testing.T) {
 		err := tc.f.check(30 * time.Second)
 		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("%s: check = %v; want %q", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
+// TestCluster_KeepCommitsDropsNothingANodeStillNeeds runs two nodes of the binary on one
+// etcd, both collecting with --keep-commits 2 and a 1s history window, while 150 pushes go
+// through node a and both nodes are polled: commits are dropped during the run, yet no
+// request fails, no node goes back to an older commit, no node fails to switch to or build
+// a commit, and both end on the last push.
+func TestCluster_KeepCommitsDropsNothingANodeStillNeeds(t *testing.T) {
+	ec := etcdtest.Start(t, 1)
+	args := []string{"--etcd", strings.Join(ec.Endpoints(), ","), "--keep-commits", "2", "--retain-history", "1s", "--timeout", "1s"}
+	nodes := []*node{
+		startServe(t, t.TempDir(), append(args, "--node", "a")...),
+		startServe(t, t.TempDir(), append(args, "--node", "b")...),
+	}
+	ctx := context.Background()
+	a := apiClient(t, nodes[0])
+	order := map[string]int{}
+	first, err := a.Push(ctx, api.PushRequest{Files: versionApp(0), Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order[first.Commit] = 0
+	if err := waitForNodes(ctx, a, first, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		status       int
+		body, commit string
+	}
+	answers := make([][]answer, len(nodes))
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pollCtx.Err() == nil {
+				status, body, commit, err := fetch(n.url, nil)
+				if err != nil {
+					body = err.Error()
+				}
+				answers[i] = append(answers[i], answer{status, body, commit})
+			}
+		}()
+	}
+	last := first
+	for v := 1; v <= 150; v++ {
+		if last, err = a.Push(ctx, api.PushRequest{Files: versionApp(v), Force: true}); err != nil {
+			t.Fatalf("push %d: %v", v, err)
+		}
+		order[last.Commit] = v
+	}
+	if err := waitForNodes(ctx, a, last, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Commits were dropped: the first one answers 410 once the window passed.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := a.Files(ctx, first.Commit)
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.Status == http.StatusGone {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first commit was never dropped: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopPolling()
+	wg.Wait()
+	for i, as := range answers {
+		prev := -1
+		for _, an := range as {
+			v, known := order[an.commit]
+			if an.status != http.StatusOK || !known || an.body != fmt.Sprintf("v%d", v) {
+				t.Fatalf("node %d answered %d %q from %q", i, an.status, an.body, an.commit)
+			}
+			if v < prev {
+				t.Fatalf("node %d went back from v%d to v%d", i, prev, v)
+			}
+			prev = v
+		}
+		if len(as) < 10 {
+			t.Errorf("node %d answered only %d requests during the pushes; the test proves little", i, len(as))
+		}
+	}
+	for i, n := range nodes {
+		logs := n.logText()
+		for _, bad := range []string{"switching commit failed", "does not build", "build failed"} {
+			if strings.Contains(logs, bad) {
+				t.Errorf("node %d logged %q while commits were collected", i, bad)
+			}
+		}
+		if _, body, commit, _ := fetch(n.url, nil); commit != last.Commit || body != "v150" {
+			t.Errorf("node %d serves %q from %s at the end, want v150 from %s", i, body, commit, last.Commit)
 		}
 	}
 }
