@@ -55,6 +55,22 @@ func compositeSetup(t *testing.T, eng objects.Engine) (*code, *objects.Model) {
 	return c, globals["Order"].(*objects.Model)
 }
 
+// sqlEngines returns a new SQLite and a new PostgreSQL data tier, closed when t ends.
+func sqlEngines(t *testing.T) []objects.Engine {
+	t.Helper()
+	lite, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data.sqlite"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lite.Close() })
+	pg, err := postgres.Open(t.Context(), pgtest.Shared(t).NewDatabase(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	return []objects.Engine{lite, pg}
+}
+
 // On SQLite, a composite index of the grouped and the summed field answers the grouped
 // sum: the statement walks that index, in the group's order, and reads the sum's values
 // from it (SQLite reads an object's row only for the first of each group, for its key:
@@ -118,17 +134,7 @@ func TestPostgres_AnIndexedFieldHasStatisticsOfItsExpression(t *testing.T) {
 // composite index once), and what it found is kept for the transaction only until it
 // writes: they see the transaction's own writes, and other filters are other statements.
 func TestAggregates_OfOneGroupingSeeTheTransactionsOwnWrites(t *testing.T) {
-	lite, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lite.Close()
-	pg, err := postgres.Open(t.Context(), pgtest.Shared(t).NewDatabase(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
-	for _, eng := range []objects.Engine{lite, pg} {
+	for _, eng := range sqlEngines(t) {
 		t.Run(eng.Name(), func(t *testing.T) {
 			c, _ := compositeSetup(t, eng)
 			got := c.mustCall(t, eng, "app.star", "write_between").String()
@@ -147,16 +153,6 @@ func TestAggregates_OfOneGroupingSeeTheTransactionsOwnWrites(t *testing.T) {
 // composite index in the same statement, still answers; on PostgreSQL the sum leaves the
 // value out, as the KV tier does (SQLite's sum takes a string as 0).
 func TestAggregates_ACountIsNotFailedByAValueThatIsNotANumber(t *testing.T) {
-	lite, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data.sqlite"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lite.Close()
-	pg, err := postgres.Open(t.Context(), pgtest.Shared(t).NewDatabase(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Close()
 	v1 := newCode(map[string]string{"app.star": `
 Order = model("Order", fields = {"state": "", "total": ""}, indexes = ["state"])
 
@@ -177,7 +173,7 @@ def report():
     q = db.query(Order).group_by("state")
     return q.count(), q.sum("total")
 `})
-	for _, eng := range []objects.Engine{lite, pg} {
+	for _, eng := range sqlEngines(t) {
 		t.Run(eng.Name(), func(t *testing.T) {
 			v1.mustCall(t, eng, "app.star", "create", str("twelve"))
 			v2.mustCall(t, eng, "app.star", "create", starlark.MakeInt(12))
