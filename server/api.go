@@ -319,7 +319,7 @@ func (s *Server) apiLog(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	from, err := s.repo.Resolve(r.Context(), queryOr(r, "from", code.DefaultBranch))
-	if errors.Is(err, code.ErrNotFound) {
+	if errors.Is(err, code.ErrNotFound) && !errors.Is(err, code.ErrDropped) {
 		writeJSON(w, http.StatusOK, []api.Commit{})
 		return nil
 	}

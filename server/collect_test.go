@@ -78,7 +78,12 @@ func TestCollectCode_KeepsWhatRolloutsAndLiveNodesNameAndDropsTheRest(t *testing
 			t.Errorf("dropped commit %d: %v; want 410 starbase.commit_dropped naming the policy", i, err)
 		}
 	}
-	req, _ := http.NewRequest(http.MethodGet, n.URL+"/-/preview/"+ids[0]+"/", nil)
+	req, _ := http.NewRequest(http.MethodGet, n.URL+"/-/api/log?from="+ids[0][:12], nil)
+	req.Header.Set("Authorization", "Bearer "+servertest.AdminToken)
+	if resp, body := n.Do(t, req); resp.StatusCode != http.StatusGone || !strings.Contains(body, "dropped by the retention policy") {
+		t.Errorf("history from a dropped commit = %d %q; want 410 saying it was dropped", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest(http.MethodGet, n.URL+"/-/preview/"+ids[0]+"/", nil)
 	req.Header.Set("Authorization", "Bearer "+servertest.AdminToken)
 	if resp, body := n.Do(t, req); resp.StatusCode != http.StatusGone || !strings.Contains(body, "dropped by the retention policy") {
 		t.Errorf("preview of a dropped commit = %d %q; want 410 saying it was dropped", resp.StatusCode, body)
