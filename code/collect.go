@@ -135,11 +135,8 @@ func (c *Collector) Stats() CollectStats {
 	return c.stats
 }
 
-// Pages of the reads of a collection: objects are read at most this many at a time.
-const (
-	collectPage     = 256
-	collectBlobPage = 32
-)
+// collectPage is how many keys a collection reads at a time.
+const collectPage = 256
 
 // errSweepStopped is returned when a sweep's compare failed: something changed since the
 // mark. It is not a failure: the next collection marks again.
@@ -219,7 +216,11 @@ func (c *Collector) collect(ctx context.Context) (Collection, error) {
 
 // rangeAt calls fn for every key under prefix at rev, page by page.
 func rangeAt(ctx context.Context, st store.Store, prefix string, rev int64, page int, fn func(kv store.KeyValue) error) error {
-	opts := store.RangeOptions{Revision: rev, Limit: page}
+	return rangeWith(ctx, st, prefix, store.RangeOptions{Revision: rev, Limit: page}, fn)
+}
+
+// rangeWith calls fn for every key Range finds under prefix with opts, page by page.
+func rangeWith(ctx context.Context, st store.Store, prefix string, opts store.RangeOptions, fn func(kv store.KeyValue) error) error {
 	for {
 		res, err := st.Range(ctx, prefix, opts)
 		if err != nil {
@@ -438,9 +439,10 @@ func (c *Collector) markTrees(ctx context.Context, m *mark) (map[ID]bool, error)
 	return reachable, err
 }
 
-// markBlobs lists the blobs that no kept tree names.
+// markBlobs lists the blobs that no kept tree names: their keys only (blobs are large).
 func (c *Collector) markBlobs(ctx context.Context, m *mark, reachable map[ID]bool) error {
-	return rangeAt(ctx, c.Repo.store, BlobPrefix, m.rev, collectBlobPage, func(kv store.KeyValue) error {
+	opts := store.RangeOptions{Revision: m.rev, Limit: collectPage, KeysOnly: true}
+	return rangeWith(ctx, c.Repo.store, BlobPrefix, opts, func(kv store.KeyValue) error {
 		if !reachable[ID(strings.TrimPrefix(kv.Key, BlobPrefix))] {
 			m.sweep = append(m.sweep, sweepKey{kv.Key, kv.ModRevision})
 		}

@@ -151,6 +151,9 @@ type RangeOptions struct {
 	After string
 	// Limit caps the number of keys returned; 0 means no limit.
 	Limit int
+	// KeysOnly leaves every Value nil: the keys and their revisions only, for listings that
+	// do not need the values (a collection listing large blobs).
+	KeysOnly bool
 }
 
 // RangeResult is the answer of a [Store.Range].

@@ -162,6 +162,9 @@ func rangeKeys(tx *bbolt.Tx, prefix string, opts store.RangeOptions, at, current
 		if kv == nil {
 			continue
 		}
+		if opts.KeysOnly {
+			kv.Value = nil
+		}
 		if opts.Limit > 0 && len(res.KVs) == opts.Limit {
 			res.More = true
 			break

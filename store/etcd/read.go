@@ -57,6 +57,9 @@ func (s *Store) Range(ctx context.Context, prefix string, opts store.RangeOption
 		start = s.prefix + "\x00"
 	}
 	getOpts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithRev(opts.Revision), clientv3.WithLimit(int64(opts.Limit))}
+	if opts.KeysOnly {
+		getOpts = append(getOpts, clientv3.WithKeysOnly())
+	}
 	if end != "\x00" && start >= end {
 		// Paging past the end: read nothing, but at the revision, so that its errors show.
 		getOpts = []clientv3.OpOption{clientv3.WithRev(opts.Revision), clientv3.WithCountOnly()}
@@ -75,6 +78,9 @@ func (s *Store) Range(ctx context.Context, prefix string, opts store.RangeOption
 	res.KVs = make([]store.KeyValue, len(resp.Kvs))
 	for i, kv := range resp.Kvs {
 		res.KVs[i] = s.keyValue(kv)
+		if opts.KeysOnly {
+			res.KVs[i].Value = nil
+		}
 	}
 	return res, nil
 }

@@ -143,3 +143,26 @@ func testRangePagesWithAfterAndLimit(t *testing.T, s store.Store, p string) {
 	}
 	wantKeys(t, "latest last page", rangeKeys(t, s, prefix, store.RangeOptions{After: keys[4], Limit: 2}).KVs, keys[6])
 }
+
+func testRangeKeysOnlyLeavesValuesOut(t *testing.T, s store.Store, p string) {
+	commit(t, s, nil, store.Put(p+"a", []byte("first")), store.Put(p+"b", []byte("second")))
+	old := commit(t, s, nil, store.Put(p+"b", []byte("second, changed")))
+	commit(t, s, nil, store.Put(p+"c", []byte("third")))
+	for _, at := range []int64{0, old} {
+		full := rangeKeys(t, s, p, store.RangeOptions{Revision: at})
+		keys := rangeKeys(t, s, p, store.RangeOptions{Revision: at, KeysOnly: true})
+		if len(keys.KVs) != len(full.KVs) || keys.Revision != full.Revision {
+			t.Fatalf("KeysOnly at %d: %d keys at revision %d, want %d at %d", at, len(keys.KVs), keys.Revision, len(full.KVs), full.Revision)
+		}
+		for i, kv := range keys.KVs {
+			want := full.KVs[i]
+			if kv.Key != want.Key || kv.ModRevision != want.ModRevision || kv.CreateRevision != want.CreateRevision || kv.Value != nil {
+				t.Errorf("KeysOnly at %d: %+v, want %q with revisions %d/%d and no value", at, kv, want.Key, want.CreateRevision, want.ModRevision)
+			}
+		}
+	}
+	page := rangeKeys(t, s, p, store.RangeOptions{KeysOnly: true, Limit: 1, After: p + "a"})
+	if len(page.KVs) != 1 || page.KVs[0].Key != p+"b" || !page.More || page.KVs[0].Value != nil {
+		t.Errorf("KeysOnly page after a: %+v, want b with More and no value", page)
+	}
+}

@@ -76,6 +76,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Read_FutureRevisionFails", testReadFutureRevisionFails},
 		{"Range_OrdersKeysAndIsolatesPrefixes", testRangeOrdersKeysAndIsolatesPrefixes},
 		{"Range_PagesWithAfterAndLimit", testRangePagesWithAfterAndLimit},
+		{"Range_KeysOnlyLeavesValuesOut", testRangeKeysOnlyLeavesValuesOut},
 		{"Watch_DeliversHistoryThenLive", testWatchDeliversHistoryThenLive},
 		{"Watch_FromZeroStartsNow", testWatchFromZeroStartsNow},
 		{"Watch_IgnoresOtherPrefixes", testWatchIgnoresOtherPrefixes},
