@@ -94,12 +94,16 @@ type CollectStats struct {
 //
 // The sweep deletes every other commit, tree and blob stored at M, and records each dropped
 // commit under DroppedPrefix (see [DroppedError]). It runs in store commits within the
-// store's Limits, each of which holds only if, since M, no ref and no followed pointer
-// changed, no other collection ran (CollectKey) and no deleted key was written again; a
-// change stops the sweep (the next Collect marks again). Objects written after M are never
-// touched, so the blobs of a push in flight are safe; a push that found objects stored
-// before a sweep deleted them fails its compare of CollectKey and writes them again
-// ([Repo.Push] does so by itself).
+// store's Limits. Before each, it catches up with the refs and followed pointers changed
+// since it last looked (walking their versions) and spares every commit they named, with
+// its tree and blobs (a push published meanwhile may reuse a blob the mark found
+// unreachable). Each store commit holds only if no ref and no followed pointer changed
+// since that catch-up (otherwise it catches up again, up to sweepAttempts times), no other
+// collection ran (CollectKey: the sweep stops, the next Collect marks again) and no deleted
+// key was written again since M. Objects written after M are never touched, so the blobs
+// of a push in flight are safe; a push that found objects stored before a sweep deleted
+// them fails its compare of CollectKey and writes them again ([Repo.Push] does so by
+// itself).
 //
 // Deleting keys frees space only once the store's history is compacted past the deletion
 // (a store.Retainer): with all history kept, a collection frees nothing.
