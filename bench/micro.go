@@ -15,6 +15,12 @@ import (
 // (code).
 var microPackages = [...]string{"./server", "./runtime", "./store/bolt", "./code"}
 
+// microSkip names the benchmarks of those packages that are not micro-benchmarks: the
+// growth and quota runs (thousands of pushes, a million writes: minutes to half an hour,
+// run by the commands BENCHMARKS.md names) and the rollouts on a three-member etcd
+// cluster (the rollout scenario measures them against the binary).
+const microSkip = "^Benchmark(Growth|Quota|Rollout)_"
+
 // micro runs the Go micro-benchmarks and reports each one's median over e.cfg.microCount
 // runs. In smoke mode it runs only the server's, once each.
 func micro(ctx context.Context, e *env) (*section, error) {
@@ -23,7 +29,7 @@ func micro(ctx context.Context, e *env) (*section, error) {
 	if e.cfg.smoke {
 		pkgs = pkgs[:1]
 	}
-	args := append([]string{"test", "-run", "^$", "-bench", ".", "-benchmem",
+	args := append([]string{"test", "-run", "^$", "-bench", ".", "-skip", microSkip, "-benchmem",
 		"-count", strconv.Itoa(e.cfg.microCount), "-benchtime", e.cfg.microBenchtime}, pkgs...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = e.root
