@@ -141,7 +141,7 @@ func (r *report) markdown(e *env) string {
 		e.started.UTC().Format("2006-01-02 15:04 MST"), gitCommit(e.root), time.Since(e.started).Round(time.Second))
 	b.WriteString("    go run ./bench              # every scenario, rewrites BENCHMARKS.md (under 15 minutes)\n")
 	b.WriteString("    go run ./bench -only hotpath,propagation   # some scenarios (-out - prints instead)\n")
-	b.WriteString("    go test -run '^$' -bench . -count 10 ./server ./runtime ./store/bolt ./code | tee new.txt  # then benchstat old.txt new.txt\n\n")
+	b.WriteString("    go test -run '^$' -bench . -skip '" + microSkip + "' -count 10 ./server ./runtime ./store/bolt ./code | tee new.txt  # then benchstat old.txt new.txt\n\n")
 	b.WriteString("The harness needs Go and, as root, installs `wrk`, `gunicorn` and `python3-flask` with apt-get when missing. " +
 		"`go test ./bench` runs every scenario at toy sizes in seconds (TestSmoke), with a Go load generator, so the harness cannot rot.\n\n")
 
