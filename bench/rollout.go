@@ -189,7 +189,9 @@ func reportRolloutHotPath(e *env, sec *section, runs map[string][]hotRun, share 
 		"runs that need it; each round runs every kind of client for %v, in a rotated order, %d rounds after a %v "+
 		"warm-up of each, with %s. Before measuring, %d requests without a cookie were answered %s by the new "+
 		"commit, each setting the affinity cookie; the returning clients send one such cookie, which puts them on "+
-		"the new commit. Medians of the rounds, with ranges.\n\n",
+		"the new commit. Medians of the rounds, with ranges. On a loaded machine the requests per second follow the "+
+		"other processes' share of the cores from one run to the next; the CPU per request, which they do not skew, is "+
+		"the figure to compare.\n\n",
 		e.cfg.duration, e.cfg.rounds, e.cfg.warmup, e.loadName(), fresh, fmt.Sprintf("%.0f%%", 100*share))
 	sec.printf("| Clients | req/s | p50 | p99 | CPU per request | failed |\n|---|---|---|---|---|---|\n")
 	var failed float64
@@ -418,16 +420,16 @@ func rolloutMemory(ctx context.Context, e *env, sec *section) error {
 	inuse := func(r memReading) float64 { return r.inuse }
 	rss := func(r memReading) float64 { return r.rss }
 	sec.printf("### Memory of a node serving two commits\n\n")
-	sec.printf("%d fresh node(s), each `starbase serve --demo=erp` over bolt (the ERP example, %d modules), with a "+
+	sec.printf("%s, each `starbase serve --demo=erp` over bolt (the ERP example, %d modules), with a "+
 		"session of its `sales` user. The second commit is the same tree with one module changed "+
 		"(`views/products.star`, one constant added), pushed to another ref. Memory is read three times on each node: "+
 		"serving main alone after its dashboard and products pages were served; during a 50%% rollout of the second "+
 		"commit, after both pages were served by each commit; and after the rollout was aborted. Each reading drives "+
-		"those pages, one request at a time, until the Go collector has run %d time(s), and takes the least live heap "+
+		"those pages, one request at a time, until the Go collector has run %s, and takes the least live heap "+
 		"those collections marked (`go_gc_heap_live_bytes` of `/-/metrics`: what the node holds, without the garbage "+
 		"the serving pace of GOGC=400 lets grow between collections, and with the fewest requests in flight), then the "+
 		"heap in use (`go_memstats_heap_inuse_bytes`, garbage included) and the resident set (/proc). Medians over "+
-		"the nodes, with ranges.\n\n", e.cfg.rolloutNodes, erpModules(), e.cfg.rolloutGCs)
+		"the nodes, with ranges.\n\n", plural(e.cfg.rolloutNodes, "fresh node", "fresh nodes"), erpModules(), plural(e.cfg.rolloutGCs, "time", "times"))
 	sec.printf("| Node serving | Go live heap | Go heap in use | RSS |\n|---|---|---|---|\n")
 	for _, row := range []struct {
 		label string
@@ -593,6 +595,14 @@ func readMemory(ctx context.Context, e *env, hc *http.Client, p *proc, pages []s
 		return memReading{}, err
 	}
 	return memReading{live: lives.min(), inuse: inuse, rss: float64(m.RSS)}, nil
+}
+
+// plural returns n with the word that fits it.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return count(float64(n)) + " " + many
 }
 
 // withHeader returns the union of headers (later ones win).
