@@ -238,7 +238,9 @@ func TestEditor_EditCheckCommitHistoryDiffRevert(t *testing.T) {
 		chromedp.KeyEvent(kb.End),
 		chromedp.KeyEvent(kb.Backspace+kb.Backspace+kb.Backspace),
 		chromedp.KeyEvent(`v2" + undefined_name`),
-		waitJS(`!!document.querySelector('.cm-lintRange-error')`))
+		// Checking runs as the user types: on a loaded machine a check may see the name
+		// half typed ("undefined_na"), so wait for the check of the whole line.
+		waitJS(`!!document.querySelector('.cm-lintRange-error') && !!document.querySelector('li.problem[data-path="lib/greet.star"][data-line="4"]')?.textContent.includes('undefined_name')`))
 	if line := value(b, "the marker's line", lineOf(".cm-lintRange-error")); line != 4 {
 		t.Fatalf("the error marker is on line %d, want 4", line)
 	}
