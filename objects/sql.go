@@ -38,8 +38,12 @@ type Dialect struct {
 	// Arg turns a scalar (string, int64, *big.Int, float64, bool) into the driver argument
 	// compared with a Field expression.
 	Arg func(x any) any
-	// Number is the numeric expression of field name, for sum and avg.
-	Number func(name string) string
+	// Number is the numeric expression of field name, for sum and avg. LenientSums says
+	// that it never fails a statement (SQLite takes a string as 0): only then does a
+	// statement compute sums nobody asked for yet (aggColumns). PostgreSQL's cast fails on a
+	// value that is not a number (an object stored before its field became one).
+	LenientSums bool
+	Number      func(name string) string
 	// Result turns an aggregate expression into what Scan reads (PostgreSQL: its text).
 	Result func(expr string) string
 	// Scan turns what the driver returned for a Field or Result expression into a scalar

@@ -100,7 +100,7 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 			return rows, nil
 		}
 	}
-	cols := aggColumns(q, want)
+	cols := aggColumns(q, want, t.e.d.LenientSums)
 	stmt, args := t.aggregateSQL(q, cols, cid)
 	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(stmt), args...)
 	if err != nil {
@@ -155,11 +155,13 @@ type aggResult struct {
 }
 
 // aggColumns returns the aggregates that one statement computes for want over q: want, the
-// count, and, in a grouped query, the sums of the fields that follow the group's in a
-// composite index. A dashboard asks for the count and the sums of one grouping in turn; on
-// SQLite the composite index holds all of them, so one walk of it answers every one of
-// those calls of the transaction (the results are kept until it writes).
-func aggColumns(q *query, want aggCol) []aggCol {
+// count, and, in a grouped query on an engine whose sums never fail (Dialect.LenientSums:
+// SQLite), the sums of the fields that follow the group's in a composite index. A
+// dashboard asks for the count and the sums of one grouping in turn; on SQLite the
+// composite index holds all of them, so one walk of it answers every one of those calls of
+// the transaction (the results are kept until it writes). Elsewhere the sum's statement
+// also gives the count.
+func aggColumns(q *query, want aggCol, lenient bool) []aggCol {
 	cols := []aggCol{want}
 	add := func(c aggCol) {
 		if !slices.Contains(cols, c) {
@@ -167,7 +169,7 @@ func aggColumns(q *query, want aggCol) []aggCol {
 		}
 	}
 	add(aggCol{"count", ""})
-	if q.groupBy != "" {
+	if q.groupBy != "" && lenient {
 		for _, c := range q.m.composites {
 			if c[0] != q.groupBy {
 				continue

@@ -81,11 +81,7 @@ var Dialect = objects.Dialect{
 		b, _ := json.Marshal(x) // scalars: strings, numbers (big.Int marshals as a number), bools
 		return string(b)
 	},
-	// A value that is not a number (an object stored before its field changed type) is left
-	// out, as on the KV tier, rather than fail the statement.
-	Number: func(name string) string {
-		return "(CASE WHEN jsonb_typeof(fields->'" + name + "') = 'number' THEN (fields->>'" + name + "')::numeric END)"
-	},
+	Number:    func(name string) string { return "((fields->>'" + name + "')::numeric)" },
 	Result:    func(expr string) string { return "(" + expr + ")::text" },
 	Scan:      scan,
 	Fields:    func(p string) string { return p + "::jsonb" },

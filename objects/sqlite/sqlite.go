@@ -80,13 +80,14 @@ var Dialect = objects.Dialect{
 		`CREATE INDEX IF NOT EXISTS starbase_objects_class ON starbase_objects (class_id, id)`,
 		`CREATE TABLE IF NOT EXISTS starbase_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL)`,
 	},
-	Field:  func(name string) string { return "json_extract(fields, '$." + name + "')" },
-	Param:  func(p string) string { return p },
-	Arg:    arg,
-	Number: func(name string) string { return "json_extract(fields, '$." + name + "')" },
-	Result: func(expr string) string { return expr },
-	Scan:   scan,
-	Fields: func(p string) string { return "jsonb(" + p + ")" }, // binary JSON: read without parsing
+	Field:       func(name string) string { return "json_extract(fields, '$." + name + "')" },
+	Param:       func(p string) string { return p },
+	Arg:         arg,
+	Number:      func(name string) string { return "json_extract(fields, '$." + name + "')" },
+	LenientSums: true,
+	Result:      func(expr string) string { return expr },
+	Scan:        scan,
+	Fields:      func(p string) string { return "jsonb(" + p + ")" }, // binary JSON: read without parsing
 	Retryable: func(err error) bool {
 		var e *sqlite.Error
 		if errors.As(err, &e) {
