@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -574,25 +573,28 @@ func (c *Collector) sweep(ctx context.Context, m *mark, col Collection) (Collect
 			return nil
 		}
 	}
+	// The size of a batch's store commit is added up key by key: the compares and the marker
+	// every commit has, then each key's compare and operations (spared keys only make it
+	// smaller).
+	fixed := store.SizeOf(base(), []store.Op{store.Put(CollectKey, marker)})
 	var batch []sweepKey
-	var batchOps []store.Op
+	size := fixed
 	for _, k := range m.sweep {
-		next := opsOf(k)
-		cmp := store.Compare{Key: k.key, ModRevision: k.mod}
-		compares := append(base(), cmp)
-		for _, b := range batch {
-			compares = append(compares, store.Compare{Key: b.key, ModRevision: b.mod})
-		}
-		if limits.Check(store.SizeOf(compares, slices.Concat(batchOps, next, []store.Op{store.Put(CollectKey, marker)}))) != nil {
+		one := store.SizeOf([]store.Compare{{Key: k.key, ModRevision: k.mod}}, opsOf(k))
+		if len(batch) > 0 && limits.Check(addSize(size, one)) != nil {
 			if err := commitBatch(batch); err != nil {
 				return col, err
 			}
-			batch, batchOps = nil, nil
+			batch, size = nil, fixed
 		}
 		batch = append(batch, k)
-		batchOps = append(batchOps, next...)
+		size = addSize(size, one)
 	}
 	return col, commitBatch(batch)
+}
+
+func addSize(a, b store.CommitSize) store.CommitSize {
+	return store.CommitSize{Compares: a.Compares + b.Compares, Ops: a.Ops + b.Ops, Bytes: a.Bytes + b.Bytes}
 }
 
 // spare catches the sweep up with the refs and followed pointers changed after revision

@@ -354,3 +354,32 @@ func TestCollector_RecordsOfDroppedCommitsExpire(t *testing.T) {
 		t.Fatalf("a commit whose record expired: %v; want plain not found", err)
 	}
 }
+
+// TestCollector_SweepsInFullStoreCommitsWithinTheLimits: with a store that takes at most 10
+// operations a commit, the sweep of 11 commits (and their records), 11 trees and 11 blobs
+// (44 operations, plus the marker of each commit) runs in commits that each fit and are
+// filled (a dropped commit takes 2 operations: 4 of them and the marker make 9).
+func TestCollector_SweepsInFullStoreCommitsWithinTheLimits(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	ids := pushSeries(t, NewRepo(st), 12)
+	compactAll(t, st)
+	limited := &limitedStore{Store: st, limits: store.Limits{MaxOps: 10}}
+	r := NewRepo(limited)
+	c := &Collector{Repo: r, Retention: Retention{KeepCommits: 1}}
+	col, err := c.Collect(ctx)
+	if err != nil || col.Dropped != 11 || col.Trees != 11 || col.Blobs != 11 {
+		t.Fatalf("%+v, %v; want 11 commits, 11 trees and 11 blobs deleted", col, err)
+	}
+	total := 0
+	for _, n := range limited.commits {
+		if n > 10 {
+			t.Errorf("a sweep commit of %d operations; the store takes at most 10", n)
+		}
+		total += n - 1 // the marker
+	}
+	if total != 44 || len(limited.commits) > 6 {
+		t.Errorf("sweep commits of %v operations (with the marker); want the 44 in at most 6 commits of at most 10", limited.commits)
+	}
+	checkKeptAndDropped(t, r, ids[11:], ids[:11], "--keep-commits 1")
+}
