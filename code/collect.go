@@ -316,46 +316,61 @@ func (c *Collector) markHistory(ctx context.Context, m *mark) error {
 		return err
 	}
 	c.floor = floor
-	follow := []Pointers{{Prefix: RefPrefix, Commits: func(v []byte) []ID { return []ID{ID(v)} }}}
+	keep := func(ids []ID) {
+		for _, id := range ids {
+			m.keep[id] = true
+		}
+	}
+	for _, p := range c.followed() {
+		// The keys present at the floor (those deleted since are not seen from m.rev) ...
+		err := rangeAt(ctx, st, p.Prefix, floor, collectPage, func(kv store.KeyValue) error {
+			keep(p.Commits(kv.Value))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// ... and every version of the keys present at m.rev written since.
+		if err := versionsSince(ctx, st, p, floor, m.rev, keep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refPointers follows the refs as pointers: a ref's value is the id of the commit it names.
+var refPointers = Pointers{Prefix: RefPrefix, Commits: func(v []byte) []ID { return []ID{ID(v)} }}
+
+// followed returns the refs and the pointers that are followed over the store's retained
+// history (all but the live ones).
+func (c *Collector) followed() []Pointers {
+	follow := []Pointers{refPointers}
 	for _, p := range c.Pointers {
 		if !p.Live {
 			follow = append(follow, p)
 		}
 	}
-	for _, p := range follow {
-		// The keys present at the floor (those deleted since are not seen from m.rev) ...
-		err := rangeAt(ctx, st, p.Prefix, floor, collectPage, func(kv store.KeyValue) error {
-			for _, id := range p.Commits(kv.Value) {
-				m.keep[id] = true
+	return follow
+}
+
+// versionsSince calls fn with the commits that each version of p's keys present at rev
+// names, for the versions written after revision since, newest first. Each step reads a
+// strictly older revision, so a key's walk takes at most rev - since reads.
+func versionsSince(ctx context.Context, st store.Store, p Pointers, since, rev int64, fn func([]ID)) error {
+	return rangeAt(ctx, st, p.Prefix, rev, collectPage, func(kv store.KeyValue) error {
+		for v := &kv; v != nil && v.ModRevision > since; {
+			fn(p.Commits(v.Value))
+			prev, _, err := st.Get(ctx, kv.Key, v.ModRevision-1)
+			if err != nil {
+				return fmt.Errorf("code: collecting: reading the history of %s: %w", kv.Key, err)
 			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		// ... and every version of the keys present at m.rev down to the floor. Each step
-		// reads a strictly older revision, so a walk takes at most m.rev - floor reads.
-		err = rangeAt(ctx, st, p.Prefix, m.rev, collectPage, func(kv store.KeyValue) error {
-			for mod := kv.ModRevision; mod > floor; {
-				prev, _, err := st.Get(ctx, kv.Key, mod-1)
-				if err != nil {
-					return fmt.Errorf("code: collecting: reading the history of %s: %w", kv.Key, err)
-				}
-				if prev == nil || prev.ModRevision >= mod {
-					break
-				}
-				for _, id := range p.Commits(prev.Value) {
-					m.keep[id] = true
-				}
-				mod = prev.ModRevision
+			if prev != nil && prev.ModRevision >= v.ModRevision {
+				break
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			v = prev
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // compactionPoint returns the oldest revision the store can still read, at least from and
@@ -480,17 +495,12 @@ func (c *Collector) sweep(ctx context.Context, m *mark, col Collection) (Collect
 	limits := st.Limits()
 	at := c.now().UTC()
 	guard := m.guard
-	follow := []string{RefPrefix}
-	for _, p := range c.Pointers {
-		if !p.Live {
-			follow = append(follow, p.Prefix)
-		}
-	}
+	follow := c.followed()
 	checked := m.rev // the refs and pointers are known up to this revision
 	base := func() []store.Compare {
 		var cs []store.Compare
-		for _, prefix := range follow {
-			cs = append(cs, store.UnmodifiedSince(prefix, checked))
+		for _, p := range follow {
+			cs = append(cs, store.UnmodifiedSince(p.Prefix, checked))
 		}
 		return append(cs, guard)
 	}
@@ -600,34 +610,14 @@ func addSize(a, b store.CommitSize) store.CommitSize {
 // spare catches the sweep up with the refs and followed pointers changed after revision
 // from, up to to: the commits any of their versions names are spared with their trees and
 // blobs (they were dropped or unknown at the mark).
-func (c *Collector) spare(ctx context.Context, m *mark, follow []string, from, to int64) error {
+func (c *Collector) spare(ctx context.Context, m *mark, follow []Pointers, from, to int64) error {
 	st := c.Repo.store
 	if m.spared == nil {
 		m.spared = map[string]bool{}
 	}
 	var named []ID
-	for _, prefix := range follow {
-		commits := func(v []byte) []ID { return []ID{ID(v)} }
-		for _, p := range c.Pointers {
-			if p.Prefix == prefix {
-				commits = p.Commits
-			}
-		}
-		err := rangeAt(ctx, st, prefix, to, collectPage, func(kv store.KeyValue) error {
-			for mod, v := kv.ModRevision, kv.Value; mod > from; {
-				named = append(named, commits(v)...)
-				prev, _, err := st.Get(ctx, kv.Key, mod-1)
-				if err != nil {
-					return fmt.Errorf("code: collecting: reading the history of %s: %w", kv.Key, err)
-				}
-				if prev == nil || prev.ModRevision >= mod {
-					break
-				}
-				mod, v = prev.ModRevision, prev.Value
-			}
-			return nil
-		})
-		if err != nil {
+	for _, p := range follow {
+		if err := versionsSince(ctx, st, p, from, to, func(ids []ID) { named = append(named, ids...) }); err != nil {
 			return err
 		}
 	}
