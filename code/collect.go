@@ -173,6 +173,9 @@ type mark struct {
 	guard   store.Compare
 	keep    map[ID]bool // kept commits
 	commits map[ID]Commit
+	// stored are the keys of commits, in key order: those that decode (a damaged object is
+	// never deleted: it stays as evidence).
+	stored  []sweepKey
 	sweep   []sweepKey // in the order they are deleted: commits, trees, blobs, records
 	dropped map[ID]Commit
 	// spared are keys of sweep that refs or pointers changed after the mark need.
@@ -249,9 +252,10 @@ func (c *Collector) markRoots(ctx context.Context, m *mark) error {
 		id := ID(strings.TrimPrefix(kv.Key, CommitPrefix))
 		commit, err := DecodeCommit(id, kv.Value)
 		if err != nil {
-			return nil // never deleted (see below): a damaged object stays as evidence
+			return nil // never deleted: a damaged object stays as evidence
 		}
 		m.commits[id] = commit
+		m.stored = append(m.stored, sweepKey{kv.Key, kv.ModRevision})
 		return nil
 	})
 	if err != nil {
@@ -411,35 +415,25 @@ func compactionPoint(ctx context.Context, st store.Store, from, to int64) (int64
 func (c *Collector) markTrees(ctx context.Context, m *mark) (map[ID]bool, error) {
 	st := c.Repo.store
 	keptTrees := map[ID]bool{}
-	var commits []sweepKey
-	err := rangeAt(ctx, st, CommitPrefix, m.rev, collectPage, func(kv store.KeyValue) error {
-		id := ID(strings.TrimPrefix(kv.Key, CommitPrefix))
-		commit, ok := m.commits[id]
-		switch {
-		case !ok || c.Retention.KeepsAll() || m.keep[id]:
-			if ok {
-				keptTrees[commit.Tree] = true
-			}
-			m.keep[id] = true // for the count: damaged commits stay too
-		default:
-			commits = append(commits, sweepKey{kv.Key, kv.ModRevision})
-			m.dropped[id] = commit
+	for _, k := range m.stored {
+		id := ID(strings.TrimPrefix(k.key, CommitPrefix))
+		commit := m.commits[id]
+		if c.Retention.KeepsAll() || m.keep[id] {
+			keptTrees[commit.Tree] = true
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		m.sweep = append(m.sweep, k)
+		m.dropped[id] = commit
 	}
-	// Kept ids that name no stored commit (a pointer to a commit being pushed elsewhere, a
-	// damaged ref) count for nothing.
+	// Kept ids that name no decodable stored commit (a pointer to a commit being pushed
+	// elsewhere, a damaged ref or commit) count for nothing.
 	for id := range m.keep {
 		if _, ok := m.commits[id]; !ok {
 			delete(m.keep, id)
 		}
 	}
-	m.sweep = append(m.sweep, commits...)
 	reachable := map[ID]bool{}
-	err = rangeAt(ctx, st, TreePrefix, m.rev, collectPage, func(kv store.KeyValue) error {
+	err := rangeAt(ctx, st, TreePrefix, m.rev, collectPage, func(kv store.KeyValue) error {
 		id := ID(strings.TrimPrefix(kv.Key, TreePrefix))
 		if !keptTrees[id] {
 			m.sweep = append(m.sweep, sweepKey{kv.Key, kv.ModRevision})
