@@ -120,8 +120,10 @@ type Collector struct {
 	// Now returns the time; nil means time.Now.
 	Now func() time.Time
 
-	mu    sync.Mutex // serializes Collect; guards floor and stats
-	floor int64      // the compaction point found by the last run
+	running sync.Mutex // serializes Collect; guards floor
+	floor   int64      // the compaction point found by the last run
+
+	mu    sync.Mutex // guards stats; never held during a collection, so Stats does not wait for one
 	stats CollectStats
 }
 
@@ -132,7 +134,7 @@ func (c *Collector) now() time.Time {
 	return time.Now()
 }
 
-// Stats returns what the Collector did so far.
+// Stats returns what the Collector did so far (up to the last collection that ended).
 func (c *Collector) Stats() CollectStats {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -149,10 +151,12 @@ var errSweepStopped = errors.New("code: the collection stopped: refs or objects 
 // Collect marks and sweeps once. A sweep stopped by a concurrent change returns what it did
 // with no error.
 func (c *Collector) Collect(ctx context.Context) (Collection, error) {
+	c.running.Lock()
+	defer c.running.Unlock()
+	col, err := c.collect(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.stats.Runs++
-	col, err := c.collect(ctx)
 	c.stats.Dropped += uint64(col.Dropped)
 	c.stats.Trees += uint64(col.Trees)
 	c.stats.Blobs += uint64(col.Blobs)

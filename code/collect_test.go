@@ -383,3 +383,35 @@ func TestCollector_SweepsInFullStoreCommitsWithinTheLimits(t *testing.T) {
 	}
 	checkKeptAndDropped(t, r, ids[11:], ids[:11], "--keep-commits 1")
 }
+
+// TestCollector_StatsDoNotWaitForARunningCollection: the metrics read Stats while a
+// collection may run for long; Stats answers at once with what the ended collections did.
+func TestCollector_StatsDoNotWaitForARunningCollection(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	r := NewRepo(st)
+	pushSeries(t, r, 3)
+	compactAll(t, st)
+	var during []CollectStats
+	c := &Collector{Repo: r, Retention: Retention{KeepCommits: 1}}
+	c.Held = func() []ID { // called during the mark
+		got := make(chan CollectStats, 1)
+		go func() { got <- c.Stats() }()
+		select {
+		case s := <-got:
+			during = append(during, s)
+		case <-time.After(30 * time.Second):
+			t.Error("Stats waited for the running collection")
+		}
+		return nil
+	}
+	if col, err := c.Collect(ctx); err != nil || col.Dropped != 2 {
+		t.Fatalf("first collection: %+v, %v; want 2 commits dropped", col, err)
+	}
+	if _, err := c.Collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(during) != 2 || during[0].Runs != 0 || during[1].Runs != 1 || during[1].Dropped != 2 {
+		t.Errorf("Stats during the collections: %+v; want no run, then the first one's 2 dropped commits", during)
+	}
+}
