@@ -101,51 +101,20 @@ func newCSRFCopy(pristine *template.Template) (*csrfCopy, error) {
 	return c, nil
 }
 
-// callsCSRF reports whether a template of set calls csrf_token or csrf_field. It walks
-// every node, pipelines included, with a stack of its own: a tree is bounded by its
-// source, and its nesting by text/template's parser.
+// callsCSRF reports whether a template of set calls csrf_token or csrf_field.
 func callsCSRF(set *template.Template) bool {
-	var stack []parse.Node
+	calls := false
 	for _, t := range set.Templates() {
-		if t.Tree != nil && t.Tree.Root != nil {
-			stack = append(stack, t.Tree.Root)
+		if t.Tree == nil {
+			continue
 		}
+		walk(t.Tree.Root, func(n parse.Node) {
+			if id, ok := n.(*parse.IdentifierNode); ok && (id.Ident == "csrf_token" || id.Ident == "csrf_field") {
+				calls = true
+			}
+		})
 	}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		switch n := n.(type) {
-		case *parse.IdentifierNode:
-			if n.Ident == "csrf_token" || n.Ident == "csrf_field" {
-				return true
-			}
-		case *parse.ListNode:
-			if n != nil {
-				stack = append(stack, n.Nodes...)
-			}
-		case *parse.ActionNode:
-			stack = append(stack, n.Pipe)
-		case *parse.PipeNode:
-			if n != nil {
-				for _, c := range n.Cmds {
-					stack = append(stack, c)
-				}
-			}
-		case *parse.CommandNode:
-			stack = append(stack, n.Args...)
-		case *parse.ChainNode:
-			stack = append(stack, n.Node)
-		case *parse.IfNode:
-			stack = append(stack, n.Pipe, n.List, n.ElseList)
-		case *parse.RangeNode:
-			stack = append(stack, n.Pipe, n.List, n.ElseList)
-		case *parse.WithNode:
-			stack = append(stack, n.Pipe, n.List, n.ElseList)
-		case *parse.TemplateNode:
-			stack = append(stack, n.Pipe)
-		}
-	}
-	return false
+	return calls
 }
 
 // helperFuncs returns the helpers, each refusing a result of more than maxOutput bytes.

@@ -321,7 +321,9 @@ func firstTemplate(files map[string][]byte) string {
 	return first
 }
 
-// walk calls f on n and every node below it.
+// walk calls f on n and every node below it, the pipelines of actions included (their
+// commands and arguments: what a template calls). Its recursion is bounded by the nesting
+// text/template's parser allows.
 func walk(n parse.Node, f func(parse.Node)) {
 	if n == nil {
 		return
@@ -335,13 +337,33 @@ func walk(n parse.Node, f func(parse.Node)) {
 		for _, c := range n.Nodes {
 			walk(c, f)
 		}
+	case *parse.ActionNode:
+		walk(n.Pipe, f)
+	case *parse.TemplateNode:
+		walk(n.Pipe, f)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			walk(c, f)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			walk(a, f)
+		}
+	case *parse.ChainNode:
+		walk(n.Node, f)
 	case *parse.IfNode:
+		walk(n.Pipe, f)
 		walk(n.List, f)
 		walk(n.ElseList, f)
 	case *parse.RangeNode:
+		walk(n.Pipe, f)
 		walk(n.List, f)
 		walk(n.ElseList, f)
 	case *parse.WithNode:
+		walk(n.Pipe, f)
 		walk(n.List, f)
 		walk(n.ElseList, f)
 	}
