@@ -338,10 +338,9 @@ type sqlTx struct {
 	rows       int64            // rows written
 	newClasses map[string]int64 // classes this transaction registered, cached at commit
 
-	// writes counts the statements that wrote; aggs keeps the aggregates read (by
-	// aggSignature) until the next one (sqlquery.go).
-	writes int64
-	aggs   map[string]*aggResult
+	// aggs keeps the aggregates read, by aggSignature, until the transaction next writes
+	// (sqlquery.go; dropped by written).
+	aggs map[string]map[aggCol][]aggRow
 
 	pre    []string        // keys locked before the transaction begins (sorted)
 	writer bool            // begin with the write lock (Dialect.WriteLock) even without keys
@@ -535,8 +534,7 @@ func (t *sqlTx) put(id string, rec *record, data []byte, old *record) error {
 	if _, registering := t.newClasses[rec.class]; !registering {
 		t.e.ensureIndexes(rec.class, singles(rec.indexed), cid)
 	}
-	t.dirty = true
-	t.writes++
+	t.written()
 	t.rows++
 	fp := t.e.d.Fields("?")
 	if old == nil {
@@ -553,8 +551,7 @@ func (t *sqlTx) remove(id string, _ *record) error {
 	if err := t.begin(); err != nil {
 		return err
 	}
-	t.dirty = true
-	t.writes++
+	t.written()
 	_, err := t.exec(`DELETE FROM starbase_objects WHERE id = ?`, id)
 	return t.errf(err, "deleting object %s", id)
 }
@@ -646,8 +643,7 @@ func (t *sqlTx) putMeta(key string, value []byte) error {
 	if err := t.begin(); err != nil {
 		return err
 	}
-	t.dirty = true
-	t.writes++
+	t.written()
 	_, err := t.exec(`INSERT INTO starbase_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
 	return t.errf(err, "writing %s", key)
 }
@@ -656,8 +652,7 @@ func (t *sqlTx) delMeta(key string) error {
 	if err := t.begin(); err != nil {
 		return err
 	}
-	t.dirty = true
-	t.writes++
+	t.written()
 	_, err := t.exec(`DELETE FROM starbase_meta WHERE key = ?`, key)
 	return t.errf(err, "deleting %s", key)
 }
@@ -685,6 +680,13 @@ func (t *sqlTx) metas(prefix, after string, limit int) ([]meta, error) {
 }
 
 func (t *sqlTx) wrote() bool { return t.dirty }
+
+// written notes a statement that writes objects or values: the transaction must commit, and
+// the aggregates it read may have changed.
+func (t *sqlTx) written() {
+	t.dirty = true
+	t.aggs = nil
+}
 
 // commit commits, read-only transactions included: a serializable engine may find only then
 // that what they read cannot be ordered with concurrent transactions (they run again).

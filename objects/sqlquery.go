@@ -95,10 +95,8 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes(), cid)
 	want := aggCol{fn, field}
 	sig := aggSignature(q)
-	if c := t.aggs[sig]; c != nil && c.writes == t.writes {
-		if rows, ok := c.cols[want]; ok {
-			return rows, nil
-		}
+	if rows, ok := t.aggs[sig][want]; ok {
+		return rows, nil
 	}
 	cols := aggColumns(q, want, t.e.d.LenientSums)
 	stmt, args := t.aggregateSQL(q, cols, cid)
@@ -138,21 +136,14 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 		return nil, t.errf(err, "aggregating %s", q.m.name)
 	}
 	if t.aggs == nil {
-		t.aggs = make(map[string]*aggResult)
+		t.aggs = make(map[string]map[aggCol][]aggRow)
 	}
-	t.aggs[sig] = &aggResult{writes: t.writes, cols: out}
+	t.aggs[sig] = out
 	return out[want], nil
 }
 
 // An aggCol is one aggregate of a statement: fn (count, sum, ...) of field ("" for count).
 type aggCol struct{ fn, field string }
-
-// An aggResult is what one aggregate statement of a transaction found, by column, while the
-// transaction had made writes writes.
-type aggResult struct {
-	writes int64
-	cols   map[aggCol][]aggRow
-}
 
 // aggColumns returns the aggregates that one statement computes for want over q: want, the
 // count, and, in a grouped query on an engine whose sums never fail (Dialect.LenientSums:
