@@ -74,20 +74,8 @@ func Export(ctx context.Context, eng Engine, w io.Writer) (int, error) {
 		}
 		after = page[len(page)-1].id
 	}
-	err := Sequences(ctx, eng, func(name string, value int64) error {
-		return enc.Encode(exportLine{Sequence: name, Value: value})
-	})
-	if err != nil {
-		return n, fmt.Errorf("export: %w", err)
-	}
-	return n, bw.Flush()
-}
-
-// Sequences calls fn with the name and last number of every sequence of eng (db.next), by
-// name, reading ExportBatch of them per transaction.
-func Sequences(ctx context.Context, eng Engine, fn func(name string, value int64) error) error {
-	after := ""
-	for {
+	// The sequences, a page per transaction as the objects.
+	err := eachSequence(func(after string) ([]meta, error) {
 		var page []meta
 		err := Run(ctx, eng, nil, 10, func(tx *Tx) error {
 			d, err := tx.dtx()
@@ -97,10 +85,26 @@ func Sequences(ctx context.Context, eng Engine, fn func(name string, value int64
 			page, err = d.metas(seqLockKey(""), after, ExportBatch)
 			return tx.failed(err)
 		})
+		return page, err
+	}, func(name string, value int64) error {
+		return enc.Encode(exportLine{Sequence: name, Value: value})
+	})
+	if err != nil {
+		return n, fmt.Errorf("export: reading the sequences: %w", err)
+	}
+	return n, bw.Flush()
+}
+
+// eachSequence calls fn with the name and last number of every sequence (db.next), by name,
+// reading them with page: up to ExportBatch of their values, from the key after after ("":
+// from the first).
+func eachSequence(page func(after string) ([]meta, error), fn func(name string, value int64) error) error {
+	for after := ""; ; {
+		metas, err := page(after)
 		if err != nil {
-			return fmt.Errorf("reading the sequences: %w", err)
+			return err
 		}
-		for _, m := range page {
+		for _, m := range metas {
 			name, v, err := parseSequence(m)
 			if err != nil {
 				return err
@@ -109,10 +113,10 @@ func Sequences(ctx context.Context, eng Engine, fn func(name string, value int64
 				return err
 			}
 		}
-		if len(page) < ExportBatch {
+		if len(metas) < ExportBatch {
 			return nil
 		}
-		after = page[len(page)-1].key
+		after = metas[len(metas)-1].key
 	}
 }
 

@@ -2,7 +2,9 @@ package objects_test
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,5 +120,61 @@ def count(name):
 		if _, err := objects.Import(t.Context(), lite, strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
 			t.Errorf("Import(%s): got %v, want an error naming line 1", bad, err)
 		}
+	}
+}
+
+// TestSequences_ExportAndSnapshotPageThroughMoreThanABatch gives 1.2 batches of sequences
+// (ExportBatch is 500) on the KV tier and on SQLite: Export writes a line for each and
+// Snapshot (what a backup reads) gives each, by name, with its last number, across the page
+// boundary.
+func TestSequences_ExportAndSnapshotPageThroughMoreThanABatch(t *testing.T) {
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "data.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lite, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "data.sqlite"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	// db.next locks its sequence: 100 sequences per transaction, the most it may lock.
+	c := newCode(map[string]string{"seq.star": `
+def take(first):
+    for i in range(first, first + 100):
+        db.next("s%d" % (1000 + i))
+        if i % 7 == 0:
+            db.next("s%d" % (1000 + i))
+`})
+	const n = objects.ExportBatch + 100
+	var want []string
+	for i := range n {
+		value := 1
+		if i%7 == 0 {
+			value = 2
+		}
+		want = append(want, fmt.Sprintf(`{"sequence":"s%d","value":%d}`, 1000+i, value))
+	}
+	for _, eng := range []objects.Engine{objects.KV(st), lite} {
+		t.Run(eng.Name(), func(t *testing.T) {
+			for first := 0; first < n; first += 100 {
+				c.mustCall(t, eng, "seq.star", "take", starlark.MakeInt(first))
+			}
+			var out bytes.Buffer
+			if _, err := objects.Export(t.Context(), eng, &out); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Fields(out.String()); !slices.Equal(got, want) {
+				t.Errorf("export: %d lines, want %d sequences from %s to %s", len(got), len(want), want[0], want[len(want)-1])
+			}
+			var snap []string
+			_, err := objects.Snapshot(t.Context(), eng, func(string, []byte) error { return nil }, func(name string, value int64) error {
+				snap = append(snap, fmt.Sprintf(`{"sequence":%q,"value":%d}`, name, value))
+				return nil
+			})
+			if err != nil || !slices.Equal(snap, want) {
+				t.Errorf("snapshot: %d sequences, %v; want %d from %s to %s", len(snap), err, len(want), want[0], want[len(want)-1])
+			}
+		})
 	}
 }

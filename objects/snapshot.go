@@ -17,7 +17,7 @@ var snapshotTxOptions = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadO
 // one REPEATABLE READ snapshot; kv: one store revision). Writers do not wait for it, and it
 // never conflicts; on the kv tier it fails with the store's ErrCompacted if the walk outlasts
 // the store's history. fn's error stops the walk and is returned. It returns how many objects
-// it read. Then, when seq is not nil, it calls seq with the name and last number of every
+// it read. Then it calls seq with the name and last number of every
 // sequence (db.next) of the same snapshot, by name. This is what an online backup reads
 // (package backup); Export, which may read each batch at another moment, reads the same way
 // otherwise.
@@ -44,28 +44,14 @@ func Snapshot(ctx context.Context, eng Engine, fn func(id string, record []byte)
 		}
 		after = page[len(page)-1].id
 	}
-	if seq == nil {
-		return n, nil
-	}
-	for after := ""; ; {
+	err = eachSequence(func(after string) ([]meta, error) {
 		page, err := d.metas(seqLockKey(""), after, ExportBatch)
 		if err != nil {
-			return n, fmt.Errorf("objects: reading the sequences of a snapshot of %s: %w", eng.Name(), err)
+			return nil, fmt.Errorf("objects: reading the sequences of a snapshot of %s: %w", eng.Name(), err)
 		}
-		for _, m := range page {
-			name, v, err := parseSequence(m)
-			if err != nil {
-				return n, err
-			}
-			if err := seq(name, v); err != nil {
-				return n, err
-			}
-		}
-		if len(page) < ExportBatch {
-			return n, nil
-		}
-		after = page[len(page)-1].key
-	}
+		return page, nil
+	}, seq)
+	return n, err
 }
 
 // Empty reports whether eng holds no object.
