@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/starbase/starbase/bench/apps"
@@ -78,6 +77,28 @@ type propagationRun struct {
 	propagation, first, push, build []time.Duration
 }
 
+// add records one change: asked at start, acknowledged at acked, seen served by the first
+// node at first and by every node at last.
+func (m *propagationRun) add(start, acked, first, last time.Time) {
+	m.propagation = append(m.propagation, last.Sub(acked))
+	m.first = append(m.first, first.Sub(acked))
+	m.push = append(m.push, acked.Sub(start))
+}
+
+// servedAt asks node n for path (minRev and header as getWith) and returns when it
+// answered; the error names n unless the answer is version of commit.
+func servedAt(ctx context.Context, hc *http.Client, n *proc, path string, minRev int64, header map[string]string, commit string, version int) (time.Time, error) {
+	a, err := getWith(ctx, hc, n, path, minRev, header)
+	done := time.Now()
+	if err == nil {
+		err = checkVersion(a, commit, version)
+	}
+	if err != nil {
+		return done, fmt.Errorf("%s: %w", n.name, err)
+	}
+	return done, nil
+}
+
 // measurePropagation pushes e.cfg.pushes versions to nodes[0] and times each until every
 // node serves it.
 func measurePropagation(ctx context.Context, e *env, nodes []*proc) (propagationRun, error) {
@@ -91,43 +112,13 @@ func measurePropagation(ctx context.Context, e *env, nodes []*proc) (propagation
 			return m, err
 		}
 		acked := time.Now()
-		var (
-			wg    sync.WaitGroup
-			errs  = make([]error, len(nodes))
-			mu    sync.Mutex // guards first and last
-			first time.Time
-			last  time.Time
-			serve = func(i int) {
-				defer wg.Done()
-				a, err := get(ctx, hc, nodes[i], "/hello/Ada", res.Revision)
-				done := time.Now()
-				if err == nil {
-					err = checkVersion(a, res.Commit, version)
-				}
-				errs[i] = err
-				mu.Lock()
-				defer mu.Unlock()
-				if done.After(last) {
-					last = done
-				}
-				if first.IsZero() || done.Before(first) {
-					first = done
-				}
-			}
-		)
-		for i := range nodes {
-			wg.Add(1)
-			go serve(i)
+		first, last, err := onEveryNode(nodes, func(n *proc) (time.Time, error) {
+			return servedAt(ctx, hc, n, "/hello/Ada", res.Revision, nil, res.Commit, version)
+		})
+		if err != nil {
+			return m, fmt.Errorf("push %d: %w", version, err)
 		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				return m, fmt.Errorf("push %d, %s: %w", version, nodes[i].name, err)
-			}
-		}
-		m.propagation = append(m.propagation, last.Sub(acked))
-		m.first = append(m.first, first.Sub(acked))
-		m.push = append(m.push, acked.Sub(start))
+		m.add(start, acked, first, last)
 		if d, err := nodes[0].buildTime(res.Commit); err == nil {
 			m.build = append(m.build, d)
 		}

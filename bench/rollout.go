@@ -677,9 +677,7 @@ func rolloutPropagation(ctx context.Context, e *env, sec *section) error {
 			return fmt.Errorf("abort %d: %w", i+1, err)
 		}
 		reached["abort"] += len(nodes)
-		abort.propagation = append(abort.propagation, lastAt.Sub(acked))
-		abort.first = append(abort.first, firstAt.Sub(acked))
-		abort.push = append(abort.push, acked.Sub(start))
+		abort.add(start, acked, firstAt, lastAt)
 
 		// Promote: every node asked, as after a push, with Starbase-Min-Revision of the
 		// promote and a pin to the commit it replaces, which must be answered by the new one.
@@ -693,23 +691,13 @@ func rolloutPropagation(ctx context.Context, e *env, sec *section) error {
 		}
 		acked = time.Now()
 		firstAt, lastAt, err = onEveryNode(nodes, func(n *proc) (time.Time, error) {
-			a, err := getWith(ctx, hc, n, rolloutPage, res.Revision, pin(base))
-			done := time.Now()
-			if err == nil {
-				err = checkVersion(a, next.Commit, version)
-			}
-			if err != nil {
-				return done, fmt.Errorf("%s: %w", n.name, err)
-			}
-			return done, nil
+			return servedAt(ctx, hc, n, rolloutPage, res.Revision, pin(base), next.Commit, version)
 		})
 		if err != nil {
 			return fmt.Errorf("promote %d: %w", i+1, err)
 		}
 		reached["promote"] += len(nodes)
-		promote.propagation = append(promote.propagation, lastAt.Sub(acked))
-		promote.first = append(promote.first, firstAt.Sub(acked))
-		promote.push = append(promote.push, acked.Sub(start))
+		promote.add(start, acked, firstAt, lastAt)
 		base = next.Commit
 		if (i+1)%10 == 0 {
 			e.logf("%d rollouts aborted and promoted", i+1)
