@@ -105,8 +105,10 @@ func (q *Request) Attr(name string) (starlark.Value, error) {
 		return nil, starlark.NoSuchAttrError(fmt.Sprintf("request has no .%s field", name))
 	}
 	if q.thread != nil && q.charged[i] != q.thread {
-		if err := runtime.ChargeAlloc(q.thread, "req."+name, q.copySize(name)); err != nil {
-			return nil, err
+		if n := q.copySize(name); n > 0 { // body, headers and cookies: the others copy little
+			if err := runtime.ChargeAlloc(q.thread, "req."+name, n); err != nil {
+				return nil, err
+			}
 		}
 		q.charged[i] = q.thread
 	}
