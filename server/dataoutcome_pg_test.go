@@ -28,23 +28,19 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown loses the
-// connection of an app write in the middle of its COMMIT, on a real PostgreSQL: a deferred
-// constraint trigger makes COMMIT wait for an advisory lock the test holds, and the test,
-// seeing the backend wait there, terminates it (pg_terminate_backend, as an administrator
-// or a failover does). The write answers 503 with the code starbase.outcome_unknown and
-// a message saying that it may or may not have been committed: the node cannot tell. The
-// node then serves writes and reads as before. Before, it was a 500 "internal error".
-func TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown(t *testing.T) {
-	dbURL := pgtest.Shared(t).NewDatabase(t)
+// itemsOnPostgres starts a node whose data tier is the PostgreSQL database at dbURL,
+// serving itemsApp with a first item written, and returns it with post, which POSTs to
+// path and returns the status, the decoded JSON answer and its text.
+func itemsOnPostgres(t *testing.T, dbURL string) (n *servertest.Node, post func(path string) (int, map[string]any, string)) {
+	t.Helper()
 	data, err := postgres.Open(t.Context(), dbURL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { data.Close() })
-	n := servertest.Start(t, server.Config{Data: data})
+	n = servertest.Start(t, server.Config{Data: data})
 	n.Deploy(t, map[string]string{"app.star": itemsApp})
-	post := func(path string) (int, map[string]any, string) {
+	post = func(path string) (int, map[string]any, string) {
 		req, _ := http.NewRequest("POST", n.URL+path, nil)
 		resp, body := n.Do(t, req)
 		var got map[string]any
@@ -54,6 +50,19 @@ func TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown(t *t
 	if status, _, body := post("/items/first"); status != http.StatusOK {
 		t.Fatalf("first write: %d %s", status, body)
 	}
+	return n, post
+}
+
+// TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown loses the
+// connection of an app write in the middle of its COMMIT, on a real PostgreSQL: a deferred
+// constraint trigger makes COMMIT wait for an advisory lock the test holds, and the test,
+// seeing the backend wait there, terminates it (pg_terminate_backend, as an administrator
+// or a failover does). The write answers 503 with the code starbase.outcome_unknown and
+// a message saying that it may or may not have been committed: the node cannot tell. The
+// node then serves writes and reads as before. Before, it was a 500 "internal error".
+func TestDataTier_PostgreSQLConnectionLostDuringCommitAnswersOutcomeUnknown(t *testing.T) {
+	dbURL := pgtest.Shared(t).NewDatabase(t)
+	n, post := itemsOnPostgres(t, dbURL)
 
 	admin, err := sql.Open("pgx", dbURL)
 	if err != nil {
@@ -141,23 +150,7 @@ func TestDataTier_PostgreSQLCommitAppliedButItsAnswerLostAnswersOutcomeUnknown(t
 	}
 	proxy := startCommitCutter(t, u.Host)
 	u.Host = proxy.addr
-	data, err := postgres.Open(t.Context(), u.String(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { data.Close() })
-	n := servertest.Start(t, server.Config{Data: data})
-	n.Deploy(t, map[string]string{"app.star": itemsApp})
-	post := func(path string) (int, map[string]any, string) {
-		req, _ := http.NewRequest("POST", n.URL+path, nil)
-		resp, body := n.Do(t, req)
-		var got map[string]any
-		json.Unmarshal([]byte(body), &got)
-		return resp.StatusCode, got, body
-	}
-	if status, _, body := post("/items/first"); status != http.StatusOK {
-		t.Fatalf("first write: %d %s", status, body)
-	}
+	n, post := itemsOnPostgres(t, u.String())
 	proxy.armed.Store(true)
 	status, got, body := post("/items/cut")
 	if !proxy.cut.Load() {
