@@ -443,3 +443,41 @@ func TestReader_BoundsAClaimedHugeFrame(t *testing.T) {
 		t.Errorf("reading a 10-byte frame that claims 90 MiB allocated %d bytes", grew)
 	}
 }
+
+// TestWriter_RefusesWhatTheReaderWouldRefuse: a sequence whose last number is below 1, a
+// sequence out of order, and an object or a key after the sequences are refused when they
+// are written, not found by a Reader once the backup is done; what was written before
+// still makes a backup that checks.
+func TestWriter_RefusesWhatTheReaderWouldRefuse(t *testing.T) {
+	var b bytes.Buffer
+	w, err := backup.NewWriter(&b, backup.Header{Revision: 7, Data: "sqlite"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Object("0000000000000000000000000a", []byte("rec1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sequence("invoice", 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what string
+		err  error
+	}{
+		{"a sequence at 0", w.Sequence("order", 0)},
+		{"a sequence at -1", w.Sequence("order", -1)},
+		{"a sequence out of order", w.Sequence("a", 1)},
+		{"an object after the sequences", w.Object("0000000000000000000000000c", []byte("rec3"))},
+		{"a key after the sequences", w.Key("zz", []byte("v"))},
+	} {
+		if c.err == nil {
+			t.Errorf("%s was written", c.what)
+		}
+	}
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, tr, err := backup.Check(&b); err != nil || tr.Objects != 1 || tr.Sequences != 1 {
+		t.Errorf("Check of the backup written around the refusals: %+v, %v; want 1 object and 1 sequence", tr, err)
+	}
+}

@@ -193,6 +193,8 @@ func (w *Writer) Sequence(name string, value int64) error {
 		return fmt.Errorf("backup: sequence %q out of order (after %q)", name, w.lastSeq)
 	case len(name) > MaxKey:
 		return fmt.Errorf("backup: sequence name %q is longer than a backup holds", name)
+	case value < 1: // a Reader would refuse the backup
+		return fmt.Errorf("backup: sequence %s at %d: a sequence's last number is 1 or more", name, value)
 	}
 	w.frame(kindSequence, pair(name, strconv.AppendInt(nil, value, 10)))
 	w.sequences++
