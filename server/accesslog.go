@@ -13,6 +13,18 @@ func (s *Server) accessLogged() bool {
 	return rate >= 1 || (rate > 0 && rand.Float64() < rate)
 }
 
+// sampleAccess returns the writer to answer r through and, when the access log samples r
+// (Config.AccessLog), the statusWriter that records the answer (then that same writer),
+// which the caller hands to logAccess once the answer is done; nil when r is not logged.
+// Both origins (ServeHTTP, Editor) start with it.
+func (s *Server) sampleAccess(w http.ResponseWriter) (http.ResponseWriter, *statusWriter) {
+	if !s.accessLogged() {
+		return w, nil
+	}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	return sw, sw
+}
+
 // logAccess writes the access log record of a request answered through sw.
 func (s *Server) logAccess(sw *statusWriter, r *http.Request, start time.Time) {
 	route := sw.route

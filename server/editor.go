@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/starbase/starbase/api"
 	"github.com/starbase/starbase/ui"
@@ -15,13 +16,17 @@ import (
 // previews), so no page a developer wrote can run script on this origin, and an admin's
 // session here may act as an admin. Sessions of the app's origin (ServeHTTP) are not
 // accepted here, nor these there. Every answer carries the security headers and the
-// platform's marker, as on the app's origin.
+// platform's marker, and the access log samples its requests, as on the app's origin.
 func (s *Server) Editor() http.Handler { return s.editor }
 
 // editorHandler builds the handler Editor returns, with g the guard of the editor's origin.
 func (s *Server) editorHandler(g *guard) http.Handler {
 	apiHandler := s.apiHandler(g)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w, logged := s.sampleAccess(w)
+		if logged != nil {
+			defer s.logAccess(logged, r, time.Now())
+		}
 		w = withSecurityHeaders(w, r)
 		limitBody(w, r, s.cfg.BodyTimeout)
 		w.Header().Set(api.MarkerHeader, api.MarkerValue)

@@ -300,3 +300,29 @@ func TestEditorOrigin_CookieOverTLSIsSecureAndHostPrefixed(t *testing.T) {
 		t.Errorf("the non-prefixed cookie over TLS = %d, want 401", resp.status)
 	}
 }
+
+// TestEditorOrigin_RequestsAreInTheAccessLog: serve --access-log 1 logs every request, those
+// of the editor's origin too.
+func TestEditorOrigin_RequestsAreInTheAccessLog(t *testing.T) {
+	n := servertest.Start(t, server.Config{AccessLog: 1})
+	editor := n.ServeEditor(t)
+	for _, path := range []string{"/-/health", "/-/api/log"} {
+		req, err := http.NewRequest("GET", editor+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+servertest.AdminToken)
+		if resp, body := servertest.Do(t, n.HTTP, req); resp.StatusCode != 200 {
+			t.Fatalf("GET %s on the editor's origin = %d %s", path, resp.StatusCode, body)
+		}
+	}
+	logged := map[string]any{}
+	for _, rec := range n.Log.Messages(t, "request") {
+		logged[rec["route"].(string)] = rec["status"]
+	}
+	for _, path := range []string{"/-/health", "/-/api/log"} {
+		if logged[path] != float64(200) {
+			t.Errorf("access log of the editor's origin: %v; want GET %s with status 200", logged, path)
+		}
+	}
+}

@@ -335,10 +335,8 @@ func (s *Server) Close() error {
 // api.MarkerHeader (which stored code cannot set), and the app never sees a credential of
 // the platform (see forApp).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var logged *statusWriter
-	if s.accessLogged() {
-		logged = &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		w = logged
+	w, logged := s.sampleAccess(w)
+	if logged != nil {
 		defer s.logAccess(logged, r, time.Now())
 	}
 	w = withSecurityHeaders(w, r)
