@@ -65,11 +65,10 @@ func BenchmarkQuota_MillionWritesAndTenThousandPushes(b *testing.B) {
 		var maxDB int64
 		start := time.Now()
 		for i := range pushes {
-			res := n.Push(b, map[string]string{
+			n.Push(b, map[string]string{
 				"app.star":   "load(\"lib/v.star\", \"V\")\ndef index(req):\n    return V\nroutes = {\"GET /{$}\": index}\n",
 				"lib/v.star": fmt.Sprintf("V = \"version %d\"\n", i),
 			})
-			_ = res
 			var wg sync.WaitGroup
 			errs := make(chan error, writers)
 			for w := range writers {
