@@ -80,6 +80,46 @@ func BenchmarkRange(b *testing.B) {
 	}
 }
 
+// BenchmarkRange_KeysOnlyOfLargeValues lists 100 keys whose values are 256 KiB each (as
+// the collection lists blobs), with and without their values, at the latest revision and
+// at an old one.
+func BenchmarkRange_KeysOnlyOfLargeValues(b *testing.B) {
+	s := openTemp(b)
+	value := make([]byte, 256<<10)
+	var old int64
+	for pass := range 2 {
+		for lo := 0; lo < 100; lo += 10 {
+			var ops []store.Op
+			for i := lo; i < lo+10; i++ {
+				ops = append(ops, store.Put(fmt.Sprintf("p/%06d", i), value))
+			}
+			rev, err := s.Commit(b.Context(), nil, ops)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if pass == 0 {
+				old = rev
+			}
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		rev  int64
+	}{{"rev=latest", 0}, {"rev=old", old}} {
+		for _, keysOnly := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/keysOnly=%v", bc.name, keysOnly), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					res, err := s.Range(b.Context(), "p/", store.RangeOptions{Revision: bc.rev, KeysOnly: keysOnly})
+					if err != nil || len(res.KVs) != 100 {
+						b.Fatalf("Range: %d keys, %v", len(res.KVs), err)
+					}
+				}
+			})
+		}
+	}
+}
+
 func BenchmarkCommit(b *testing.B) {
 	for _, ops := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("ops=%d", ops), func(b *testing.B) {

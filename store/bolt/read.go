@@ -83,30 +83,42 @@ func get(tx *bbolt.Tx, key []byte, at, current int64) (*store.KeyValue, error) {
 		if v == nil {
 			return nil, nil
 		}
-		return latestKeyValue(key, v)
+		return latestKeyValue(key, v, true)
 	}
 	versions := tx.Bucket(versionsBucket).Bucket(key)
 	if versions == nil {
 		return nil, nil
 	}
-	return versionKeyValue(key, versions, at)
+	return versionKeyValue(key, versions, at, true)
 }
 
-func latestKeyValue(key, v []byte) (*store.KeyValue, error) {
+// latestKeyValue returns key from its record v in the latest bucket, with a copy of its
+// value if withValue (else none: the value is not read).
+func latestKeyValue(key, v []byte, withValue bool) (*store.KeyValue, error) {
 	createRev, modRev, value, err := decodeLatest(v)
 	if err != nil {
 		return nil, fmt.Errorf("key %q: %w", key, err)
 	}
 	return &store.KeyValue{
 		Key:            string(key),
-		Value:          bytes.Clone(value),
+		Value:          valueCopy(value, withValue),
 		CreateRevision: createRev,
 		ModRevision:    modRev,
 	}, nil
 }
 
-// versionKeyValue returns key as it stood at revision at, or nil when it did not exist.
-func versionKeyValue(key []byte, versions *bbolt.Bucket, at int64) (*store.KeyValue, error) {
+// valueCopy returns a copy of value, which bbolt's memory holds only during the
+// transaction, if withValue, else nil.
+func valueCopy(value []byte, withValue bool) []byte {
+	if !withValue {
+		return nil
+	}
+	return bytes.Clone(value)
+}
+
+// versionKeyValue returns key as it stood at revision at, or nil when it did not exist,
+// with a copy of its value if withValue.
+func versionKeyValue(key []byte, versions *bbolt.Bucket, at int64, withValue bool) (*store.KeyValue, error) {
 	modRev, record := versionAt(versions, at)
 	if record == nil {
 		return nil, nil
@@ -120,7 +132,7 @@ func versionKeyValue(key []byte, versions *bbolt.Bucket, at int64) (*store.KeyVa
 	}
 	return &store.KeyValue{
 		Key:            string(key),
-		Value:          bytes.Clone(value),
+		Value:          valueCopy(value, withValue),
 		CreateRevision: createRev,
 		ModRevision:    modRev,
 	}, nil
@@ -152,18 +164,15 @@ func rangeKeys(tx *bbolt.Tx, prefix string, opts store.RangeOptions, at, current
 		var kv *store.KeyValue
 		var err error
 		if latest {
-			kv, err = latestKeyValue(k, v)
+			kv, err = latestKeyValue(k, v, !opts.KeysOnly)
 		} else if b := versions.Bucket(k); b != nil {
-			kv, err = versionKeyValue(k, b, at)
+			kv, err = versionKeyValue(k, b, at, !opts.KeysOnly)
 		}
 		if err != nil {
 			return store.RangeResult{}, err
 		}
 		if kv == nil {
 			continue
-		}
-		if opts.KeysOnly {
-			kv.Value = nil
 		}
 		if opts.Limit > 0 && len(res.KVs) == opts.Limit {
 			res.More = true
