@@ -177,15 +177,7 @@ func BenchmarkRollout_MemoryOfTwoCommits(b *testing.B) {
 		runtime.ReadMemStats(&m)
 		return float64(m.HeapAlloc)
 	}
-	status := func(cond func(api.Node) bool, what string) {
-		deadline := time.Now().Add(rolloutBenchLimit)
-		for !cond(n.Server.Status().Node) {
-			if time.Now().After(deadline) {
-				b.Fatalf("%s: node status %+v", what, n.Server.Status().Node)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
+	status := func(cond func(api.Node) bool, what string) { waitAll(b, []*servertest.Node{n}, what, cond) }
 	hit(base)
 	fresh := heap()
 	var one, two []float64
