@@ -3,6 +3,8 @@ package backup_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -479,5 +481,38 @@ func TestWriter_RefusesWhatTheReaderWouldRefuse(t *testing.T) {
 	}
 	if _, tr, err := backup.Check(&b); err != nil || tr.Objects != 1 || tr.Sequences != 1 {
 		t.Errorf("Check of the backup written around the refusals: %+v, %v; want 1 object and 1 sequence", tr, err)
+	}
+}
+
+// format1 returns a backup of format 1, as written before sequences (one key, one object,
+// then the frames extra), its trailer's counts and SHA-256 right.
+func format1(extra ...[]byte) []byte {
+	pair := func(name, value string) []byte {
+		return append(append(binary.AppendUvarint(nil, uint64(len(name))), name...), value...)
+	}
+	var b bytes.Buffer
+	b.WriteString(backup.Magic)
+	b.Write(frame('H', []byte(`{"format":1,"revision":3,"data":"sqlite"}`)))
+	b.Write(frame('K', pair("code/refs/main", "abc")))
+	b.Write(frame('O', pair("0000000000000000000000000a", "rec1")))
+	for _, f := range extra {
+		b.Write(f)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	b.Write(frame('T', fmt.Appendf(nil, `{"keys":1,"objects":1,"sha256":"%x"}`, sum)))
+	return b.Bytes()
+}
+
+// TestReader_ReadsFormat1AndRefusesSequencesInIt: a backup of format 1 (before sequences)
+// still checks and reads, as the package documentation promises; an 'S' frame in one is
+// an unknown kind of frame.
+func TestReader_ReadsFormat1AndRefusesSequencesInIt(t *testing.T) {
+	h, tr, err := backup.Check(bytes.NewReader(format1()))
+	if err != nil || h.Format != 1 || tr.Keys != 1 || tr.Objects != 1 || tr.Sequences != 0 {
+		t.Errorf("Check of a format 1 backup: %+v %+v, %v; want format 1 with 1 key, 1 object", h, tr, err)
+	}
+	seq := frame('S', append(append(binary.AppendUvarint(nil, 7), "invoice"...), "42"...))
+	if _, _, err := backup.Check(bytes.NewReader(format1(seq))); !errors.Is(err, backup.ErrDamaged) || !strings.Contains(err.Error(), "unknown frame kind 0x53") {
+		t.Errorf("Check of a format 1 backup holding a sequence: %v; want ErrDamaged, an unknown frame kind", err)
 	}
 }
