@@ -202,7 +202,7 @@ func BuildIndexes(ctx context.Context, eng Engine, models []*Model) error {
 			return fmt.Errorf("objects: building the indexes of %s: %w", m.QualifiedName(), err)
 		}
 		if cid != 0 {
-			e.ensureIndexes(m.QualifiedName(), m.sqlIndexes(), cid)
+			e.ensureIndexes(m.QualifiedName(), m.sqlIndexes, cid)
 		}
 	}
 	return nil

@@ -24,6 +24,9 @@ type Model struct {
 	// composites are the indexes of several fields (indexes = [("state", "total")]), which
 	// SQL tiers build for aggregates and filters over exactly those fields.
 	composites [][]string
+	// sqlIndexes are the indexes a SQL tier builds for the model, each its fields joined
+	// by commas: the indexed fields, then the composite indexes (sqlEngine.ensureIndexes).
+	sqlIndexes []string
 	version    int
 	migrate    starlark.Callable // nil when the model has no migrate function
 	aliases    []string          // old qualified names of the class (classes.go)
@@ -258,6 +261,10 @@ func newModel(module, name string, fields, methods *starlark.Dict, indexes starl
 	var err error
 	if m.indexes, m.composites, err = indexNames(m, indexes); err != nil {
 		return nil, bad("%v", err)
+	}
+	m.sqlIndexes = slices.Clone(m.indexes)
+	for _, c := range m.composites {
+		m.sqlIndexes = append(m.sqlIndexes, strings.Join(c, ","))
 	}
 	if version < 1 {
 		return nil, bad("version is %d, want 1 or more", version)

@@ -108,8 +108,8 @@ type sqlEngine struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	classes map[string]int64 // class name -> id, as committed
-	indexed map[string]bool  // index names built or being built
+	classes map[string]int64  // class name -> id, as committed
+	indexed map[indexKey]bool // indexes built or being built
 	builds  sync.WaitGroup
 	// written counts the rows written since the last Optimize; optimizing is set while one
 	// runs.
@@ -141,7 +141,7 @@ func OpenSQL(ctx context.Context, db *sql.DB, d Dialect, logger *slog.Logger) (E
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("objects: %s: creating the tables: %w", d.Name, err)
 	}
-	e := &sqlEngine{db: db, d: d, log: logger, classes: make(map[string]int64), indexed: make(map[string]bool)}
+	e := &sqlEngine{db: db, d: d, log: logger, classes: make(map[string]int64), indexed: make(map[indexKey]bool)}
 	e.loadStats()
 	return e, nil
 }
@@ -185,20 +185,23 @@ func (e *sqlEngine) rebind(q string) string {
 }
 
 // ensureIndexes starts building, in the background, the indexes of class (of id classID)
-// that this engine has not built yet: one per element of indexes, on its fields (one field:
-// its expression and id; several: a composite index on their expressions, which a scan
-// grouping and aggregating over exactly those fields reads without reading the rows).
-func (e *sqlEngine) ensureIndexes(class string, indexes [][]string, classID int64) {
-	for _, fields := range indexes {
-		name := indexName(classID, strings.Join(fields, ","))
+// that this engine has not built yet: one per element of indexes, its fields joined by
+// commas (one field: an index of its expression and id; several: a composite index on
+// their expressions, which a scan grouping and aggregating over exactly those fields reads
+// without reading the rows). Every query calls it: when every index is built, it only
+// looks each up.
+func (e *sqlEngine) ensureIndexes(class string, indexes []string, classID int64) {
+	for _, idx := range indexes {
+		key := indexKey{classID, idx}
 		e.mu.Lock()
-		if e.indexed[name] || e.closed {
+		if e.indexed[key] || e.closed {
 			e.mu.Unlock()
 			continue
 		}
-		e.indexed[name] = true
+		e.indexed[key] = true
 		e.builds.Add(1)
 		e.mu.Unlock()
+		name, fields := indexName(classID, idx), strings.Split(idx, ",")
 		cols := make([]string, len(fields))
 		for i, f := range fields {
 			cols[i] = e.d.Field(f)
@@ -226,26 +229,17 @@ func (e *sqlEngine) ensureIndexes(class string, indexes [][]string, classID int6
 				e.log.Warn("building an index of the data tier failed; it is tried again when next used",
 					slog.String("class", class), slog.String("fields", strings.Join(fields, ", ")), slog.String("error", err.Error()))
 				e.mu.Lock()
-				delete(e.indexed, name)
+				delete(e.indexed, key)
 				e.mu.Unlock()
 			}
 		}()
 	}
 }
 
-// singles returns fields as indexes of one field each.
-func singles(fields []string) [][]string {
-	out := make([][]string, len(fields))
-	for i, f := range fields {
-		out[i] = []string{f}
-	}
-	return out
-}
-
-// sqlIndexes returns the indexes a SQL tier builds for m: its indexed fields, then its
-// composite indexes.
-func (m *Model) sqlIndexes() [][]string {
-	return append(singles(m.indexes), m.composites...)
+// An indexKey is an index of the SQL tier: of fields (comma-joined) of class classID.
+type indexKey struct {
+	classID int64
+	fields  string
 }
 
 // OptimizeEvery is how many rows written make the SQL tier refresh the planner's statistics.
@@ -532,7 +526,7 @@ func (t *sqlTx) put(id string, rec *record, data []byte, old *record) error {
 		return err
 	}
 	if _, registering := t.newClasses[rec.class]; !registering {
-		t.e.ensureIndexes(rec.class, singles(rec.indexed), cid)
+		t.e.ensureIndexes(rec.class, rec.indexed, cid)
 	}
 	t.written()
 	t.rows++
@@ -580,7 +574,7 @@ func (t *sqlTx) find(m *Model, filters []filter, _ *filter) ([]stored, error) {
 	if err != nil || cid == 0 {
 		return nil, err
 	}
-	t.e.ensureIndexes(m.QualifiedName(), m.sqlIndexes(), cid)
+	t.e.ensureIndexes(m.QualifiedName(), m.sqlIndexes, cid)
 	where := []string{"class_id = " + strconv.FormatInt(cid, 10)}
 	var args []any
 	for _, f := range filters {

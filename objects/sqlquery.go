@@ -70,7 +70,7 @@ func (t *sqlTx) query(q *query) ([]stored, error) {
 	if err != nil || cid == 0 {
 		return nil, err
 	}
-	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes(), cid)
+	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes, cid)
 	where, args, orderBy := t.compile(q, cid)
 	args = append(args, q.limit+1)
 	stmt := `SELECT id, data FROM starbase_objects WHERE ` + where + ` ORDER BY ` + orderBy + ` LIMIT ?`
@@ -92,7 +92,7 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 		}
 		return []aggRow{{nil, nil}}, nil
 	}
-	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes(), cid)
+	t.e.ensureIndexes(q.m.QualifiedName(), q.m.sqlIndexes, cid)
 	want := aggCol{fn, field}
 	sig := aggSignature(q)
 	if rows, ok := t.aggs[sig][want]; ok {
