@@ -285,7 +285,7 @@ func (tx *kvTx) keys(prefix, after string, limit int) ([]string, error) {
 	cursor := after
 	for len(out) < limit {
 		if len(snapshot) == 0 && more {
-			page, err := tx.st.Range(tx.ctx, prefix, store.RangeOptions{Revision: tx.rev, After: cursor, Limit: limit})
+			page, err := tx.st.Range(tx.ctx, prefix, store.RangeOptions{Revision: tx.rev, After: cursor, Limit: limit, KeysOnly: true})
 			if err != nil {
 				return nil, tx.readFailed(err)
 			}
