@@ -56,8 +56,9 @@ type Dialect struct {
 	// Retryable reports whether err means the transaction lost to a concurrent one.
 	Retryable func(err error) bool
 	// Full, when set, reports whether err means the database has no room for a write
-	// (SQLite: SQLITE_FULL, a full disk or its max_page_count reached). Such an error wraps
-	// store.ErrFull: the server answers 507 and reports the tier full, as for the store.
+	// (SQLite: SQLITE_FULL, a full disk or its max_page_count reached; PostgreSQL: 53100,
+	// disk_full). Such an error wraps store.ErrFull: the server answers 507 and reports the
+	// tier full, as for the store.
 	Full func(err error) bool
 	// Lost, when set, reports whether err, returned by COMMIT, means that the connection
 	// was lost once COMMIT may have been sent (PostgreSQL: a network error, the backend

@@ -17,12 +17,15 @@ import (
 	"github.com/starbase/starbase/server/servertest"
 )
 
-// itemsApp writes, counts and deletes items of about 10 KB.
+// itemsApp writes, counts and deletes items of about 10 KB (?kb= says how many KB) of
+// random hexadecimal digits, which no database compresses much.
 const itemsApp = `
 Item = model("Item", fields = {"name": "", "text": ""})
 
 def put(req):
-    return {"id": db.put(Item(name = req.params["name"], text = "x" * 10000))}
+    kb = int(req.query.get("kb", "10"))
+    text = "".join([secrets.token_hex(512) for _ in range(kb)])
+    return {"id": db.put(Item(name = req.params["name"], text = text))}
 
 def count(req):
     return {"n": len(db.list(Item, limit = 1000))}

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -264,5 +265,66 @@ func (p *commitCutter) serve(client, server net.Conn) {
 		if _, err := server.Write(msg); err != nil {
 			return
 		}
+	}
+}
+
+// TestDataTier_AFullPostgreSQLDiskAnswers507AndHealthSaysDegraded fills a real PostgreSQL
+// whose files may not grow past 16 MiB and half a page (pgtest.Options.MaxFileBytes: the
+// write that would grow a table further writes only part of its page, which PostgreSQL
+// reports as a full disk, SQLSTATE 53100), through HTTP: the write that finds no room
+// answers 507 with the code starbase.store_full, naming the postgres tier, and nothing of
+// it written; reads are still served; /-/health and /-/metrics say the data tier is full;
+// once the app deleted its items and the operator vacuumed the table (PostgreSQL reuses the
+// room of deleted rows after VACUUM), writes are accepted and the node is healthy again.
+// Before, a full PostgreSQL disk was a 500 "internal error" and the node stayed "ok".
+func TestDataTier_AFullPostgreSQLDiskAnswers507AndHealthSaysDegraded(t *testing.T) {
+	pg, err := pgtest.StartWith(pgtest.Options{MaxFileBytes: 16<<20 + 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	dbURL := pg.NewDatabase(t)
+	n, post := itemsOnPostgres(t, dbURL)
+
+	written := 1 // itemsOnPostgres wrote one
+	var status int
+	var answer map[string]any
+	var body string
+	for ; written < 400; written++ {
+		if status, answer, body = post(fmt.Sprintf("/items/i%d?kb=100", written)); status != http.StatusOK {
+			break
+		}
+	}
+	if status != http.StatusInsufficientStorage || answer["code"] != "starbase.store_full" ||
+		!strings.Contains(fmt.Sprint(answer["error"]), "postgres data tier has no room left") {
+		t.Fatalf("after %d writes of 100 KB into files of at most 16 MiB: %d %s, want 507 starbase.store_full naming the postgres tier", written, status, body)
+	}
+	if code, _, body := n.Get(t, "/items"); code != http.StatusOK || body != fmt.Sprintf(`{"n":%d}`, written) {
+		t.Errorf("a read while full: %d %s, want 200 and the %d items written before (nothing of the refused write)", code, body, written)
+	}
+	if code, _, body := n.Get(t, "/-/health"); code != http.StatusOK ||
+		!strings.HasPrefix(body, "degraded: the data tier (postgres) is full since ") || !strings.Contains(body, "app writes are refused (507)") {
+		t.Errorf("/-/health while full: %d %q, want degraded naming the data tier", code, body)
+	}
+	if _, _, body := n.Get(t, "/-/metrics"); !strings.Contains(body, "\nstarbase_store_full 1\n") {
+		t.Errorf("/-/metrics while full lacks starbase_store_full 1")
+	}
+
+	if status, _, body := post("/clear"); status != http.StatusOK {
+		t.Fatalf("deleting the items: %d %s", status, body)
+	}
+	admin, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(t.Context(), "VACUUM starbase_objects"); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := post("/items/after?kb=100"); status != http.StatusOK {
+		t.Errorf("a write once the items were deleted and the table vacuumed: %d %s, want 200", status, body)
+	}
+	if code, _, body := n.Get(t, "/-/health"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/-/health once writes fit again: %d %q, want ok", code, body)
 	}
 }

@@ -71,7 +71,7 @@ func (w *watchedStore) collectors() []prometheus.Collector {
 	return []prometheus.Collector{w.ops, w.duration,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "starbase_store_full",
-			Help: "1 while the store (etcd's NOSPACE alarm, a full disk) or the SQL data tier (SQLite's SQLITE_FULL) refuses writes for space: those writes answer 507, and /-/health says which is full.",
+			Help: "1 while the store (etcd's NOSPACE alarm, a full disk) or the SQL data tier (SQLite's SQLITE_FULL, PostgreSQL's 53100 disk_full) refuses writes for space: those writes answer 507, and /-/health says which is full.",
 		}, func() float64 {
 			if len(w.fullSince()) > 0 {
 				return 1

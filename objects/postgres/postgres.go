@@ -90,6 +90,12 @@ var Dialect = objects.Dialect{
 		var e *pgconn.PgError
 		return errors.As(err, &e) && (e.Code == "40001" || e.Code == "40P01")
 	},
+	// disk_full: a table, index or WAL file could not grow. (53200, out of memory, and
+	// 53300, too many connections, are not about room for the data.)
+	Full: func(err error) bool {
+		var e *pgconn.PgError
+		return errors.As(err, &e) && e.Code == "53100"
+	},
 	// An answer of the server says what became of the COMMIT, unless it is the notice of a
 	// connection being shut down (57P01-57P03, class 08); so does a COMMIT answered
 	// ROLLBACK, or a transaction already over; any other error (the network, the

@@ -87,8 +87,22 @@ func binDir() (string, error) {
 	return "", errors.New("the PostgreSQL server is not installed: install Debian's postgresql (./test.sh does)")
 }
 
+// Options change how Start runs a server.
+type Options struct {
+	// MaxFileBytes, when positive, is the largest file the server may write (RLIMIT_FSIZE,
+	// set by util-linux's prlimit): a write that would grow a file past it writes only what
+	// fits, which PostgreSQL reports as a full disk (SQLSTATE 53100, "could not extend
+	// file"), as a disk that is really full does. It must exceed a WAL segment (16 MiB),
+	// which PostgreSQL cannot run without; 16 MiB plus half a page fills a table at 2,048
+	// pages.
+	MaxFileBytes int64
+}
+
 // Start initializes and starts a new server.
-func Start() (*Server, error) {
+func Start() (*Server, error) { return StartWith(Options{}) }
+
+// StartWith initializes and starts a new server with opts.
+func StartWith(opts Options) (*Server, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
@@ -118,10 +132,20 @@ func Start() (*Server, error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	s := &Server{dir: dir, port: port, done: make(chan struct{})}
-	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+dir,
+	args := []string{filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + dir,
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=300", "-c", "shared_buffers=32MB", "-c", "max_pred_locks_per_transaction=256")
+		"-c", "max_connections=300", "-c", "shared_buffers=32MB", "-c", "max_pred_locks_per_transaction=256"}
+	if opts.MaxFileBytes > 0 {
+		prlimit, err := exec.LookPath("prlimit")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("a file size limit needs util-linux's prlimit: %w", err)
+		}
+		// prlimit sets the limit and execs postgres, whose children inherit it.
+		args = append([]string{prlimit, "--fsize=" + strconv.FormatInt(opts.MaxFileBytes, 10), "--"}, args...)
+	}
+	s.cmd = exec.Command(args[0], args[1:]...)
 	log, err := os.Create(filepath.Join(dir, "postgres.log"))
 	if err != nil {
 		os.RemoveAll(dir)
