@@ -516,3 +516,84 @@ func TestReader_ReadsFormat1AndRefusesSequencesInIt(t *testing.T) {
 		t.Errorf("Check of a format 1 backup holding a sequence: %v; want ErrDamaged, an unknown frame kind", err)
 	}
 }
+
+// firstWrite calls f before the first Write to w goes through: the moment a backup has
+// read its revision and written its header, and reads the store's keys next.
+type firstWrite struct {
+	w    *bytes.Buffer
+	f    func()
+	done bool
+}
+
+func (fw *firstWrite) Write(p []byte) (int, error) {
+	if !fw.done {
+		fw.done = true
+		fw.f()
+	}
+	return fw.w.Write(p)
+}
+
+// TestTake_HoldsItsRevisionAgainstCompaction: a node's Retainer that compacts past a
+// backup's revision while the backup is being taken (a slow reader of the answer, a window
+// shorter than the backup) does not break it: Take holds its revision, the backup completes
+// and restores to the keys as they were when it started. On etcd the Retainer runs on
+// another client, as another node of the cluster would. Without the hold, Take failed with
+// store.ErrCompacted.
+func TestTake_HoldsItsRevisionAgainstCompaction(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	for _, tc := range []struct {
+		name          string
+		holder, other store.Store
+	}{
+		{"bolt", nil, nil},
+		{"etcd", openEtcd(t, c, "/hold/"), openEtcd(t, c, "/hold/")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.holder == nil {
+				tc.holder = openBolt(t)
+				tc.other = tc.holder
+			}
+			for i := range 50 {
+				commit(t, tc.holder, store.Put(fmt.Sprintf("code/k%02d", i), []byte(fmt.Sprint("before-", i))))
+			}
+			before := keys(t, tc.holder)
+			clock := time.Unix(1e9, 0)
+			r := &store.Retainer{Store: tc.other, Window: time.Minute, Now: func() time.Time { return clock }}
+			var compactedAt int64
+			out := &firstWrite{w: new(bytes.Buffer), f: func() {
+				for range 2 {
+					for i := range 50 {
+						commit(t, tc.other, store.Put(fmt.Sprintf("code/k%02d", i), []byte("after")))
+					}
+					rev, err := r.Tick(t.Context())
+					if err != nil {
+						t.Errorf("Tick: %v", err)
+					}
+					compactedAt = rev
+					clock = clock.Add(2 * time.Minute)
+				}
+			}}
+			sum, err := backup.Take(t.Context(), out, backup.Source{Store: tc.holder, Node: "n1"})
+			if err != nil {
+				t.Fatalf("Take while a Retainer compacted: %v", err)
+			}
+			if compactedAt != sum.Header.Revision {
+				t.Errorf("the Retainer compacted at %d during a backup of revision %d, want at the backup's revision", compactedAt, sum.Header.Revision)
+			}
+			path := filepath.Join(t.TempDir(), "backup.sbk")
+			if err := os.WriteFile(path, out.w.Bytes(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			dst := openBolt(t)
+			if _, err := restore(t, path, backup.Target{Store: dst}); err != nil {
+				t.Fatalf("restoring the backup: %v", err)
+			}
+			if got := keys(t, dst); fmt.Sprint(got) != fmt.Sprint(before) {
+				t.Errorf("restored keys:\n%v\nwant the keys when the backup started:\n%v", got, before)
+			}
+			if rev, err := r.Tick(t.Context()); err != nil || rev <= sum.Header.Revision {
+				t.Errorf("the tick after the backup compacted at %d (%v), want past the backup's revision %d", rev, err, sum.Header.Revision)
+			}
+		})
+	}
+}

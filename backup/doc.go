@@ -10,8 +10,11 @@
 // read-only transaction (objects.Snapshot). Everything committed before Take started is in
 // the backup. The two parts are each consistent; between them the moments differ by the time
 // the first part takes, which is what the tiers allow (a request's code and its data are in
-// different databases anyway). A backup that outlasts the store's history (--retain-history,
-// five minutes by default) fails with store.ErrCompacted rather than mix revisions.
+// different databases anyway). While it reads, Take holds its revision (store.HoldHistory):
+// no node's Retainer compacts past it (--retain-history, five minutes by default), however
+// long the reader of the backup takes. etcd's own periodic compaction
+// (--auto-compaction-retention) knows nothing of the hold: a backup that outlasts it fails
+// with store.ErrCompacted rather than mix revisions. Holds are not backed up.
 //
 // # Format (version 2)
 //

@@ -44,6 +44,15 @@ func Take(ctx context.Context, w io.Writer, src Source) (Summary, error) {
 	if err != nil {
 		return Summary{}, fmt.Errorf("backup: reading the store's revision: %w", err)
 	}
+	// The revision read stays readable however long the backup takes (a slow reader of
+	// the answer): no Retainer compacts past it until the backup ends. Between reading the
+	// revision and holding it, only a Retainer whose window is shorter than that moment
+	// could compact it; the read would then fail with store.ErrCompacted, never be partial.
+	release, err := store.HoldHistory(ctx, src.Store, rev, "backup-"+src.Node)
+	if err != nil {
+		return Summary{}, fmt.Errorf("backup: %w", err)
+	}
+	defer release()
 	h := Header{Created: time.Now().UTC(), Node: src.Node, Binary: binaryVersion(), Revision: rev, Data: "kv"}
 	if src.Data != nil {
 		h.Data = src.Data.Name()
@@ -90,7 +99,7 @@ func excluded(key string, prefixes []string) bool {
 			return true
 		}
 	}
-	return key == RestoringKey
+	return key == RestoringKey || strings.HasPrefix(key, store.HoldPrefix)
 }
 
 // binaryVersion is the module version and VCS revision of the running binary, as Go recorded

@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +27,10 @@ const compactStep = 10000
 // (--auto-compaction-retention), compacting below its point does nothing, so both may run.
 // Several nodes on one etcd cluster may each run a Retainer: compactions at or below the
 // compaction point do nothing.
+//
+// A reader that needs an old revision for longer than the window (a backup reads the whole
+// store at one revision) holds it with HoldHistory: no Retainer compacts past the oldest
+// revision held. etcd's own periodic compaction knows nothing of holds.
 //
 // A Retainer is safe for concurrent use.
 type Retainer struct {
@@ -97,6 +104,13 @@ func (r *Retainer) tick(ctx context.Context) (int64, error) {
 	}
 	target := r.samples[i].rev
 	r.samples = r.samples[i:]
+	held, err := oldestHold(ctx, r.Store)
+	if err != nil {
+		return 0, err
+	}
+	if held > 0 && held < target {
+		target = held // the samples stay: the next tick compacts further once the hold ends
+	}
 	for r.compacted < target {
 		next := min(target, r.compacted+compactStep)
 		if err := r.Store.Compact(ctx, next); err != nil {
@@ -132,4 +146,89 @@ func (r *Retainer) Run(ctx context.Context, interval time.Duration, logger *slog
 // second and one minute.
 func RetainInterval(window time.Duration) time.Duration {
 	return min(max(window/4, time.Second), time.Minute)
+}
+
+// HoldPrefix is where a store shared by several processes records the revisions held by
+// HoldHistory, one ephemeral key each (its value the revision in decimal), which every node's
+// Retainer reads before compacting.
+const HoldPrefix = "retain/holds/"
+
+// holdTTL is how long a hold outlives a holder that stopped renewing it (a crashed node).
+const holdTTL = 30 * time.Second
+
+var (
+	holdSeq   atomic.Uint64
+	holdsMu   sync.Mutex
+	heldLocal = map[Store]map[uint64]int64{} // holds of stores of one process, by store
+)
+
+// HoldHistory keeps the store's history from rev on: until release is called, no Retainer
+// compacts the store past rev, so reads at rev go on working however long they take. On a
+// store shared by several processes (one that implements Leaser: etcd), the hold is an
+// ephemeral key under HoldPrefix, seen by the Retainers of every node and gone within
+// holdTTL of its holder stopping; on a store of one process (bolt) it is kept in memory,
+// where that process's Retainer sees it. who names the holder in the key. release may be
+// called more than once.
+func HoldHistory(ctx context.Context, st Store, rev int64, who string) (release func(), err error) {
+	id := holdSeq.Add(1)
+	if l, ok := st.(Leaser); ok {
+		key := fmt.Sprintf("%s%s-%d-%d", HoldPrefix, who, time.Now().UnixNano(), id)
+		e, err := l.PutEphemeral(ctx, key, strconv.AppendInt(nil, rev, 10), holdTTL)
+		if err != nil {
+			return nil, fmt.Errorf("holding the store's history at revision %d: %w", rev, err)
+		}
+		var once sync.Once
+		return func() { once.Do(func() { e.Close() }) }, nil
+	}
+	holdsMu.Lock()
+	defer holdsMu.Unlock()
+	if heldLocal[st] == nil {
+		heldLocal[st] = map[uint64]int64{}
+	}
+	heldLocal[st][id] = rev
+	return func() {
+		holdsMu.Lock()
+		defer holdsMu.Unlock()
+		delete(heldLocal[st], id)
+		if len(heldLocal[st]) == 0 {
+			delete(heldLocal, st)
+		}
+	}, nil
+}
+
+// oldestHold returns the oldest revision held on st by HoldHistory, or 0 when none is.
+func oldestHold(ctx context.Context, st Store) (int64, error) {
+	var oldest int64
+	hold := func(rev int64) {
+		if rev > 0 && (oldest == 0 || rev < oldest) {
+			oldest = rev
+		}
+	}
+	if _, ok := st.(Leaser); ok {
+		after := ""
+		for {
+			res, err := st.Range(ctx, HoldPrefix, RangeOptions{After: after, Limit: 1000})
+			if err != nil {
+				return 0, fmt.Errorf("reading the holds on the store's history: %w", err)
+			}
+			for _, kv := range res.KVs {
+				rev, err := strconv.ParseInt(string(kv.Value), 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("the hold %s on the store's history is not a revision: %q", kv.Key, kv.Value)
+				}
+				hold(rev)
+			}
+			if !res.More || len(res.KVs) == 0 {
+				break
+			}
+			after = res.KVs[len(res.KVs)-1].Key
+		}
+		return oldest, nil
+	}
+	holdsMu.Lock()
+	defer holdsMu.Unlock()
+	for _, rev := range heldLocal[st] {
+		hold(rev)
+	}
+	return oldest, nil
 }

@@ -27,7 +27,7 @@ func TestE2E_VersionNamesTheStoreFormats(t *testing.T) {
 	if err != nil {
 		t.Fatalf("starbase --version: %v\n%s", err, out)
 	}
-	for _, want := range []string{"starbase ", "store formats: bolt 1, etcd 1"} {
+	for _, want := range []string{"starbase ", "store formats: bolt 1, etcd 1", "backup formats: 1 to 2 (backups are written in format 2)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("starbase --version = %q, want it to say %q", out, want)
 		}

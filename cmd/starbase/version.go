@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/starbase/starbase/backup"
 	"github.com/starbase/starbase/store/bolt"
 	"github.com/starbase/starbase/store/etcd"
 )
@@ -58,14 +59,15 @@ func binaryVersion() string {
 	return bi.Version
 }
 
-// versionText is what `starbase --version` prints: the binary and the store formats it reads
-// (and writes: a store is always written in the newest format).
+// versionText is what `starbase --version` prints: the binary, the store formats it reads
+// (and writes: a store is always written in the newest format) and the backup formats it
+// reads (it writes the newest).
 func versionText() string {
 	bi := readBuildInfo()
 	commit := ""
 	if bi.Commit != "" {
 		commit = " commit " + bi.Commit
 	}
-	return fmt.Sprintf("starbase %s%s %s\nstore formats: bolt %d, etcd %d (a store of a newer format is refused)\n",
-		bi.Version, commit, bi.GoVersion, bolt.FormatVersion, etcd.FormatVersion)
+	return fmt.Sprintf("starbase %s%s %s\nstore formats: bolt %d, etcd %d (a store of a newer format is refused)\nbackup formats: 1 to %d (backups are written in format %d)\n",
+		bi.Version, commit, bi.GoVersion, bolt.FormatVersion, etcd.FormatVersion, backup.FormatVersion, backup.FormatVersion)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/starbase/starbase/store"
 	"github.com/starbase/starbase/store/bolt"
+	"github.com/starbase/starbase/store/storetest"
 )
 
 // counterWrites makes n commits, each writing one of 5 counters (as app requests that count
@@ -77,4 +78,11 @@ func BenchmarkRetention_CounterWrites(b *testing.B) {
 		b.ReportMetric(float64(last), "bytes@50k")
 		b.ReportMetric(float64(last)/float64(first), "ratio")
 	}
+}
+
+// TestRetention_AHeldRevisionIsNotCompacted: a Retainer of the process that holds a revision
+// (store.HoldHistory, as a backup does) compacts up to it and no further until released.
+func TestRetention_AHeldRevisionIsNotCompacted(t *testing.T) {
+	s := openTemp(t)
+	storetest.RunHold(t, s, s)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/starbase/starbase/store"
 	"github.com/starbase/starbase/store/etcd"
 	"github.com/starbase/starbase/store/etcd/etcdtest"
+	"github.com/starbase/starbase/store/storetest"
 )
 
 // TestRetention_WritesNeverReachTheQuota: on a cluster with a 64 MiB quota, 10,000 writes of
@@ -39,4 +40,13 @@ func TestRetention_WritesNeverReachTheQuota(t *testing.T) {
 	if st := r.Stats(); st.Compacted == 0 {
 		t.Errorf("the retainer never compacted: %+v", st)
 	}
+}
+
+// TestRetention_AHeldRevisionIsNotCompactedByAnyNode: a revision held through one client
+// (store.HoldHistory: an ephemeral key under store.HoldPrefix) is not compacted by the
+// Retainer of another client of the cluster, as a backup on one node holds the history
+// against the compactions of every node; released, it is compacted at the next tick.
+func TestRetention_AHeldRevisionIsNotCompactedByAnyNode(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	storetest.RunHold(t, open(t, c.Endpoints(), nil), open(t, c.Endpoints(), nil))
 }
