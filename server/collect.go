@@ -18,12 +18,10 @@ import (
 // its own releases (the current one, the rollout's, the commit it failed to build). Serve
 // runs Collect beside the store.Retainer; see code.Collector for the rule.
 
-// newCollector returns the collector of cfg's retention over repo, or nil when every commit
-// is kept.
+// newCollector returns the collector of cfg's retention over repo. When every commit is kept
+// (the default) it still deletes what no commit reaches: the blobs a push stored before it
+// failed (a stale base, a crash) and trees no commit names.
 func (s *Server) newCollector() *code.Collector {
-	if s.cfg.CodeRetention.KeepsAll() {
-		return nil
-	}
 	return &code.Collector{
 		Repo:      s.repo,
 		Retention: s.cfg.CodeRetention,
@@ -74,11 +72,9 @@ func (rs *releases) heldCommits() []code.ID {
 }
 
 // CollectCode collects the code objects the node's retention (Config.CodeRetention) does
-// not keep, once, logging what it deleted. It does nothing when every commit is kept.
+// not keep, once, logging what it deleted: with every commit kept, the objects no commit
+// reaches.
 func (s *Server) CollectCode(ctx context.Context) (code.Collection, error) {
-	if s.collector == nil {
-		return code.Collection{}, nil
-	}
 	col, err := s.collector.Collect(ctx)
 	if err != nil {
 		return col, err
@@ -91,12 +87,8 @@ func (s *Server) CollectCode(ctx context.Context) (code.Collection, error) {
 	return col, nil
 }
 
-// collectorMetrics are the metrics of the collection of old code (none when every commit is
-// kept).
+// collectorMetrics are the metrics of the collection of old code.
 func (s *Server) collectorMetrics() []prometheus.Collector {
-	if s.collector == nil {
-		return nil
-	}
 	stat := func(name, help string, get func(code.CollectStats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(get(s.collector.Stats())) })

@@ -95,3 +95,57 @@ func TestCollectCode_KeepsWhatRolloutsAndLiveNodesNameAndDropsTheRest(t *testing
 		t.Errorf("log records of the collection: %v; want one saying 2 commits were dropped", recs)
 	}
 }
+
+// TestCollectCode_WithEveryCommitKeptDeletesOnlyWhatNoCommitReaches: a node with the
+// default retention (every commit kept) still collects what failed pushes leave behind (a
+// blob stored before the push failed, a tree no commit names), and nothing else: every
+// commit stays readable, whole.
+func TestCollectCode_WithEveryCommitKeptDeletesOnlyWhatNoCommitReaches(t *testing.T) {
+	ctx := context.Background()
+	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n := servertest.Start(t, server.Config{Store: st})
+	var ids []string
+	for v := range 3 {
+		ids = append(ids, n.Push(t, map[string]string{
+			"app.star":  fmt.Sprintf("def index(req):\n    return 'v%d'\nroutes = {\"GET /{$}\": index}\n", v),
+			"README.md": "kept by every commit\n",
+		}).Commit)
+	}
+	orphan := []byte("a module of a push that failed after storing it\n")
+	orphanBlob := code.HashBlob(orphan)
+	treeData, orphanTree, err := code.EncodeTree(code.Tree{"lost.star": orphanBlob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Commit(ctx, nil, []store.Op{
+		store.Put(code.BlobPrefix+string(orphanBlob), orphan),
+		store.Put(code.TreePrefix+string(orphanTree), treeData),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	col, err := n.Server.CollectCode(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if col.Dropped != 0 || col.Trees != 1 || col.Blobs != 1 {
+		t.Errorf("collection with every commit kept: %+v; want nothing dropped, the one unreachable tree and blob deleted", col)
+	}
+	for _, key := range []string{code.BlobPrefix + string(orphanBlob), code.TreePrefix + string(orphanTree)} {
+		if kv, _, err := st.Get(ctx, key, 0); err != nil || kv != nil {
+			t.Errorf("%s after the collection: %v %v, want deleted", key, kv, err)
+		}
+	}
+	for i, id := range ids {
+		files, err := n.Client.Files(ctx, id)
+		if err != nil || len(files.Files) != 2 {
+			t.Errorf("commit %d after the collection: %d files, %v; want its 2 files", i, len(files.Files), err)
+		}
+	}
+	if code, _, body := n.Get(t, "/"); code != http.StatusOK || body != "v2" {
+		t.Errorf("GET / after the collection: %d %q, want v2", code, body)
+	}
+}

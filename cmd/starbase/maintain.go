@@ -59,8 +59,9 @@ func (f retentionFlags) check(requestTimeout time.Duration) error {
 
 // maintain runs a node's housekeeping until ctx is done: compacting store history older than
 // the window, pruning the audit log and the bytecode cache. Failures are logged and tried
-// again at the next tick. With a code retention policy, collectCode (the server's) runs at
-// the Retainer's interval. It returns the Retainer (nil when history is kept whole).
+// again at the next tick. collectCode (the server's) runs at the Retainer's interval with a
+// code retention policy, every maintenanceInterval without one (it then deletes only the
+// objects no commit reaches). It returns the Retainer (nil when history is kept whole).
 func maintain(ctx context.Context, f retentionFlags, st store.Store, collectCode func(context.Context) (code.Collection, error),
 	cacheDir string, logger *slog.Logger) *store.Retainer {
 	var r *store.Retainer
@@ -68,9 +69,15 @@ func maintain(ctx context.Context, f retentionFlags, st store.Store, collectCode
 		r = &store.Retainer{Store: st, Window: f.history}
 		go r.Run(ctx, store.RetainInterval(f.history), logger)
 	}
-	if !f.code.KeepsAll() && f.history > 0 {
+	if f.history > 0 {
+		// A policy drops commits as soon as it can; with every commit kept, a collection
+		// only finds what failed pushes left, and rereads every commit and tree to do so.
+		interval := store.RetainInterval(f.history)
+		if f.code.KeepsAll() {
+			interval = maintenanceInterval
+		}
 		go func() {
-			tick := time.NewTicker(store.RetainInterval(f.history))
+			tick := time.NewTicker(interval)
 			defer tick.Stop()
 			for {
 				select {
