@@ -75,32 +75,45 @@ func (p *publisher) startRollout(ctx context.Context, who actor, req api.Rollout
 	if err := p.checkProtected(ctx, who, ref); err != nil {
 		return nil, err
 	}
+	for attempt := 1; ; attempt++ {
+		ro, collected, err := p.tryStartRollout(ctx, who, ref, req)
+		if !collected || attempt == publishAttempts {
+			return ro, err
+		}
+	}
+}
+
+// tryStartRollout is one attempt of startRollout. collected reports that its store commit
+// failed only because a collection of old code ran meanwhile (the rollout record as read,
+// CollectKey changed): the attempt is worth repeating, and the next one finds out whether
+// the commit was dropped.
+func (p *publisher) tryStartRollout(ctx context.Context, who actor, ref string, req api.RolloutRequest) (_ *api.Rollout, collected bool, _ error) {
 	// Read before the commit is found stored: a collection of old code that deletes it
 	// meanwhile makes the rollout's store commit fail rather than name a deleted commit.
 	guard, err := p.repo.Guard(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	commit, err := p.repo.Resolve(ctx, req.Commit)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	base, _, err := p.repo.Ref(ctx, ref)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if base == commit {
-		return nil, fmt.Errorf("%w: ref %s already names commit %s: there is nothing to roll out", errBadRequest, ref, commit.Short())
+		return nil, false, fmt.Errorf("%w: ref %s already names commit %s: there is nothing to roll out", errBadRequest, ref, commit.Short())
 	}
 	old, kv, err := p.readRollout(ctx, ref)
 	if err != nil && !errors.Is(err, code.ErrCorrupt) {
-		return nil, err
+		return nil, false, err
 	}
 	if old != nil && old.State == api.RolloutRunning {
-		return nil, fmt.Errorf("%w: a rollout of %s on %s is running: promote or abort it first", errRolloutState, code.ID(old.Commit).Short(), ref)
+		return nil, false, fmt.Errorf("%w: a rollout of %s on %s is running: promote or abort it first", errRolloutState, code.ID(old.Commit).Short(), ref)
 	}
 	if _, err := p.gatedFiles(ctx, who, commit); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ro := &api.Rollout{
 		Ref: ref, Commit: string(commit), Base: string(base), Steps: req.Steps, Every: req.Every,
@@ -113,10 +126,10 @@ func (p *publisher) startRollout(ctx context.Context, who actor, req api.Rollout
 	rec.Reason = fmt.Sprintf("steps %v every %v", ro.Steps, ro.Every)
 	if _, err := p.store.Commit(ctx, []store.Compare{store.Unchanged(rolloutKey(ref), kv), guard},
 		[]store.Op{store.Put(rolloutKey(ref), b), auth.AuditOp(rec)}); err != nil {
-		return nil, rolloutWriteError(err)
+		return nil, p.collectedSince(ctx, guard, rolloutKey(ref), kv, err), rolloutWriteError(err)
 	}
 	p.log.Info("rollout started", "ref", ref, "commit", commit, "base", base, "steps", ro.Steps, "every", ro.Every, "by", who.tok.Name)
-	return ro, nil
+	return ro, false, nil
 }
 
 // promoteRollout makes the running rollout's commit the ref's, and clears the rollout, in
@@ -199,6 +212,18 @@ func (p *publisher) endRollout(ctx context.Context, rec auth.AuditRecord, ro *ap
 }
 
 // rolloutWriteError says that a rollout changed meanwhile when a compare failed.
+// collectedSince reports whether err, the conflict of a store commit that compared key (as
+// kv) and guard (CollectKey as read), came from a collection alone: key is as it was read
+// and CollectKey changed.
+func (p *publisher) collectedSince(ctx context.Context, guard store.Compare, key string, kv *store.KeyValue, err error) bool {
+	if !errors.Is(err, store.ErrConflict) {
+		return false
+	}
+	now, gerr := p.repo.Guard(ctx)
+	cur, _, kerr := p.store.Get(ctx, key, 0)
+	return gerr == nil && kerr == nil && now != guard && store.Unchanged(key, cur) == store.Unchanged(key, kv)
+}
+
 func rolloutWriteError(err error) error {
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("%w: the rollout or its ref changed meanwhile; look at `starbase rollout --status` and retry", errRolloutState)

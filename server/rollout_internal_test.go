@@ -416,3 +416,40 @@ func TestRollout_ACommitThatDoesNotBuildHereIsRolledBack(t *testing.T) {
 		t.Fatalf("audit = %+v", rec)
 	}
 }
+
+// TestRollout_StartIsRepeatedAfterACollectionRanMeanwhile: a collection of old code that
+// runs while a rollout is being started (here: while its gate runs) changes CollectKey,
+// which the rollout's store commit compares, so that it never names a commit the collection
+// dropped. The start then tries again by itself and succeeds, where it answered 409 "the
+// rollout or its ref changed meanwhile" though neither had.
+func TestRollout_StartIsRepeatedAfterACollectionRanMeanwhile(t *testing.T) {
+	s := newRolloutNode(t)
+	ctx := context.Background()
+	pushTo(t, s, "main", versionFiles(1, false))
+	v2 := pushTo(t, s, "next", versionFiles(2, false))
+	gateRuns := 0
+	s.publisher.checked = func(time.Duration, error) {
+		gateRuns++
+		if gateRuns > 1 {
+			return
+		}
+		// What a push that failed after storing its blob leaves, for the collection to sweep.
+		orphan := []byte("orphan")
+		if _, err := s.cfg.Store.Commit(ctx, nil, []store.Op{store.Put(code.BlobPrefix+string(code.HashBlob(orphan)), orphan)}); err != nil {
+			t.Error(err)
+		}
+		if col, err := s.CollectCode(ctx); err != nil || col.Blobs != 1 {
+			t.Errorf("collection during the rollout's gate: %+v %v, want the orphan blob deleted", col, err)
+		}
+	}
+	ro, err := s.publisher.startRollout(ctx, developer("ada"), api.RolloutRequest{Commit: string(v2), Steps: []int{10}})
+	if err != nil {
+		t.Fatalf("starting a rollout while a collection ran: %v, want it started", err)
+	}
+	if gateRuns != 2 || ro.Commit != string(v2) {
+		t.Errorf("rollout %+v after %d gate runs, want v2 after 2 (the first attempt lost to the collection)", ro, gateRuns)
+	}
+	if got := storedRollout(t, s); got == nil || got.Commit != string(v2) || got.State != api.RolloutRunning {
+		t.Errorf("stored rollout %+v, want v2 running", got)
+	}
+}

@@ -193,7 +193,7 @@ type Server struct {
 	// the releases it built.
 	preview  http.Handler
 	previews *previewCache
-	// collector collects old code (collect.go); nil when every commit is kept.
+	// collector collects old code (collect.go).
 	collector *code.Collector
 
 	cancel context.CancelFunc
