@@ -66,3 +66,40 @@ func TestFormat_MarkerIsWrittenHiddenAndChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestFormat_KeysWithoutAMarkerAreAdoptedOnlyWhenStarbases: a prefix holding keys but no
+// marker is refused as another program's, unless some of its keys are Starbase's (code/,
+// auth/: a store written before the marker existed), which is adopted and gets the marker.
+// Before, another program's keys were taken for a store and served.
+func TestFormat_KeysWithoutAMarkerAreAdoptedOnlyWhenStarbases(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	for _, k := range []string{"/other/config/a", "/other/config/b", "/old/code/refs/main", "/old/data/x"} {
+		if _, err := cli.Put(ctx, k, "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := etcd.Open(ctx, etcd.Config{Endpoints: c.Endpoints(), Prefix: "/other/"})
+	if err == nil {
+		s.Close()
+		t.Errorf("Open of a prefix holding another program's keys succeeded")
+	} else if !errors.Is(err, store.ErrFormat) || !strings.Contains(err.Error(), `the 2 etcd keys under "/other/" (the first "/other/config/a")`) ||
+		!strings.Contains(err.Error(), "another program") {
+		t.Errorf("Open of a prefix holding another program's keys = %v, want ErrFormat naming the keys and another program", err)
+	}
+	if resp, err := cli.Get(ctx, "/other/"); err != nil || len(resp.Kvs) != 0 {
+		t.Errorf("the refused prefix got a marker: %v %v", resp, err)
+	}
+	old := open(t, c.Endpoints(), func(cfg *etcd.Config) { cfg.Prefix = "/old/" })
+	if kv, _, err := old.Get(ctx, "code/refs/main", 0); err != nil || kv == nil || string(kv.Value) != "v" {
+		t.Errorf("the adopted store's ref = %+v %v, want it read", kv, err)
+	}
+	if resp, err := cli.Get(ctx, "/old/"); err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != fmt.Sprintf("starbase-etcd %d", etcd.FormatVersion) {
+		t.Errorf("marker of the adopted store = %v, %v", resp, err)
+	}
+}
