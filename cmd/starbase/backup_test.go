@@ -152,7 +152,7 @@ func checkRestored(t *testing.T, n *node, want writes) {
 // TestE2E_BackupUnderLoadRestoresEveryAcknowledgedWrite takes backups with the binary while
 // a node serves writes of objects, pushes and token creations, restores each into a new
 // store, serves it, and finds there every write acknowledged before the backup started: on
-// bolt with SQLite (the defaults) and on etcd with the objects in etcd.
+// bolt with SQLite (the defaults) and on etcd (3.7 and 3.4) with the objects in etcd.
 func TestE2E_BackupUnderLoadRestoresEveryAcknowledgedWrite(t *testing.T) {
 	cases := []struct {
 		name string
@@ -162,14 +162,13 @@ func TestE2E_BackupUnderLoadRestoresEveryAcknowledgedWrite(t *testing.T) {
 	}{
 		{"bolt and SQLite", nil, func(int) []string { return nil }},
 	}
-	{
-		ec := etcdtest.Start(t, 1)
-		ep := strings.Join(ec.Endpoints(), ",")
+	for _, es := range etcdServers {
+		ep := es.start(t, etcdtest.Options{})
 		cases = append(cases, struct {
 			name string
 			src  []string
 			dst  func(i int) []string
-		}{"etcd", []string{"--etcd", ep, "--etcd-prefix", "/src/"}, func(i int) []string {
+		}{es.name, []string{"--etcd", ep, "--etcd-prefix", "/src/"}, func(i int) []string {
 			return []string{"--etcd", ep, "--etcd-prefix", fmt.Sprintf("/dst%d/", i)}
 		}})
 	}

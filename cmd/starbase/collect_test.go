@@ -33,8 +33,8 @@ const (
 
 // TestE2E_KeepCommitsBoundsTheStoreAndDroppedCommitsSaySo pushes gcPushes commits through
 // the binary with --keep-commits 10 (and a short --retain-history, so that commits are
-// dropped during the run), on bolt and on a real etcd with a quota smaller than what was
-// pushed: no push is refused for space, the bolt file stops growing (at the end it is within
+// dropped during the run), on bolt and on real etcd servers (3.7 and 3.4) with a quota
+// smaller than what was pushed: no push is refused for space, the bolt file stops growing (at the end it is within
 // 2x of its size after the first half of the pushes), the kept
 // commits are whole and served, and a dropped commit answers 410 saying which policy
 // dropped it, through files (pull), diff, log and revert.
@@ -63,11 +63,13 @@ func TestE2E_KeepCommitsBoundsTheStoreAndDroppedCommitsSaySo(t *testing.T) {
 				early, 3*gcRound, final, gcPushes, gcKeep)
 		}
 	})
-	t.Run("etcd", func(t *testing.T) {
-		ec := etcdtest.StartWith(t, 1, etcdtest.Options{QuotaBackendBytes: gcQuota})
-		n := startServe(t, t.TempDir(), append(policy, "--etcd", strings.Join(ec.Endpoints(), ","))...)
-		pushAndCheckCollection(t, n, func(int) {})
-	})
+	for _, es := range etcdServers {
+		t.Run(es.name, func(t *testing.T) {
+			endpoints := es.start(t, etcdtest.Options{QuotaBackendBytes: gcQuota})
+			n := startServe(t, t.TempDir(), append(policy, "--etcd", endpoints)...)
+			pushAndCheckCollection(t, n, func(int) {})
+		})
+	}
 }
 
 // pushAndCheckCollection makes gcPushes pushes on n and checks what is kept and dropped;

@@ -15,8 +15,11 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/starbase/starbase/api"
+	"github.com/starbase/starbase/store/etcd"
+	"github.com/starbase/starbase/store/etcd/etcdtest"
 )
 
 // The operations tests drive the built binary through what an operator does: check the
@@ -34,13 +37,14 @@ func TestE2E_VersionNamesTheStoreFormats(t *testing.T) {
 	}
 }
 
-// serveFails runs `starbase serve` on dataDir, requires it to exit non-zero within a bound,
-// and returns its output.
-func serveFails(t *testing.T, dataDir string) string {
+// serveFails runs `starbase serve` on dataDir (and args), requires it to exit non-zero
+// within a bound, and returns its output.
+func serveFails(t *testing.T, dataDir string, args ...string) string {
 	t.Helper()
+	bin := binary(t) // built on first use: not within the bound
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary(t), "serve", "--addr", "127.0.0.1:0", "--data", dataDir)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir}, args...)...)
 	cmd.Env = append(os.Environ(), "STARBASE_ADMIN_TOKEN="+e2eToken)
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
@@ -111,6 +115,43 @@ func TestE2E_ServeRefusesForeignEmptyAndDamagedStores(t *testing.T) {
 	}
 }
 
+// TestE2E_ServeRefusesAnEtcdPrefixOfAnotherProgramOrANewerFormat: on both etcd servers,
+// serve refuses a prefix holding another program's keys (no format marker, no Starbase key)
+// and one marked with a newer format, saying why and what to do, and writes nothing there.
+func TestE2E_ServeRefusesAnEtcdPrefixOfAnotherProgramOrANewerFormat(t *testing.T) {
+	for _, es := range etcdServers {
+		t.Run(es.name, func(t *testing.T) {
+			ep := es.start(t, etcdtest.Options{})
+			cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cli.Close()
+			ctx := context.Background()
+			for k, v := range map[string]string{"/other/config/a": "x", "/newer/": fmt.Sprintf("starbase-etcd %d", etcd.FormatVersion+1)} {
+				if _, err := cli.Put(ctx, k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for prefix, words := range map[string][]string{
+				"/other/": {"another program", "/other/config/a", "choose another --etcd-prefix"},
+				"/newer/": {fmt.Sprintf("format %d", etcd.FormatVersion+1), "run a newer starbase"},
+			} {
+				out := serveFails(t, t.TempDir(), "--etcd", ep, "--etcd-prefix", prefix)
+				for _, w := range words {
+					if !strings.Contains(out, w) {
+						t.Errorf("serve on %s does not say %q:\n%s", prefix, w, out)
+					}
+				}
+				resp, err := cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+				if err != nil || resp.Count != 1 {
+					t.Errorf("keys under %s after the refusal: %v %v, want the 1 key it held", prefix, resp, err)
+				}
+			}
+		})
+	}
+}
+
 // holdRequest opens a connection to n and sends the start of a push whose body is held back,
 // so that the request runs until the rest is sent or the connection is closed. It returns
 // once the handler runs (it asked for the body: "100 Continue"), with a reader of the
@@ -149,9 +190,20 @@ func waitLog(t *testing.T, n *node, s string) {
 	}
 }
 
+// TestE2E_StopWaitsForRunningRequestsThenCutsAndLogsThem stops a node (SIGINT) while a push
+// runs, on bolt and on both etcd servers: within --shutdown-grace the push finishes and the
+// process exits 0 saying every request finished; past it, the request is cut off, named in
+// the log, and the exit is still 0.
 func TestE2E_StopWaitsForRunningRequestsThenCutsAndLogsThem(t *testing.T) {
+	t.Run("bolt", func(t *testing.T) { stopWaitsThenCuts(t) })
+	for _, es := range etcdServers {
+		t.Run(es.name, func(t *testing.T) { stopWaitsThenCuts(t, "--etcd", es.start(t, etcdtest.Options{})) })
+	}
+}
+
+func stopWaitsThenCuts(t *testing.T, store ...string) {
 	t.Run("finished within the grace period", func(t *testing.T) {
-		n := startServe(t, t.TempDir(), "--shutdown-grace", "60s")
+		n := startServe(t, t.TempDir(), append([]string{"--shutdown-grace", "60s"}, store...)...)
 		answer, send := holdRequest(t, n)
 		n.cmd.Process.Signal(os.Interrupt)
 		waitLog(t, n, `"running":1`)
@@ -168,7 +220,7 @@ func TestE2E_StopWaitsForRunningRequestsThenCutsAndLogsThem(t *testing.T) {
 		}
 	})
 	t.Run("cut off at the end of the grace period", func(t *testing.T) {
-		n := startServe(t, t.TempDir(), "--shutdown-grace", "1s")
+		n := startServe(t, t.TempDir(), append([]string{"--shutdown-grace", "1s"}, store...)...)
 		holdRequest(t, n)
 		n.cmd.Process.Signal(os.Interrupt)
 		if err := n.cmd.Wait(); err != nil {

@@ -21,9 +21,17 @@ import (
 // through the binary: the push that meets the NOSPACE alarm, and every write after it,
 // answer 507 saying what to do; app reads are still served; /-/health says degraded,
 // /-/ready stays ready, the metric starbase_store_full is 1 and the log says why.
+// It runs on both etcd servers (etcdServers).
 func TestE2E_FullStoreAnswers507AndHealthSaysDegraded(t *testing.T) {
-	ec := etcdtest.StartWith(t, 1, etcdtest.Options{QuotaBackendBytes: 8 << 20})
-	n := startServe(t, t.TempDir(), "--etcd", strings.Join(ec.Endpoints(), ","))
+	for _, es := range etcdServers {
+		t.Run(es.name, func(t *testing.T) {
+			fullStoreAnswers507(t, es.start(t, etcdtest.Options{QuotaBackendBytes: 8 << 20}))
+		})
+	}
+}
+
+func fullStoreAnswers507(t *testing.T, endpoints string) {
+	n := startServe(t, t.TempDir(), "--etcd", endpoints)
 	c := apiClient(t, n)
 	ctx := context.Background()
 	files := map[string][]byte{"app.star": []byte(backupApp)}
