@@ -214,7 +214,8 @@ func oldestHold(ctx context.Context, st Store) (int64, error) {
 			for _, kv := range res.KVs {
 				rev, err := strconv.ParseInt(string(kv.Value), 10, 64)
 				if err != nil {
-					return 0, fmt.Errorf("the hold %s on the store's history is not a revision: %q", kv.Key, kv.Value)
+					v := kv.Value[:min(len(kv.Value), 64)]
+					return 0, fmt.Errorf("the hold %q on the store's history holds %q, not a revision: nothing is compacted until it is deleted (it is not Starbase's: delete the key)", kv.Key, v)
 				}
 				hold(rev)
 			}
