@@ -148,10 +148,32 @@ func TestAggregates_OfOneGroupingSeeTheTransactionsOwnWrites(t *testing.T) {
 	}
 }
 
+// A report's count and sum of one grouping take one statement on both SQL engines: the
+// count's statement also sums the field that follows the group's in the composite index
+// (on PostgreSQL under a savepoint, its sums being able to fail), and the sum reads that
+// result (BenchmarkData_CountAndSumByState measures what the second scan cost).
+func TestAggregates_ACountAndASumOfAGroupingAreOneStatement(t *testing.T) {
+	for _, eng := range sqlEngines(t) {
+		t.Run(eng.Name(), func(t *testing.T) {
+			c, _ := compositeSetup(t, eng)
+			before := objects.AggregateStatements(eng)
+			got := c.mustCall(t, eng, "app.star", "by_state").String()
+			if want := `({"open": 100, "paid": 100}, {"open": 9900, "paid": 10000})`; got != want {
+				t.Errorf("count and sum by state: got %s, want %s", got, want)
+			}
+			if n := objects.AggregateStatements(eng) - before; n != 1 {
+				t.Errorf("count and sum by state took %d statements, want 1", n)
+			}
+		})
+	}
+}
+
 // An object stored before a field became a number keeps its old value in the field's
 // projection until it is migrated. The count of a grouping still answers: SQLite computes
-// the sums of the composite index with it (its sum takes a string as 0), PostgreSQL, whose
-// cast of the string would fail the statement, does not.
+// the sums of the composite index with it (its sum takes a string as 0); on PostgreSQL, whose
+// cast of the string fails the statement, the count's statement with the sums fails under
+// its savepoint and the count is asked again alone (two statements), and the request goes
+// on: its write after the count commits.
 func TestAggregates_ACountIsNotFailedByAValueThatIsNotANumber(t *testing.T) {
 	v1 := newCode(map[string]string{"app.star": `
 Order = model("Order", fields = {"state": "", "total": ""}, indexes = ["state"])
@@ -172,11 +194,17 @@ def create(total):
 def report(with_sum):
     q = db.query(Order).group_by("state")
     return q.count(), q.sum("total") if with_sum else None
+
+def count_then_write():
+    counts = db.query(Order).group_by("state").count()
+    db.put(Order(state = "counted", total = 1))
+    return counts
 `})
 	for _, eng := range sqlEngines(t) {
 		t.Run(eng.Name(), func(t *testing.T) {
 			v1.mustCall(t, eng, "app.star", "create", str("twelve"))
 			v2.mustCall(t, eng, "app.star", "create", starlark.MakeInt(12))
+			before := objects.AggregateStatements(eng)
 			got, err := v2.call(t.Context(), eng, "app.star", "report", starlark.Bool(eng.Name() == "sqlite"))
 			if err != nil {
 				t.Fatalf("count and sum by state: %v", err)
@@ -188,6 +216,10 @@ def report(with_sum):
 			if sums := got.(starlark.Tuple)[1].String(); eng.Name() == "sqlite" && sums != `{"open": 12}` {
 				t.Errorf("sum by state: %s, want {\"open\": 12} (the string taken as 0)", sums)
 			}
+			want := map[string]int64{"sqlite": 1, "postgres": 2}[eng.Name()]
+			if n := objects.AggregateStatements(eng) - before; n != want {
+				t.Errorf("count (and sum) by state took %d statements, want %d", n, want)
+			}
 			if eng.Name() == "postgres" {
 				// PostgreSQL's sum fails on the string; the error names the class and the value.
 				_, err := v2.call(t.Context(), eng, "app.star", "report", starlark.True)
@@ -195,6 +227,58 @@ def report(with_sum):
 					t.Errorf("sum by state over a stored string on PostgreSQL: %v, want an error naming Order and \"twelve\"", err)
 				}
 			}
+			if got := v2.mustCall(t, eng, "app.star", "count_then_write").String(); got != `{"open": 2}` {
+				t.Errorf("count by state before a write: %s, want {\"open\": 2}", got)
+			}
+			if got := v2.mustCall(t, eng, "app.star", "count_then_write").String(); got != `{"counted": 1, "open": 2}` {
+				t.Errorf("count by state after the write of a request that counted: %s, want {\"counted\": 1, \"open\": 2}", got)
+			}
 		})
 	}
+}
+
+// Sums of int fields are exact on PostgreSQL whatever the values. The statement of a
+// grouping with a composite index (under a savepoint) sums them as bigints (in 128-bit
+// integers) while every value of the class fits in 64 bits, and as numerics once a
+// statement met one that does not: that statement is run again exactly (with the count
+// alone: the sum then is a statement of its own), and the class's sums are numeric from
+// then on (one statement for the grouping again). Other sums (here the ungrouped one) are
+// numeric.
+func TestPostgres_SumsOfIntsAreExactBeyond64Bits(t *testing.T) {
+	c := newCode(map[string]string{"app.star": `
+Order = model("Order", fields = {"state": "", "total": 0}, indexes = ["state", ("state", "total")])
+
+def create(state, total):
+    db.put(Order(state = state, total = total))
+
+def report():
+    q = db.query(Order).group_by("state")
+    return q.count(), q.sum("total"), db.query(Order).sum("total")
+`})
+	eng, err := postgres.Open(t.Context(), pgtest.Shared(t).NewDatabase(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	report := func(want string, statements int64) {
+		t.Helper()
+		before := objects.AggregateStatements(eng)
+		if got := c.mustCall(t, eng, "app.star", "report").String(); got != want {
+			t.Errorf("count and sums:\ngot  %s\nwant %s", got, want)
+		}
+		if n := objects.AggregateStatements(eng) - before; n != statements {
+			t.Errorf("count and sums took %d statements, want %d", n, statements)
+		}
+	}
+	max64 := starlark.MakeInt64(1<<63 - 1)
+	c.mustCall(t, eng, "app.star", "create", str("open"), max64)
+	c.mustCall(t, eng, "app.star", "create", str("open"), max64)
+	c.mustCall(t, eng, "app.star", "create", str("paid"), starlark.MakeInt(-5))
+	// Sums beyond 64 bits of values within them: bigints.
+	report(`({"open": 2, "paid": 1}, {"open": 18446744073709551614, "paid": -5}, 18446744073709551609)`, 2)
+	c.mustCall(t, eng, "app.star", "create", str("paid"), starlark.MakeInt(1).Lsh(70))
+	// The grouped statement with bigints fails on 2**70; the count alone, then the sum, then
+	// the ungrouped sum, as numerics.
+	report(`({"open": 2, "paid": 2}, {"open": 18446744073709551614, "paid": 1180591620717411303419}, 1199038364791120855033)`, 4)
+	report(`({"open": 2, "paid": 2}, {"open": 18446744073709551614, "paid": 1180591620717411303419}, 1199038364791120855033)`, 2)
 }

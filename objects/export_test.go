@@ -107,6 +107,11 @@ func WaitIndexBuilds(eng Engine) {
 	}
 }
 
+// AggregateStatements returns how many aggregate statements a SQL tier has run.
+func AggregateStatements(eng Engine) int64 {
+	return eng.(*sqlEngine).aggregates.Load()
+}
+
 // AggregatePlan returns the engine's plan of the statement that q.group_by(groupBy).fn(field)
 // runs over the objects of m (fn "count" takes no field): SQLite's EXPLAIN QUERY PLAN,
 // PostgreSQL's EXPLAIN.
@@ -126,7 +131,8 @@ func AggregatePlan(ctx context.Context, eng Engine, m *Model, fn, field, groupBy
 		if err != nil {
 			return err
 		}
-		stmt, args := t.aggregateSQL(&query{m: m, groupBy: groupBy}, []aggCol{{fn, field}}, cid)
+		q, aggCols := &query{m: m, groupBy: groupBy}, []aggCol{{fn, field}}
+		stmt, args := t.aggregateSQL(q, aggCols, cid, t.fastSums(m, aggCols, cid))
 		explain := "EXPLAIN "
 		if e.d.Name == "sqlite" {
 			explain = "EXPLAIN QUERY PLAN "

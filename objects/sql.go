@@ -39,11 +39,20 @@ type Dialect struct {
 	// compared with a Field expression.
 	Arg func(x any) any
 	// Number is the numeric expression of field name, for sum and avg. LenientSums says
-	// that it never fails a statement (SQLite takes a string as 0): only then does a
-	// statement compute sums nobody asked for yet (aggColumns). PostgreSQL's cast fails on a
-	// value that is not a number (an object stored before its field became one).
+	// that it never fails a statement (SQLite takes a string as 0). PostgreSQL's cast fails
+	// on a value that is not a number (an object stored before its field became one): there
+	// a statement computing sums nobody asked for yet (aggColumns) runs under a savepoint,
+	// and is run again without them if it fails.
 	LenientSums bool
 	Number      func(name string) string
+	// Integer, when set, is a faster exact expression of an int field's value for sum
+	// (PostgreSQL: a bigint, summed in 128-bit integers, where a numeric sum adds numerics),
+	// which fails the statement on any value that is not an integer of 64 bits: a bigger int,
+	// or a float or a string stored before the field became an int. Only the statements that
+	// run under a savepoint anyway (those computing sums ahead, aggColumns) use it; when one
+	// fails, it is run again with Number, which the class's sums use from then on
+	// (sqlEngine.exactSums).
+	Integer func(name string) string
 	// Result turns an aggregate expression into what Scan reads (PostgreSQL: its text).
 	Result func(expr string) string
 	// Scan turns what the driver returned for a Field or Result expression into a scalar
@@ -120,6 +129,11 @@ type sqlEngine struct {
 	rowsPerValue atomic.Pointer[map[string]int64]
 	build        sync.Mutex // one index build at a time (concurrent ones can deadlock)
 	closed       bool
+	// aggregates counts the aggregate statements run (for tests: how many a report takes).
+	aggregates atomic.Int64
+	// exactSums holds the classes (ids) whose int sums use Dialect.Number: a statement
+	// summing one with Dialect.Integer failed.
+	exactSums sync.Map
 }
 
 // OpenSQL returns the SQL data tier on db, creating its tables if they are missing. db is

@@ -1,6 +1,7 @@
 package objects
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -98,8 +99,89 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 	if rows, ok := t.aggs[sig][want]; ok {
 		return rows, nil
 	}
-	cols := aggColumns(q, want, t.e.d.LenientSums)
-	stmt, args := t.aggregateSQL(q, cols, cid)
+	cols, needed := aggColumns(q, want, true), aggColumns(q, want, false)
+	// A statement computing sums ahead runs under a savepoint where sums can fail; its int
+	// sums then may be Dialect.Integer's. Other statements run as they are, exact: the
+	// savepoint's two round trips would slow a small aggregate, and the faster sums save
+	// time only over many rows.
+	guarded := len(cols) > len(needed) && !t.e.d.LenientSums
+	fast := guarded && t.fastSums(q.m, cols, cid)
+	out, err := t.aggregateRows(q, cols, cid, fast, guarded)
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		// A sum computed ahead, or an int sum as Dialect.Integer, failed: the statement of
+		// want and the count alone, exact (which fails if want cannot be computed).
+		if fast {
+			t.e.exactSums.Store(cid, true)
+		}
+		if out, err = t.aggregateRows(q, needed, cid, false, false); err != nil {
+			return nil, err
+		}
+	}
+	if t.aggs == nil {
+		t.aggs = make(map[string]map[aggCol][]aggRow)
+	}
+	t.aggs[sig] = out
+	return out[want], nil
+}
+
+// aggregateRows runs the statement of the aggregates cols over q's objects of class cid and
+// returns their rows by column; fast (which needs guarded) sums int fields with
+// Dialect.Integer. When guarded is set (cols holds sums nobody asked for yet, aggColumns),
+// it runs the statement under a savepoint, and answers nil and no error if the statement
+// fails for another reason than a concurrent transaction (on PostgreSQL, the cast of a
+// stored value that is not a number, or not one of 64 bits for Integer): the transaction
+// goes on, and the caller asks again without those sums and exactly.
+func (t *sqlTx) aggregateRows(q *query, cols []aggCol, cid int64, fast, guarded bool) (map[aggCol][]aggRow, error) {
+	if guarded {
+		if _, err := t.tx.ExecContext(t.ctx, "SAVEPOINT starbase_aggregate"); err != nil {
+			return nil, t.errf(err, "aggregating %s", q.m.name)
+		}
+	}
+	out, err := t.runAggregateSQL(q, cols, cid, fast)
+	if !guarded {
+		return out, err
+	}
+	if err == nil {
+		_, err = t.tx.ExecContext(t.ctx, "RELEASE SAVEPOINT starbase_aggregate")
+		return out, t.errf(err, "aggregating %s", q.m.name)
+	}
+	if errors.Is(err, errRetry) || t.ctx.Err() != nil {
+		return nil, err
+	}
+	if _, rerr := t.tx.ExecContext(t.ctx, "ROLLBACK TO SAVEPOINT starbase_aggregate"); rerr != nil {
+		return nil, err
+	}
+	if _, rerr := t.tx.ExecContext(t.ctx, "RELEASE SAVEPOINT starbase_aggregate"); rerr != nil {
+		return nil, t.errf(rerr, "aggregating %s", q.m.name)
+	}
+	return nil, nil
+}
+
+// fastSums reports whether the statement of cols over m's objects (class cid) sums int
+// fields with Dialect.Integer: the dialect has one, cols sums an int field, and no
+// statement of the class found a value that it does not take.
+func (t *sqlTx) fastSums(m *Model, cols []aggCol, cid int64) bool {
+	if t.e.d.Integer == nil {
+		return false
+	}
+	if _, exact := t.e.exactSums.Load(cid); exact {
+		return false
+	}
+	for _, c := range cols {
+		if c.fn == "sum" && m.fieldType(c.field) == "int" {
+			return true
+		}
+	}
+	return false
+}
+
+// runAggregateSQL runs the statement of aggregateSQL and reads its rows.
+func (t *sqlTx) runAggregateSQL(q *query, cols []aggCol, cid int64, fast bool) (map[aggCol][]aggRow, error) {
+	stmt, args := t.aggregateSQL(q, cols, cid, fast)
+	t.e.aggregates.Add(1)
 	rows, err := t.tx.QueryContext(t.ctx, t.e.rebind(stmt), args...)
 	if err != nil {
 		return nil, t.errf(err, "aggregating %s", q.m.name)
@@ -135,24 +217,21 @@ func (t *sqlTx) aggregate(q *query, fn, field string) ([]aggRow, error) {
 	if err := rows.Err(); err != nil {
 		return nil, t.errf(err, "aggregating %s", q.m.name)
 	}
-	if t.aggs == nil {
-		t.aggs = make(map[string]map[aggCol][]aggRow)
-	}
-	t.aggs[sig] = out
-	return out[want], nil
+	return out, nil
 }
 
 // An aggCol is one aggregate of a statement: fn (count, sum, ...) of field ("" for count).
 type aggCol struct{ fn, field string }
 
 // aggColumns returns the aggregates that one statement computes for want over q: want, the
-// count, and, in a grouped query on an engine whose sums never fail (Dialect.LenientSums:
-// SQLite), the sums of the fields that follow the group's in a composite index. A
-// dashboard asks for the count and the sums of one grouping in turn; on SQLite the
-// composite index holds all of them, so one walk of it answers every one of those calls of
-// the transaction (the results are kept until it writes). Elsewhere the sum's statement
-// also gives the count.
-func aggColumns(q *query, want aggCol, lenient bool) []aggCol {
+// count, and, when ahead is set and q is grouped, the sums of the fields that follow the
+// group's in a composite index. A dashboard asks for the count and the sums of one grouping
+// in turn; one statement answers every one of those calls of the transaction (the results
+// are kept until it writes), so that the objects are read once: on SQLite the composite
+// index holds all of those values. Where a sum can fail (PostgreSQL's cast of a value that
+// is not a number) the sums computed ahead run under a savepoint (aggregateRows), so that
+// they never fail the count beside them.
+func aggColumns(q *query, want aggCol, ahead bool) []aggCol {
 	cols := []aggCol{want}
 	add := func(c aggCol) {
 		if !slices.Contains(cols, c) {
@@ -160,7 +239,7 @@ func aggColumns(q *query, want aggCol, lenient bool) []aggCol {
 		}
 	}
 	add(aggCol{"count", ""})
-	if q.groupBy != "" && lenient {
+	if q.groupBy != "" && ahead {
 		for _, c := range q.m.composites {
 			if c[0] != q.groupBy {
 				continue
@@ -192,14 +271,19 @@ func aggSignature(q *query) string {
 // aggregateSQL returns the statement of the aggregates cols over q's objects of class cid,
 // and its arguments: a row per group, its key, then a value per column. The values'
 // expressions are the ones a composite index of the group's and the values' fields holds
-// (on SQLite), so that the engine reads that index alone.
-func (t *sqlTx) aggregateSQL(q *query, cols []aggCol, cid int64) (string, []any) {
+// (on SQLite), so that the engine reads that index alone; fast sums int fields with
+// Dialect.Integer.
+func (t *sqlTx) aggregateSQL(q *query, cols []aggCol, cid int64, fast bool) (string, []any) {
 	d := t.e.d
 	where, args, _ := t.compile(&query{m: q.m, filters: q.filters}, cid)
 	values := make([]string, len(cols))
 	for i, c := range cols {
-		values[i] = "count(*)"
-		if c.fn != "count" {
+		switch {
+		case c.fn == "count":
+			values[i] = "count(*)"
+		case c.fn == "sum" && fast && d.Integer != nil && q.m.fieldType(c.field) == "int":
+			values[i] = d.Result("sum(" + d.Integer(c.field) + ")")
+		default:
 			values[i] = d.Result(c.fn + "(" + d.Number(c.field) + ")")
 		}
 	}

@@ -81,7 +81,9 @@ var Dialect = objects.Dialect{
 		b, _ := json.Marshal(x) // scalars: strings, numbers (big.Int marshals as a number), bools
 		return string(b)
 	},
-	Number:    func(name string) string { return "((fields->>'" + name + "')::numeric)" },
+	Number: func(name string) string { return "((fields->>'" + name + "')::numeric)" },
+	// The text's cast fails on a float ("1.5") where the cast of the jsonb would round it.
+	Integer:   func(name string) string { return "((fields->>'" + name + "')::bigint)" },
 	Result:    func(expr string) string { return "(" + expr + ")::text" },
 	Scan:      scan,
 	Fields:    func(p string) string { return p + "::jsonb" },
