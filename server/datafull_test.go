@@ -86,16 +86,7 @@ func TestDataTier_AFullSQLiteFileAnswers507AndHealthSaysDegraded(t *testing.T) {
 	if written == 0 {
 		t.Fatal("no write fitted in 48 pages: the file was full before the test wrote")
 	}
-	if code, _, body := n.Get(t, "/items"); code != http.StatusOK || body != fmt.Sprintf(`{"n":%d}`, written) {
-		t.Errorf("a read while full: %d %s, want 200 and the %d items written before (nothing of the refused write)", code, body, written)
-	}
-	if code, _, body := n.Get(t, "/-/health"); code != http.StatusOK ||
-		!strings.HasPrefix(body, "degraded: the data tier (sqlite) is full since ") || !strings.Contains(body, "app writes are refused (507)") {
-		t.Errorf("/-/health while full: %d %q, want degraded naming the data tier", code, body)
-	}
-	if _, _, body := n.Get(t, "/-/metrics"); !strings.Contains(body, "\nstarbase_store_full 1\n") {
-		t.Errorf("/-/metrics while full lacks starbase_store_full 1")
-	}
+	wantDataTierFull(t, n, "sqlite", written)
 	post("/items/again") // refused again: logged once
 	if recs := n.Log.Messages(t, "the data tier (sqlite) is full: app writes are refused (507) until it has room again; reads and app requests that only read are served"); len(recs) != 1 {
 		t.Errorf("%d log records of the full data tier, want 1", len(recs))
@@ -112,5 +103,22 @@ func TestDataTier_AFullSQLiteFileAnswers507AndHealthSaysDegraded(t *testing.T) {
 	}
 	if _, _, body := n.Get(t, "/-/metrics"); !strings.Contains(body, "\nstarbase_store_full 0\n") {
 		t.Errorf("/-/metrics once writes fit again lacks starbase_store_full 0")
+	}
+}
+
+// wantDataTierFull checks what a node whose data tier (named tier) refused a write for room
+// answers: the written items are read, /-/health says the tier is full, /-/metrics has
+// starbase_store_full 1.
+func wantDataTierFull(t *testing.T, n *servertest.Node, tier string, written int) {
+	t.Helper()
+	if code, _, body := n.Get(t, "/items"); code != http.StatusOK || body != fmt.Sprintf(`{"n":%d}`, written) {
+		t.Errorf("a read while full: %d %s, want 200 and the %d items written before (nothing of the refused write)", code, body, written)
+	}
+	if code, _, body := n.Get(t, "/-/health"); code != http.StatusOK ||
+		!strings.HasPrefix(body, "degraded: the data tier ("+tier+") is full since ") || !strings.Contains(body, "app writes are refused (507)") {
+		t.Errorf("/-/health while full: %d %q, want degraded naming the data tier", code, body)
+	}
+	if _, _, body := n.Get(t, "/-/metrics"); !strings.Contains(body, "\nstarbase_store_full 1\n") {
+		t.Errorf("/-/metrics while full lacks starbase_store_full 1")
 	}
 }

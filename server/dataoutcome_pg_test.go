@@ -299,16 +299,7 @@ func TestDataTier_AFullPostgreSQLDiskAnswers507AndHealthSaysDegraded(t *testing.
 		!strings.Contains(fmt.Sprint(answer["error"]), "postgres data tier has no room left") {
 		t.Fatalf("after %d writes of 100 KB into files of at most 16 MiB: %d %s, want 507 starbase.store_full naming the postgres tier", written, status, body)
 	}
-	if code, _, body := n.Get(t, "/items"); code != http.StatusOK || body != fmt.Sprintf(`{"n":%d}`, written) {
-		t.Errorf("a read while full: %d %s, want 200 and the %d items written before (nothing of the refused write)", code, body, written)
-	}
-	if code, _, body := n.Get(t, "/-/health"); code != http.StatusOK ||
-		!strings.HasPrefix(body, "degraded: the data tier (postgres) is full since ") || !strings.Contains(body, "app writes are refused (507)") {
-		t.Errorf("/-/health while full: %d %q, want degraded naming the data tier", code, body)
-	}
-	if _, _, body := n.Get(t, "/-/metrics"); !strings.Contains(body, "\nstarbase_store_full 1\n") {
-		t.Errorf("/-/metrics while full lacks starbase_store_full 1")
-	}
+	wantDataTierFull(t, n, "postgres", written)
 
 	if status, _, body := post("/clear"); status != http.StatusOK {
 		t.Fatalf("deleting the items: %d %s", status, body)

@@ -19,11 +19,7 @@ import (
 // at the prefix key is refused.
 func TestFormat_MarkerIsWrittenHiddenAndChecked(t *testing.T) {
 	c := etcdtest.Start(t, 1)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := rawClient(t, c)
 	ctx := context.Background()
 
 	s := open(t, c.Endpoints(), func(cfg *etcd.Config) { cfg.Prefix = "/fmt/" })
@@ -73,11 +69,7 @@ func TestFormat_MarkerIsWrittenHiddenAndChecked(t *testing.T) {
 // Before, another program's keys were taken for a store and served.
 func TestFormat_KeysWithoutAMarkerAreAdoptedOnlyWhenStarbases(t *testing.T) {
 	c := etcdtest.Start(t, 1)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := rawClient(t, c)
 	ctx := context.Background()
 	for _, k := range []string{"/other/config/a", "/other/config/b", "/old/code/refs/main", "/old/data/x"} {
 		if _, err := cli.Put(ctx, k, "v"); err != nil {
@@ -102,4 +94,16 @@ func TestFormat_KeysWithoutAMarkerAreAdoptedOnlyWhenStarbases(t *testing.T) {
 	if resp, err := cli.Get(ctx, "/old/"); err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != fmt.Sprintf("starbase-etcd %d", etcd.FormatVersion) {
 		t.Errorf("marker of the adopted store = %v, %v", resp, err)
 	}
+}
+
+// rawClient is an etcd client of c that sees the keys as they are, prefixes and markers
+// included.
+func rawClient(t *testing.T, c *etcdtest.Cluster) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }
