@@ -189,17 +189,31 @@ func (stopWriter) Write([]byte) (int, error) { return 0, errEscaped }
 // the contexts it calls them in) when it is first executed; each file is executed here
 // with no data and a writer that stops it at its first write, the tick insertTicks put at
 // its start, so that nothing of the template runs.
+//
+// Once escaping a template failed, html/template leaves it without a tree, and escaping
+// another file that calls it panics (a nil dereference in Go's escaper, go1.26): such a
+// panic after a problem was found is its consequence, and adds none.
 func escapeAll(set *template.Template, paths []string, files map[string][]byte) []*traceback.SourceError {
 	var problems []*traceback.SourceError
 	for _, p := range paths {
-		err := set.Lookup(p).Execute(stopWriter{}, nil)
-		if err == nil || errors.Is(err, errEscaped) {
+		panicked, err := escapeOne(set.Lookup(p))
+		if err == nil || errors.Is(err, errEscaped) || panicked && len(problems) > 0 {
 			continue
 		}
 		problems = append(problems, escapeError(err, p, files))
 	}
 	sortProblems(problems)
 	return dedupeProblems(problems)
+}
+
+// escapeOne executes t as escapeAll does, turning a panic of html/template into an error.
+func escapeOne(t *template.Template) (panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked, err = true, fmt.Errorf("html/template failed while escaping this template (%v): simplify its {{if}}, {{range}} and {{template}} actions, which html/template could not follow", p)
+		}
+	}()
+	return false, t.Execute(stopWriter{}, nil)
 }
 
 // escapeError locates err, the failure to escape the template file at path.

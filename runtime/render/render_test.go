@@ -157,6 +157,12 @@ func TestParse_RefusesWhatWouldFailOrMislead(t *testing.T) {
 			"templates/a.html": `{{template "templates/b.html" .}}`,
 			"templates/b.html": "{{if .u}}<a href=\"{{else}}<b>{{end}}</a>",
 		}, []string{"templates/b.html:1:6: {{if}} branches end in different contexts"}},
+		{"a file calling one that failed to escape before it", map[string]string{
+			// Escaped in path order: a.html fails first, and html/template then panicked
+			// escaping b.html (found by FuzzParse).
+			"templates/a.html": "{{if .u}}<a href=\"{{else}}<b>{{end}}",
+			"templates/b.html": `{{template "templates/a.html" .}}`,
+		}, []string{"templates/a.html:1:6: {{if}} branches end in different contexts"}},
 		{"a page's define given in two files", map[string]string{
 			"templates/layout.html": `<main>{{template "content" .}}</main>`,
 			"templates/a.html":      `{{define "content"}}A{{end}}{{template "templates/layout.html" .}}`,
