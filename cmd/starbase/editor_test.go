@@ -485,6 +485,13 @@ func TestEditor_ReaderCannotCommit(t *testing.T) {
 func pick(label string) chromedp.Action[chromedp.Void] {
 	offered := fmt.Sprintf(`document.querySelector('.cm-tooltip-autocomplete li[aria-selected] .cm-completionLabel')?.textContent === %q`, label)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		// notOffered says what the page shows when the step's time ran out in any action
+		// of the loop: the focus and the completion list, its selected item starred.
+		notOffered := func(err error) error {
+			state, _ := chromedp.Evaluate[string](`JSON.stringify({focus: document.hasFocus(), active: document.activeElement?.tagName + '.' + document.activeElement?.className + '#' + document.activeElement?.id,
+				list: [...document.querySelectorAll('.cm-tooltip-autocomplete li')].map(li => (li.hasAttribute('aria-selected') ? '*' : '') + li.textContent)})`)(context.WithoutCancel(ctx), t)
+			return fmt.Errorf("the completion list never offered %q first (%s): %w", label, state, err)
+		}
 		for {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			_, err := chromedp.Poll[bool](offered, chromedp.WithPollingInterval(50*time.Millisecond))(pctx, t)
@@ -493,15 +500,13 @@ func pick(label string) chromedp.Action[chromedp.Void] {
 				break
 			}
 			if ctx.Err() != nil {
-				state, _ := chromedp.Evaluate[string](`JSON.stringify({focus: document.hasFocus(), active: document.activeElement?.tagName + '.' + document.activeElement?.className + '#' + document.activeElement?.id,
-					list: [...document.querySelectorAll('.cm-tooltip-autocomplete li')].map(li => (li.hasAttribute('aria-selected') ? '*' : '') + li.textContent)})`)(context.WithoutCancel(ctx), t)
-				return fmt.Errorf("the completion list never offered %q first (%s): %w", label, state, ctx.Err())
+				return notOffered(ctx.Err())
 			}
 			if _, err := js(`document.querySelector('.cm-editor.cm-focused') || document.querySelector('.cm-content').focus()`)(ctx, t); err != nil {
-				return err
+				return notOffered(err)
 			}
 			if _, err := chromedp.KeyEvent(" ", chromedp.KeyModifiers(chromedp.ModifierCtrl))(ctx, t); err != nil {
-				return err
+				return notOffered(err)
 			}
 		}
 		_, err := click(".cm-tooltip-autocomplete li[aria-selected]")(ctx, t)
