@@ -211,7 +211,6 @@ func (p *publisher) endRollout(ctx context.Context, rec auth.AuditRecord, ro *ap
 	return &ended, nil
 }
 
-// rolloutWriteError says that a rollout changed meanwhile when a compare failed.
 // collectedSince reports whether err, the conflict of a store commit that compared key (as
 // kv) and guard (CollectKey as read), came from a collection alone: key is as it was read
 // and CollectKey changed.
@@ -224,6 +223,7 @@ func (p *publisher) collectedSince(ctx context.Context, guard store.Compare, key
 	return gerr == nil && kerr == nil && now != guard && store.Unchanged(key, cur) == store.Unchanged(key, kv)
 }
 
+// rolloutWriteError says that a rollout changed meanwhile when a compare failed.
 func rolloutWriteError(err error) error {
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("%w: the rollout or its ref changed meanwhile; look at `starbase rollout --status` and retry", errRolloutState)
