@@ -478,10 +478,10 @@ func TestEditor_ReaderCannotCommit(t *testing.T) {
 }
 
 // pick waits for the completion list to offer label first, and picks it with the mouse (a
-// synthesized Enter would also insert a newline). On a busy machine the list may close
-// before it is seen: then it is asked for again with Ctrl-Space, as a user would, after
-// putting the focus back in the editor when it left (at load averages above 20 the editor
-// was seen to lose the focus to the page's body, which closes the list; cause not found).
+// synthesized Enter would also insert a newline) until the editor holds it. On a busy
+// machine the list may close before it is seen, or move under the click: then it is asked
+// for again with Ctrl-Space, as a user would, after putting the focus back in the editor
+// when it left (a click that missed the list leaves it on the page's body).
 func pick(label string) chromedp.Action[chromedp.Void] {
 	offered := fmt.Sprintf(`document.querySelector('.cm-tooltip-autocomplete li[aria-selected] .cm-completionLabel')?.textContent === %q`, label)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
@@ -492,12 +492,23 @@ func pick(label string) chromedp.Action[chromedp.Void] {
 				list: [...document.querySelectorAll('.cm-tooltip-autocomplete li')].map(li => (li.hasAttribute('aria-selected') ? '*' : '') + li.textContent)})`)(context.WithoutCancel(ctx), t)
 			return fmt.Errorf("the completion list never offered %q first (%s): %w", label, state, err)
 		}
-		for {
+		// applied: the editor holds the label, so the click took (none of the labels
+		// picked is in the text before).
+		applied := fmt.Sprintf(`(%s).includes(%q)`, editorText, label)
+		poll := func(cond string) error {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			_, err := chromedp.Poll[bool](offered, chromedp.WithPollingInterval(50*time.Millisecond))(pctx, t)
-			cancel()
-			if err == nil {
-				break
+			defer cancel()
+			_, err := chromedp.Poll[bool](cond, chromedp.WithPollingInterval(50*time.Millisecond))(pctx, t)
+			return err
+		}
+		for {
+			if poll(offered) == nil {
+				// The list may move or close between the click's reading of the item's
+				// box and the mouse event, which then lands elsewhere and takes the focus
+				// from the editor (a CI-loop failure: the keys typed next were lost).
+				if _, err := click(".cm-tooltip-autocomplete li[aria-selected]")(ctx, t); err == nil && poll(applied) == nil {
+					return nil
+				}
 			}
 			if ctx.Err() != nil {
 				return notOffered(ctx.Err())
@@ -509,8 +520,6 @@ func pick(label string) chromedp.Action[chromedp.Void] {
 				return notOffered(err)
 			}
 		}
-		_, err := click(".cm-tooltip-autocomplete li[aria-selected]")(ctx, t)
-		return err
 	})
 }
 
