@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/starbase/starbase/server"
 	"github.com/starbase/starbase/server/servertest"
 	"github.com/starbase/starbase/store"
-	"github.com/starbase/starbase/store/bolt"
 )
 
 // TestCollectCode_KeepsWhatRolloutsAndLiveNodesNameAndDropsTheRest: a node with
@@ -25,12 +23,8 @@ import (
 // commit is dropped, and asking the API for one answers 410 naming the policy.
 func TestCollectCode_KeepsWhatRolloutsAndLiveNodesNameAndDropsTheRest(t *testing.T) {
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	n := servertest.Start(t, server.Config{Store: st, CodeRetention: code.Retention{KeepCommits: 1}})
+	n := servertest.Start(t, server.Config{CodeRetention: code.Retention{KeepCommits: 1}})
+	st := n.Store
 	app := func(v int) map[string]string {
 		return map[string]string{"app.star": fmt.Sprintf("def index(req):\n    return 'v%d'\nroutes = {\"GET /{$}\": index}\n", v)}
 	}
@@ -102,12 +96,8 @@ func TestCollectCode_KeepsWhatRolloutsAndLiveNodesNameAndDropsTheRest(t *testing
 // commit stays readable, whole.
 func TestCollectCode_WithEveryCommitKeptDeletesOnlyWhatNoCommitReaches(t *testing.T) {
 	ctx := context.Background()
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "starbase.db"), bolt.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	n := servertest.Start(t, server.Config{Store: st})
+	n := servertest.Start(t, server.Config{})
+	st := n.Store
 	var ids []string
 	for v := range 3 {
 		ids = append(ids, n.Push(t, map[string]string{

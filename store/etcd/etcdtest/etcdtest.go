@@ -351,11 +351,7 @@ func (c *Cluster) logTails() {
 			c.t.Logf("etcdtest: member %s log: %v", m.name, err)
 			continue
 		}
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(lines) > logTail {
-			lines = lines[len(lines)-logTail:]
-		}
-		c.t.Logf("etcdtest: last %d lines of member %s log (%s):\n%s", len(lines), m.name, m.logFile, strings.Join(lines, "\n"))
+		c.t.Logf("etcdtest: end of member %s log (%s):\n%s", m.name, m.logFile, tail(string(data), logTail))
 	}
 }
 

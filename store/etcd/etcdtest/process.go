@@ -67,14 +67,14 @@ func StartProcess(t testing.TB, opts Options) string {
 				stop()
 				if t.Failed() {
 					log, _ := os.ReadFile(logPath)
-					t.Logf("etcd (%s) log:\n%s", bin, tail(string(log), 40))
+					t.Logf("etcd (%s) log:\n%s", bin, tail(string(log), logTail))
 				}
 			})
 			return client
 		}
 		stop()
 		log, _ := os.ReadFile(logPath)
-		lastErr = fmt.Errorf("%w\n%s", lastErr, tail(string(log), 40))
+		lastErr = fmt.Errorf("%w\n%s", lastErr, tail(string(log), logTail))
 	}
 	t.Fatalf("etcdtest: %s did not start: %v", bin, lastErr)
 	return ""
