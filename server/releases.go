@@ -477,13 +477,15 @@ func (rs *releases) switchTo(ctx context.Context, commit code.ID, rev int64) err
 		}
 		return nil
 	}
+	// The record is written before the release is current, so that whoever sees the node
+	// serve the commit also finds it in the log.
+	rs.log.Info("serving commit", "commit", commit, "revision", rev, "build_ms", time.Since(start).Milliseconds())
 	rs.hold(rel)
 	rs.clearFailure()
 	if rs.hooks.switched != nil {
 		rs.hooks.switched(rel)
 	}
 	rs.changed()
-	rs.log.Info("serving commit", "commit", commit, "revision", rev, "build_ms", time.Since(start).Milliseconds())
 	return nil
 }
 

@@ -183,13 +183,25 @@ async function loadWorkspace() {
   if (Object.keys(S.pending.files).length) savePending();
 }
 
-async function loadPredeclared() {
-  try {
-    const res = await fetch("predeclared.json", { cache: "no-cache" });
-    S.predeclared = await res.json();
-  } catch {
-    S.predeclared = [];
-  }
+// loadPredeclared fetches the predeclared names once; a fetch that failed is tried again
+// the next time completions ask for them (predeclaredNames), not left empty for the page's life.
+let predeclaredLoad = null;
+function loadPredeclared() {
+  predeclaredLoad ??= (async () => {
+    try {
+      const res = await fetch("predeclared.json", { cache: "no-cache" });
+      if (!res.ok) throw new Error(res.statusText);
+      S.predeclared = await res.json();
+    } catch {
+      predeclaredLoad = null;
+    }
+  })();
+  return predeclaredLoad;
+}
+
+function predeclaredNames() {
+  if (!S.predeclared.length) loadPredeclared();
+  return S.predeclared;
 }
 
 // ---- session -------------------------------------------------------------------------
@@ -490,7 +502,7 @@ function makeState(tab, text) {
   if (tab.path.endsWith(".star")) {
     exts.push(pythonLanguage.data.of({
       autocomplete: starlarkCompletions({
-        predeclared: () => S.predeclared,
+        predeclared: predeclaredNames,
         paths: () => treePaths(),
         source: (p) => (tab.commit ? S.commitFiles.get(tab.commit)?.get(p)?.text : workingText(p)),
       }),
