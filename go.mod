@@ -87,3 +87,5 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	sigs.k8s.io/yaml v1.6.0 // indirect
 )
+
+replace go.starlark.net => ./third_party/go.starlark.net

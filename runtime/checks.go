@@ -49,18 +49,18 @@ func newChecks(lim Limits) *checks {
 // code reaches them with. They override the universe and the unchecked builtins.
 func (c *checks) predeclared() starlark.StringDict {
 	d := starlark.StringDict{
-		checkAdd:        starlark.NewBuiltin("+", c.binary(syntax.PLUS)),
-		checkMul:        starlark.NewBuiltin("*", c.binary(syntax.STAR)),
-		checkMod:        starlark.NewBuiltin("%", c.percent(c.binary(syntax.PERCENT))), // percentflags.go
-		checkShl:        starlark.NewBuiltin("<<", c.binary(syntax.LTLT)),
-		checkAugmentAdd: starlark.NewBuiltin("+=", c.augment(syntax.PLUS)),
-		checkAugmentMul: starlark.NewBuiltin("*=", c.augment(syntax.STAR)),
-		checkAugmentMod: starlark.NewBuiltin("%=", c.augment(syntax.PERCENT)),
-		checkAugmentShl: starlark.NewBuiltin("<<=", c.augment(syntax.LTLT)),
-		checkAttr:       starlark.NewBuiltin("getattr", c.attr),
-		checkStar:       starlark.NewBuiltin("*", c.star),
+		checkAdd:        newCheck("+", c.binary(syntax.PLUS)),
+		checkMul:        newCheck("*", c.binary(syntax.STAR)),
+		checkMod:        newCheck("%", c.percent(c.binary(syntax.PERCENT))), // percentflags.go
+		checkShl:        newCheck("<<", c.binary(syntax.LTLT)),
+		checkAugmentAdd: newCheck("+=", c.augment(syntax.PLUS)),
+		checkAugmentMul: newCheck("*=", c.augment(syntax.STAR)),
+		checkAugmentMod: newCheck("%=", c.augment(syntax.PERCENT)),
+		checkAugmentShl: newCheck("<<=", c.augment(syntax.LTLT)),
+		checkAttr:       newCheck("getattr", c.attr),
+		checkStar:       newCheck("*", c.star),
 		"getattr":       starlark.NewBuiltin("getattr", c.getattr),
-		checkEnter:      starlark.NewBuiltin("call", c.enter),
+		checkEnter:      newCheck("call", c.enter),
 		"response":      starlark.NewBuiltin("response", c.response),
 		"json":          c.json(),
 	}
@@ -80,8 +80,9 @@ func (c *checks) predeclared() starlark.StringDict {
 	} {
 		d[name] = c.wrap(starlark.Universe[name].(*starlark.Builtin), estimate)
 	}
-	d["str"] = starlark.NewBuiltin("str", c.str(c.wrap(starlark.Universe["str"].(*starlark.Builtin), c.text(false))))
-	d[checkConcat] = starlark.NewBuiltin("+", c.concat)
+	general := c.wrap(starlark.Universe["str"].(*starlark.Builtin), c.text(false))
+	d["str"] = newWrapper(general, "str", c.str(general))
+	d[checkConcat] = newCheck("+", c.concat)
 	for name, b := range c.directMethodBuiltins() {
 		d[name] = b
 	}
@@ -89,7 +90,7 @@ func (c *checks) predeclared() starlark.StringDict {
 	// for years. Each element they visit counts as a step.
 	for _, name := range []string{"min", "max", "any", "all"} {
 		inner := starlark.Universe[name].(*starlark.Builtin)
-		d[name] = starlark.NewBuiltin(name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		d[name] = newWrapper(inner, name, func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 			return callMetered(thread, inner, args, kwargs)
 		})
 	}
@@ -114,7 +115,7 @@ func describedAs(what string) func(starlark.Tuple) string {
 // wrap returns a builtin of the same name as inner that checks estimate first. inner is
 // called without a frame of its own, so tracebacks are those of the unchecked function.
 func (c *checks) wrap(inner *starlark.Builtin, estimate estimator) *starlark.Builtin {
-	return starlark.NewBuiltin(inner.Name(), func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return newWrapper(inner, inner.Name(), func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		size, err := estimate.size(args, kwargs)
 		if err != nil {
 			return nil, err

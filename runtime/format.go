@@ -431,7 +431,7 @@ func fastJoin(sep string, x starlark.Value, max int64) (string, bool) {
 // the method x.name, checked as x.name is, is called with args. The builtin has the
 // method's name, so tracebacks read as those of the method.
 func (c *checks) direct(name string, fast func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool)) *starlark.Builtin {
-	return starlark.NewBuiltin(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return newCheck(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if len(args) == 0 {
 			return nil, fmt.Errorf("internal error: %s check called with no receiver", b.Name())
 		}
@@ -450,6 +450,7 @@ func (c *checks) direct(name string, fast func(thread *starlark.Thread, recv sta
 				return nil, err
 			}
 		}
+		rest = forward(m, rest)
 		if bm, ok := m.(*starlark.Builtin); ok {
 			return bm.CallInternal(thread, rest, kwargs) // this call's frame stands for the method's
 		}

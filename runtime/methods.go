@@ -121,7 +121,7 @@ func (c *checks) buildMethods() map[methodKey]*starlark.Builtin {
 		if err != nil || !ok {
 			panic("runtime: go.starlark.net has no method " + key.receiver + "." + key.name)
 		}
-		methods[key] = starlark.NewBuiltin(key.name, c.methodFunc(inner, key.receiver+"."+key.name, check))
+		methods[key] = newWrapper(inner, key.name, c.methodFunc(inner, key.receiver+"."+key.name, check))
 	}
 	return methods
 }

@@ -34,13 +34,13 @@ var setChecks = map[syntax.Token]string{
 // addWorkChecks adds the work checks to d, the checks' predeclared names, and wraps the
 // universe functions there that hash or compare.
 func (c *checks) addWorkChecks(d starlark.StringDict) {
-	d[checkKey] = starlark.NewBuiltin("hash", c.key)
-	d[checkSliced] = starlark.NewBuiltin("slice", c.sliced)
+	d[checkKey] = newCheck("hash", c.key)
+	d[checkSliced] = newCheck("slice", c.sliced)
 	for op, name := range compareChecks {
-		d[name] = starlark.NewBuiltin(op.String(), c.compare(op))
+		d[name] = newCheck(op.String(), c.compare(op))
 	}
 	for op, name := range setChecks {
-		d[name] = starlark.NewBuiltin(op.String(), c.setOp(op))
+		d[name] = newCheck(op.String(), c.setOp(op))
 	}
 	d["dict"] = c.weighed(starlark.Universe["dict"].(*starlark.Builtin), func(args starlark.Tuple, _ []starlark.Tuple) (int64, int64, error) {
 		if len(args) != 1 {
@@ -67,7 +67,7 @@ func (c *checks) addWorkChecks(d starlark.StringDict) {
 // weighed returns inner checked by estimate, which returns the bytes the call allocates
 // and the values it hashes or compares.
 func (c *checks) weighed(inner *starlark.Builtin, estimate func(starlark.Tuple, []starlark.Tuple) (int64, int64, error)) *starlark.Builtin {
-	return starlark.NewBuiltin(inner.Name(), func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	return newWrapper(inner, inner.Name(), func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		size, visits, err := estimate(args, kwargs)
 		if err != nil {
 			return nil, err

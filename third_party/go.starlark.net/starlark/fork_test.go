@@ -1,0 +1,117 @@
+package starlark_test
+
+// Tests of this repository's changes to go.starlark.net (FORK.md).
+
+import (
+	"testing"
+	"unsafe"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+)
+
+// argsRecorder returns a builtin function that records, for each call, the address of
+// its args slice's first slot and the slice itself.
+func argsRecorder(addrs *[]unsafe.Pointer, kept *[]starlark.Tuple) func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+	return func(_ *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		*addrs = append(*addrs, unsafe.Pointer(&args[0]))
+		*kept = append(*kept, args)
+		return starlark.None, nil
+	}
+}
+
+func TestBorrowingBuiltin_GetsTheOperandStackOthersACopy(t *testing.T) {
+	var borrowedAddrs, copiedAddrs []unsafe.Pointer
+	var borrowed, copied []starlark.Tuple
+	predeclared := starlark.StringDict{
+		"borrow": starlark.NewBorrowingBuiltin("borrow", argsRecorder(&borrowedAddrs, &borrowed)),
+		"keep":   starlark.NewBuiltin("keep", argsRecorder(&copiedAddrs, &copied)),
+	}
+	// Each pair of calls is made from the same operand stack slots.
+	src := `
+def f():
+    borrow(1, 2)
+    borrow(3, 4)
+    keep(5, 6)
+    keep(7, 8)
+f()
+`
+	if _, err := starlark.ExecFileOptions(&syntax.FileOptions{}, &starlark.Thread{}, "fork.star", src, predeclared); err != nil {
+		t.Fatal(err)
+	}
+	if len(borrowedAddrs) != 2 || borrowedAddrs[0] != borrowedAddrs[1] {
+		t.Errorf("a borrowing builtin's calls from the same stack slots got args at %v, want one address (the operand stack, not a copy)", borrowedAddrs)
+	}
+	if len(copiedAddrs) != 2 || copiedAddrs[0] == copiedAddrs[1] {
+		t.Errorf("a builtin's calls got args at %v, want two copies", copiedAddrs)
+	}
+	// The slices a non-borrowing builtin kept are its own: later calls do not change them.
+	for i, want := range []string{"(5, 6)", "(7, 8)"} {
+		if got := copied[i].String(); got != want {
+			t.Errorf("kept args of call %d = %s, want %s", i+1, got, want)
+		}
+	}
+	// The borrowed view was overwritten by the later calls, made from the same slots: why
+	// a builtin that keeps its args must not borrow them.
+	if got := borrowed[0].String(); got != "(7, 8)" {
+		t.Errorf("first borrowed args after the last call = %s, want the last call's (7, 8)", got)
+	}
+}
+
+func TestBorrowingBuiltin_BindReceiverKeepsTheKind(t *testing.T) {
+	fn := func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		return starlark.None, nil
+	}
+	if !starlark.NewBorrowingBuiltin("m", fn).BindReceiver(starlark.None).BorrowsArgs() {
+		t.Error("a bound borrowing builtin does not borrow its args")
+	}
+	if starlark.NewBuiltin("m", fn).BindReceiver(starlark.None).BorrowsArgs() {
+		t.Error("a bound builtin borrows its args")
+	}
+}
+
+// The builtins and methods of the language borrow their args (none keeps the slice).
+func TestBorrowingBuiltin_UniverseAndMethodsBorrow(t *testing.T) {
+	for name, v := range starlark.Universe {
+		if b, ok := v.(*starlark.Builtin); ok && !b.BorrowsArgs() {
+			t.Errorf("universe %s does not borrow its args", name)
+		}
+	}
+	receivers := []starlark.HasAttrs{starlark.String(""), starlark.Bytes(""), starlark.NewList(nil), starlark.NewDict(0), starlark.NewSet(0)}
+	for _, recv := range receivers {
+		for _, name := range recv.AttrNames() {
+			m, err := recv.Attr(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, ok := m.(*starlark.Builtin); ok && !b.BorrowsArgs() {
+				t.Errorf("%s.%s does not borrow its args", recv.Type(), name)
+			}
+		}
+	}
+}
+
+// Predeclared and universal names are resolved once per module: a module made with an
+// environment keeps using its values, and a name missing from the predeclared
+// environment is still reported.
+func TestResolvedNames_ServeEachModuleItsOwnEnvironment(t *testing.T) {
+	src := `x = greeting + " " + str(len(greeting))`
+	_, prog, err := starlark.SourceProgramOptions(&syntax.FileOptions{}, "names.star", src, func(name string) bool { return name == "greeting" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, greeting := range []string{"hello", "bonjour"} {
+		globals, err := prog.Init(&starlark.Thread{}, starlark.StringDict{"greeting": starlark.String(greeting)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := greeting + " " + map[string]string{"hello": "5", "bonjour": "7"}[greeting]
+		if got := globals["x"]; got != starlark.String(want) {
+			t.Errorf("x = %v, want %q", got, want)
+		}
+	}
+	_, err = prog.Init(&starlark.Thread{}, starlark.StringDict{})
+	if err == nil || err.Error() != "internal error: predeclared variable greeting is uninitialized" {
+		t.Errorf("Init without greeting: err = %v, want the uninitialized-variable error", err)
+	}
+}
