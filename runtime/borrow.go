@@ -28,13 +28,8 @@ func newWrapper(inner *starlark.Builtin, name string, fn builtinFunc) *starlark.
 // itself when fn borrows them too (a Starlark function never changes its arguments),
 // otherwise a copy fn may keep.
 func forward(fn starlark.Value, args starlark.Tuple) starlark.Tuple {
-	switch fn := fn.(type) {
-	case *starlark.Function:
+	if starlark.BorrowsArgs(fn) {
 		return args
-	case *starlark.Builtin:
-		if fn.BorrowsArgs() {
-			return args
-		}
 	}
 	return append(starlark.Tuple(nil), args...)
 }

@@ -348,7 +348,7 @@ loop:
 				// unless the callee is another Starlark function,
 				// in which case it can be trusted not to mutate them,
 				// or a Builtin that only borrows them.
-				if !borrowsArgs(stack[sp-1]) || args != nil {
+				if !BorrowsArgs(stack[sp-1]) || args != nil {
 					positional = slices.Clone(positional)
 				}
 			}
@@ -712,11 +712,14 @@ func (c *cell) Freeze() {
 func (c *cell) Truth() Bool           { panic("unreachable") }
 func (c *cell) Hash() (uint32, error) { panic("unreachable") }
 
-// borrowsArgs reports whether the CALL instruction may pass fn a view of
-// its operand stack as positional arguments rather than a copy: fn is a
-// Starlark function (which never mutates its arguments, see CallInternal)
-// or a Builtin that only borrows them (NewBorrowingBuiltin).
-func borrowsArgs(fn Value) bool {
+// BorrowsArgs reports whether a call of fn may be passed a view of the
+// caller's positional arguments rather than a copy, as the CALL
+// instruction does: fn is a Starlark function (which never mutates its
+// arguments, see CallInternal) or a Builtin that only borrows them
+// (NewBorrowingBuiltin). A builtin that received borrowed arguments and
+// passes them on to another callable must copy them unless BorrowsArgs
+// reports true for it.
+func BorrowsArgs(fn Value) bool {
 	switch fn := fn.(type) {
 	case *Function:
 		return true
