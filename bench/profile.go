@@ -158,15 +158,15 @@ func profilePage(ctx context.Context, e *env, pg hotPage) (cpuProfile, error) {
 	if prof.checks, err = pprofFocus(ctx, file, checksFrames); err != nil {
 		return prof, err
 	}
+	// The total is read even from an empty profile ("Total samples = 0"); only a header
+	// without it (pprof's format changed) is an error.
 	for _, h := range prof.header {
 		if m := pprofTotal.FindStringSubmatch(h); m != nil {
 			prof.total = pprofSeconds(m[1])
+			return prof, nil
 		}
 	}
-	if prof.total == 0 {
-		return prof, fmt.Errorf("go tool pprof printed no total:\n%s", strings.Join(prof.header, "\n"))
-	}
-	return prof, nil
+	return prof, fmt.Errorf("go tool pprof printed no total:\n%s", strings.Join(prof.header, "\n"))
 }
 
 var (
@@ -196,7 +196,8 @@ func pprofFocus(ctx context.Context, file, focus string) (float64, error) {
 	return strconv.ParseFloat(m[1], 64)
 }
 
-// errNoRows is pprofTop's error for a profile with no row to show.
+// errNoRows is pprofTop's error for a profile with no row to show; the header is still
+// returned.
 var errNoRows = errors.New("go tool pprof printed no rows")
 
 // pprofTop runs `go tool pprof -top` on file and returns its header and rows.
@@ -224,7 +225,7 @@ func pprofTop(ctx context.Context, file string, args ...string) (header []string
 		rows = append(rows, pprofRow{flat: pprofSeconds(f[0]), cum: pprofSeconds(f[3]), cumPct: cumPct, name: strings.Join(f[5:], " "), text: line})
 	}
 	if len(rows) == 0 {
-		return nil, nil, fmt.Errorf("%w:\n%s", errNoRows, out)
+		return header, nil, fmt.Errorf("%w:\n%s", errNoRows, out)
 	}
 	return header, rows, nil
 }
