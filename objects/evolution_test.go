@@ -10,6 +10,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/starbase/starbase/objects"
+	"github.com/starbase/starbase/runtime"
 )
 
 // countersV1Methods is countersV1 with other method bodies: what a developer pushes.
@@ -307,5 +308,24 @@ func testMigrate_RefusesNewerObjectsAndBadNames(t *testing.T, open storeOpener) 
 		if err := objects.Migrate(t.Context(), st, v1.resolve, class, 10, nil); err == nil {
 			t.Errorf("Migrate(%q): no error", class)
 		}
+	}
+}
+
+// testMigrate_StopsARecursionOfStoredCode runs a migration whose stored __migrate__
+// recurses without end: Migrate's own thread limits the depth of calls as the Loader's
+// threads do, so it fails with ErrDepthLimit and changes no object.
+func testMigrate_StopsARecursionOfStoredCode(t *testing.T, open storeOpener) {
+	st := open(t)
+	v1 := newCode(map[string]string{"counters.star": countersV1, "app.star": counterHandlers})
+	id := v1.mustCall(t, st, "app.star", "create", str("c"))
+	recursive := strings.Replace(countersV2, "def _migrate(fields, from_version):\n",
+		"def _deeper(n):\n    return _deeper(n + 1)\n\ndef _migrate(fields, from_version):\n    _deeper(0)\n", 1)
+	v2 := newCode(map[string]string{"counters.star": recursive, "app.star": v2Handlers})
+	err := objects.Migrate(t.Context(), st, v2.resolve, "counters.star:Counter", 10, nil)
+	if !errors.Is(err, runtime.ErrDepthLimit) || !strings.Contains(err.Error(), "over the limit of 1000") {
+		t.Fatalf("Migrate with a recursive __migrate__: got %v, want ErrDepthLimit at 1000 calls", err)
+	}
+	if _, version := storedRecord(t, st, id); version != 1 {
+		t.Errorf("the object is stored as version %d after the failed Migrate, want 1", version)
 	}
 }

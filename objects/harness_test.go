@@ -51,6 +51,7 @@ var dataTests = []struct {
 	{"Migrate_UpgradesEveryObjectInResumableBatches", testMigrate_UpgradesEveryObjectInResumableBatches},
 	{"Migrate_HalvesBatchesThatDoNotFitOneCommit", testMigrate_HalvesBatchesThatDoNotFitOneCommit},
 	{"Migrate_RefusesNewerObjectsAndBadNames", testMigrate_RefusesNewerObjectsAndBadNames},
+	{"Migrate_StopsARecursionOfStoredCode", testMigrate_StopsARecursionOfStoredCode},
 	{"DB_StoredValuesRoundTripExactly", testDB_StoredValuesRoundTripExactly},
 	{"DB_FindUsesTheIndexes", testDB_FindUsesTheIndexes},
 	{"DB_QueryAnswersLikeAScan", testDB_QueryAnswersLikeAScan},

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.starlark.net/starlark"
+
+	"github.com/starbase/starbase/runtime"
 )
 
 // migrateAttempts bounds the attempts of each batch of Migrate.
@@ -41,6 +43,7 @@ func Migrate(ctx context.Context, eng Engine, resolve ClassResolver, class strin
 		batch = 100
 	}
 	thread := &starlark.Thread{Name: "migrate " + class}
+	runtime.LimitCallDepth(thread, runtime.DefaultMaxCallDepth) // __migrate__ is stored code
 	defer context.AfterFunc(ctx, func() { thread.Cancel(context.Cause(ctx).Error()) })()
 
 	// class may be an alias of m (classes.go): its objects move to m's name.

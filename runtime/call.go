@@ -132,6 +132,7 @@ func (l *Loader) limit(ctx context.Context, e *execution, f func() error) (err e
 	// thread's goroutine) publishes the count and sets the next one.
 	thread.SetMaxExecutionSteps(min(e.maxSteps, stepCheckpoint))
 	thread.OnMaxSteps = stepCheckpointReached
+	thread.SetMaxCallDepth(l.limits.MaxCallDepth, l.tooDeep)
 
 	if ctx.Err() != nil {
 		return stopReason(ctx)
@@ -157,6 +158,22 @@ func (l *Loader) limit(ctx context.Context, e *execution, f func() error) (err e
 		return err
 	}
 	return nil
+}
+
+// LimitCallDepth makes thread refuse a Starlark call that would nest deeper than max
+// (Limits.MaxCallDepth) with ErrDepthLimit: the interpreter checks the depth as each
+// function starts. Every thread the Loader runs is limited so; a thread made outside it
+// that calls stored functions must be too.
+func LimitCallDepth(thread *starlark.Thread, max int) {
+	thread.SetMaxCallDepth(max, tooDeep(max))
+}
+
+// tooDeep returns the error of a call that would nest deeper than max.
+func tooDeep(max int) func(depth int) error {
+	return func(depth int) error {
+		return fmt.Errorf("%w: %d nested calls, over the limit of %d (Limits.MaxCallDepth); does a recursion lack its base case?",
+			ErrDepthLimit, depth, max)
+	}
 }
 
 // stepCheckpointReached is the OnMaxSteps of threads run by limit.

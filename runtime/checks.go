@@ -26,7 +26,6 @@ const MaxIntBits = 1 << 20
 // execution (for the heap guard), and then performs exactly the original operation.
 type checks struct {
 	maxAlloc    int64
-	maxDepth    int
 	maxResponse int64
 
 	universeGetattr *starlark.Builtin // the unchecked getattr, which c.getattr calls
@@ -38,7 +37,7 @@ type checks struct {
 
 func newChecks(lim Limits) *checks {
 	c := &checks{
-		maxAlloc: int64(lim.MaxAllocBytes), maxDepth: lim.MaxCallDepth, maxResponse: int64(lim.MaxResponseBytes),
+		maxAlloc: int64(lim.MaxAllocBytes), maxResponse: int64(lim.MaxResponseBytes),
 		universeGetattr: starlark.Universe["getattr"].(*starlark.Builtin),
 	}
 	c.methods = c.buildMethods()
@@ -60,7 +59,6 @@ func (c *checks) predeclared() starlark.StringDict {
 		checkAttr:       newCheck("getattr", c.attr),
 		checkStar:       newCheck("*", c.star),
 		"getattr":       starlark.NewBuiltin("getattr", c.getattr),
-		checkEnter:      newCheck("call", c.enter),
 		"response":      starlark.NewBuiltin("response", c.response),
 		"json":          c.json(),
 	}
@@ -426,16 +424,6 @@ func formatSize(format string, args starlark.Tuple, kwargs []starlark.Tuple, bud
 		}
 	}
 	return size, nil
-}
-
-// enter is called first by every Starlark function: it bounds the depth of calls.
-func (c *checks) enter(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
-	// The frames are the Starlark ones and builtins in between, without this one.
-	if depth := thread.CallStackDepth() - 1; depth > c.maxDepth {
-		return nil, fmt.Errorf("%w: %d nested calls, over the limit of %d (Limits.MaxCallDepth); does a recursion lack its base case?",
-			ErrDepthLimit, depth, c.maxDepth)
-	}
-	return starlark.True, nil
 }
 
 // getattr returns x.name as the interpreter would.

@@ -73,8 +73,9 @@
 //
 //   - Steps (MaxSteps, 10M) and wall time (Timeout 10s, LoadTimeout 5s): checked by the
 //     interpreter between instructions.
-//   - Call depth (MaxCallDepth, 1000): every Starlark function starts with a check, so
-//     unbounded recursion fails with [ErrDepthLimit] (TestLimits_AttacksAreStoppedWhileOthersAreServed,
+//   - Call depth (MaxCallDepth, 1000): the interpreter checks the depth as every Starlark
+//     function starts (Thread.SetMaxCallDepth, in the fork of go.starlark.net), so unbounded
+//     recursion fails with [ErrDepthLimit] (TestLimits_AttacksAreStoppedWhileOthersAreServed,
 //     /recurse) long before go.starlark.net alone would stop it, deep in goroutine stack.
 //   - Memory of one operation (MaxAllocBytes, 128 MiB). Go has no per-goroutine memory
 //     limit and Starlark none either; go.starlark.net checks only repetition, against

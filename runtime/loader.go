@@ -192,6 +192,8 @@ type Loader struct {
 
 	// The causes of the timeouts of Call and of module runs, built once.
 	callTimeout, loadTimeout error
+	// tooDeep makes the error of a call nested deeper than limits.MaxCallDepth.
+	tooDeep func(depth int) error
 
 	ctx    context.Context // canceled by Close; bounds module runs and compilations
 	cancel context.CancelFunc
@@ -252,6 +254,7 @@ func New(opts Options) (*Loader, error) {
 		limits:      limits,
 		callTimeout: fmt.Errorf("%w: call ran longer than %v", ErrTimeout, limits.Timeout),
 		loadTimeout: fmt.Errorf("%w: module top level ran longer than %v", ErrTimeout, limits.LoadTimeout),
+		tooDeep:     tooDeep(limits.MaxCallDepth),
 		cacheDir:    opts.CacheDir,
 		predeclared: predeclared,
 		config:      configID(predeclared),

@@ -32,8 +32,9 @@ import (
 //	x[k]       ->  x[$key(k)]       (not when k is a literal), also as a target, and the
 //	                                keys of dict displays {k: v}: a dict key is hashed
 //	x[i:j]     ->  $sliced(x[i:j])  charges the copy a slice makes
-//	def f(...): body        ->  def f(...): $enter(); body
-//	lambda ...: e           ->  lambda ...: $enter() and e
+//
+// The depth of calls is bounded by the interpreter (Thread.SetMaxCallDepth in the fork of
+// go.starlark.net), not by a check in each function.
 //
 // A chain a + b + c (left to right, without parentheses) becomes one $concat(a, b, c),
 // which joins strings with one allocation instead of one per +, and otherwise adds pair by
@@ -48,17 +49,16 @@ import (
 // the checks nor shadow them. Each inserted call is placed at the position of the operator
 // it replaces, so tracebacks point where they did. rewriteVersion is part of every cache
 // key: change it whenever the rewriting changes.
-const rewriteVersion = "checks-5"
+const rewriteVersion = "checks-6"
 
 // Names of the checks the rewriting inserts.
 const (
-	checkAdd   = "$add"
-	checkMul   = "$mul"
-	checkMod   = "$mod"
-	checkShl   = "$shl"
-	checkAttr  = "$attr"
-	checkStar  = "$star"
-	checkEnter = "$enter"
+	checkAdd  = "$add"
+	checkMul  = "$mul"
+	checkMod  = "$mod"
+	checkShl  = "$shl"
+	checkAttr = "$attr"
+	checkStar = "$star"
 
 	checkAugmentAdd = "$augment_add"
 	checkAugmentMul = "$augment_mul"
@@ -120,7 +120,6 @@ func (r *rewriter) stmt(s syntax.Stmt) syntax.Stmt {
 	case *syntax.DefStmt:
 		r.params(s.Params)
 		s.Body = r.stmts(s.Body)
-		s.Body = enterBody(s.Def, s.Body)
 	case *syntax.ExprStmt:
 		s.X = r.expr(s.X)
 	case *syntax.ForStmt:
@@ -141,24 +140,6 @@ func (r *rewriter) stmt(s syntax.Stmt) syntax.Stmt {
 	case *syntax.BranchStmt, *syntax.LoadStmt:
 	}
 	return s
-}
-
-// enterBody returns body with a call of $enter first, after the docstring if there is one
-// (so that the function keeps its doc).
-func enterBody(pos syntax.Position, body []syntax.Stmt) []syntax.Stmt {
-	enter := &syntax.ExprStmt{X: call(pos, checkEnter)}
-	at := 0
-	if len(body) > 0 {
-		if e, ok := body[0].(*syntax.ExprStmt); ok {
-			if lit, ok := e.X.(*syntax.Literal); ok && lit.Token == syntax.STRING {
-				at = 1
-			}
-		}
-	}
-	out := make([]syntax.Stmt, 0, len(body)+1)
-	out = append(out, body[:at]...)
-	out = append(out, enter)
-	return append(out, body[at:]...)
 }
 
 // params rewrites the default values of parameters.
@@ -306,8 +287,7 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 		}
 	case *syntax.LambdaExpr:
 		r.params(e.Params)
-		body := r.expr(e.Body)
-		e.Body = &syntax.BinaryExpr{OpPos: e.Lambda, Op: syntax.AND, X: call(e.Lambda, checkEnter), Y: body}
+		e.Body = r.expr(e.Body)
 	case *syntax.Ident, *syntax.Literal:
 	}
 	return e
@@ -474,7 +454,7 @@ func pure(e syntax.Expr) bool {
 	case *syntax.CallExpr:
 		// A check inserted by rewriting (x[i * 2]) has no effect besides its check.
 		// ($call_name calls a method, which may be a function of stored code.)
-		if id, ok := e.Fn.(*syntax.Ident); ok && id.Name != "" && id.Name[0] == '$' && id.Name != checkEnter && !strings.HasPrefix(id.Name, "$call_") {
+		if id, ok := e.Fn.(*syntax.Ident); ok && id.Name != "" && id.Name[0] == '$' && !strings.HasPrefix(id.Name, "$call_") {
 			for _, a := range e.Args {
 				if !pure(a) {
 					return false

@@ -58,6 +58,11 @@ type Thread struct {
 	// The precise meaning of "step" is not specified and may change.
 	Steps, maxSteps uint64
 
+	// maxCallDepth, if positive, bounds the depth of the call stack at
+	// which a Starlark function may start; tooDeep makes the error.
+	maxCallDepth int
+	tooDeep      func(depth int) error
+
 	// cancelReason records the reason from the first call to Cancel.
 	cancelReason atomic.Pointer[string]
 
@@ -81,6 +86,26 @@ func (thread *Thread) ExecutionSteps() uint64 {
 // of calling thread.Cancel("too many steps").
 func (thread *Thread) SetMaxExecutionSteps(max uint64) {
 	thread.maxSteps = max
+}
+
+// SetMaxCallDepth limits the nesting of calls: a call of a Starlark
+// function that would make the call stack (Starlark functions and the
+// built-ins between them) deeper than max fails, before the function
+// runs, with the error tooDeep returns for that depth (a generic error if
+// tooDeep is nil). A max of zero or less removes the limit.
+//
+// Without a limit, only a program that the resolver allowed to recurse
+// is bounded, by a fixed depth of 100,000 calls.
+func (thread *Thread) SetMaxCallDepth(max int, tooDeep func(depth int) error) {
+	thread.maxCallDepth, thread.tooDeep = max, tooDeep
+}
+
+// callDepthError returns the error of a call that would reach depth.
+func (thread *Thread) callDepthError(depth int) error {
+	if thread.tooDeep != nil {
+		return thread.tooDeep(depth)
+	}
+	return fmt.Errorf("%d nested calls, over the limit of %d", depth, thread.maxCallDepth)
 }
 
 // Uncancel resets the cancellation state.

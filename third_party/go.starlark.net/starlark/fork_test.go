@@ -3,6 +3,9 @@ package starlark_test
 // Tests of this repository's changes to go.starlark.net (FORK.md).
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -113,5 +116,63 @@ func TestResolvedNames_ServeEachModuleItsOwnEnvironment(t *testing.T) {
 	_, err = prog.Init(&starlark.Thread{}, starlark.StringDict{})
 	if err == nil || err.Error() != "internal error: predeclared variable greeting is uninitialized" {
 		t.Errorf("Init without greeting: err = %v, want the uninitialized-variable error", err)
+	}
+}
+
+// errTooDeep is the error TestMaxCallDepth's limit makes.
+var errTooDeep = errors.New("too deep")
+
+func TestMaxCallDepth_StopsTheCallThatWouldNestDeeper(t *testing.T) {
+	// f(n) recurses n times below the top level, through a builtin in between.
+	src := `
+def f(n):
+    if n > 0:
+        call(f, n - 1)
+`
+	opts := &syntax.FileOptions{Recursion: true}
+	predeclared := starlark.StringDict{
+		"call": starlark.NewBuiltin("call", func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+			return starlark.Call(thread, args[0], args[1:], nil)
+		}),
+	}
+	globals, err := starlark.ExecFileOptions(opts, &starlark.Thread{}, "depth.star", src, predeclared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := globals["f"]
+	// f(n) makes a stack of 2n+1 frames: f, then call and f for each level.
+	for _, tc := range []struct {
+		max, n  int
+		tooDeep int // the depth refused, or 0 if the call succeeds
+	}{
+		{max: 7, n: 3},
+		{max: 7, n: 4, tooDeep: 9},
+		{max: 1, n: 0},
+		{max: 0, n: 500}, // no limit
+	} {
+		var refused []int
+		thread := &starlark.Thread{}
+		thread.SetMaxCallDepth(tc.max, func(depth int) error {
+			refused = append(refused, depth)
+			return fmt.Errorf("%w at %d", errTooDeep, depth)
+		})
+		_, err := starlark.Call(thread, f, starlark.Tuple{starlark.MakeInt(tc.n)}, nil)
+		switch {
+		case tc.tooDeep == 0 && err != nil:
+			t.Errorf("max %d, f(%d): %v, want success", tc.max, tc.n, err)
+		case tc.tooDeep != 0 && (!errors.Is(err, errTooDeep) || len(refused) != 1 || refused[0] != tc.tooDeep):
+			t.Errorf("max %d, f(%d): error %v after refusing depths %v, want errTooDeep at depth %d only", tc.max, tc.n, err, refused, tc.tooDeep)
+		}
+		if thread.CallStackDepth() != 0 {
+			t.Errorf("max %d, f(%d): %d frames left on the stack", tc.max, tc.n, thread.CallStackDepth())
+		}
+	}
+
+	// Without tooDeep, the error says what was refused.
+	thread := &starlark.Thread{}
+	thread.SetMaxCallDepth(2, nil)
+	_, err = starlark.Call(thread, f, starlark.Tuple{starlark.MakeInt(1)}, nil)
+	if err == nil || !strings.Contains(err.Error(), "3 nested calls, over the limit of 2") {
+		t.Errorf("default error: got %v, want one naming 3 nested calls and the limit of 2", err)
 	}
 }

@@ -23,6 +23,10 @@ func (fn *Function) CallInternal(thread *Thread, args Tuple, kwargs []Tuple) (Va
 	// but allows CALL to avoid a copy.
 
 	f := fn.funcode
+	// The caller (Call) has pushed fn's frame.
+	if depth := len(thread.stack); thread.maxCallDepth > 0 && depth > thread.maxCallDepth {
+		return nil, thread.callDepthError(depth)
+	}
 	if f.Prog.Recursion {
 		// prevent stack overflow
 		//
@@ -125,15 +129,14 @@ loop:
 		pc++
 		var arg uint32
 		if op >= compile.OpcodeArgMin {
-			// TODO(adonovan): opt: profile this.
-			// Perhaps compiling big endian would be less work to decode?
-			for s := uint(0); ; s += 7 {
-				b := code[pc]
+			// Most arguments fit in the first byte of their varint.
+			b := code[pc]
+			pc++
+			arg = uint32(b & 0x7f)
+			for s := uint(7); b >= 0x80; s += 7 {
+				b = code[pc]
 				pc++
 				arg |= uint32(b&0x7f) << s
-				if b < 0x80 {
-					break
-				}
 			}
 		}
 		if vmdebug {
