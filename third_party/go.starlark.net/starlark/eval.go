@@ -58,6 +58,9 @@ type Thread struct {
 	// The precise meaning of "step" is not specified and may change.
 	Steps, maxSteps uint64
 
+	// values holds the locals and operand stacks of the thread's calls.
+	values valueStack
+
 	// maxCallDepth, if positive, bounds the depth of the call stack at
 	// which a Starlark function may start; tooDeep makes the error.
 	maxCallDepth int

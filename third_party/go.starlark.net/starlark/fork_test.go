@@ -54,10 +54,60 @@ f()
 			t.Errorf("kept args of call %d = %s, want %s", i+1, got, want)
 		}
 	}
-	// The borrowed view was overwritten by the later calls, made from the same slots: why
-	// a builtin that keeps its args must not borrow them.
-	if got := borrowed[0].String(); got != "(7, 8)" {
-		t.Errorf("first borrowed args after the last call = %s, want the last call's (7, 8)", got)
+	// The borrowed view was overwritten by the later calls, made from the same slots, and
+	// cleared when f returned: why a builtin that keeps its args must not borrow them.
+	if got := borrowed[0].String(); got != "(<nil>, <nil>)" {
+		t.Errorf("first borrowed args after f returned = %s, want (<nil>, <nil>): f's space, cleared", got)
+	}
+}
+
+func TestValueStack_CallsReuseTheSpaceOfReturnedCalls(t *testing.T) {
+	var addrs []unsafe.Pointer
+	var kept []starlark.Tuple
+	predeclared := starlark.StringDict{"borrow": starlark.NewBorrowingBuiltin("borrow", argsRecorder(&addrs, &kept))}
+	// g's operand stack holds borrow's arguments: its address is where g's space is.
+	// deep(n) nests n calls, each with its own locals, far more than a first chunk holds.
+	src := `
+def g(x):
+    borrow(x, 0)
+
+def deep(n, acc):
+    a, b, c = n, n * 2, acc
+    if n == 0:
+        return c
+    return deep(n - 1, c + a + b - n)
+
+def f():
+    g(1)
+    g(2)
+    g()  # fails: g takes one argument
+`
+	thread := &starlark.Thread{}
+	globals, err := starlark.ExecFileOptions(&syntax.FileOptions{Recursion: true}, thread, "space.star", src, predeclared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := starlark.Call(thread, globals["f"], nil, nil); err == nil || !strings.Contains(err.Error(), "missing 1 argument (x)") {
+		t.Fatalf("f(): got %v, want the error of g()'s missing argument", err)
+	}
+	if _, err := starlark.Call(thread, globals["f"], nil, nil); err == nil {
+		t.Fatal("f() again: no error")
+	}
+	if len(addrs) != 4 || addrs[0] != addrs[1] || addrs[2] != addrs[0] || addrs[3] != addrs[0] {
+		t.Errorf("g's calls, in two calls of f, the second after a call that failed to bind its arguments, had their space at %v, want one address", addrs)
+	}
+	for i, args := range kept {
+		if args[0] != nil || args[1] != nil {
+			t.Errorf("g's call %d left %v in its space after returning, want it cleared", i+1, args)
+		}
+	}
+	// Recursion across chunks returns the value each frame's own locals compute.
+	got, err := starlark.Call(thread, globals["deep"], starlark.Tuple{starlark.MakeInt(2000), starlark.MakeInt(0)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := starlark.MakeInt(2000 * 2001); got != want { // the sum of 2n for n in 1..2000
+		t.Errorf("deep(2000, 0) = %v, want %v", got, want)
 	}
 }
 

@@ -51,19 +51,16 @@ func (fn *Function) CallInternal(thread *Thread, args Tuple, kwargs []Tuple) (Va
 
 	fr := thread.frameAt(0)
 
-	// Allocate space for stack and locals.
-	// Logically these do not escape from this frame
-	// (See https://github.com/golang/go/issues/20533.)
-	//
-	// This heap allocation looks expensive, but I was unable to get
-	// more than 1% real time improvement in a large alloc-heavy
-	// benchmark (in which this alloc was 8% of alloc-bytes)
-	// by allocating space for 8 Values in each frame, or
-	// by allocating stack by slicing an array held by the Thread
-	// that is expanded in chunks of min(k, nspace), for k=256 or 1024.
+	// Take space for stack and locals from the thread's stack of values,
+	// and give it back, cleared, on return. Logically it does not escape
+	// from this frame (https://github.com/golang/go/issues/20533): values
+	// are copied out of it (setArgs copies the arguments, CALL copies them
+	// for a callee that keeps them, MAKETUPLE and MAKELIST copy), and a
+	// closure captures cells, which are separate allocations.
 	nlocals := len(f.Locals)
 	nspace := nlocals + f.MaxStack
-	space := make([]Value, nspace)
+	space := thread.values.alloc(nspace)
+	defer thread.values.free(space)
 	locals := space[:nlocals:nlocals] // local variables, starting with parameters
 	stack := space[nlocals:]          // operand stack
 
@@ -91,7 +88,8 @@ func (fn *Function) CallInternal(thread *Thread, args Tuple, kwargs []Tuple) (Va
 	// - there is exactly one return statement
 	// - there is no redefinition of 'err'.
 
-	var iterstack []Iterator // stack of active iterators
+	var iterbuf [2]Iterator
+	iterstack := iterbuf[:0] // stack of active iterators
 
 	// Use defer so that application panics can pass through
 	// interpreter without leaving thread in a bad state.
