@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -39,15 +40,21 @@ const (
 	checkJoin   = "$call_join"
 	checkRepl   = "$call_replace"
 	checkFormat = "$call_format"
+	checkAppend = "$call_append"
+	checkInsert = "$call_insert"
 )
 
 // directMethods are the methods whose direct calls x.name(args) (without *args or
 // **kwargs) are rewritten to $call_name(x, args...): one builtin call instead of two (the
-// checked x.name, then its call) and no bound method allocated.
+// checked x.name, then its call) and no bound method allocated. join, replace and format
+// build strings (checked, with native fast paths); append and insert are the methods
+// pages call most, in loops.
 var directMethods = map[string]string{
 	"join":    checkJoin,
 	"replace": checkRepl,
 	"format":  checkFormat,
+	"append":  checkAppend,
+	"insert":  checkInsert,
 }
 
 // scalarLen returns the length of the text of v as str (or, with quote, repr) writes it,
@@ -427,19 +434,17 @@ func fastJoin(sep string, x starlark.Value, max int64) (string, bool) {
 }
 
 // direct returns the builtin of $call_name(x, args...), the rewriting of the direct call
-// x.name(args...): when x is a string and fast knows the call, fast answers it; otherwise
-// the method x.name, checked as x.name is, is called with args. The builtin has the
-// method's name, so tracebacks read as those of the method.
-func (c *checks) direct(name string, fast func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool)) *starlark.Builtin {
+// x.name(args...): fast answers the calls it knows; otherwise the method x.name, checked
+// as x.name is, is called with args. The builtin has the method's name, so tracebacks
+// read as those of the method.
+func (c *checks) direct(name string, fast func(thread *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool)) *starlark.Builtin {
 	return newCheck(name, func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if len(args) == 0 {
 			return nil, fmt.Errorf("internal error: %s check called with no receiver", b.Name())
 		}
 		recv, rest := args[0], args[1:]
-		if s, ok := recv.(starlark.String); ok {
-			if v, ok := fast(thread, recv, string(s), rest, kwargs); ok {
-				return v, nil
-			}
+		if v, ok := fast(thread, recv, rest, kwargs); ok {
+			return v, nil
 		}
 		var m starlark.Value
 		if checked := c.checkedMethod(recv, name); checked != nil {
@@ -458,10 +463,20 @@ func (c *checks) direct(name string, fast func(thread *starlark.Thread, recv sta
 	})
 }
 
+// onString is the fast path of a direct call for a string receiver s.
+func onString(fast func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool)) func(*starlark.Thread, starlark.Value, starlark.Tuple, []starlark.Tuple) (starlark.Value, bool) {
+	return func(thread *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+		if s, ok := recv.(starlark.String); ok {
+			return fast(thread, recv, string(s), args, kwargs)
+		}
+		return nil, false
+	}
+}
+
 // directMethodBuiltins returns the builtins of the direct method calls, by check name.
 func (c *checks) directMethodBuiltins() starlark.StringDict {
 	return starlark.StringDict{
-		checkJoin: c.direct("join", func(thread *starlark.Thread, _ starlark.Value, sep string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+		checkJoin: c.direct("join", onString(func(thread *starlark.Thread, _ starlark.Value, sep string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
 			if len(args) != 1 || len(kwargs) != 0 {
 				return nil, false
 			}
@@ -470,8 +485,8 @@ func (c *checks) directMethodBuiltins() starlark.StringDict {
 				c.charge(thread, int64(len(s)))
 			}
 			return starlark.String(s), ok
-		}),
-		checkRepl: c.direct("replace", func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+		})),
+		checkRepl: c.direct("replace", onString(func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
 			if len(args) != 2 || len(kwargs) != 0 {
 				return nil, false
 			}
@@ -491,13 +506,36 @@ func (c *checks) directMethodBuiltins() starlark.StringDict {
 				c.charge(thread, size)
 			}
 			return starlark.String(strings.Replace(s, string(old), string(repl), -1)), true // as string_replace
-		}),
-		checkFormat: c.direct("format", func(thread *starlark.Thread, _ starlark.Value, format string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+		})),
+		checkFormat: c.direct("format", onString(func(thread *starlark.Thread, _ starlark.Value, format string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
 			s, ok := fastFormat(format, args, kwargs, c.maxAlloc)
 			if ok && int64(len(s)) >= smallBytes {
 				c.charge(thread, int64(len(s)))
 			}
 			return starlark.String(s), ok
+		})),
+		checkAppend: c.direct("append", func(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+			l, ok := recv.(*starlark.List)
+			if !ok || len(args) != 1 || len(kwargs) != 0 || l.Append(args[0]) != nil {
+				return nil, false // the method answers, or fails as it does
+			}
+			return starlark.None, true
+		}),
+		checkInsert: c.direct("insert", func(_ *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+			l, ok := recv.(*starlark.List)
+			if !ok || len(args) != 2 || len(kwargs) != 0 {
+				return nil, false
+			}
+			index, ok := args[0].(starlark.Int)
+			if !ok {
+				return nil, false
+			}
+			// An index beyond 32 bits (far out of any list) takes the method's path.
+			i, exact := index.Int64()
+			if !exact || i < math.MinInt32 || i > math.MaxInt32 || l.Insert(int(i), args[1]) != nil {
+				return nil, false // the method answers, or fails as it does
+			}
+			return starlark.None, true
 		}),
 	}
 }

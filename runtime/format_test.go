@@ -108,11 +108,51 @@ func TestFastPaths_MatchUpstream(t *testing.T) {
 	checkSameAsUpstream(t, exprs)
 }
 
+// TestListMethods_MatchUpstream is the differential test of the direct calls of append
+// and insert ($call_append, $call_insert): on lists, with every kind of index, and on
+// receivers and arguments their fast paths decline (other types, a frozen list, keyword
+// arguments), each returns what go.starlark.net returns, or fails with its message.
+func TestListMethods_MatchUpstream(t *testing.T) {
+	receivers := []string{`[]`, `[1, 2, 3]`, `["a"]`, `FROZEN`, `(1,)`, `"s"`, `{"a": 1}`, `None`}
+	indices := []string{`0`, `1`, `2`, `3`, `4`, `100`, `-1`, `-3`, `-4`, `-100`, `(1 << 31)`, `-(1 << 31)`, `(1 << 70)`, `True`, `1.0`, `"0"`, `None`}
+	values := []string{`0`, `"x"`, `None`, `[9]`}
+	var exprs []string
+	for _, r := range receivers {
+		// [(the call, the receiver after it) for l in [receiver]][0]
+		for _, v := range values {
+			exprs = append(exprs, fmt.Sprintf("[(l.append(%s), l) for l in [%s]][0]", v, r))
+		}
+		for _, i := range indices {
+			for _, v := range values {
+				exprs = append(exprs, fmt.Sprintf("[(l.insert(%s, %s), l) for l in [%s]][0]", i, v, r))
+			}
+		}
+		exprs = append(exprs,
+			fmt.Sprintf("[(l.append(), l) for l in [%s]][0]", r),
+			fmt.Sprintf("[(l.append(1, 2), l) for l in [%s]][0]", r),
+			fmt.Sprintf("[(l.append(object = 1), l) for l in [%s]][0]", r),
+			fmt.Sprintf("[(l.insert(0), l) for l in [%s]][0]", r),
+			fmt.Sprintf("[(l.insert(0, 1, 2), l) for l in [%s]][0]", r),
+			fmt.Sprintf("[(l.insert(index = 0, object = 1), l) for l in [%s]][0]", r),
+		)
+	}
+	// A list appended to while it is iterated.
+	exprs = append(exprs, `[l.append(x) for l in [[1, 2]] for x in l]`, `[l.insert(0, x) for l in [[1, 2]] for x in l]`)
+	checkSameAsUpstreamWith(t, "FROZEN = [1, 2]\n", exprs)
+}
+
 // checkSameAsUpstream evaluates each expression through a Loader and through
 // go.starlark.net alone, and fails on any difference.
 func checkSameAsUpstream(t *testing.T, exprs []string) {
 	t.Helper()
+	checkSameAsUpstreamWith(t, "", exprs)
+}
+
+// checkSameAsUpstreamWith is checkSameAsUpstream in a module that starts with prelude.
+func checkSameAsUpstreamWith(t *testing.T, prelude string, exprs []string) {
+	t.Helper()
 	var src strings.Builder
+	src.WriteString(prelude)
 	for i, e := range exprs {
 		fmt.Fprintf(&src, "def e%d():\n    return %s\n", i, e)
 	}

@@ -22,8 +22,9 @@ import (
 //	x.name     ->  $attr(x, "name") for the method names that allocate or iterate (see
 //	               checkedMethods); getattr(x, name) is checked the same way (checks.go)
 //	f(*x)      ->  f(*$star(x))     (the call collects the elements of x)
-//	x.join(y)  ->  $call_join(x, y) (and x.replace(...), x.format(...): a direct call of a
-//	               checked method, without *args or **kwargs, is one check; format.go)
+//	x.join(y)  ->  $call_join(x, y) (and x.replace(...), x.format(...), x.append(...),
+//	               x.insert(...): a direct call of one of these methods, without *args or
+//	               **kwargs, is one builtin call, with no bound method; format.go)
 //	x == y     ->  $eq(x, y)        and !=, <, <=, >, >= (not when an operand is a literal),
 //	x in y     ->  $in(x, y)        not in (not when y is a literal): these hash or
 //	                                compare, which costs a visit per path (work.go)
@@ -49,7 +50,7 @@ import (
 // the checks nor shadow them. Each inserted call is placed at the position of the operator
 // it replaces, so tracebacks point where they did. rewriteVersion is part of every cache
 // key: change it whenever the rewriting changes.
-const rewriteVersion = "checks-6"
+const rewriteVersion = "checks-7"
 
 // Names of the checks the rewriting inserts.
 const (

@@ -1399,24 +1399,8 @@ func list_insert(_ *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, erro
 	if err := unpackPositionalArgsNoEscape(b.Name(), args, kwargs, 2, &index, &object); err != nil {
 		return nil, err
 	}
-	if err := recv.checkMutable("insert into"); err != nil {
+	if err := recv.Insert(index, object); err != nil {
 		return nil, nameErr(b, err)
-	}
-
-	if index < 0 {
-		index += recv.Len()
-	}
-
-	if index >= recv.Len() {
-		// end
-		recv.elems = append(recv.elems, object)
-	} else {
-		if index < 0 {
-			index = 0 // start
-		}
-		recv.elems = append(recv.elems, nil)
-		copy(recv.elems[index+1:], recv.elems[index:]) // slide up one
-		recv.elems[index] = object
 	}
 	return None, nil
 }

@@ -1134,6 +1134,30 @@ func (l *List) Append(v Value) error {
 	return nil
 }
 
+// Insert inserts v before index, as the method insert does: a negative
+// index counts from the end, and an index out of range inserts at the
+// start or the end.
+func (l *List) Insert(index int, v Value) error {
+	if err := l.checkMutable("insert into"); err != nil {
+		return err
+	}
+	if index < 0 {
+		index += l.Len()
+	}
+	if index >= l.Len() {
+		// end
+		l.elems = append(l.elems, v)
+	} else {
+		if index < 0 {
+			index = 0 // start
+		}
+		l.elems = append(l.elems, nil)
+		copy(l.elems[index+1:], l.elems[index:]) // slide up one
+		l.elems[index] = v
+	}
+	return nil
+}
+
 func (l *List) Clear() error {
 	if err := l.checkMutable("clear"); err != nil {
 		return err
