@@ -391,8 +391,10 @@ func (l *Loader) run(commit code.ID, n *node, budget *Budget) (starlark.StringDi
 // cost about ten times more.
 const (
 	// programBytesPerEncodedByte scales the length of a program's encoding to the
-	// memory of its decoded form (bytecode, constants, names, positions, Go headers).
-	programBytesPerEncodedByte = 4
+	// memory of its decoded form (bytecode, constants, names, positions, Go headers),
+	// with the instructions the interpreter decodes on a function's first call (12 bytes
+	// each, for one to six bytes of the encoding).
+	programBytesPerEncodedByte = 10
 	// valueOverhead is charged for each value of a module's globals on top of its
 	// contents: headers, the dict entry or list slot holding it.
 	valueOverhead = 48

@@ -103,9 +103,9 @@ func (fn *Function) CallInternal(thread *Thread, args Tuple, kwargs []Tuple) (Va
 	}()
 
 	sp := 0
-	var pc uint32
+	var pc uint32 // the index in insns of the next instruction
 	var result Value
-	code := f.Code
+	insns := f.Instructions()
 loop:
 	for {
 		thread.Steps++
@@ -121,22 +121,10 @@ loop:
 			break loop
 		}
 
-		fr.pc = pc
-
-		op := compile.Opcode(code[pc])
+		insn := insns[pc]
+		fr.pc = insn.PC
 		pc++
-		var arg uint32
-		if op >= compile.OpcodeArgMin {
-			// Most arguments fit in the first byte of their varint.
-			b := code[pc]
-			pc++
-			arg = uint32(b & 0x7f)
-			for s := uint(7); b >= 0x80; s += 7 {
-				b = code[pc]
-				pc++
-				arg |= uint32(b&0x7f) << s
-			}
-		}
+		op, arg := insn.Op, insn.Arg
 		if vmdebug {
 			fmt.Fprintln(os.Stderr, stack[:sp]) // very verbose!
 			compile.PrintOp(f, fr.pc, op, arg)

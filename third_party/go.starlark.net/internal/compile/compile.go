@@ -29,8 +29,10 @@ import (
 	"bytes"
 	"fmt"
 	"log"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -345,6 +347,70 @@ type Funcode struct {
 
 	lntOnce sync.Once
 	lnt     []pclinecol // decoded line number table
+
+	insnsOnce sync.Once
+	insns     []Insn // decoded Code
+}
+
+// An Insn is an instruction of a Funcode's Code, decoded.
+type Insn struct {
+	Op Opcode
+	// Arg is the argument of an instruction that has one (Op >= OpcodeArgMin).
+	// For the jumps (JMP, CJMP, ITERJMP), it is the index of the target
+	// instruction in Instructions, not its address in Code.
+	Arg uint32
+	PC  uint32 // the address of the instruction in Code, for Position
+}
+
+// Instructions returns fn.Code decoded: the interpreter reads an
+// instruction and its argument with one load instead of decoding a
+// varint. It is computed once; the result must not be modified.
+func (fn *Funcode) Instructions() []Insn {
+	fn.insnsOnce.Do(fn.decodeInsns)
+	return fn.insns
+}
+
+// decodeInsns decodes fn.Code into fn.insns. It is called at most once.
+func (fn *Funcode) decodeInsns() {
+	code := fn.Code
+	insns := make([]Insn, 0, len(code))
+	index := make(map[uint32]uint32) // of each instruction, by address
+	for pc := 0; pc < len(code); {
+		insn := Insn{Op: Opcode(code[pc]), PC: uint32(pc)}
+		pc++
+		if insn.Op >= OpcodeArgMin {
+			var s uint
+			for ; ; s += 7 {
+				if pc >= len(code) || s > 28 {
+					// Malformed: the instruction is dropped, and reaching it
+					// fails with an index out of range, as reading past the
+					// end of Code did.
+					goto done
+				}
+				b := code[pc]
+				pc++
+				insn.Arg |= uint32(b&0x7f) << s
+				if b < 0x80 {
+					break
+				}
+			}
+		}
+		index[insn.PC] = uint32(len(insns))
+		insns = append(insns, insn)
+	}
+done:
+	index[uint32(len(code))] = uint32(len(insns)) // the end, as an address
+	for i, insn := range insns {
+		switch insn.Op {
+		case JMP, CJMP, ITERJMP:
+			target, ok := index[insn.Arg]
+			if !ok {
+				target = math.MaxUint32 // not an instruction: out of range, as a malformed jump
+			}
+			insns[i].Arg = target
+		}
+	}
+	fn.insns = slices.Clone(insns)
 }
 
 type pclinecol struct {
