@@ -1278,6 +1278,9 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 		*fr = frame{}
 
 		thread.stack = thread.stack[:len(thread.stack)-1] // pop
+		if len(thread.stack) == 0 {
+			thread.values.release()
+		}
 	}()
 
 	result, err := c.CallInternal(thread, args, kwargs)

@@ -64,7 +64,18 @@ f()
 func TestValueStack_CallsReuseTheSpaceOfReturnedCalls(t *testing.T) {
 	var addrs []unsafe.Pointer
 	var kept []starlark.Tuple
-	predeclared := starlark.StringDict{"borrow": starlark.NewBorrowingBuiltin("borrow", argsRecorder(&addrs, &kept))}
+	var errs []error
+	predeclared := starlark.StringDict{
+		"borrow": starlark.NewBorrowingBuiltin("borrow", argsRecorder(&addrs, &kept)),
+		// twice calls f twice, from the same frame, and records their errors.
+		"twice": starlark.NewBuiltin("twice", func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+			for range 2 {
+				_, err := starlark.Call(thread, args[0], nil, nil)
+				errs = append(errs, err)
+			}
+			return starlark.None, nil
+		}),
+	}
 	// g's operand stack holds borrow's arguments: its address is where g's space is.
 	// deep(n) nests n calls, each with its own locals, far more than a first chunk holds.
 	src := `
@@ -81,17 +92,22 @@ def f():
     g(1)
     g(2)
     g()  # fails: g takes one argument
+
+def main():
+    twice(f)
 `
 	thread := &starlark.Thread{}
 	globals, err := starlark.ExecFileOptions(&syntax.FileOptions{Recursion: true}, thread, "space.star", src, predeclared)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := starlark.Call(thread, globals["f"], nil, nil); err == nil || !strings.Contains(err.Error(), "missing 1 argument (x)") {
-		t.Fatalf("f(): got %v, want the error of g()'s missing argument", err)
+	if _, err := starlark.Call(thread, globals["main"], nil, nil); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := starlark.Call(thread, globals["f"], nil, nil); err == nil {
-		t.Fatal("f() again: no error")
+	for _, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "missing 1 argument (x)") {
+			t.Errorf("f(): got %v, want the error of g()'s missing argument", err)
+		}
 	}
 	if len(addrs) != 4 || addrs[0] != addrs[1] || addrs[2] != addrs[0] || addrs[3] != addrs[0] {
 		t.Errorf("g's calls, in two calls of f, the second after a call that failed to bind its arguments, had their space at %v, want one address", addrs)
