@@ -463,6 +463,25 @@ func (c *checks) direct(name string, fast func(thread *starlark.Thread, recv sta
 	})
 }
 
+// replaceAll is strings.Replace(s, old, repl, -1) for a non-empty old, whose n
+// occurrences in s (the first at index first) make a result of size bytes: it scans s
+// once more, where strings.Replace would count them again first.
+func replaceAll(s, old, repl string, first, n, size int) string {
+	var b strings.Builder
+	b.Grow(size)
+	start, at := 0, first
+	for k := range n {
+		b.WriteString(s[start:at])
+		b.WriteString(repl)
+		start = at + len(old)
+		if k < n-1 {
+			at = start + strings.Index(s[start:], old)
+		}
+	}
+	b.WriteString(s[start:])
+	return b.String()
+}
+
 // onString is the fast path of a direct call for a string receiver s.
 func onString(fast func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool)) func(*starlark.Thread, starlark.Value, starlark.Tuple, []starlark.Tuple) (starlark.Value, bool) {
 	return func(thread *starlark.Thread, recv starlark.Value, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
@@ -495,17 +514,27 @@ func (c *checks) directMethodBuiltins() starlark.StringDict {
 			if !ok1 || !ok2 || int64(len(s)) > c.maxAlloc { // replaceSize counts at least s
 				return nil, false
 			}
-			if old != "" && !strings.Contains(s, string(old)) {
-				return recv, true // unchanged: strings.Replace would return s itself
-			}
-			if len(repl) > len(old) || old == "" {
+			if old == "" {
 				size, _ := replaceSize(starlark.String(s), args, nil)
 				if size > c.maxAlloc {
 					return nil, false
 				}
 				c.charge(thread, size)
+				return starlark.String(strings.Replace(s, "", string(repl), -1)), true // as string_replace
 			}
-			return starlark.String(strings.Replace(s, string(old), string(repl), -1)), true // as string_replace
+			first := strings.Index(s, string(old))
+			if first < 0 {
+				return recv, true // unchanged: strings.Replace would return s itself
+			}
+			n := 1 + strings.Count(s[first+len(old):], string(old))
+			size := satAdd(int64(len(s)), satMul(int64(n), int64(len(repl)-len(old))))
+			if size > c.maxAlloc {
+				return nil, false
+			}
+			if len(repl) > len(old) {
+				c.charge(thread, size)
+			}
+			return starlark.String(replaceAll(s, string(old), string(repl), first, n, int(size))), true
 		})),
 		checkFormat: c.direct("format", onString(func(thread *starlark.Thread, _ starlark.Value, format string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
 			s, ok := fastFormat(format, args, kwargs, c.maxAlloc)

@@ -278,6 +278,32 @@ func FuzzPercent(f *testing.F) {
 	})
 }
 
+// FuzzReplace checks that the fast path of the direct call s.replace(old, repl), when it
+// answers, answers what go.starlark.net's str.replace answers.
+func FuzzReplace(f *testing.F) {
+	f.Add("a&b<c>&&", "&", "&amp;")
+	f.Add("aaaa", "aa", "a")
+	f.Add("ünï", "", "-")
+	f.Add("abc", "abc", "")
+	f.Fuzz(func(t *testing.T, s, old, repl string) {
+		c := newChecks(DefaultLimits())
+		args := starlark.Tuple{starlark.String(s), starlark.String(old), starlark.String(repl)}
+		thread := &starlark.Thread{}
+		got, err := c.directMethodBuiltins()[checkRepl].(*starlark.Builtin).CallInternal(thread, args, nil)
+		if err != nil {
+			t.Fatalf("%q.replace(%q, %q): %v", s, old, repl, err)
+		}
+		m, _ := starlark.String(s).Attr("replace")
+		want, err := starlark.Call(thread, m, args[1:], nil)
+		if err != nil {
+			t.Fatalf("upstream %q.replace(%q, %q): %v", s, old, repl, err)
+		}
+		if got != want {
+			t.Fatalf("%q.replace(%q, %q): fast path gives %q, upstream %q", s, old, repl, got, want)
+		}
+	})
+}
+
 // FuzzFormat checks that fastFormat, when it answers, answers what go.starlark.net's
 // str.format answers.
 func FuzzFormat(f *testing.F) {

@@ -1595,6 +1595,22 @@ func CompareDepth(op syntax.Token, x, y Value, depth int) (bool, error) {
 	if depth < 1 {
 		return false, fmt.Errorf("comparison exceeded maximum recursion depth")
 	}
+	// Fast paths for the most common operands: the general case below
+	// reaches the same result through two interface conversions.
+	switch x := x.(type) {
+	case Int:
+		if y, ok := y.(Int); ok {
+			xs, xb := x.get()
+			ys, yb := y.get()
+			if xb == nil && yb == nil {
+				return threeway(op, signum64(xs-ys)), nil // safe: int32 operands
+			}
+		}
+	case String:
+		if y, ok := y.(String); ok {
+			return threeway(op, strings.Compare(string(x), string(y))), nil
+		}
+	}
 	if sameType(x, y) {
 		if xcomp, ok := x.(Comparable); ok {
 			return xcomp.CompareSameType(op, y, depth)
