@@ -41,7 +41,9 @@ const (
 	checkRepl   = "$call_replace"
 	checkFormat = "$call_format"
 	checkAppend = "$call_append"
-	checkInsert = "$call_insert"
+	// checkReplChain is a chain of replace calls with literal arguments (replaceChain).
+	checkReplChain = "$call_replace_chain"
+	checkInsert    = "$call_insert"
 )
 
 // directMethods are the methods whose direct calls x.name(args) (without *args or
@@ -463,6 +465,75 @@ func (c *checks) direct(name string, fast func(thread *starlark.Thread, recv sta
 	})
 }
 
+// fastReplace is strings.Replace(s, old, repl, -1), checked and charged as str.replace
+// is; replaced is false when old does not occur in s (r is s itself), and ok is false if
+// the result would exceed MaxAllocBytes (the method then refuses it).
+func (c *checks) fastReplace(thread *starlark.Thread, s, old, repl string) (r string, replaced, ok bool) {
+	if int64(len(s)) > c.maxAlloc { // replaceSize counts at least s
+		return "", false, false
+	}
+	if old == "" {
+		size, _ := replaceSize(starlark.String(s), starlark.Tuple{starlark.String(old), starlark.String(repl)}, nil)
+		if size > c.maxAlloc {
+			return "", false, false
+		}
+		c.charge(thread, size)
+		return strings.Replace(s, "", repl, -1), true, true // as string_replace
+	}
+	first := strings.Index(s, old)
+	if first < 0 {
+		return s, false, true // strings.Replace would return s itself
+	}
+	n := 1 + strings.Count(s[first+len(old):], old)
+	size := satAdd(int64(len(s)), satMul(int64(n), int64(len(repl)-len(old))))
+	if size > c.maxAlloc {
+		return "", false, false
+	}
+	if len(repl) > len(old) {
+		c.charge(thread, size)
+	}
+	return replaceAll(s, old, repl, first, n, int(size)), true, true
+}
+
+// replaceChain is $call_replace_chain(x, old1, new1, old2, new2, ...), the rewriting of a chain
+// x.replace(old1, new1).replace(old2, new2)... whose arguments are string literals (see
+// rewrite.go): each replace runs as its direct call (replace) would, in order, and only
+// the last result becomes a value. A replace the fast path declines is the direct call,
+// on the value so far, so that it answers or fails exactly as the chain would.
+func (c *checks) replaceChain(thread *starlark.Thread, b, replace *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(args) < 5 || len(args)%2 == 0 || len(kwargs) != 0 {
+		return nil, fmt.Errorf("internal error: %s check called with %d arguments", b.Name(), len(args))
+	}
+	cur := args[0] // the value so far, unless str holds it
+	s, isStr := cur.(starlark.String)
+	str, changed := string(s), false
+	for i := 1; i < len(args); i += 2 {
+		old, ok1 := args[i].(starlark.String)
+		repl, ok2 := args[i+1].(starlark.String)
+		if isStr && ok1 && ok2 {
+			r, replaced, ok := c.fastReplace(thread, str, string(old), string(repl))
+			if ok {
+				str, changed = r, changed || replaced
+				continue
+			}
+		}
+		if changed {
+			cur, changed = starlark.String(str), false
+		}
+		v, err := replace.CallInternal(thread, starlark.Tuple{cur, args[i], args[i+1]}, nil)
+		if err != nil {
+			return nil, err
+		}
+		cur = v
+		s, isStr = cur.(starlark.String)
+		str = string(s)
+	}
+	if changed {
+		return starlark.String(str), nil
+	}
+	return cur, nil
+}
+
 // replaceAll is strings.Replace(s, old, repl, -1) for a non-empty old, whose n
 // occurrences in s (the first at index first) make a result of size bytes: it scans s
 // once more, where strings.Replace would count them again first.
@@ -494,6 +565,24 @@ func onString(fast func(thread *starlark.Thread, recv starlark.Value, s string, 
 
 // directMethodBuiltins returns the builtins of the direct method calls, by check name.
 func (c *checks) directMethodBuiltins() starlark.StringDict {
+	replace := c.direct("replace", onString(func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
+		if len(args) != 2 || len(kwargs) != 0 {
+			return nil, false
+		}
+		old, ok1 := args[0].(starlark.String)
+		repl, ok2 := args[1].(starlark.String)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		r, replaced, ok := c.fastReplace(thread, s, string(old), string(repl))
+		if !ok {
+			return nil, false
+		}
+		if !replaced {
+			return recv, true // unchanged: s itself, already a value
+		}
+		return starlark.String(r), true
+	}))
 	return starlark.StringDict{
 		checkJoin: c.direct("join", onString(func(thread *starlark.Thread, _ starlark.Value, sep string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
 			if len(args) != 1 || len(kwargs) != 0 {
@@ -505,37 +594,10 @@ func (c *checks) directMethodBuiltins() starlark.StringDict {
 			}
 			return starlark.String(s), ok
 		})),
-		checkRepl: c.direct("replace", onString(func(thread *starlark.Thread, recv starlark.Value, s string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
-			if len(args) != 2 || len(kwargs) != 0 {
-				return nil, false
-			}
-			old, ok1 := args[0].(starlark.String)
-			repl, ok2 := args[1].(starlark.String)
-			if !ok1 || !ok2 || int64(len(s)) > c.maxAlloc { // replaceSize counts at least s
-				return nil, false
-			}
-			if old == "" {
-				size, _ := replaceSize(starlark.String(s), args, nil)
-				if size > c.maxAlloc {
-					return nil, false
-				}
-				c.charge(thread, size)
-				return starlark.String(strings.Replace(s, "", string(repl), -1)), true // as string_replace
-			}
-			first := strings.Index(s, string(old))
-			if first < 0 {
-				return recv, true // unchanged: strings.Replace would return s itself
-			}
-			n := 1 + strings.Count(s[first+len(old):], string(old))
-			size := satAdd(int64(len(s)), satMul(int64(n), int64(len(repl)-len(old))))
-			if size > c.maxAlloc {
-				return nil, false
-			}
-			if len(repl) > len(old) {
-				c.charge(thread, size)
-			}
-			return starlark.String(replaceAll(s, string(old), string(repl), first, n, int(size))), true
-		})),
+		checkRepl: replace,
+		checkReplChain: newCheck("replace", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+			return c.replaceChain(thread, b, replace, args, kwargs)
+		}),
 		checkFormat: c.direct("format", onString(func(thread *starlark.Thread, _ starlark.Value, format string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, bool) {
 			s, ok := fastFormat(format, args, kwargs, c.maxAlloc)
 			if ok && int64(len(s)) >= smallBytes {

@@ -141,6 +141,70 @@ func TestListMethods_MatchUpstream(t *testing.T) {
 	checkSameAsUpstreamWith(t, "FROZEN = [1, 2]\n", exprs)
 }
 
+// TestReplaceChain_MatchesUpstream is the differential test of $call_replace_chain: chains
+// of replaces of string literals, fused into one call, on strings with several, overlapping
+// or no occurrences, with empty patterns, and on receivers that are not strings, return
+// what go.starlark.net returns or fail with its message.
+func TestReplaceChain_MatchesUpstream(t *testing.T) {
+	receivers := []string{`"a&b<c>\"d\" & <<>>"`, `""`, `"aaaa"`, `"ünï&"`, `"&amp;"`, `1`, `None`, `b"a&b"`, `["a"]`}
+	chains := []string{
+		`.replace("&", "&amp;").replace("<", "&lt;")`,
+		`.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;")`,
+		`.replace("a", "aa").replace("aa", "a").replace("", "-")`,
+		`.replace("", "").replace("a", "")`,
+		`.replace("&", "&amp;").replace("&amp;", "&")`,
+		`.replace("x", "y").replace("y", "z")`,
+	}
+	var exprs []string
+	for _, r := range receivers {
+		for _, c := range chains {
+			exprs = append(exprs, "("+r+")"+c)
+		}
+	}
+	// Not fused (a count, a variable), and fused after a call that is not.
+	exprs = append(exprs, `"aaa".replace("a", "b", 1).replace("b", "c")`, `[s.replace("a", "b").replace(s, "c") for s in ["ab"]][0]`,
+		`"a-b".replace("-", "+").replace("+", "=").upper().replace("=", "").replace("A", "x")`)
+	checkSameAsUpstream(t, exprs)
+}
+
+// TestReplaceChain_FusesOnlyLiterals shows which chains the rewriting fuses.
+func TestReplaceChain_FusesOnlyLiterals(t *testing.T) {
+	for src, want := range map[string]string{
+		`x.replace("a", "b").replace("c", "d")`:                   `$call_replace_chain(x, "a", "b", "c", "d")`,
+		`x.replace("a", "b").replace("c", "d").replace("e", "f")`: `$call_replace_chain(x, "a", "b", "c", "d", "e", "f")`,
+		`f().replace("a", "b").replace("c", "d")`:                 `$call_replace_chain(f(), "a", "b", "c", "d")`,
+		`x.replace("a", "b")`:                                     `$call_replace(x, "a", "b")`,
+		`x.replace("a", y).replace("c", "d")`:                     `$call_replace($call_replace(x, "a", y), "c", "d")`,
+		`x.replace("a", "b").replace(y, "d")`:                     `$call_replace($call_replace(x, "a", "b"), y, "d")`,
+		`x.replace("a", "b", 1).replace("c", "d")`:                `$call_replace($call_replace(x, "a", "b", 1), "c", "d")`,
+	} {
+		e, err := syntax.ParseExpr("t.star", src, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := syntaxString((&rewriter{}).expr(e)); got != want {
+			t.Errorf("%s rewritten to %s, want %s", src, got, want)
+		}
+	}
+}
+
+// syntaxString prints the calls, names and literals of e as Starlark.
+func syntaxString(e syntax.Expr) string {
+	switch e := e.(type) {
+	case *syntax.CallExpr:
+		var args []string
+		for _, a := range e.Args {
+			args = append(args, syntaxString(a))
+		}
+		return syntaxString(e.Fn) + "(" + strings.Join(args, ", ") + ")"
+	case *syntax.Ident:
+		return e.Name
+	case *syntax.Literal:
+		return e.Raw
+	}
+	return fmt.Sprintf("<%T>", e)
+}
+
 // checkSameAsUpstream evaluates each expression through a Loader and through
 // go.starlark.net alone, and fails on any difference.
 func checkSameAsUpstream(t *testing.T, exprs []string) {

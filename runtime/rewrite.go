@@ -25,6 +25,9 @@ import (
 //	x.join(y)  ->  $call_join(x, y) (and x.replace(...), x.format(...), x.append(...),
 //	               x.insert(...): a direct call of one of these methods, without *args or
 //	               **kwargs, is one builtin call, with no bound method; format.go)
+//	x.replace("a", "b").replace("c", "d")
+//	           ->  $call_replace_chain(x, "a", "b", "c", "d") (a chain of replaces of string
+//	               literals by string literals is one call; replaceChain)
 //	x == y     ->  $eq(x, y)        and !=, <, <=, >, >= (not when an operand is a literal),
 //	x in y     ->  $in(x, y)        not in (not when y is a literal): these hash or
 //	                                compare, which costs a visit per path (work.go)
@@ -50,7 +53,7 @@ import (
 // the checks nor shadow them. Each inserted call is placed at the position of the operator
 // it replaces, so tracebacks point where they did. rewriteVersion is part of every cache
 // key: change it whenever the rewriting changes.
-const rewriteVersion = "checks-7"
+const rewriteVersion = "checks-8"
 
 // Names of the checks the rewriting inserts.
 const (
@@ -231,7 +234,7 @@ func (r *rewriter) expr(e syntax.Expr) syntax.Expr {
 			r.exprs(e.Args)
 			e.Fn = &syntax.Ident{NamePos: dot.Dot, Name: directMethods[dot.Name.Name]}
 			e.Args = append([]syntax.Expr{dot.X}, e.Args...)
-			return e
+			return replaceChain(e)
 		}
 		e.Fn = r.expr(e.Fn)
 		r.exprs(e.Args) // keyword arguments are BinaryExpr{EQ}: only their value changes
@@ -428,6 +431,44 @@ func isNumber(e syntax.Expr, ints bool) bool {
 }
 
 // call returns the call name(args...) placed at pos.
+// replaceChain fuses e, a direct call $call_replace(x, old, new), into the call of its
+// receiver when both replace a string literal with one:
+//
+//	x.replace("&", "&amp;").replace("<", "&lt;")
+//	    ->  $call_replace_chain(x, "&", "&amp;", "<", "&lt;")
+//
+// and so on along a longer chain. The literals are evaluated in any order with the same
+// effect, so x first, then the replacements in order, is what the chain did; the fused call
+// keeps the position of the first replace, where an error of x.replace points.
+func replaceChain(e *syntax.CallExpr) syntax.Expr {
+	if e.Fn.(*syntax.Ident).Name != checkRepl || !stringLiterals(e.Args[1:]) || len(e.Args) != 3 {
+		return e
+	}
+	inner, ok := e.Args[0].(*syntax.CallExpr)
+	if !ok {
+		return e
+	}
+	fn, ok := inner.Fn.(*syntax.Ident)
+	if !ok || !(fn.Name == checkRepl && len(inner.Args) == 3 || fn.Name == checkReplChain) || !stringLiterals(inner.Args[1:]) {
+		return e
+	}
+	fn.Name = checkReplChain
+	inner.Args = append(inner.Args, e.Args[1:]...)
+	inner.Rparen = e.Rparen
+	return inner
+}
+
+// stringLiterals reports whether every one of args is a string literal (not a keyword
+// argument).
+func stringLiterals(args []syntax.Expr) bool {
+	for _, a := range args {
+		if lit, ok := a.(*syntax.Literal); !ok || lit.Token != syntax.STRING {
+			return false
+		}
+	}
+	return true
+}
+
 func call(pos syntax.Position, name string, args ...syntax.Expr) *syntax.CallExpr {
 	end := pos
 	if len(args) > 0 {
