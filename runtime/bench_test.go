@@ -140,6 +140,14 @@ def run():
         s = "Item 5 <f & co>".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;")
     return s
 `,
+	"fast_list_methods": `
+def run():
+    for i in range(1000):
+        l = []
+        l.append(i)
+        l.insert(0, i)
+    return l
+`,
 	"calls": `
 def add(a, b):
     return a - (-b)
