@@ -41,9 +41,10 @@ const (
 	checkRepl   = "$call_replace"
 	checkFormat = "$call_format"
 	checkAppend = "$call_append"
+	checkInsert = "$call_insert"
+
 	// checkReplChain is a chain of replace calls with literal arguments (replaceChain).
 	checkReplChain = "$call_replace_chain"
-	checkInsert    = "$call_insert"
 )
 
 // directMethods are the methods whose direct calls x.name(args) (without *args or
