@@ -102,7 +102,8 @@ func reportFindings(sec *section, profiles []cpuProfile, ratios map[string]float
 	sec.printf("- **Table page against Flask** (%s): per request, Starbase's process used %s of CPU and Flask's workers "+
 		"%s. Running the handler (`Loader.Call`) takes %.0f%% of Starbase's CPU, %s per request, and the rest of its "+
 		"request path %s: the page's 100 rows are formatted by Starlark code (the flat profile is the interpreter's "+
-		"loop, in Starbase's fork of go.starlark.net, its calls, its allocations and the GC).", ratio(ratios["table store/flask"]), ms(ratios["table store cpu"]), ms(ratios["table flask cpu"]),
+		"loop, in Starbase's fork of go.starlark.net, its calls, its allocations and the GC).",
+		ratio(ratios["table store/flask"]), ms(ratios["table store cpu"]), ms(ratios["table flask cpu"]),
 		share(table, "runtime.(*Loader).Call"), us(perReq(table, "runtime.(*Loader).Call")),
 		us(perReq(table, costs[0].fn)-perReq(table, "runtime.(*Loader).Call")))
 	if table.checks >= 1 {
