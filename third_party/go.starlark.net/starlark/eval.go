@@ -71,7 +71,16 @@ type Thread struct {
 
 	// locals holds arbitrary "thread-local" Go values belonging to the client.
 	// They are accessible to the client but not to any Starlark program.
-	locals map[string]any
+	// The first few live in fewLocals, in the order they were set, so that
+	// a thread with a handful of them allocates no map; the rest in locals.
+	fewLocals [fewLocalsCap]threadLocal
+	nfew      int
+	locals    map[string]any
+
+	// frames and framesBuf hold the first frames of the stack, so that a
+	// thread whose calls nest no deeper than len(frames) allocates none.
+	frames    [inlineFrames]frame
+	framesBuf [inlineFrames]*frame
 
 	// proftime holds the accumulated execution time since the last profile event.
 	proftime time.Duration
@@ -136,6 +145,17 @@ func (thread *Thread) Cancel(reason string) {
 // SetLocal sets the thread-local value associated with the specified key.
 // It must not be called after execution begins.
 func (thread *Thread) SetLocal(key string, value any) {
+	for i := range thread.fewLocals[:thread.nfew] {
+		if thread.fewLocals[i].key == key {
+			thread.fewLocals[i].value = value
+			return
+		}
+	}
+	if thread.locals == nil && thread.nfew < fewLocalsCap {
+		thread.fewLocals[thread.nfew] = threadLocal{key, value}
+		thread.nfew++
+		return
+	}
 	if thread.locals == nil {
 		thread.locals = make(map[string]any)
 	}
@@ -144,8 +164,26 @@ func (thread *Thread) SetLocal(key string, value any) {
 
 // Local returns the thread-local value associated with the specified key.
 func (thread *Thread) Local(key string) any {
+	for i := range thread.fewLocals[:thread.nfew] {
+		if thread.fewLocals[i].key == key {
+			return thread.fewLocals[i].value
+		}
+	}
 	return thread.locals[key]
 }
+
+// A threadLocal is one of a thread's first locals (Thread.fewLocals).
+type threadLocal struct {
+	key   string
+	value any
+}
+
+// fewLocalsCap is how many locals a thread holds without a map, and
+// inlineFrames how many call frames it holds without allocating.
+const (
+	fewLocalsCap = 4
+	inlineFrames = 4
+)
 
 // CallFrame returns a copy of the specified frame of the callstack.
 // It should only be used in built-ins called from Starlark code.
@@ -1237,9 +1275,31 @@ func stringRepeat(s String, n Int) (String, error) {
 
 // Call calls the function fn with the specified positional and keyword arguments.
 func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
-	c, ok := fn.(Callable)
-	if !ok {
-		return nil, fmt.Errorf("invalid call of non-function (%s)", fn.Type())
+	// The common callables first: a type switch on concrete types costs
+	// less than the interface assertion, which searches the method table.
+	var c Callable
+	switch fn := fn.(type) {
+	case *Function:
+		c = fn
+	case *Builtin:
+		c = fn
+	default:
+		var ok bool
+		if c, ok = fn.(Callable); !ok {
+			return nil, fmt.Errorf("invalid call of non-function (%s)", fn.Type())
+		}
+	}
+
+	if thread.stack == nil {
+		// one-time initialization of thread
+		if thread.maxSteps == 0 {
+			thread.maxSteps-- // (MaxUint64)
+		}
+		// The first frames are the thread's own (see Thread.frames).
+		for i := range thread.frames {
+			thread.framesBuf[i] = &thread.frames[i]
+		}
+		thread.stack = thread.framesBuf[:0]
 	}
 
 	// Allocate and push a new frame.
@@ -1251,13 +1311,6 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 	}
 	if fr == nil {
 		fr = new(frame)
-	}
-
-	if thread.stack == nil {
-		// one-time initialization of thread
-		if thread.maxSteps == 0 {
-			thread.maxSteps-- // (MaxUint64)
-		}
 	}
 
 	thread.stack = append(thread.stack, fr) // push

@@ -242,3 +242,87 @@ def f(n):
 		t.Errorf("default error: got %v, want one naming 3 nested calls and the limit of 2", err)
 	}
 }
+
+// A thread keeps its first four locals without a map: setting and reading them allocates
+// nothing, and a fifth key makes the map, which then holds the keys set after it. Every
+// key reads back its last value however it is stored.
+func TestThreadLocals_TheFirstFourNeedNoMap(t *testing.T) {
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	allocs := testing.AllocsPerRun(100, func() {
+		var thread starlark.Thread
+		for i, k := range keys[:4] {
+			thread.SetLocal(k, i)
+		}
+		thread.SetLocal("b", 10)
+		if thread.Local("b") != 10 || thread.Local("d") != 3 || thread.Local("e") != nil {
+			panic("wrong local")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("four locals set, one set again and three read: %v allocations, want 0", allocs)
+	}
+
+	thread := new(starlark.Thread)
+	for i, k := range keys {
+		thread.SetLocal(k, i)
+	}
+	thread.SetLocal("a", "first again")
+	thread.SetLocal("f", "last again")
+	want := map[string]any{"a": "first again", "b": 1, "c": 2, "d": 3, "e": 4, "f": "last again", "g": nil}
+	for k, v := range want {
+		if got := thread.Local(k); got != v {
+			t.Errorf("Local(%q) = %v, want %v", k, got, v)
+		}
+	}
+}
+
+// A thread's first four frames are its own: a call of a builtin that calls another
+// allocates no frame, where a thread used to allocate a frame and grow its stack for each
+// new depth. Calls nested deeper than four get frames from the heap, and every depth
+// still sees the whole call stack.
+func TestThreadFrames_ShallowCallsAllocateNone(t *testing.T) {
+	inner := starlark.NewBuiltin("inner", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+		return starlark.None, nil
+	})
+	outer := starlark.NewBuiltin("outer", func(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		return starlark.Call(thread, inner, nil, nil)
+	})
+	allocs := testing.AllocsPerRun(100, func() {
+		thread := new(starlark.Thread)
+		if _, err := starlark.Call(thread, outer, nil, nil); err != nil {
+			panic(err)
+		}
+	})
+	if allocs != 1 { // the thread itself
+		t.Errorf("a new thread calling two nested builtins: %v allocations, want 1 (the thread)", allocs)
+	}
+
+	var stacks []string
+	var nest *starlark.Builtin
+	nest = starlark.NewBuiltin("nest", func(thread *starlark.Thread, _ *starlark.Builtin, args starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+		var names []string
+		for _, fr := range thread.CallStack() {
+			names = append(names, fr.Name)
+		}
+		stacks = append(stacks, strings.Join(names, " "))
+		if n := args[0].(starlark.Int); n.Sign() > 0 {
+			return starlark.Call(thread, nest, starlark.Tuple{starlark.MakeInt(int(n.BigInt().Int64()) - 1)}, nil)
+		}
+		return starlark.None, nil
+	})
+	thread := new(starlark.Thread)
+	for round := range 2 { // the second round reuses the frames of the first
+		stacks = stacks[:0]
+		if _, err := starlark.Call(thread, nest, starlark.Tuple{starlark.MakeInt(6)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		for depth, got := range stacks {
+			if want := strings.TrimSpace(strings.Repeat("nest ", depth+1)); got != want {
+				t.Errorf("round %d, depth %d: call stack %q, want %q", round, depth+1, got, want)
+			}
+		}
+		if len(stacks) != 7 || thread.CallStackDepth() != 0 {
+			t.Errorf("round %d: %d calls, depth %d after return; want 7 calls and depth 0", round, len(stacks), thread.CallStackDepth())
+		}
+	}
+}
