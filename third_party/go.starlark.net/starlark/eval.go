@@ -1306,7 +1306,8 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 	var fr *frame
 	// Optimization: use slack portion of thread.stack
 	// slice as a freelist of empty frames.
-	if n := len(thread.stack); n < cap(thread.stack) {
+	n := len(thread.stack)
+	if n < cap(thread.stack) {
 		fr = thread.stack[n : n+1][0]
 	}
 	if fr == nil {
@@ -1330,8 +1331,10 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 		// reuse it if it is large enough.
 		*fr = frame{}
 
-		thread.stack = thread.stack[:len(thread.stack)-1] // pop
-		if len(thread.stack) == 0 {
+		// Pop, to the depth before the call: a builtin that panicked
+		// under callBuiltin left its frame above this one.
+		thread.stack = thread.stack[:n]
+		if n == 0 {
 			thread.values.release()
 		}
 	}()
@@ -1348,6 +1351,38 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 		err = thread.evalError(err)
 	}
 
+	return result, err
+}
+
+// callBuiltin is Call for a Builtin that the interpreter's CALL calls:
+// the same frame, result check and error, without Call's deferred pop. A
+// panic in b leaves b's frame on the stack, and the deferred pop of the
+// Call that runs the calling Starlark function cuts the stack back to that
+// function's depth, so the thread stays usable (TestPanicSafety).
+func callBuiltin(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+	var fr *frame
+	n := len(thread.stack)
+	if n < cap(thread.stack) {
+		fr = thread.stack[n : n+1][0]
+	}
+	if fr == nil {
+		fr = new(frame)
+	}
+	thread.stack = append(thread.stack, fr)
+	fr.callable = b
+	thread.beginProfSpan()
+
+	result, err := b.fn(thread, b, args, kwargs)
+	if result == nil && err == nil {
+		err = fmt.Errorf("internal error: nil (not None) returned from %s", b)
+	}
+	if err != nil && !is[*EvalError](err) {
+		err = thread.evalError(err)
+	}
+
+	thread.endProfSpan()
+	*fr = frame{}
+	thread.stack = thread.stack[:n]
 	return result, err
 }
 

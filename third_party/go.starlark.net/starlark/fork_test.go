@@ -326,3 +326,46 @@ func TestThreadFrames_ShallowCallsAllocateNone(t *testing.T) {
 		}
 	}
 }
+
+// The interpreter calls builtins without Call's deferred pop: a builtin that panics leaves
+// its frame, and the pop of the Starlark function below it cuts the stack back. After a
+// recovered panic three calls deep, the thread's stack is empty and the next call sees
+// exactly its own frames.
+func TestCallBuiltin_APanicLeavesTheStackAsItWas(t *testing.T) {
+	var seen string
+	predeclared := starlark.StringDict{
+		"boom": starlark.NewBuiltin("boom", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+			panic("boom")
+		}),
+		"where": starlark.NewBuiltin("where", func(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
+			var names []string
+			for _, fr := range thread.CallStack() {
+				names = append(names, fr.Name)
+			}
+			seen = strings.Join(names, " ")
+			return starlark.None, nil
+		}),
+	}
+	thread := new(starlark.Thread)
+	globals, err := starlark.ExecFile(thread, "p.star", "def a():\n    b()\ndef b():\n    boom()\ndef c():\n    where()\n", predeclared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != "boom" {
+				t.Fatalf("recovered %v, want the builtin's panic", p)
+			}
+		}()
+		starlark.Call(thread, globals["a"], nil, nil)
+	}()
+	if d := thread.CallStackDepth(); d != 0 {
+		t.Errorf("after the recovered panic: call stack depth %d, want 0", d)
+	}
+	if _, err := starlark.Call(thread, globals["c"], nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "c where" {
+		t.Errorf("the next call's builtin saw the stack %q, want \"c where\"", seen)
+	}
+}

@@ -363,7 +363,13 @@ loop:
 			}
 
 			thread.endProfSpan()
-			z, err2 := Call(thread, function, positional, kvpairs)
+			var z Value
+			var err2 error
+			if b, ok := function.(*Builtin); ok {
+				z, err2 = callBuiltin(thread, b, positional, kvpairs)
+			} else {
+				z, err2 = Call(thread, function, positional, kvpairs)
+			}
 			thread.beginProfSpan()
 			if err2 != nil {
 				err = err2
