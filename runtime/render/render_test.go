@@ -3,6 +3,7 @@ package render_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -230,5 +231,53 @@ func TestParse_LayoutsShareTheirPartsByPath(t *testing.T) {
 		if err != nil || string(v.(starlark.String)) != want {
 			t.Errorf("render(%q) = %v, %v, want %q", page, v, err, want)
 		}
+	}
+}
+
+// A render starts with the room of the file's last output (parsedSet.lastSize): renders
+// of one file whose outputs shrink and grow in turn are each whole, and a render whose
+// limit is below the last output's size is still refused over its own limit.
+func TestRender_SizedByTheLastOutputAndStillBounded(t *testing.T) {
+	r := render.New(render.Options{})
+	predeclared := r.Predeclared()
+	snap := snapshot(map[string]string{
+		"app.star":         "def page(n):\n    return render(\"templates/t.html\", items = range(n))\n",
+		"templates/t.html": "{{range .items}}<p>{{.}}</p>{{end}}",
+	})
+	run := func(limits runtime.Limits, n int) (string, error) {
+		l, err := runtime.New(runtime.Options{Predeclared: predeclared, Limits: limits, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		globals, err := l.Load(context.Background(), snap, "app.star")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), starlark.Tuple{starlark.MakeInt(n)}, nil, runtime.CallOptions{})
+		if err != nil {
+			return "", err
+		}
+		return string(v.(starlark.String)), nil
+	}
+	want := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "<p>%d</p>", i)
+		}
+		return b.String()
+	}
+	for _, n := range []int{3000, 2, 3000, 0, 50} {
+		got, err := run(runtime.Limits{}, n)
+		if err != nil || got != want(n) {
+			t.Fatalf("page(%d) = %d bytes, %v; want %d bytes", n, len(got), err, len(want(n)))
+		}
+	}
+	if _, err := run(runtime.Limits{}, 3000); err != nil {
+		t.Fatal(err)
+	}
+	// 3000 rows are about 30 KB: over a limit of 10 KB for one operation.
+	if got, err := run(runtime.Limits{MaxAllocBytes: 10 << 10}, 3000); !errors.Is(err, runtime.ErrMemoryLimit) {
+		t.Errorf("page(3000) within 10 KiB per operation, after a page of 30 KB: %d bytes, error %v; want ErrMemoryLimit", len(got), err)
 	}
 }
