@@ -369,3 +369,49 @@ func TestCallBuiltin_APanicLeavesTheStackAsItWas(t *testing.T) {
 		t.Errorf("the next call's builtin saw the stack %q, want \"c where\"", seen)
 	}
 }
+
+// len(x) and range(n) take a fast path for their common call (one positional argument;
+// for range, an int that fits): the results, and the errors of the calls it leaves to the
+// generic unpacking, are those of go.starlark.net.
+func TestLenAndRange_CommonCallsKeepTheirResultsAndErrors(t *testing.T) {
+	cases := []struct{ expr, want string }{
+		{`len("héllo")`, "6"},
+		{`len([1, 2, 3])`, "3"},
+		{`len({"a": 1})`, "1"},
+		{`len(())`, "0"},
+		{`len(range(10))`, "10"},
+		{`len(1)`, "len: value of type int has no len"},
+		{`len()`, "len: got 0 arguments, want 1"},
+		{`len("a", "b")`, "len: got 2 arguments, want 1"},
+		{`len(x = "a")`, "len: unexpected keyword arguments"},
+		{`list(range(3))`, "[0, 1, 2]"},
+		{`list(range(-2))`, "[]"},
+		{`list(range(0))`, "[]"},
+		{`len(range(1 << 40))`, "1099511627776"},
+		{`range(1 << 70)`, "range: for parameter 1: " + bigIntError()},
+		{`range("3")`, "range: for parameter 1: got string, want int"},
+		{`range(3.0)`, "range: for parameter 1: got float, want int"},
+		{`list(range(1, 7, 2))`, "[1, 3, 5]"},
+		{`range(1, 2, 0)`, "range: step argument must not be zero"},
+		{`range(stop = 3)`, "range: unexpected keyword arguments"},
+		{`range(3) == range(0, 3, 1)`, "True"},
+	}
+	for _, c := range cases {
+		v, err := starlark.Eval(new(starlark.Thread), "expr", c.expr, starlark.Universe)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		} else {
+			got = v.String()
+		}
+		if got != c.want {
+			t.Errorf("%s = %s, want %s", c.expr, got, c.want)
+		}
+	}
+}
+
+// bigIntError is the error of unpacking 1 << 70 into an int, as go.starlark.net words it.
+func bigIntError() string {
+	var n int
+	return starlark.AsInt(starlark.MakeInt(1).Lsh(70), &n).Error()
+}

@@ -665,7 +665,9 @@ func parseInt(s string, base int) Value {
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#len
 func len_(thread *Thread, _ *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
 	var x Value
-	if err := unpackPositionalArgsNoEscape("len", args, kwargs, 1, &x); err != nil {
+	if len(args) == 1 && len(kwargs) == 0 {
+		x = args[0] // the common call, without the generic unpacking
+	} else if err := unpackPositionalArgsNoEscape("len", args, kwargs, 1, &x); err != nil {
 		return nil, err
 	}
 	len := Len(x)
@@ -825,6 +827,14 @@ func print(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error
 
 // https://github.com/google/starlark-go/blob/master/doc/spec.md#range
 func range_(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+	// The common call, range(n) of an int, without the generic unpacking.
+	if len(args) == 1 && len(kwargs) == 0 {
+		if x, ok := args[0].(Int); ok {
+			if n, ok := x.Int64(); ok && n == int64(int(n)) {
+				return rangeValue{start: 0, stop: int(n), step: 1, len: rangeLen(0, int(n), 1)}, nil
+			}
+		}
+	}
 	var start, stop, step int
 	step = 1
 	if err := unpackPositionalArgsNoEscape("range", args, kwargs, 1, &start, &stop, &step); err != nil {
