@@ -364,7 +364,8 @@ type Insn struct {
 
 // Instructions returns fn.Code decoded: the interpreter reads an
 // instruction and its argument with one load instead of decoding a
-// varint. It is computed once; the result must not be modified.
+// varint. NOPs are left out. It is computed once; the result must not
+// be modified.
 func (fn *Funcode) Instructions() []Insn {
 	fn.insnsOnce.Do(fn.decodeInsns)
 	return fn.insns
@@ -396,6 +397,12 @@ func (fn *Funcode) decodeInsns() {
 			}
 		}
 		index[insn.PC] = uint32(len(insns))
+		if insn.Op == NOP {
+			// Padding after a jump's operand (see encoding): not kept, so a
+			// jump that falls through does not execute it; its address maps to
+			// the next instruction.
+			continue
+		}
 		insns = append(insns, insn)
 	}
 done:

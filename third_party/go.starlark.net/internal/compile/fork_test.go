@@ -14,14 +14,15 @@ func TestInstructions_DecodeArgumentsAndJumpToIndices(t *testing.T) {
 		byte(CONSTANT), 0xc8, 0x1, // 1: argument 200, two bytes of varint
 		byte(JMP), 0, // 4: to address 0
 		byte(CJMP), 4, // 6: to address 4
-		byte(ITERJMP), 10, // 8: to address 10, the end
+		byte(ITERJMP), 11, // 8: to address 11, the end
+		byte(NOP), // 10: padding, as after a jump's operand
 	}
+	// The NOPs are left out: a jump to one goes to the instruction after it.
 	want := []Insn{
-		{Op: NOP, PC: 0},
 		{Op: CONSTANT, Arg: 200, PC: 1},
 		{Op: JMP, Arg: 0, PC: 4},
-		{Op: CJMP, Arg: 2, PC: 6},
-		{Op: ITERJMP, Arg: 5, PC: 8},
+		{Op: CJMP, Arg: 1, PC: 6},
+		{Op: ITERJMP, Arg: 4, PC: 8},
 	}
 	if got := (&Funcode{Code: code}).Instructions(); !slices.Equal(got, want) {
 		t.Errorf("Instructions() = %v, want %v", got, want)
