@@ -13,7 +13,7 @@ type config struct {
 	load  string   // hot-path load generator: "wrk" or "go"
 
 	// Hot path.
-	rounds     int           // rounds of every (page, server) pair, in rotated order
+	rounds     int           // rounds of every (page, server) pair, in rotated order (roundOrder)
 	duration   time.Duration // per load run
 	warmup     time.Duration // per (page, server) before the first round
 	conns      int           // concurrent keep-alive connections of the load generator

@@ -61,8 +61,8 @@ func hotPath(ctx context.Context, e *env) (*section, error) {
 	runs := map[string][]hotRun{} // by page name + "/" + server name
 	for r := range e.cfg.rounds {
 		for _, pg := range hotPages {
-			for i := range servers {
-				s := servers[(i+r)%len(servers)]
+			for _, i := range roundOrder(len(servers), r) {
+				s := servers[i]
 				res, err := measure(ctx, gen, s.p, pg.path, e.cfg.duration)
 				if err != nil {
 					return nil, fmt.Errorf("%s %s: %w", s.name, pg.path, err)
@@ -78,6 +78,25 @@ func hotPath(ctx context.Context, e *env) (*section, error) {
 		return nil, fmt.Errorf("profiling the store server: %w", err)
 	}
 	return sec, nil
+}
+
+// roundOrder returns the order in which round r measures n servers (indices): a rotation
+// of their order, forwards in even rounds and backwards in odd ones. A rotation alone
+// always measures a server right after the same other one (and the first server of a
+// page right after the last of the page before, its predecessor in the cycle): (a) always
+// ran after Flask, whatever Flask's run leaves behind on the machine (its sync workers
+// close a connection per request). Going backwards every other round gives each server
+// two predecessors, each half of the rounds.
+func roundOrder(n, r int) []int {
+	order := make([]int, n)
+	for i := range order {
+		if r%2 == 0 {
+			order[i] = (r/2 + i) % n
+		} else {
+			order[i] = ((r/2-i)%n + n) % n
+		}
+	}
+	return order
 }
 
 // hotRun is one load run of the hot path with the CPU the server used.

@@ -42,3 +42,41 @@ func TestGoLoad_RunsUntilMinAnswers(t *testing.T) {
 		t.Errorf("with minAnswers 5: %v req/s, want a positive rate", got.RPS())
 	}
 }
+
+// TestRoundOrder_EveryRoundAPermutationAndNoFixedPredecessor: each round measures every
+// server once, and over the rounds no server always runs right after the same one (the
+// predecessor of a round's first server is the last of the page or round before it).
+func TestRoundOrder_EveryRoundAPermutationAndNoFixedPredecessor(t *testing.T) {
+	const n, rounds = 4, 9
+	var sequence []int
+	for r := range rounds {
+		order := roundOrder(n, r)
+		seen := map[int]bool{}
+		for _, i := range order {
+			if i < 0 || i >= n || seen[i] {
+				t.Fatalf("round %d: order %v is not a permutation of 0..%d", r, order, n-1)
+			}
+			seen[i] = true
+		}
+		// Two pages per round, each in the same order, as hotPath runs them.
+		sequence = append(sequence, order...)
+		sequence = append(sequence, order...)
+	}
+	predecessors := make([]map[int]int, n)
+	for i := range predecessors {
+		predecessors[i] = map[int]int{}
+	}
+	for k := 1; k < len(sequence); k++ {
+		predecessors[sequence[k]][sequence[k-1]]++
+	}
+	for i, p := range predecessors {
+		if len(p) < 2 {
+			t.Errorf("server %d always runs after the same server: predecessors %v", i, p)
+		}
+		for j, c := range p {
+			if c > len(sequence)*3/(4*n) {
+				t.Errorf("server %d ran after server %d in %d of its %d runs, want at most three quarters", i, j, c, len(sequence)/n)
+			}
+		}
+	}
+}

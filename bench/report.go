@@ -187,6 +187,7 @@ func method(e *env) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Every server runs as its own process on 127.0.0.1 and shares the machine's %d cores with the load generator "+
 		"(%s). The hot path interleaves the servers: %d rounds, each running every (page, server) pair for %v in a rotated order "+
+		"(forwards in even rounds, backwards in odd ones, so that no server always runs right after the same other one) "+
 		"after a %v warm-up of each, so that a slow moment of the machine hits every server alike. "+
 		"A figure is the median of the rounds, with the range (min–max) in parentheses; a ratio is computed within each round, "+
 		"from runs a few seconds apart, and its median and range are reported. Latencies are wrk's (or the Go generator's) "+
