@@ -361,3 +361,37 @@ func TestLimits_LoadsOutsideTheTreeOrOfMissingModulesFail(t *testing.T) {
 		})
 	}
 }
+
+// A request that runs past Limits.Timeout is stopped by the request's own deadline (one
+// deadline however many times a conflict re-runs the handler): it answers 500, its logged
+// error names the cause, and the node goes on answering other requests meanwhile.
+func TestLimits_ARequestPastItsTimeoutIsStoppedWithTheCause(t *testing.T) {
+	limits := attackLimits
+	limits.MaxSteps = 1 << 62 // only the timeout can stop the loop
+	limits.Timeout = 300 * time.Millisecond
+	n := startLimitNode(t, limits, map[string]string{"app.star": attackApp})
+
+	stop := make(chan struct{})
+	latencies := n.probe(t, stop)
+	status, body, took := n.fetch(t, "/loop")
+	close(stop)
+	lat := <-latencies
+
+	if status != http.StatusInternalServerError {
+		t.Fatalf("GET /loop = %d %q, want 500", status, body)
+	}
+	got := n.appError(t, body)
+	for _, want := range []string{"timeout", "the request ran longer than 300ms"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("GET /loop: error %q does not contain %q", got, want)
+		}
+	}
+	// A loaded two-core machine stops the loop within a watchdog tick of the deadline, and
+	// answers pings while it runs; the bounds are generous.
+	if took > 30*time.Second {
+		t.Errorf("GET /loop was answered after %v, want soon after its 300ms timeout", took)
+	}
+	if len(lat) == 0 && took > 5*time.Second {
+		t.Errorf("no /ping was answered during the %v GET /loop ran", took)
+	}
+}
