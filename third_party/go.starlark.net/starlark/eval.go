@@ -1302,45 +1302,72 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 		thread.stack = thread.framesBuf[:0]
 	}
 
-	// Allocate and push a new frame.
-	var fr *frame
-	// Optimization: use slack portion of thread.stack
-	// slice as a freelist of empty frames.
-	n := len(thread.stack)
-	if n < cap(thread.stack) {
-		fr = thread.stack[n : n+1][0]
-	}
-	if fr == nil {
-		fr = new(frame)
-	}
-
-	thread.stack = append(thread.stack, fr) // push
-
-	fr.callable = c
-
+	fr, n := thread.pushFrame(c)
 	thread.beginProfSpan()
 
 	// Use defer to ensure that panics from built-ins
 	// pass through the interpreter without leaving
 	// it in a bad state.
 	defer func() {
-		thread.endProfSpan()
-
-		// clear out any references
-		// TODO(adonovan): opt: zero fr.Locals and
-		// reuse it if it is large enough.
-		*fr = frame{}
-
-		// Pop, to the depth before the call: a builtin that panicked
-		// under callBuiltin left its frame above this one.
-		thread.stack = thread.stack[:n]
+		thread.popFrame(fr, n)
 		if n == 0 {
 			thread.values.release()
 		}
 	}()
 
 	result, err := c.CallInternal(thread, args, kwargs)
+	if err != nil || result == nil {
+		return thread.callFailed(fn, result, err)
+	}
+	return result, nil
+}
 
+// callBuiltin is Call for a Builtin that the interpreter's CALL calls:
+// the same frame, result check and error, without Call's deferred pop. A
+// panic in b leaves b's frame on the stack, and the deferred pop of the
+// Call that runs the calling Starlark function cuts the stack back to that
+// function's depth, so the thread stays usable (TestPanicSafety).
+func callBuiltin(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
+	fr, n := thread.pushFrame(b)
+	thread.beginProfSpan()
+	result, err := b.fn(thread, b, args, kwargs)
+	if err != nil || result == nil {
+		result, err = thread.callFailed(b, result, err)
+	}
+	thread.popFrame(fr, n)
+	return result, err
+}
+
+// pushFrame pushes a frame for a call of c. It returns the frame and the
+// depth of the stack before the push.
+func (thread *Thread) pushFrame(c Callable) (*frame, int) {
+	// Optimization: use slack portion of thread.stack
+	// slice as a freelist of empty frames.
+	depth := len(thread.stack)
+	if depth == cap(thread.stack) || thread.stack[:depth+1][depth] == nil {
+		thread.stack = append(thread.stack[:depth], new(frame))
+	}
+	thread.stack = thread.stack[:depth+1] // push
+	fr := thread.stack[depth]
+	fr.callable = c
+	return fr, depth
+}
+
+// popFrame ends the profiler span of fr, the frame pushFrame returned with
+// depth, clears it, and pops the stack back to depth: a builtin that
+// panicked under callBuiltin may have left its frame above fr.
+func (thread *Thread) popFrame(fr *frame, depth int) {
+	thread.endProfSpan()
+	// clear out any references
+	// TODO(adonovan): opt: zero fr.Locals and
+	// reuse it if it is large enough.
+	*fr = frame{}
+	thread.stack = thread.stack[:depth]
+}
+
+// callFailed returns the result of a call of fn that returned an error or
+// no value, while fn's frame is still on the stack.
+func (thread *Thread) callFailed(fn Value, result Value, err error) (Value, error) {
 	// Sanity check: nil is not a valid Starlark value.
 	if result == nil && err == nil {
 		err = fmt.Errorf("internal error: nil (not None) returned from %s", fn)
@@ -1350,39 +1377,6 @@ func Call(thread *Thread, fn Value, args Tuple, kwargs []Tuple) (Value, error) {
 	if err != nil && !is[*EvalError](err) {
 		err = thread.evalError(err)
 	}
-
-	return result, err
-}
-
-// callBuiltin is Call for a Builtin that the interpreter's CALL calls:
-// the same frame, result check and error, without Call's deferred pop. A
-// panic in b leaves b's frame on the stack, and the deferred pop of the
-// Call that runs the calling Starlark function cuts the stack back to that
-// function's depth, so the thread stays usable (TestPanicSafety).
-func callBuiltin(thread *Thread, b *Builtin, args Tuple, kwargs []Tuple) (Value, error) {
-	var fr *frame
-	n := len(thread.stack)
-	if n < cap(thread.stack) {
-		fr = thread.stack[n : n+1][0]
-	}
-	if fr == nil {
-		fr = new(frame)
-	}
-	thread.stack = append(thread.stack, fr)
-	fr.callable = b
-	thread.beginProfSpan()
-
-	result, err := b.fn(thread, b, args, kwargs)
-	if result == nil && err == nil {
-		err = fmt.Errorf("internal error: nil (not None) returned from %s", b)
-	}
-	if err != nil && !is[*EvalError](err) {
-		err = thread.evalError(err)
-	}
-
-	thread.endProfSpan()
-	*fr = frame{}
-	thread.stack = thread.stack[:n]
 	return result, err
 }
 
