@@ -430,7 +430,6 @@ func isNumber(e syntax.Expr, ints bool) bool {
 	return ok && (lit.Token == syntax.FLOAT || ints && lit.Token == syntax.INT)
 }
 
-// call returns the call name(args...) placed at pos.
 // replaceChain fuses e, a direct call $call_replace(x, old, new), into the call of its
 // receiver when both replace a string literal with one:
 //
@@ -469,6 +468,7 @@ func stringLiterals(args []syntax.Expr) bool {
 	return true
 }
 
+// call returns the call name(args...) placed at pos.
 func call(pos syntax.Position, name string, args ...syntax.Expr) *syntax.CallExpr {
 	end := pos
 	if len(args) > 0 {
