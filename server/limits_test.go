@@ -363,20 +363,18 @@ func TestLimits_LoadsOutsideTheTreeOrOfMissingModulesFail(t *testing.T) {
 }
 
 // A request that runs past Limits.Timeout is stopped by the request's own deadline (one
-// deadline however many times a conflict re-runs the handler): it answers 500, its logged
-// error names the cause, and the node goes on answering other requests meanwhile.
+// deadline however many times a conflict re-runs the handler), not by the Loader's timeout
+// of each call: it answers 500 and its logged error names the request's cause. (That other
+// requests are answered while one runs is TestLimits_AttacksAreStoppedWhileOthersAreServed.)
+// Nothing here is timed: a loop the deadline failed to stop would hang the test until go
+// test's own timeout.
 func TestLimits_ARequestPastItsTimeoutIsStoppedWithTheCause(t *testing.T) {
 	limits := attackLimits
 	limits.MaxSteps = 1 << 62 // only the timeout can stop the loop
 	limits.Timeout = 300 * time.Millisecond
 	n := startLimitNode(t, limits, map[string]string{"app.star": attackApp})
 
-	stop := make(chan struct{})
-	latencies := n.probe(t, stop)
-	status, body, took := n.fetch(t, "/loop")
-	close(stop)
-	lat := <-latencies
-
+	status, body, _ := n.fetch(t, "/loop")
 	if status != http.StatusInternalServerError {
 		t.Fatalf("GET /loop = %d %q, want 500", status, body)
 	}
@@ -386,12 +384,7 @@ func TestLimits_ARequestPastItsTimeoutIsStoppedWithTheCause(t *testing.T) {
 			t.Errorf("GET /loop: error %q does not contain %q", got, want)
 		}
 	}
-	// A loaded two-core machine stops the loop within a watchdog tick of the deadline, and
-	// answers pings while it runs; the bounds are generous.
-	if took > 30*time.Second {
-		t.Errorf("GET /loop was answered after %v, want soon after its 300ms timeout", took)
-	}
-	if len(lat) == 0 && took > 5*time.Second {
-		t.Errorf("no /ping was answered during the %v GET /loop ran", took)
+	if strings.Contains(got, "call ran longer") {
+		t.Errorf("GET /loop: error %q is the Loader's timeout of one call, want the request's deadline", got)
 	}
 }
