@@ -188,8 +188,7 @@ func (r *Renderer) execute(ctx context.Context, thread *starlark.Thread, snap *r
 	}
 	out := r.output(ctx, thread)
 	lastSize := ps.lastSize[path]
-	// The previous output was within the limits, and is again charged when this one is.
-	out.Grow(min(int(lastSize.Load()), out.max))
+	out.reserve(lastSize.Load())
 	if ps.pristine != nil {
 		c, err := ps.take()
 		if err != nil {
@@ -381,6 +380,13 @@ func (r *Renderer) output(ctx context.Context, thread *starlark.Thread) *output 
 		}
 	}
 	return o
+}
+
+// reserve makes room for n bytes of output (the size of the file's last output), within
+// o's limit: what is reserved beyond the output's size is never charged, so it must not
+// exceed what one operation may allocate.
+func (o *output) reserve(n int64) {
+	o.Grow(int(min(n, int64(o.max))))
 }
 
 func (o *output) Write(p []byte) (int, error) {

@@ -27,9 +27,15 @@ func snapshot(files map[string]string) *runtime.Snapshot {
 // callPage runs app.star's page() with render predeclared and returns its result.
 func callPage(t *testing.T, r *render.Renderer, files map[string]string) (string, error) {
 	t.Helper()
+	return callPageWith(t, r, files, runtime.Limits{})
+}
+
+// callPageWith is callPage on a loader with limits, calling page(args...).
+func callPageWith(t *testing.T, r *render.Renderer, files map[string]string, limits runtime.Limits, args ...starlark.Value) (string, error) {
+	t.Helper()
 	predeclared := r.Predeclared()
 	predeclared["decimal"] = decimal.Builtin
-	l, err := runtime.New(runtime.Options{Predeclared: predeclared, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	l, err := runtime.New(runtime.Options{Predeclared: predeclared, Limits: limits, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +45,7 @@ func callPage(t *testing.T, r *render.Renderer, files map[string]string) (string
 	if err != nil {
 		return "", err
 	}
-	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), nil, nil, runtime.CallOptions{})
+	v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), args, nil, runtime.CallOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -234,31 +240,17 @@ func TestParse_LayoutsShareTheirPartsByPath(t *testing.T) {
 	}
 }
 
-// A render starts with the room of the file's last output (parsedSet.lastSize): renders
-// of one file whose outputs shrink and grow in turn are each whole, and a render whose
-// limit is below the last output's size is still refused over its own limit.
-func TestRender_SizedByTheLastOutputAndStillBounded(t *testing.T) {
+// A render starts with the room of the file's last output (TestRender_StartsWithTheRoomOfTheLastOutput):
+// renders of one file whose outputs shrink and grow in turn are each whole, and a render
+// whose limit is below the last output's size is still refused over its own limit.
+func TestRender_AlternatingSizesAreWholeAndBounded(t *testing.T) {
 	r := render.New(render.Options{})
-	predeclared := r.Predeclared()
-	snap := snapshot(map[string]string{
+	files := map[string]string{
 		"app.star":         "def page(n):\n    return render(\"templates/t.html\", items = range(n))\n",
 		"templates/t.html": "{{range .items}}<p>{{.}}</p>{{end}}",
-	})
+	}
 	run := func(limits runtime.Limits, n int) (string, error) {
-		l, err := runtime.New(runtime.Options{Predeclared: predeclared, Limits: limits, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		globals, err := l.Load(context.Background(), snap, "app.star")
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, err := l.Call(context.Background(), snap, globals["page"].(starlark.Callable), starlark.Tuple{starlark.MakeInt(n)}, nil, runtime.CallOptions{})
-		if err != nil {
-			return "", err
-		}
-		return string(v.(starlark.String)), nil
+		return callPageWith(t, r, files, limits, starlark.MakeInt(n))
 	}
 	want := func(n int) string {
 		var b strings.Builder
