@@ -76,21 +76,27 @@ func runChild(mode string) int {
 		return 1
 	}
 	defer cleanup()
-	if err := serveUntilDone(ctx, h); err != nil {
+	if err := serveUntilDone(ctx, h, mode != "go"); err != nil {
 		fmt.Fprintln(os.Stderr, "bench child:", err)
 		return 1
 	}
 	return 0
 }
 
-// serveUntilDone serves h on a free loopback port, configured as `starbase serve`
-// configures its http.Server, until ctx ends.
-func serveUntilDone(ctx context.Context, h http.Handler) error {
+// serveUntilDone serves h on a free loopback port until ctx ends. A node (node set) is
+// served behind the front `starbase serve` puts before one (server.Front: its connection
+// limits, timeouts and request tracking), so that (a) the binary and (b) the files child
+// differ only in where the code comes from; plain Go is served by a bare http.Server, with
+// only a header timeout, as a plain Go program would be.
+func serveUntilDone(ctx context.Context, h http.Handler, node bool) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: server.DefaultHeaderTimeout}
+	if node {
+		hs, ln = server.Front(ln, h, server.FrontConfig{Running: server.NewInflight()})
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Printf("%shttp://%s\n", childReady, ln.Addr())

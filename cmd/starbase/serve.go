@@ -207,7 +207,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	maintain(ctx, f.retention, st, srv.CollectCode, filepath.Join(f.data, "cache"), logger)
 
-	running := newInflight()
+	running := server.NewInflight()
 	scheme := "http"
 	if tlsConfig != nil {
 		scheme = "https"
@@ -220,16 +220,13 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		if tlsConfig == nil && !isLoopbackAddr(ln.Addr()) {
 			fmt.Fprintf(stderr, "warning: serving plain HTTP on %s: tokens and session cookies cross the network in the clear; use --tls-cert and --tls-key\n", ln.Addr())
 		}
-		ln = server.LimitListener(ln, server.ConnLimits{Max: f.maxConns, PerSource: f.maxConnsPerSource, Plain: tlsConfig == nil, Logger: logger})
-		return &http.Server{
-			Handler:   running.wrap(h),
-			TLSConfig: tlsConfig,
-			// A client cannot hold a connection by trickling: the header within --header-timeout,
-			// the body within --body-timeout (server.Config.BodyTimeout, set per request, so that
-			// an authorized push may take longer), idle keep-alives closed after 2 minutes.
-			ReadHeaderTimeout: f.headerTimeout,
-			IdleTimeout:       2 * time.Minute,
-		}, ln, nil
+		hs, ln := server.Front(ln, h, server.FrontConfig{
+			HeaderTimeout: f.headerTimeout,
+			TLS:           tlsConfig,
+			Conns:         server.ConnLimits{Max: f.maxConns, PerSource: f.maxConnsPerSource, Logger: logger},
+			Running:       running,
+		})
+		return hs, ln, nil
 	}
 	hs, ln, err := listen(f.addr, srv)
 	if err != nil {
