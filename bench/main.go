@@ -13,7 +13,9 @@
 //
 //	store   the starbase binary, serving the app pushed to its bolt store
 //	files   the same server code and runtime serving the same files, loaded once, with no
-//	        store (server.NewStatic, in a child process of this program)
+//	        store (server.NewStatic, in a child process of this program), behind the same
+//	        front as the binary (server.Front), so that store and files differ only in
+//	        where the code comes from
 //	go      the same work as a plain net/http handler (bench/apps.Go, in a child process)
 //	flask   the same work in Flask on gunicorn (Debian's python3-flask and gunicorn)
 //

@@ -193,7 +193,9 @@ func method(e *env) string {
 		"from runs a few seconds apart, and its median and range are reported. Latencies are wrk's (or the Go generator's) "+
 		"p50 and p99 of each run, medians over the rounds. *CPU per request* is the CPU time (user and system, from "+
 		"/proc) of the server's processes, gunicorn's workers included, during a run, divided by the requests it "+
-		"answered: a measure of the work per request that the load generator's share of the machine does not skew.\n\n",
+		"answered: a measure of the work per request that the load generator's share of the machine does not skew. "+
+		"(a) and (b) serve behind the same front (`server.Front`: connection limits, timeouts, request tracking), so that "+
+		"they differ only in where the code comes from; (c) is a bare `net/http` server.\n\n",
 		runtime.NumCPU(), e.loadName(), c.rounds, c.duration, c.warmup)
 	b.WriteString("Propagation, deploys, reload, memory and cold start drive the built `starbase` binary over its HTTP API, " +
 		"as a user would: `push` through `/-/api/push` (which runs the validation gate), then requests carrying " +
