@@ -113,7 +113,7 @@ browsers share cookies between the ports of one host.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fl.Float64Var(&f.accessLog, "access-log", 0, "fraction of requests written to the log as access records (request id, route, status, duration, commit): 0 none, 1 all, 0.01 one in a hundred")
 	fl.DurationVar(&f.shutdownGrace, "shutdown-grace", 0, "on SIGTERM or SIGINT, how long to wait for running requests before closing their connections (default: --timeout plus 5s)")
-	fl.DurationVar(&f.headerTimeout, "header-timeout", server.DefaultHeaderTimeout, "time a client has to send a request's header, from the connection's start or the previous request")
+	fl.DurationVar(&f.headerTimeout, "header-timeout", server.DefaultHeaderTimeout, "time a client has to send a request's header, from the connection's start or the previous request (0: the default)")
 	fl.DurationVar(&f.bodyTimeout, "body-timeout", server.DefaultBodyTimeout, "time a request's body has to arrive, from its header (slower bodies are cut off with 408)")
 	fl.DurationVar(&f.apiBodyTimeout, "api-body-timeout", server.DefaultAPIBodyTimeout, "time the body of an authorized API request (a push) has to arrive")
 	fl.IntVar(&f.maxConns, "max-conns", server.DefaultMaxConns, "connections open at once; more are refused (503 over plain HTTP)")

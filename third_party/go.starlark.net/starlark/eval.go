@@ -58,6 +58,12 @@ type Thread struct {
 	// The precise meaning of "step" is not specified and may change.
 	Steps, maxSteps uint64
 
+	// stop is the step count at which the interpreter leaves its fast path
+	// to look at the limit and the cancellation (see checkStop): maxSteps,
+	// or 0 once Cancel, Uncancel or SetMaxExecutionSteps has been called,
+	// so that one comparison per instruction covers both.
+	stop atomic.Uint64
+
 	// values holds the locals and operand stacks of the thread's calls.
 	values valueStack
 
@@ -98,6 +104,30 @@ func (thread *Thread) ExecutionSteps() uint64 {
 // of calling thread.Cancel("too many steps").
 func (thread *Thread) SetMaxExecutionSteps(max uint64) {
 	thread.maxSteps = max
+	thread.stop.Store(0) // checkStop recomputes it
+}
+
+// checkStop is called by the interpreter when thread.Steps reaches
+// thread.stop: it applies the step limit (OnMaxSteps, or Cancel), returns
+// the error of a cancelled thread, and otherwise sets the next stop.
+func (thread *Thread) checkStop() error {
+	if thread.Steps >= thread.maxSteps {
+		if thread.OnMaxSteps != nil {
+			thread.OnMaxSteps(thread)
+		} else {
+			thread.Cancel("too many steps")
+		}
+	}
+	if reason := thread.cancelReason.Load(); reason != nil {
+		return fmt.Errorf("Starlark computation cancelled: %s", *reason)
+	}
+	thread.stop.Store(thread.maxSteps)
+	// A Cancel from another goroutine may have stored 0 just before the
+	// line above: its reason, set before, is seen here.
+	if thread.cancelReason.Load() != nil {
+		thread.stop.Store(0)
+	}
+	return nil
 }
 
 // SetMaxCallDepth limits the nesting of calls: a call of a Starlark
@@ -126,6 +156,7 @@ func (thread *Thread) callDepthError(depth int) error {
 // goroutine, even if the thread is actively executing.
 func (thread *Thread) Uncancel() {
 	thread.cancelReason.Store(nil)
+	thread.stop.Store(0) // checkStop recomputes it
 }
 
 // Cancel causes execution of Starlark code in the specified thread to
@@ -140,6 +171,7 @@ func (thread *Thread) Uncancel() {
 func (thread *Thread) Cancel(reason string) {
 	// Atomically set cancelReason, preserving earlier reason if any.
 	thread.cancelReason.CompareAndSwap(nil, &reason)
+	thread.stop.Store(0)
 }
 
 // SetLocal sets the thread-local value associated with the specified key.

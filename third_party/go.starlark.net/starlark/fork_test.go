@@ -415,3 +415,77 @@ func bigIntError() string {
 	var n int
 	return starlark.AsInt(starlark.MakeInt(1).Lsh(70), &n).Error()
 }
+
+// Change 14: one comparison per instruction covers the step limit and the cancellation.
+func TestStop_TheStepLimitAndCancelStillStopEveryLoop(t *testing.T) {
+	const loop = "def f():\n    for i in range(100000000):\n        tick()\nf()\n"
+	run := func(thread *starlark.Thread, tick func()) error {
+		builtin := starlark.NewBuiltin("tick", func(*starlark.Thread, *starlark.Builtin, starlark.Tuple, []starlark.Tuple) (starlark.Value, error) {
+			tick()
+			return starlark.None, nil
+		})
+		_, err := starlark.ExecFileOptions(&syntax.FileOptions{}, thread, "loop.star", loop, starlark.StringDict{"tick": builtin})
+		return err
+	}
+
+	// The limit, with no OnMaxSteps: stopped at the limit, not later.
+	thread := new(starlark.Thread)
+	thread.SetMaxExecutionSteps(1000)
+	if err := run(thread, func() {}); err == nil || !strings.Contains(err.Error(), "too many steps") {
+		t.Errorf("a loop past 1000 steps: %v, want too many steps", err)
+	}
+	if thread.Steps < 1000 || thread.Steps > 1001 {
+		t.Errorf("stopped after %d steps, want 1000", thread.Steps)
+	}
+
+	// OnMaxSteps moving the limit (as checkpoints do) is called at each one, until it cancels.
+	thread = new(starlark.Thread)
+	thread.SetMaxExecutionSteps(100)
+	calls := 0
+	thread.OnMaxSteps = func(th *starlark.Thread) {
+		if calls++; calls == 5 {
+			th.Cancel("fifth checkpoint")
+			return
+		}
+		th.SetMaxExecutionSteps(th.Steps + 100)
+	}
+	if err := run(thread, func() {}); err == nil || !strings.Contains(err.Error(), "cancelled: fifth checkpoint") || calls != 5 || thread.Steps != 500 {
+		t.Errorf("checkpoints every 100 steps, cancelling at the fifth: %v after %d calls and %d steps, want cancelled after 5 and 500", err, calls, thread.Steps)
+	}
+
+	// Cancelled before it starts: no step runs; uncancelled: it runs.
+	thread = new(starlark.Thread)
+	thread.Cancel("not now")
+	if _, err := starlark.ExecFile(thread, "one.star", "x = 1\n", nil); err == nil || !strings.Contains(err.Error(), "cancelled: not now") {
+		t.Errorf("a cancelled thread: %v, want cancelled: not now", err)
+	}
+	thread.Uncancel()
+	if _, err := starlark.ExecFile(thread, "one.star", "x = 1\n", nil); err != nil {
+		t.Errorf("after Uncancel: %v", err)
+	}
+
+	// A Cancel from another goroutine is seen by a thread with no limit, and by one whose
+	// checkpoints move its limit every 3 steps, wherever it falls between them (the race
+	// of checkStop).
+	for i := range 200 {
+		thread := new(starlark.Thread)
+		if i%2 == 1 {
+			thread.SetMaxExecutionSteps(3)
+			thread.OnMaxSteps = func(th *starlark.Thread) { th.SetMaxExecutionSteps(th.Steps + 3) }
+		}
+		started := make(chan struct{})
+		ticks := 0
+		go func() {
+			<-started
+			thread.Cancel("from another goroutine")
+		}()
+		err := run(thread, func() {
+			if ticks++; ticks == 1 {
+				close(started)
+			}
+		})
+		if err == nil || !strings.Contains(err.Error(), "cancelled: from another goroutine") {
+			t.Fatalf("a loop cancelled from another goroutine: %v after %d ticks, want cancelled", err, ticks)
+		}
+	}
+}
