@@ -174,9 +174,13 @@
 // paths instead (format.go): a chain of + is one check that joins its strings with one
 // allocation, and str(), % and str.format of strings, ints, bools and None, and direct
 // calls of join, replace and format, are done natively with the output of go.starlark.net
-// (TestFastPaths_MatchUpstream, FuzzPercent, FuzzFormat), so that the benchmark app's
-// 100-row table page costs 0.83x the CPU of go.starlark.net alone on the same source
-// (BenchmarkPage_Table, measured as bench/optimisations.md says; 1.41x before).
+// (TestFastPaths_MatchUpstream, FuzzPercent, FuzzFormat); a chain of replaces of single
+// bytes, as HTML escaping is, is one pass over the string that allocates once, checked
+// and charged as its steps would be (TestReplaceChain_MatchesUpstream, FuzzReplaceChain,
+// TestByteChain_ChecksAndChargesAsTheStepsWould), so that the benchmark app's
+// 100-row table page costs 0.64x the instructions of go.starlark.net alone (the fork) on
+// the same source (BenchmarkPage_Table, measured as bench/optimisations.md says; 1.41x
+// the CPU before the fast paths).
 //
 // The collector: a node's live heap is small and its requests allocate much, so
 // `starbase serve` runs with GOGC 400 and the soft memory limit at MaxHeapBytes

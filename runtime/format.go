@@ -507,6 +507,14 @@ func (c *checks) replaceChain(thread *starlark.Thread, b, replace *starlark.Buil
 	}
 	cur := args[0] // the value so far, unless str holds it
 	s, isStr := cur.(starlark.String)
+	if isStr {
+		if r, changed, ok := c.byteChain(thread, string(s), args[1:]); ok {
+			if !changed {
+				return cur, nil
+			}
+			return starlark.String(r), nil
+		}
+	}
 	str, changed := string(s), false
 	for i := 1; i < len(args); i += 2 {
 		old, ok1 := args[i].(starlark.String)
@@ -533,6 +541,88 @@ func (c *checks) replaceChain(thread *starlark.Thread, b, replace *starlark.Buil
 		return starlark.String(str), nil
 	}
 	return cur, nil
+}
+
+// maxByteChain is the longest chain byteChain fuses (a chain of replaces of bytes longer
+// than this is unusual; the steps then run one by one).
+const maxByteChain = 16
+
+// byteChain is the fast path of a replace chain whose olds are distinct single bytes and
+// whose replacement strings contain none of the olds of later steps, as in HTML escaping
+// (s.replace("&", "&amp;").replace("<", "&lt;")...): each byte of s that is an old is then
+// replaced by its step's string and by nothing else, so the chain is one pass over s that
+// allocates once. It answers what the steps would, one after the other, answer: the same
+// string, changed false when no step found its old (the receiver is then the result), and
+// the same checks and charges, in order: each step's input over MaxAllocBytes, or its result
+// when it replaces something, declines (ok false: the steps then run one by one, and fail or
+// answer as before), and a step that lengthens the string charges its result's size. Nothing
+// is charged before the chain is known to be admitted.
+func (c *checks) byteChain(thread *starlark.Thread, s string, pairs starlark.Tuple) (r string, changed, ok bool) {
+	k := len(pairs) / 2
+	if k > maxByteChain {
+		return "", false, false
+	}
+	var step [256]uint8 // the step (1-based) whose old is the byte, 0 for none
+	var repls [maxByteChain]string
+	for i := range k {
+		old, ok1 := pairs[2*i].(starlark.String)
+		repl, ok2 := pairs[2*i+1].(starlark.String)
+		if !ok1 || !ok2 || len(old) != 1 || step[old[0]] != 0 {
+			return "", false, false
+		}
+		step[old[0]] = uint8(i + 1)
+		repls[i] = string(repl)
+	}
+	// A byte a replacement brings in must be no later step's old (earlier steps are done).
+	for i := range k {
+		for j := 0; j < len(repls[i]); j++ {
+			if later := step[repls[i][j]]; later > uint8(i+1) {
+				return "", false, false
+			}
+		}
+	}
+	var count [maxByteChain]int64
+	for i := 0; i < len(s); i++ {
+		if st := step[s[i]]; st != 0 {
+			count[st-1]++
+		}
+	}
+	// The size after each step, checked as the step would check it.
+	var sizes [maxByteChain]int64
+	size := int64(len(s))
+	for i := range k {
+		if size > c.maxAlloc {
+			return "", false, false
+		}
+		if count[i] > 0 {
+			size = satAdd(size, satMul(count[i], int64(len(repls[i])-1)))
+			if size > c.maxAlloc {
+				return "", false, false
+			}
+			changed = true
+		}
+		sizes[i] = size
+	}
+	if !changed {
+		return s, false, true
+	}
+	for i := range k {
+		if count[i] > 0 && len(repls[i]) > 1 {
+			c.charge(thread, sizes[i])
+		}
+	}
+	var b strings.Builder
+	b.Grow(int(size))
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if st := step[s[i]]; st != 0 {
+			b.WriteString(s[start:i])
+			b.WriteString(repls[st-1])
+			start = i + 1
+		}
+	}
+	b.WriteString(s[start:])
+	return b.String(), true, true
 }
 
 // replaceAll is strings.Replace(s, old, repl, -1) for a non-empty old, whose n

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -146,7 +147,7 @@ func TestListMethods_MatchUpstream(t *testing.T) {
 // or no occurrences, with empty patterns, and on receivers that are not strings, return
 // what go.starlark.net returns or fail with its message.
 func TestReplaceChain_MatchesUpstream(t *testing.T) {
-	receivers := []string{`"a&b<c>\"d\" & <<>>"`, `""`, `"aaaa"`, `"ünï&"`, `"&amp;"`, `1`, `None`, `b"a&b"`, `["a"]`}
+	receivers := []string{`"a&b<c>\"d\" & <<>>"`, `""`, `"aaaa"`, `"ünï&"`, `"&amp;"`, `"abcdefghijklmnop&<"`, `1`, `None`, `b"a&b"`, `["a"]`}
 	chains := []string{
 		`.replace("&", "&amp;").replace("<", "&lt;")`,
 		`.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;")`,
@@ -154,6 +155,15 @@ func TestReplaceChain_MatchesUpstream(t *testing.T) {
 		`.replace("", "").replace("a", "")`,
 		`.replace("&", "&amp;").replace("&amp;", "&")`,
 		`.replace("x", "y").replace("y", "z")`,
+		// Chains of single bytes: fused in one pass (byteChain) when no replacement brings
+		// in a later step's old, and step by step otherwise.
+		`.replace("<", "&lt;").replace("&", "&amp;")`,
+		`.replace("a", "").replace("&", "a")`,
+		`.replace("a", "x").replace("a", "y")`,
+		`.replace("a", "b").replace("b", "c")`,
+		`.replace("é", "e").replace("&", "")`,
+		`.replace("a", "a").replace("<", "<<")`,
+		`.replace("a", "1").replace("b", "2").replace("c", "3").replace("d", "4").replace("e", "5").replace("f", "6").replace("g", "7").replace("h", "8").replace("i", "9").replace("j", "10").replace("k", "11").replace("l", "12").replace("m", "13").replace("n", "14").replace("o", "15").replace("p", "16").replace("&", "17")`,
 	}
 	var exprs []string
 	for _, r := range receivers {
@@ -366,6 +376,139 @@ func FuzzReplace(f *testing.F) {
 			t.Fatalf("%q.replace(%q, %q): fast path gives %q, upstream %q", s, old, repl, got, want)
 		}
 	})
+}
+
+// chainArgs makes the arguments of a replace chain after its receiver: step i replaces
+// olds[i] (one byte) by the i-th of repls split at "|".
+func chainArgs(olds, repls string) starlark.Tuple {
+	parts := strings.Split(repls, "|")
+	var args starlark.Tuple
+	for i := range min(len(olds), len(parts), maxByteChain+2) {
+		args = append(args, starlark.String(olds[i:i+1]), starlark.String(parts[i]))
+	}
+	return args
+}
+
+// FuzzReplaceChain checks that a replace chain of single bytes (byteChain, when it takes
+// the chain) answers what go.starlark.net's str.replace answers, step after step.
+func FuzzReplaceChain(f *testing.F) {
+	f.Add("a&b<c>\"d\" & <<>>", "&<>\"", "&amp;|&lt;|&gt;|&quot;")
+	f.Add("<a&b>", "<&", "&lt;|&amp;")
+	f.Add("aab", "ab", "|a")
+	f.Add("ünï", "\xc3a", "?|")
+	f.Fuzz(func(t *testing.T, s, olds, repls string) {
+		pairs := chainArgs(olds, repls)
+		if len(pairs) < 4 {
+			return
+		}
+		c := newChecks(DefaultLimits())
+		thread := &starlark.Thread{}
+		chain := c.directMethodBuiltins()[checkRepl].(*starlark.Builtin)
+		got, err := c.replaceChain(thread, starlark.NewBuiltin("$call_replace_chain", nil), chain, append(starlark.Tuple{starlark.String(s)}, pairs...), nil)
+		var want starlark.Value = starlark.String(s)
+		for i := 0; i < len(pairs) && err == nil; i += 2 {
+			m, _ := want.(starlark.String).Attr("replace")
+			want, err = starlark.Call(thread, m, pairs[i:i+2], nil)
+		}
+		if err != nil {
+			t.Fatalf("%q%s: %v", s, pairs, err)
+		}
+		if got != want {
+			t.Fatalf("%q replaced by %s: the chain gives %q, the steps %q", s, pairs, got, want)
+		}
+	})
+}
+
+// TestByteChain_ChecksAndChargesAsTheStepsWould runs generated chains of single bytes
+// through byteChain and, step by step, through fastReplace (what the chain ran before),
+// each on a thread of its own execution, under limits that the strings sometimes exceed:
+// where byteChain answers, the steps answer the same and charge the same bytes; where a
+// step declines (over MaxAllocBytes), byteChain declines, having charged nothing; and
+// byteChain takes every chain whose replacements bring in no later step's old.
+func TestByteChain_ChecksAndChargesAsTheStepsWould(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 14))
+	const alphabet = "a&<>\"é"
+	pick := func(n int) string {
+		var b strings.Builder
+		for range r.IntN(n) {
+			b.WriteByte(alphabet[r.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	taken, declined := 0, 0
+	for range 5000 {
+		s := strings.Repeat(pick(12), 1+r.IntN(4))
+		var pairs starlark.Tuple
+		for range 1 + r.IntN(4) {
+			pairs = append(pairs, starlark.String(alphabet[r.IntN(len(alphabet)):][:1]), starlark.String(pick(6)))
+		}
+		lim := DefaultLimits()
+		lim.MaxAllocBytes = ByteSize(len(s) + r.IntN(3*len(s)+2))
+		c := newChecks(lim)
+		fused, stepped := chargedThread(), chargedThread()
+
+		got, changed, ok := c.byteChain(fused.thread, s, pairs)
+		want, anyChanged, stepsOK := s, false, true
+		for i := 0; i < len(pairs) && stepsOK; i += 2 {
+			var replaced bool
+			want, replaced, stepsOK = c.fastReplace(stepped.thread, want, string(pairs[i].(starlark.String)), string(pairs[i+1].(starlark.String)))
+			anyChanged = anyChanged || replaced
+		}
+		if !ok {
+			if fused.e.charged.Load() != 0 {
+				t.Fatalf("%q%s: byteChain declined after charging %d bytes", s, pairs, fused.e.charged.Load())
+			}
+			if stepsOK && eligibleByteChain(pairs) {
+				t.Fatalf("%q%s: byteChain declined a chain of single bytes that the steps answer", s, pairs)
+			}
+			declined++
+			continue
+		}
+		taken++
+		if !stepsOK {
+			t.Fatalf("%q%s under %d bytes: byteChain answers %q, a step declines", s, pairs, lim.MaxAllocBytes, got)
+		}
+		if got != want || changed != anyChanged {
+			t.Fatalf("%q%s: byteChain gives %q (changed %v), the steps %q (changed %v)", s, pairs, got, changed, want, anyChanged)
+		}
+		if f, st := fused.e.charged.Load(), stepped.e.charged.Load(); f != st {
+			t.Fatalf("%q%s: byteChain charged %d bytes, the steps %d", s, pairs, f, st)
+		}
+	}
+	if taken < 1000 || declined < 500 {
+		t.Errorf("byteChain took %d chains and declined %d of 5000: the generator no longer covers both", taken, declined)
+	}
+}
+
+// eligibleByteChain says whether byteChain is to take the chain: distinct single-byte
+// olds, no replacement holding a later step's old.
+func eligibleByteChain(pairs starlark.Tuple) bool {
+	for i := 0; i < len(pairs); i += 2 {
+		old := string(pairs[i].(starlark.String))
+		if len(old) != 1 {
+			return false
+		}
+		for j := i + 2; j < len(pairs); j += 2 {
+			later := string(pairs[j].(starlark.String))
+			if later == old || strings.Contains(string(pairs[i+1].(starlark.String)), later) {
+				return false
+			}
+		}
+	}
+	return len(pairs)/2 <= maxByteChain
+}
+
+// chargedRun is a thread bound to an execution of its own, whose charges it counts
+// (made by chargedThread).
+type chargedRun struct {
+	thread *starlark.Thread
+	e      *execution
+}
+
+func chargedThread() chargedRun {
+	e := &execution{ctx: context.Background(), loader: &Loader{watchdog: newWatchdog(context.Background(), 0, slog.New(slog.DiscardHandler))}}
+	e.thread.SetLocal(executionLocal, e)
+	return chargedRun{&e.thread, e}
 }
 
 // FuzzFormat checks that fastFormat, when it answers, answers what go.starlark.net's
