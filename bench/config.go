@@ -14,6 +14,7 @@ type config struct {
 
 	// Hot path.
 	rounds     int           // rounds of every (page, server) pair, in rotated order (roundOrder)
+	storeRuns  int           // pairs of runs of (a) and (b) alone, back to back, after the rounds
 	duration   time.Duration // per load run
 	warmup     time.Duration // per (page, server) before the first round
 	conns      int           // concurrent keep-alive connections of the load generator
@@ -53,6 +54,7 @@ func fullConfig() config {
 	return config{
 		load:           "wrk",
 		rounds:         9,
+		storeRuns:      12,
 		duration:       2 * time.Second,
 		warmup:         time.Second,
 		conns:          16,
@@ -79,6 +81,7 @@ func smokeConfig() config {
 		smoke:          true,
 		load:           "go",
 		rounds:         2,
+		storeRuns:      1,
 		duration:       100 * time.Millisecond,
 		warmup:         50 * time.Millisecond,
 		conns:          4,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -78,5 +79,39 @@ func TestRoundOrder_EveryRoundAPermutationAndNoFixedPredecessor(t *testing.T) {
 				t.Errorf("server %d ran after server %d in %d of its %d runs, want at most three quarters", i, j, c, len(sequence)/n)
 			}
 		}
+	}
+}
+
+// The goals of the store within 3% of files count the pairs run back to back with the
+// rounds: three rounds where (a) serves 10% fewer requests than (b) and four pairs where
+// both serve alike make a median of 1.00x, met; the rounds alone would miss it.
+func TestReportHotPath_TheStoreGoalsCountThePairs(t *testing.T) {
+	run := func(requests int64) hotRun {
+		return hotRun{loadResult: loadResult{Requests: requests, Elapsed: time.Second}, cpu: time.Duration(requests) * time.Microsecond}
+	}
+	runs := map[string][]hotRun{}
+	for _, pg := range hotPages {
+		for range 3 {
+			runs[pg.name+"/store"] = append(runs[pg.name+"/store"], run(900))
+			runs[pg.name+"/files"] = append(runs[pg.name+"/files"], run(1000))
+		}
+		for range 4 {
+			runs[pg.name+"/"+pairPrefix+"store"] = append(runs[pg.name+"/"+pairPrefix+"store"], run(1000))
+			runs[pg.name+"/"+pairPrefix+"files"] = append(runs[pg.name+"/"+pairPrefix+"files"], run(1000))
+		}
+	}
+	sec := newSection()
+	reportHotPath(sec, []hotServer{{name: "store"}, {name: "files"}}, runs)
+	found := 0
+	for _, g := range sec.goals {
+		if strings.HasPrefix(g.what, "(a) store within 3% of (b) files, ") && strings.HasSuffix(g.what, ", req/s") {
+			found++
+			if !g.met || g.got != "1.000×" {
+				t.Errorf("%s: got %s (met %v), want 1.000×, met: the median of 3 rounds at 0.9x and 4 pairs at 1x", g.what, g.got, g.met)
+			}
+		}
+	}
+	if found != len(hotPages) {
+		t.Errorf("%d req/s goals of the store against files, want one per page (%d)", found, len(hotPages))
 	}
 }
