@@ -93,9 +93,11 @@ func serveUntilDone(ctx context.Context, h http.Handler, node bool) error {
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: server.DefaultHeaderTimeout}
+	var hs *http.Server
 	if node {
 		hs, ln = server.Front(ln, h, server.FrontConfig{Running: server.NewInflight()})
+	} else {
+		hs = &http.Server{Handler: h, ReadHeaderTimeout: server.DefaultHeaderTimeout}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

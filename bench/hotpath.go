@@ -315,20 +315,26 @@ func reportHotPath(sec *section, servers []hotServer, runs map[string][]hotRun) 
 		return s
 	}
 	// ratio returns a/b per round.
+	// The ratios of a and b count the rounds and, where a and b were also run back to back
+	// (storePairs), those pairs.
 	ratioOf := func(page, a, b string) sample {
-		ra, rb := rps(page, a), rps(page, b)
 		var s sample
-		for i := range min(len(ra), len(rb)) {
-			s = append(s, ra[i]/rb[i])
+		for _, prefix := range []string{"", pairPrefix} {
+			ra, rb := rps(page, prefix+a), rps(page, prefix+b)
+			for i := range min(len(ra), len(rb)) {
+				s = append(s, ra[i]/rb[i])
+			}
 		}
 		return s
 	}
-	// workRatio returns b's CPU per request over a's, per round.
+	// workRatio returns b's CPU per request over a's, per round and pair.
 	workRatio := func(page, a, b string) sample {
-		ra, rb := runs[page+"/"+a], runs[page+"/"+b]
 		var s sample
-		for i := range min(len(ra), len(rb)) {
-			s = append(s, rb[i].cpuPerRequest()/ra[i].cpuPerRequest())
+		for _, prefix := range []string{"", pairPrefix} {
+			ra, rb := runs[page+"/"+prefix+a], runs[page+"/"+prefix+b]
+			for i := range min(len(ra), len(rb)) {
+				s = append(s, rb[i].cpuPerRequest()/ra[i].cpuPerRequest())
+			}
 		}
 		return s
 	}
@@ -362,28 +368,23 @@ func reportHotPath(sec *section, servers []hotServer, runs map[string][]hotRun) 
 			{"files", "go", "(b) / (c): the runtime against plain Go"},
 			{"store", "flask", "(a) / (d): Starbase against Flask"},
 		}
-		// The cost of the store: the rounds' ratios and those of the back-to-back pairs.
-		storeRatio := append(ratioOf(pg.name, "store", "files"), ratioOf(pg.name, pairPrefix+"store", pairPrefix+"files")...)
-		storeWork := append(workRatio(pg.name, "store", "files"), workRatio(pg.name, pairPrefix+"store", pairPrefix+"files")...)
 		for _, p := range pairs {
 			if !has(p[0]) || !has(p[1]) {
 				continue
 			}
-			r, w := ratioOf(pg.name, p[0], p[1]), workRatio(pg.name, p[0], p[1])
-			if p[0] == "store" && p[1] == "files" {
-				r, w = storeRatio, storeWork
-			}
+			r := ratioOf(pg.name, p[0], p[1])
 			medians[pg.name+" "+p[0]+"/"+p[1]] = r.median()
-			sec.printf("| %s | %s | %s |\n", p[2], r.format(ratio), w.format(ratio))
+			sec.printf("| %s | %s | %s |\n", p[2], r.format(ratio), workRatio(pg.name, p[0], p[1]).format(ratio))
 		}
 		sec.printf("\nThe work ratio compares what a request costs each server in CPU: 2× for (a) / (d) would mean " +
 			"that (a) spends half the CPU per request that (d) spends. Unlike requests per second, it does not depend " +
 			"on how the machine's cores were shared with the load generator and other processes during the run.\n\n")
 
-		r := storeRatio
+		r := ratioOf(pg.name, "store", "files")
 		sec.goal(atLeast("(a) store within 3% of (b) files, "+pg.label+", req/s", r.median(), 0.97, ratio3))
 		// The work per request, which the machine's noise does not skew as much.
-		sec.goal(atLeast("(a) store within 3% of (b) files, "+pg.label+", work (CPU per request, (b)/(a))", storeWork.median(), 0.97, ratio3))
+		work := workRatio(pg.name, "store", "files")
+		sec.goal(atLeast("(a) store within 3% of (b) files, "+pg.label+", work (CPU per request, (b)/(a))", work.median(), 0.97, ratio3))
 		if has("flask") {
 			goal := flaskGoal[pg.name]
 			sec.goal(atLeast(fmt.Sprintf("(a) store ≥ %s (d) Flask, %s", ratio(goal), pg.label), ratioOf(pg.name, "store", "flask").median(), goal, ratio))

@@ -367,8 +367,7 @@ func FuzzReplace(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q.replace(%q, %q): %v", s, old, repl, err)
 		}
-		m, _ := starlark.String(s).Attr("replace")
-		want, err := starlark.Call(thread, m, args[1:], nil)
+		want, err := upstreamReplace(starlark.String(s), args[1], args[2])
 		if err != nil {
 			t.Fatalf("upstream %q.replace(%q, %q): %v", s, old, repl, err)
 		}
@@ -376,6 +375,15 @@ func FuzzReplace(f *testing.F) {
 			t.Fatalf("%q.replace(%q, %q): fast path gives %q, upstream %q", s, old, repl, got, want)
 		}
 	})
+}
+
+// upstreamReplace is s.replace(old, repl) as go.starlark.net computes it.
+func upstreamReplace(s starlark.String, old, repl starlark.Value) (starlark.Value, error) {
+	m, err := s.Attr("replace")
+	if err != nil {
+		return nil, err
+	}
+	return starlark.Call(&starlark.Thread{}, m, starlark.Tuple{old, repl}, nil)
 }
 
 // chainArgs makes the arguments of a replace chain after its receiver: step i replaces
@@ -407,8 +415,7 @@ func FuzzReplaceChain(f *testing.F) {
 		got, err := c.replaceChain(thread, starlark.NewBuiltin("$call_replace_chain", nil), chain, append(starlark.Tuple{starlark.String(s)}, pairs...), nil)
 		var want starlark.Value = starlark.String(s)
 		for i := 0; i < len(pairs) && err == nil; i += 2 {
-			m, _ := want.(starlark.String).Attr("replace")
-			want, err = starlark.Call(thread, m, pairs[i:i+2], nil)
+			want, err = upstreamReplace(want.(starlark.String), pairs[i], pairs[i+1])
 		}
 		if err != nil {
 			t.Fatalf("%q%s: %v", s, pairs, err)
